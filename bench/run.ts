@@ -1,0 +1,38 @@
+/**
+ * `npm run bench`: throughput figures, all variants of a section measured in the same run.
+ * Usage: `npm run bench [-- image codecs transforms]` (default: all). Data is generated once
+ * under `.tmp/bench` (gitignored).
+ */
+import * as os from "node:os";
+import * as path from "node:path";
+import { benchImage } from "./image.js";
+
+const sections = process.argv.slice(2);
+const want = (s: string) => sections.length === 0 || sections.includes(s);
+const dataDir = path.resolve(process.env.CELLMAP_BENCH_DIR ?? ".tmp/bench");
+
+function table(rows: Record<string, unknown>[]): void {
+  if (rows.length === 0) return;
+  const fmt = (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v));
+  const keys = Object.keys(rows[0]);
+  const w = keys.map((k) => Math.max(k.length, ...rows.map((r) => fmt(r[k]).length)));
+  console.log(keys.map((k, i) => k.padEnd(w[i])).join("  "));
+  for (const r of rows) console.log(keys.map((k, i) => fmt(r[k]).padEnd(w[i])).join("  "));
+  console.log();
+}
+
+console.log(`machine: ${os.cpus()[0]?.model ?? "?"} x ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}\n`);
+if (want("image")) {
+  console.log("## patch reads: 64^3 uint8 from 512^3 blosc-lz4 volume, 64^3 chunks (MB/s of uint8 voxels delivered)");
+  table((await benchImage(dataDir)) as unknown as Record<string, unknown>[]);
+}
+if (want("codecs")) {
+  const { benchCodecs } = await import("./codecs.js");
+  console.log("## codec decode throughput (64^3 uint8 EM-like chunks)");
+  table((await benchCodecs()) as unknown as Record<string, unknown>[]);
+}
+if (want("transforms")) {
+  const { benchTransforms } = await import("./transforms.js");
+  console.log("## transforms on a 64^3 float32 patch");
+  table((await benchTransforms()) as unknown as Record<string, unknown>[]);
+}

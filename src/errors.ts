@@ -1,0 +1,34 @@
+/**
+ * Tagged errors. Every error the library raises for bad input is a {@link CellMapError} with a
+ * stable `code` and, where one is involved, the `path` (file path, URL, array or metadata field).
+ */
+
+/** Stable error codes (documented in the README's bad-input table). */
+export type CellMapErrorCode =
+  | "NOT_FOUND" // group/array/metadata missing
+  | "INVALID_METADATA" // NGFF or zarr metadata fails validation
+  | "UNSUPPORTED" // unknown codec, dtype or feature
+  | "CORRUPT_CHUNK" // chunk bytes cannot be decoded or have the wrong size
+  | "INVALID_ARGUMENT" // bad option passed by the caller
+  | "OUT_OF_RANGE" // index outside a dataset / image
+  | "IO" // network or filesystem failure after retries
+  | "ABORTED" // the caller's AbortSignal fired
+  | "WRITE_CONFLICT"; // refusing to clobber existing output
+
+/** Base error of the library: `code` tells what went wrong, `path` where. */
+export class CellMapError extends Error {
+  override readonly name = "CellMapError";
+  constructor(
+    readonly code: CellMapErrorCode,
+    message: string,
+    readonly path?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(path ? `${message} [${path}]` : message, options);
+  }
+}
+
+/** Throws an `ABORTED` error if the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined, path?: string): void {
+  if (signal?.aborted) throw new CellMapError("ABORTED", "operation aborted", path, { cause: signal.reason });
+}

@@ -1,0 +1,49 @@
+/** `EmptyImage`: stands in for a class a crop does not annotate. Every read is a fresh NaN patch. */
+import type { Box } from "../geometry/level.js";
+import type { Tensor } from "../tensor.js";
+
+/** Options of {@link EmptyImage}. */
+export interface EmptyImageOptions {
+  targetClass: string;
+  targetScale: number[];
+  targetVoxelShape: number[];
+  /** Value of every voxel (default NaN = unknown). */
+  emptyValue?: number;
+  axisOrder?: string;
+}
+
+/** An image with no data: same read interface as `CellMapImage`, no bounds, zero counts. */
+export class EmptyImage {
+  readonly targetClass: string;
+  readonly emptyValue: number;
+  readonly outputShape: number[];
+  readonly outputScale: number[];
+  readonly boundingBox: Box | null = null;
+  readonly samplingBox: Box | null = null;
+  readonly axes: string[];
+
+  constructor(opts: EmptyImageOptions) {
+    this.targetClass = opts.targetClass;
+    this.emptyValue = opts.emptyValue ?? NaN;
+    this.axes = (opts.axisOrder ?? "zyx").split("");
+    const n = this.axes.length;
+    this.outputShape = [...Array(Math.max(0, n - opts.targetVoxelShape.length)).fill(1), ...opts.targetVoxelShape];
+    this.outputScale = [...Array(Math.max(0, n - opts.targetScale.length)).fill(opts.targetScale[0]), ...opts.targetScale];
+  }
+
+  /** Patch shape in API axis order. */
+  get patchShape(): number[] {
+    return [...this.outputShape];
+  }
+
+  /** A new patch filled with `emptyValue` (never shared between calls). */
+  async read(_center?: readonly number[], _opts?: unknown): Promise<Tensor> {
+    const data = new Float32Array(this.outputShape.reduce((p, v) => p * v, 1)).fill(this.emptyValue);
+    return { data, shape: [...this.outputShape], sourceDtype: "float32" };
+  }
+
+  /** Always zero: an unannotated class contributes no counts. */
+  async classCounts(): Promise<{ foreground: number; background: number }> {
+    return { foreground: 0, background: 0 };
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * `CellMapImage`: one multiscale image read at a requested voxel size and patch shape.
+ * Geometry (decided by the foundation issue): voxel `i` of a level sits at
+ * `translation + i * scale` (its centre, nm); a patch of `n` voxels at scale `s` centred on `c`
+ * samples `c + (k - (n-1)/2) * s`. Internally every image is 3-D in z, y, x order; a 2-D image
+ * gets a virtual z axis of one voxel.
+ */
+import * as zarr from "zarrita";
+import type { Readable } from "@zarrita/storage";
+import { CellMapError, throwIfAborted } from "../errors.js";
+import { type Box, chooseLevel, levelBoundingBox, samplingBox } from "../geometry/level.js";
+import type { Multiscale } from "../ome/model.js";
+import { readMultiscale } from "../ome/read.js";
+import { Rng } from "../sampling/rng.js";
+import { type HttpStoreOptions } from "../store/http.js";
+import { openStore } from "../store/open.js";
+import { type DataType, type Tensor, sizeOf, stridesOf } from "../tensor.js";
+import { openZarrArray, type ZarrArray } from "../zarr/array.js";
+import { readRegion } from "../zarr/read.js";
+import { countForeground } from "./counts.js";
+import { type LevelGeometry, type PatchGrid, samplePatch, sampleWindow } from "./resample.js";
+
+/** Anything with an `apply(tensor, rng)` (value transforms of `transforms/augment`). */
+export interface ValueTransformLike {
+  apply(t: Tensor, rng: Rng): Tensor;
+}
+
+/** Options of {@link CellMapImage.open}. */
+export interface CellMapImageOptions {
+  /** Local path, `file://`, `http(s)://` or `s3://` location of the multiscale group. */
+  path: string;
+  /** Class label this image holds (`"raw"`, the default, for input images). */
+  targetClass?: string;
+  /** Requested voxel size in nm, in `axisOrder` (shorter arrays are padded at the front). */
+  targetScale: number[];
+  /** Patch shape in voxels, in `axisOrder` (shorter arrays get leading 1s). */
+  targetVoxelShape: number[];
+  /** Pad samples outside the image with `padValue` (otherwise clamp to the edge). Default false. */
+  pad?: boolean;
+  /** Value of padded samples: default 0 for raw, NaN for labels. */
+  padValue?: number;
+  /** Resampling: default `linear` for raw, `nearest` for labels. */
+  interpolation?: "nearest" | "linear";
+  /** `"zyx"` (default) or `"yx"`. */
+  axisOrder?: string;
+  /** Value transform applied to every patch after spatial sampling. */
+  valueTransform?: ValueTransformLike;
+  /** Index read along non-spatial axes (channel, time). Default 0. */
+  channel?: number;
+  /** Which entry of `multiscales` to use. Default 0. */
+  multiscaleIndex?: number;
+  /** HTTP options for remote locations. */
+  http?: HttpStoreOptions;
+  signal?: AbortSignal;
+}
+
+/** Per-read options. */
+export interface ReadOptions {
+  /** 3x3 matrix A (zyx): sample point = centre + A · offset. From `transforms` spatial draws. */
+  spatialTransform?: { matrix: number[][] } | number[][] | null;
+  /** Generator for random value transforms (one per sample). */
+  rng?: Rng;
+  signal?: AbortSignal;
+}
+
+/** The pyramid level an image reads from. */
+export interface ScaleLevel {
+  index: number;
+  path: string;
+  /** Voxel size (nm), z y x. */
+  scale: number[];
+  /** Centre of voxel 0 (nm), z y x. */
+  translation: number[];
+  /** Voxel count, z y x (1 on a virtual axis). */
+  shape: number[];
+}
+
+const AXES = ["z", "y", "x"];
+
+function isLabelClass(c: string | undefined): boolean {
+  return c !== undefined && c !== "raw";
+}
+
+/** Pads `v` at the front to length `n` with `fill(v)`. */
+function padFront(v: number[], n: number, fill: number): number[] {
+  return [...Array(Math.max(0, n - v.length)).fill(fill), ...v];
+}
+
+/** One multiscale image at one requested resolution. */
+export class CellMapImage {
+  /** Axes of the public API (`zyx` or `yx`). */
+  readonly axes: string[];
+  /** Output patch shape in z y x (internal, always 3). */
+  readonly outputShape: number[];
+  /** Output voxel size in z y x (nm). */
+  readonly outputScale: number[];
+  readonly pad: boolean;
+  readonly padValue: number;
+  readonly interpolation: "nearest" | "linear";
+  readonly targetClass: string;
+  readonly valueTransform?: ValueTransformLike;
+
+  private constructor(
+    readonly path: string,
+    readonly multiscale: Multiscale,
+    readonly level: ScaleLevel,
+    readonly array: ZarrArray,
+    private readonly geom: LevelGeometry,
+    private readonly dimOf: number[],
+    private readonly fixedIndex: number[],
+    private readonly root: zarr.Location<Readable>,
+    opts: CellMapImageOptions,
+    axes: string[],
+    shape: number[],
+    scale: number[],
+  ) {
+    this.axes = axes;
+    this.outputShape = shape;
+    this.outputScale = scale;
+    this.targetClass = opts.targetClass ?? "raw";
+    const label = isLabelClass(opts.targetClass);
+    this.pad = opts.pad ?? false;
+    this.padValue = opts.padValue ?? (label ? NaN : 0);
+    this.interpolation = opts.interpolation ?? (label ? "nearest" : "linear");
+    this.valueTransform = opts.valueTransform;
+  }
+
+  /** Opens the multiscale group at `opts.path` and picks the level for `opts.targetScale`. */
+  static async open(opts: CellMapImageOptions): Promise<CellMapImage> {
+    const axisOrder = opts.axisOrder ?? "zyx";
+    if (axisOrder !== "zyx" && axisOrder !== "yx") {
+      throw new CellMapError("INVALID_ARGUMENT", `axisOrder must be "zyx" or "yx", got "${axisOrder}"`, opts.path);
+    }
+    const axes = axisOrder.split("");
+    for (const [name, v] of [["targetScale", opts.targetScale], ["targetVoxelShape", opts.targetVoxelShape]] as const) {
+      if (!Array.isArray(v) || v.length === 0 || v.length > axes.length) {
+        throw new CellMapError("INVALID_ARGUMENT", `${name} must have 1..${axes.length} entries (${axisOrder}), got ${JSON.stringify(v)}`, opts.path);
+      }
+      if (v.some((x) => !(Number.isFinite(x) && x > 0))) {
+        throw new CellMapError("INVALID_ARGUMENT", `${name} entries must be positive numbers, got ${JSON.stringify(v)}`, opts.path);
+      }
+    }
+    if (opts.targetVoxelShape.some((x) => !Number.isInteger(x))) {
+      throw new CellMapError("INVALID_ARGUMENT", `targetVoxelShape entries must be integers, got ${JSON.stringify(opts.targetVoxelShape)}`, opts.path);
+    }
+    const scale = padFront(padFront([...opts.targetScale], axes.length, opts.targetScale[0]), 3, opts.targetScale[0]);
+    const shape = padFront(padFront([...opts.targetVoxelShape], axes.length, 1), 3, 1);
+
+    const { store, location } = openStore(opts.path, opts.http);
+    const root = zarr.root(store);
+    throwIfAborted(opts.signal, location);
+    const ms = await readMultiscale(root, "", { id: location, signal: opts.signal, index: opts.multiscaleIndex });
+    // Map internal z,y,x to the image's spatial axes by name.
+    const spatialIndex = AXES.map((a) => ms.spatialAxes.indexOf(a));
+    for (const name of ms.spatialAxes) {
+      if (!AXES.includes(name)) {
+        throw new CellMapError("UNSUPPORTED", `spatial axis "${name}" is not one of z, y, x`, location);
+      }
+    }
+    if (axisOrder === "yx" && spatialIndex[0] >= 0) {
+      throw new CellMapError("INVALID_ARGUMENT", `axisOrder "yx" cannot read a 3-D image (it has a z axis)`, location);
+    }
+    AXES.forEach((a, w) => {
+      if (spatialIndex[w] < 0 && shape[w] !== 1) {
+        throw new CellMapError("INVALID_ARGUMENT", `image has no ${a} axis, so the patch must have 1 voxel along ${a}, got ${shape[w]}`, location);
+      }
+    });
+    const pick = (v: number[], w: number, fallback: number) => (spatialIndex[w] >= 0 ? v[spatialIndex[w]] : fallback);
+    const levelScales = ms.levels.map((l) => AXES.map((_, w) => pick(l.scale, w, scale[w])));
+    const li = chooseLevel(levelScales, scale);
+    const lvl = ms.levels[li];
+    const array = await openZarrArray(root, lvl.path, `${location}/${lvl.path}`, opts.signal);
+    if (array.shape.length !== ms.axes.length) {
+      throw new CellMapError("INVALID_METADATA", `array has ${array.shape.length} dimensions but the multiscales metadata declares ${ms.axes.length} axes`, array.id);
+    }
+    const dimOf = AXES.map((_, w) => (spatialIndex[w] >= 0 ? ms.spatialDims[spatialIndex[w]] : -1));
+    const size = AXES.map((_, w) => (dimOf[w] >= 0 ? array.shape[dimOf[w]] : 1));
+    const channel = opts.channel ?? 0;
+    const fixedIndex = array.shape.map((n, d) => {
+      if (dimOf.includes(d)) return -1;
+      if (!(channel >= 0 && channel < n)) {
+        throw new CellMapError("INVALID_ARGUMENT", `channel index ${channel} outside non-spatial axis "${ms.axes[d]?.name}" of size ${n}`, array.id);
+      }
+      return channel;
+    });
+    const level: ScaleLevel = {
+      index: li,
+      path: lvl.path,
+      scale: levelScales[li],
+      translation: AXES.map((_, w) => pick(lvl.translation, w, 0)),
+      shape: size,
+    };
+    const geom: LevelGeometry = { size, scale: level.scale, translation: level.translation, real: dimOf.map((d) => d >= 0) };
+    return new CellMapImage(location, ms, level, array, geom, dimOf, fixedIndex, root, opts, axes, shape, scale);
+  }
+
+  /** The chosen pyramid level (index, path, geometry). */
+  get scaleLevel(): ScaleLevel {
+    return this.level;
+  }
+
+  /** Source dtype of the stored voxels. */
+  get dtype(): DataType {
+    return this.array.dtype;
+  }
+
+  /** Bounding box (nm, z y x) of the chosen level: voxel centres +- half a voxel. */
+  get boundingBox(): Box {
+    return levelBoundingBox(this.level.shape, this.level.scale, this.level.translation);
+  }
+
+  /**
+   * Centres (nm, z y x) whose samples all lie within the span of voxel centres; a single centre
+   * when the image is smaller than the patch and `pad` is on; `null` when it is off.
+   */
+  get samplingBox(): Box | null {
+    return samplingBox(this.level.shape, this.level.scale, this.level.translation, this.outputShape, this.outputScale, this.pad);
+  }
+
+  /** Converts an API-order vector (zyx or yx) into internal z y x. */
+  private toInternal(v: readonly number[], what: string): number[] {
+    if (v.length === 3) return [...v];
+    if (v.length === this.axes.length) return [0, ...v];
+    throw new CellMapError("INVALID_ARGUMENT", `${what} must have ${this.axes.length} entries (${this.axes.join("")}), got ${v.length}`, this.path);
+  }
+
+  /** Output tensor shape in API axis order. */
+  get patchShape(): number[] {
+    return this.axes.length === 3 ? [...this.outputShape] : this.outputShape.slice(1);
+  }
+
+  /**
+   * Reads the patch centred on `center` (nm, API axis order) as float32. Spatial transforms act
+   * on the sample grid; the value transform runs last.
+   */
+  async read(center: readonly number[], opts: ReadOptions = {}): Promise<Tensor> {
+    const c = this.toInternal(center, "center");
+    if (c.some((v) => !Number.isFinite(v))) {
+      throw new CellMapError("INVALID_ARGUMENT", `center must be finite numbers, got [${center}]`, this.path);
+    }
+    const st = opts.spatialTransform;
+    const matrix = st ? (Array.isArray(st) ? st : st.matrix) : null;
+    const grid: PatchGrid = { center: c, shape: this.outputShape, scale: this.outputScale, matrix };
+    const win = sampleWindow(this.geom, grid);
+    const nd = this.array.shape.length;
+    const lo = new Array<number>(nd);
+    const hi = new Array<number>(nd);
+    for (let d = 0; d < nd; d++) {
+      lo[d] = this.fixedIndex[d];
+      hi[d] = this.fixedIndex[d] + 1;
+    }
+    for (let w = 0; w < 3; w++) {
+      const d = this.dimOf[w];
+      if (d >= 0) {
+        lo[d] = win.lo[w];
+        hi[d] = win.hi[w] + 1;
+      }
+    }
+    const region = await readRegion(this.array, lo, hi, opts.signal);
+    const rstride = stridesOf(region.shape);
+    const stride = this.dimOf.map((d) => (d >= 0 ? rstride[d] : 0));
+    const out = new Float32Array(sizeOf(this.outputShape));
+    samplePatch(this.geom, grid, { interpolation: this.interpolation, pad: this.pad, padValue: this.padValue }, region.data, win, stride, out);
+    let t: Tensor = { data: out, shape: this.patchShape, sourceDtype: this.array.dtype };
+    if (this.valueTransform) t = this.valueTransform.apply(t, opts.rng ?? new Rng(0));
+    return t;
+  }
+
+  /**
+   * Foreground and background voxel counts at the requested voxel size. Read from the s0 array's
+   * attributes (`cellmap.annotation.complement_counts.absent`, or `class_counts[<class>]`) when
+   * present, otherwise counted once over s0 (chunk by chunk) and remembered for the process.
+   * Counts at s0 are scaled by the voxel-volume ratio s0 / requested.
+   */
+  async classCounts(signal?: AbortSignal): Promise<{ foreground: number; background: number }> {
+    const s0 = this.multiscale.levels[0];
+    const s0arr = this.level.index === 0 ? this.array : await openZarrArray(this.root, s0.path, `${this.path}/${s0.path}`, signal);
+    const spatialDims = this.dimOf.filter((d) => d >= 0);
+    const total = spatialDims.reduce((p, d) => p * s0arr.shape[d], 1);
+    const s0vol = s0.scale.reduce((p, v) => p * v, 1);
+    const reqVol = this.dimOf.reduce((p, d, w) => (d >= 0 ? p * this.outputScale[w] : p), 1);
+    const ratio = s0vol / reqVol;
+    const attrs = s0arr.array.attrs as Record<string, any>;
+    let fg: number | undefined;
+    const absent = attrs?.cellmap?.annotation?.complement_counts?.absent;
+    if (typeof absent === "number" && absent >= 0 && absent <= total) fg = total - absent;
+    else if (typeof attrs?.class_counts?.[this.targetClass] === "number") fg = attrs.class_counts[this.targetClass];
+    if (fg === undefined) fg = await countForeground(s0arr, this.fixedIndex, signal);
+    return { foreground: fg * ratio, background: (total - fg) * ratio };
+  }
+
+  toString(): string {
+    return `CellMapImage(${this.array.id}, class=${this.targetClass}, scale=[${this.outputScale}], shape=[${this.outputShape}])`;
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * Sampling a stored level at the points of a (possibly transformed) patch grid.
+ * Everything is 3-D here (2-D images carry a virtual axis of one voxel). Axis-aligned grids
+ * (identity, mirror, transpose, 90-degree rotations) use separable per-axis index tables; other
+ * rotations evaluate each point. Points that land on voxel centres copy the stored value exactly.
+ */
+
+/** Geometry of the level being sampled, per world axis (z, y, x). */
+export interface LevelGeometry {
+  /** Voxel count per world axis (1 for a virtual axis). */
+  size: number[];
+  /** Voxel size (nm). */
+  scale: number[];
+  /** World position of voxel 0's centre (nm). */
+  translation: number[];
+  /** Whether the axis exists in storage (false: virtual axis of a 2-D image, always index 0). */
+  real: boolean[];
+}
+
+/** The patch request. */
+export interface PatchGrid {
+  center: number[];
+  shape: number[];
+  scale: number[];
+  /** 3x3 matrix A: world point = centre + A · offset (null = identity). */
+  matrix: number[][] | null;
+}
+
+/** Sampling options. */
+export interface SampleOptions {
+  interpolation: "nearest" | "linear";
+  pad: boolean;
+  padValue: number;
+}
+
+/** Index-space window per world axis (inclusive). */
+export interface Window {
+  lo: number[];
+  hi: number[];
+}
+
+const SNAP = 1e-6;
+
+function snap(f: number): number {
+  const r = Math.round(f);
+  return Math.abs(f - r) < SNAP ? r : f;
+}
+
+/** Fractional level index of the world coordinate `p` along axis `w`. */
+function fracIndex(g: LevelGeometry, w: number, p: number): number {
+  return g.real[w] ? snap((p - g.translation[w]) / g.scale[w]) : 0;
+}
+
+/** Whether a fractional index has data: within the level's bounding box (centres +- half a voxel). */
+function inside(f: number, n: number): boolean {
+  return f >= -0.5 - SNAP && f <= n - 0.5 + SNAP;
+}
+
+/** Axis-aligned decomposition of A, or null. */
+export function axisAligned(m: number[][] | null): { perm: number[]; sign: number[] } | null {
+  if (!m) return { perm: [0, 1, 2], sign: [1, 1, 1] };
+  const perm: number[] = [];
+  const sign: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    let found = -1;
+    for (let w = 0; w < 3; w++) {
+      const v = m[w][k];
+      if (v === 0) continue;
+      if ((v !== 1 && v !== -1) || found >= 0) return null;
+      found = w;
+    }
+    if (found < 0 || perm.includes(found)) return null;
+    perm.push(found);
+    sign.push(m[found][k]);
+  }
+  return { perm, sign };
+}
+
+/** The index window (inclusive, clamped to the level) that the grid's samples can touch. */
+export function sampleWindow(g: LevelGeometry, grid: PatchGrid): Window {
+  const lo: number[] = [];
+  const hi: number[] = [];
+  const m = grid.matrix ?? [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+  for (let w = 0; w < 3; w++) {
+    let ext = 0;
+    for (let k = 0; k < 3; k++) ext += Math.abs(m[w][k]) * ((grid.shape[k] - 1) / 2) * grid.scale[k];
+    const f0 = fracIndex(g, w, grid.center[w] - ext);
+    const f1 = fracIndex(g, w, grid.center[w] + ext);
+    const n = g.size[w];
+    lo.push(Math.min(n - 1, Math.max(0, Math.floor(f0))));
+    hi.push(Math.min(n - 1, Math.max(0, Math.ceil(f1))));
+  }
+  return { lo, hi };
+}
+
+interface Taps {
+  off0: Int32Array;
+  off1: Int32Array;
+  w1: Float64Array;
+  valid: Uint8Array;
+}
+
+/** Per-output-axis taps for the separable path. */
+function axisTaps(
+  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, win: Window, stride: number[], k: number, w: number, sign: number,
+): Taps {
+  const n = grid.shape[k];
+  const t: Taps = { off0: new Int32Array(n), off1: new Int32Array(n), w1: new Float64Array(n), valid: new Uint8Array(n) };
+  const N = g.size[w];
+  for (let i = 0; i < n; i++) {
+    const p = grid.center[w] + sign * (i - (n - 1) / 2) * grid.scale[k];
+    const f = fracIndex(g, w, p);
+    t.valid[i] = !opt.pad || inside(f, N) ? 1 : 0;
+    let i0: number;
+    let i1: number;
+    let wt = 0;
+    if (opt.interpolation === "nearest") {
+      i0 = i1 = Math.min(N - 1, Math.max(0, Math.round(f)));
+    } else {
+      const fc = Math.min(N - 1, Math.max(0, f));
+      i0 = Math.floor(fc);
+      wt = fc - i0;
+      i1 = wt > 0 ? Math.min(N - 1, i0 + 1) : i0;
+    }
+    t.off0[i] = (Math.min(win.hi[w], Math.max(win.lo[w], i0)) - win.lo[w]) * stride[w];
+    t.off1[i] = (Math.min(win.hi[w], Math.max(win.lo[w], i1)) - win.lo[w]) * stride[w];
+    t.w1[i] = wt;
+  }
+  return t;
+}
+
+/**
+ * Fills `out` (C order over `grid.shape`) by sampling `region`, the level's values inside `win`,
+ * where `stride[w]` is the region's element stride along world axis `w` (0 for virtual axes).
+ */
+export function samplePatch(
+  g: LevelGeometry,
+  grid: PatchGrid,
+  opt: SampleOptions,
+  region: Float32Array,
+  win: Window,
+  stride: number[],
+  out: Float32Array,
+): void {
+  const aligned = axisAligned(grid.matrix);
+  if (aligned) sampleSeparable(g, grid, opt, region, win, stride, out, aligned.perm, aligned.sign);
+  else sampleGeneral(g, grid, opt, region, win, stride, out);
+}
+
+function sampleSeparable(
+  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Float32Array, win: Window, stride: number[],
+  out: Float32Array, perm: number[], sign: number[],
+): void {
+  const [n0, n1, n2] = grid.shape;
+  const a = axisTaps(g, grid, opt, win, stride, 0, perm[0], sign[0]);
+  const b = axisTaps(g, grid, opt, win, stride, 1, perm[1], sign[1]);
+  const c = axisTaps(g, grid, opt, win, stride, 2, perm[2], sign[2]);
+  const pad = opt.padValue;
+  let o = 0;
+  if (opt.interpolation === "nearest") {
+    for (let i = 0; i < n0; i++) {
+      for (let j = 0; j < n1; j++) {
+        const base = a.off0[i] + b.off0[j];
+        const rowValid = a.valid[i] & b.valid[j];
+        for (let k = 0; k < n2; k++) out[o++] = rowValid & c.valid[k] ? region[base + c.off0[k]] : pad;
+      }
+    }
+    return;
+  }
+  for (let i = 0; i < n0; i++) {
+    const wa = a.w1[i];
+    for (let j = 0; j < n1; j++) {
+      const wb = b.w1[j];
+      const rowValid = a.valid[i] & b.valid[j];
+      for (let k = 0; k < n2; k++) {
+        if (!(rowValid & c.valid[k])) {
+          out[o++] = pad;
+          continue;
+        }
+        const wc = c.w1[k];
+        out[o++] = trilinear(region, a.off0[i], a.off1[i], wa, b.off0[j], b.off1[j], wb, c.off0[k], c.off1[k], wc);
+      }
+    }
+  }
+}
+
+/** Trilinear blend; taps with zero weight are skipped so on-centre samples are exact copies. */
+function trilinear(
+  r: Float32Array, a0: number, a1: number, wa: number, b0: number, b1: number, wb: number, c0: number, c1: number, wc: number,
+): number {
+  let v = lerp2(r, a0, b0, b1, wb, c0, c1, wc);
+  if (wa !== 0) v = v * (1 - wa) + lerp2(r, a1, b0, b1, wb, c0, c1, wc) * wa;
+  return v;
+}
+
+function lerp2(r: Float32Array, base: number, b0: number, b1: number, wb: number, c0: number, c1: number, wc: number): number {
+  let v = lerp1(r, base + b0, c0, c1, wc);
+  if (wb !== 0) v = v * (1 - wb) + lerp1(r, base + b1, c0, c1, wc) * wb;
+  return v;
+}
+
+function lerp1(r: Float32Array, base: number, c0: number, c1: number, wc: number): number {
+  return wc === 0 ? r[base + c0] : r[base + c0] * (1 - wc) + r[base + c1] * wc;
+}
+
+function sampleGeneral(
+  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Float32Array, win: Window, stride: number[], out: Float32Array,
+): void {
+  const m = grid.matrix!;
+  const [n0, n1, n2] = grid.shape;
+  const h = grid.shape.map((n, k) => (n - 1) / 2);
+  const nearest = opt.interpolation === "nearest";
+  const i0s = [0, 0, 0];
+  const i1s = [0, 0, 0];
+  const ws = [0, 0, 0];
+  let o = 0;
+  for (let i = 0; i < n0; i++) {
+    const oi = (i - h[0]) * grid.scale[0];
+    for (let j = 0; j < n1; j++) {
+      const oj = (j - h[1]) * grid.scale[1];
+      for (let k = 0; k < n2; k++) {
+        const ok = (k - h[2]) * grid.scale[2];
+        let valid = true;
+        for (let w = 0; w < 3; w++) {
+          const p = grid.center[w] + m[w][0] * oi + m[w][1] * oj + m[w][2] * ok;
+          const f = fracIndex(g, w, p);
+          const N = g.size[w];
+          if (opt.pad && !inside(f, N)) {
+            valid = false;
+            break;
+          }
+          if (nearest) {
+            i0s[w] = i1s[w] = Math.min(N - 1, Math.max(0, Math.round(f)));
+            ws[w] = 0;
+          } else {
+            const fc = Math.min(N - 1, Math.max(0, f));
+            const f0 = Math.floor(fc);
+            ws[w] = fc - f0;
+            i0s[w] = f0;
+            i1s[w] = ws[w] > 0 ? Math.min(N - 1, f0 + 1) : f0;
+          }
+        }
+        if (!valid) {
+          out[o++] = opt.padValue;
+          continue;
+        }
+        out[o++] = trilinear(
+          region,
+          clampOff(win, stride, 0, i0s[0]), clampOff(win, stride, 0, i1s[0]), ws[0],
+          clampOff(win, stride, 1, i0s[1]), clampOff(win, stride, 1, i1s[1]), ws[1],
+          clampOff(win, stride, 2, i0s[2]), clampOff(win, stride, 2, i1s[2]), ws[2],
+        );
+      }
+    }
+  }
+}
+
+/** Region offset of level index `idx` along world axis `w`, clamped into the window. */
+function clampOff(win: Window, stride: number[], w: number, idx: number): number {
+  return (Math.min(win.hi[w], Math.max(win.lo[w], idx)) - win.lo[w]) * stride[w];
+}

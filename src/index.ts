@@ -1,0 +1,27 @@
+/**
+ * cellmap-data: stream training patches out of OME-NGFF / Zarr multiscale microscopy volumes.
+ *
+ * Layers (each knows only those below it): store → zarr → ome → image → dataset → loader → cli.
+ * @packageDocumentation
+ */
+export { CellMapError, type CellMapErrorCode } from "./errors.js";
+export { type Tensor, type DataType, tensor, sizeOf, stridesOf, dtypeMax } from "./tensor.js";
+
+export { openStore, s3ToHttps, isRemote, joinLocation, type OpenedStore } from "./store/open.js";
+export { HttpStore, type HttpStoreOptions } from "./store/http.js";
+export { LocalStore } from "./store/local.js";
+
+export { chunkCache, setChunkCacheBytes, ChunkCache, type CacheStats } from "./zarr/cache.js";
+export { openZarrArray, type ZarrArray } from "./zarr/array.js";
+export { readRegion } from "./zarr/read.js";
+export { registerFastCodecs, registerWasmCodecs, codecBackends } from "./zarr/codecs/register.js";
+
+export * from "./ome/index.js";
+
+export { chooseLevel, levelBoundingBox, samplingBox, intersectBoxes, sameScale, type Box } from "./geometry/level.js";
+export { sampleOffset, halfExtent } from "./geometry/grid.js";
+
+export { CellMapImage, type CellMapImageOptions, type ReadOptions, type ScaleLevel, type ValueTransformLike } from "./image/image.js";
+export { EmptyImage, type EmptyImageOptions } from "./image/empty.js";
+
+export { Rng, RngStream, sampleRng } from "./sampling/rng.js";

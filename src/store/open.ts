@@ -1,0 +1,52 @@
+/**
+ * One entry point from a user-supplied location (local path, `file://`, `http(s)://`, `s3://`)
+ * to a zarrita store plus the path of the node inside it.
+ */
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Readable } from "@zarrita/storage";
+import { HttpStore, type HttpStoreOptions } from "./http.js";
+import { LocalStore } from "./local.js";
+
+/** A store with the location it was opened from. */
+export interface OpenedStore {
+  store: Readable;
+  /** Canonical location string (absolute path or URL), used in cache keys and messages. */
+  location: string;
+  /** Whether the location is remote (HTTP). */
+  remote: boolean;
+}
+
+/** Maps `s3://bucket/key` to its public virtual-hosted HTTPS endpoint. */
+export function s3ToHttps(url: string): string {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (!m) throw new Error(`not an s3 URL: ${url}`);
+  return `https://${m[1]}.s3.amazonaws.com/${m[2]}`;
+}
+
+/** Whether a location string is remote. */
+export function isRemote(location: string): boolean {
+  return /^(https?|s3):\/\//i.test(location);
+}
+
+/** Joins a child path onto a location (path or URL). */
+export function joinLocation(base: string, ...parts: string[]): string {
+  if (isRemote(base) || base.startsWith("file://")) {
+    return [base.replace(/\/+$/, ""), ...parts.map((p) => p.replace(/^\/+|\/+$/g, ""))].filter(Boolean).join("/");
+  }
+  return path.join(base, ...parts);
+}
+
+/**
+ * Opens a store rooted at `location` itself (the group or array lives at the store root).
+ * Each call returns a new store; caching of decoded chunks is keyed by `location`.
+ */
+export function openStore(location: string, http: HttpStoreOptions = {}): OpenedStore {
+  if (/^s3:\/\//i.test(location)) location = s3ToHttps(location);
+  if (/^https?:\/\//i.test(location)) {
+    const url = location.replace(/\/+$/, "");
+    return { store: new HttpStore(url, http), location: url, remote: true };
+  }
+  const dir = location.startsWith("file://") ? fileURLToPath(location) : path.resolve(location);
+  return { store: new LocalStore(dir), location: dir, remote: false };
+}

@@ -1,0 +1,63 @@
+/**
+ * The minimal N-d array the library hands out: C-order float32 data plus its shape.
+ * `sourceDtype` records what the values were stored as, so value transforms such as
+ * `Normalize` can scale integer sources by their dtype's range.
+ */
+
+/** Data types a zarr source may have. */
+export type DataType =
+  | "bool"
+  | "int8" | "int16" | "int32" | "int64"
+  | "uint8" | "uint16" | "uint32" | "uint64"
+  | "float32" | "float64";
+
+/** A dense C-order float32 tensor. */
+export interface Tensor {
+  /** Values, C order (last axis fastest). */
+  data: Float32Array;
+  /** Extent per axis. `data.length === product(shape)`. */
+  shape: number[];
+  /** Dtype of the stored source the values came from (`float32` for computed tensors). */
+  sourceDtype: DataType;
+}
+
+/** Product of the entries of a shape. */
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+
+/** C-order strides of a shape. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = acc;
+    acc *= shape[i];
+  }
+  return st;
+}
+
+/** Creates a tensor, checking that data and shape agree. */
+export function tensor(data: Float32Array, shape: number[], sourceDtype: DataType = "float32"): Tensor {
+  if (data.length !== sizeOf(shape)) {
+    throw new RangeError(`tensor data has ${data.length} values but shape [${shape}] needs ${sizeOf(shape)}`);
+  }
+  return { data, shape: [...shape], sourceDtype };
+}
+
+/** Largest representable value of an integer dtype (1 for bool and floats). */
+export function dtypeMax(dtype: DataType): number {
+  switch (dtype) {
+    case "uint8": return 255;
+    case "uint16": return 65535;
+    case "uint32": return 4294967295;
+    case "uint64": return 18446744073709551615;
+    case "int8": return 127;
+    case "int16": return 32767;
+    case "int32": return 2147483647;
+    case "int64": return 9223372036854775807;
+    default: return 1;
+  }
+}

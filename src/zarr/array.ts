@@ -1,0 +1,142 @@
+/**
+ * Opening zarr arrays through zarrita, with zarrita's errors translated into tagged
+ * {@link CellMapError}s that name the array.
+ */
+import * as zarr from "zarrita";
+import type { Readable } from "@zarrita/storage";
+import { CellMapError } from "../errors.js";
+import type { DataType } from "../tensor.js";
+
+/** Numeric dtypes the read path supports. */
+export const SUPPORTED_DTYPES: readonly DataType[] = [
+  "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+];
+
+/** An opened zarr array plus where it came from. */
+export interface ZarrArray {
+  array: zarr.Array<zarr.DataType, Readable>;
+  /** Human-readable location (store location + path), used in messages and cache keys. */
+  id: string;
+  shape: number[];
+  chunks: number[];
+  dtype: DataType;
+  /** Codec names in pipeline order (for `info`). */
+  codecs: string[];
+  zarrFormat: 2 | 3;
+  /** Store key of the chunk (or shard, for sharded arrays) holding chunk `coords`, for messages. */
+  chunkKey(coords: number[]): string;
+}
+
+/** Maps any zarrita/codec failure to a CellMapError naming `where`. */
+export function translateZarrError(err: unknown, where: string): CellMapError {
+  if (err instanceof CellMapError) return err;
+  if (zarr.isZarritaError(err, "NotFoundError")) return new CellMapError("NOT_FOUND", `not found: ${err.message}`, where, { cause: err });
+  if (zarr.isZarritaError(err, "UnknownCodecError")) return new CellMapError("UNSUPPORTED", `unknown codec: ${err.message}`, where, { cause: err });
+  if (zarr.isZarritaError(err, "InvalidMetadataError")) return new CellMapError("INVALID_METADATA", `invalid zarr metadata: ${err.message}`, where, { cause: err });
+  if (zarr.isZarritaError(err, "UnsupportedError")) return new CellMapError("UNSUPPORTED", err.message, where, { cause: err });
+  if (zarr.isZarritaError(err, "CodecPipelineError")) {
+    const cause = (err as { cause?: unknown }).cause;
+    if (zarr.isZarritaError(cause, "UnknownCodecError")) return translateZarrError(cause, where);
+    return new CellMapError("CORRUPT_CHUNK", `cannot decode chunk: ${err.message}${cause instanceof Error ? `: ${cause.message}` : ""}`, where, { cause: err });
+  }
+  if (err instanceof SyntaxError) return new CellMapError("INVALID_METADATA", `malformed JSON: ${err.message}`, where, { cause: err });
+  const e = err as Error;
+  if (e?.name === "AbortError") return new CellMapError("ABORTED", "operation aborted", where, { cause: err });
+  return new CellMapError("IO", e?.message ?? String(err), where, { cause: err });
+}
+
+/**
+ * Opens the array at `path` inside `root` (a zarrita Location), checking that its dtype is one the
+ * library can turn into float32 patches.
+ */
+export async function openZarrArray(
+  root: zarr.Location<Readable>,
+  path: string,
+  id: string,
+  signal?: AbortSignal,
+): Promise<ZarrArray> {
+  let array: zarr.Array<zarr.DataType, Readable>;
+  try {
+    array = await zarr.open(root.resolve(path), { kind: "array" });
+  } catch (err) {
+    throw translateZarrError(err, id);
+  }
+  if (signal?.aborted) throw new CellMapError("ABORTED", "operation aborted", id);
+  const dtype = array.dtype as string;
+  if (!SUPPORTED_DTYPES.includes(dtype as DataType)) {
+    throw new CellMapError("UNSUPPORTED", `unsupported dtype "${dtype}" (expected one of ${SUPPORTED_DTYPES.join(", ")})`, id);
+  }
+  const zarrFormat = await detectFormat(root, path);
+  const codecs = await readCodecNames(root, path, zarrFormat);
+  const chunkKey = await chunkKeyFunction(root, path, zarrFormat, array.chunks);
+  return { array, id, shape: array.shape, chunks: array.chunks, dtype: dtype as DataType, codecs, zarrFormat, chunkKey };
+}
+
+async function readJson(root: zarr.Location<Readable>, key: string): Promise<Record<string, unknown> | undefined> {
+  const bytes = await root.store.get(root.resolve(key).path);
+  if (!bytes) return undefined;
+  return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+}
+
+async function detectFormat(root: zarr.Location<Readable>, path: string): Promise<2 | 3> {
+  const v3 = await readJson(root, `${path}/zarr.json`).catch(() => undefined);
+  return v3 ? 3 : 2;
+}
+
+/** Codec names for reporting (`info`): v2 compressor/filters/order, v3 codec list incl. sharding. */
+async function readCodecNames(root: zarr.Location<Readable>, path: string, format: 2 | 3): Promise<string[]> {
+  try {
+    if (format === 3) {
+      const meta = await readJson(root, `${path}/zarr.json`);
+      const describe = (codecs: unknown): string[] =>
+        (Array.isArray(codecs) ? codecs : []).flatMap((c: { name?: string; configuration?: Record<string, unknown> }) => {
+          if (c?.name === "sharding_indexed") return [`sharding_indexed(${describe(c.configuration?.codecs).join("+")})`];
+          if (c?.name === "blosc") return [`blosc/${c.configuration?.cname ?? "?"}`];
+          if (c?.name === "bytes") return [`bytes/${c.configuration?.endian ?? "little"}`];
+          return [String(c?.name)];
+        });
+      return describe(meta?.codecs);
+    }
+    const meta = await readJson(root, `${path}/.zarray`);
+    const out: string[] = [];
+    if (meta?.order === "F") out.push("order F");
+    for (const f of (meta?.filters as Array<{ id: string }> | null) ?? []) out.push(f.id);
+    const comp = meta?.compressor as { id: string; cname?: string } | null | undefined;
+    if (comp) out.push(comp.cname ? `${comp.id}/${comp.cname}` : comp.id);
+    const dt = String(meta?.dtype ?? "");
+    out.push(`bytes/${dt.startsWith(">") ? "big" : "little"}`);
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+/** Builds the chunk-key function (v2 separator, v3 chunk_key_encoding; sharded: the shard's key). */
+async function chunkKeyFunction(
+  root: zarr.Location<Readable>,
+  path: string,
+  format: 2 | 3,
+  inner: number[],
+): Promise<(coords: number[]) => string> {
+  const prefix = path.replace(/^\/+|\/+$/g, "");
+  const join = (key: string) => (prefix ? `${prefix}/${key}` : key);
+  try {
+    if (format === 2) {
+      const meta = await readJson(root, `${path}/.zarray`);
+      const sep = (meta?.dimension_separator as string | undefined) ?? ".";
+      return (c) => join(c.join(sep) || "0");
+    }
+    const meta = await readJson(root, `${path}/zarr.json`);
+    const enc = meta?.chunk_key_encoding as { name?: string; configuration?: { separator?: string } } | undefined;
+    const sep = enc?.configuration?.separator ?? (enc?.name === "v2" ? "." : "/");
+    const encode = enc?.name === "v2" ? (c: number[]) => c.join(sep) || "0" : (c: number[]) => ["c", ...c].join(sep);
+    const outer = (meta?.chunk_grid as { configuration?: { chunk_shape?: number[] } } | undefined)?.configuration?.chunk_shape;
+    const sharded = Array.isArray(meta?.codecs) && (meta.codecs as Array<{ name?: string }>).some((c) => c?.name === "sharding_indexed");
+    if (sharded && outer) {
+      return (c) => `${join(encode(c.map((v, i) => Math.floor((v * inner[i]) / outer[i]))))} (inner chunk ${c.join(",")})`;
+    }
+    return (c) => join(encode(c));
+  } catch {
+    return (c) => join(c.join("."));
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Process-wide cache of *decoded* chunks, bounded in bytes (least recently used evicted first).
+ * A non-aligned 64^3 patch touches 8 chunks, so without it every chunk is decoded many times;
+ * with it, training on a working set that fits in RAM is no longer codec-bound.
+ */
+
+/** A decoded chunk as the copy loop consumes it (bigint and bool data already widened). */
+export interface DecodedChunk {
+  data: NumericArray;
+  shape: number[];
+  /** Element strides of `data` per dimension (zarrita returns F-strided data for F-order arrays). */
+  stride: number[];
+}
+
+/** Typed arrays readable with `[]` as numbers. */
+export type NumericArray =
+  | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array;
+
+/** Cache counters, for summaries and benchmarks. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  evictions: number;
+  bytes: number;
+  entries: number;
+  capacityBytes: number;
+}
+
+const DEFAULT_BYTES = 1024 ** 3;
+
+function envBytes(): number {
+  const v = process.env.CELLMAP_CHUNK_CACHE_BYTES;
+  if (v === undefined || v === "") return DEFAULT_BYTES;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new RangeError(`CELLMAP_CHUNK_CACHE_BYTES must be a non-negative number of bytes, got "${v}"`);
+  }
+  return Math.floor(n);
+}
+
+/** LRU map from chunk key to decoded chunk, bounded by total bytes. */
+export class ChunkCache {
+  private readonly map = new Map<string, DecodedChunk>();
+  private readonly inflight = new Map<string, Promise<DecodedChunk>>();
+  private bytes = 0;
+  private stats = { hits: 0, misses: 0, evictions: 0 };
+
+  constructor(private capacity: number = envBytes()) {}
+
+  /** Budget in bytes (0 disables caching, but concurrent requests are still de-duplicated). */
+  get capacityBytes(): number {
+    return this.capacity;
+  }
+
+  /** Changes the budget, evicting as needed. */
+  setCapacity(bytes: number): void {
+    if (!(bytes >= 0)) throw new RangeError(`chunk cache budget must be >= 0 bytes, got ${bytes}`);
+    this.capacity = Math.floor(bytes);
+    this.evict();
+  }
+
+  /**
+   * Returns the chunk for `key`, loading it with `load` on a miss. Concurrent callers of the same
+   * key share one load (the chunks of one sample are requested by several arrays at once).
+   */
+  async get(key: string, load: () => Promise<DecodedChunk>): Promise<DecodedChunk> {
+    const hit = this.map.get(key);
+    if (hit) {
+      this.stats.hits++;
+      this.map.delete(key); // re-insert: Map order is our recency order
+      this.map.set(key, hit);
+      return hit;
+    }
+    const pending = this.inflight.get(key);
+    if (pending) {
+      this.stats.hits++;
+      return pending;
+    }
+    this.stats.misses++;
+    const p = load().then(
+      (chunk) => {
+        this.inflight.delete(key);
+        this.put(key, chunk);
+        return chunk;
+      },
+      (err) => {
+        this.inflight.delete(key);
+        throw err;
+      },
+    );
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private put(key: string, chunk: DecodedChunk): void {
+    const size = chunk.data.byteLength;
+    if (size > this.capacity) return;
+    this.map.set(key, chunk);
+    this.bytes += size;
+    this.evict();
+  }
+
+  private evict(): void {
+    while (this.bytes > this.capacity && this.map.size > 0) {
+      const [k, v] = this.map.entries().next().value as [string, DecodedChunk];
+      this.map.delete(k);
+      this.bytes -= v.data.byteLength;
+      this.stats.evictions++;
+    }
+  }
+
+  /** Drops every entry and resets counters. */
+  clear(): void {
+    this.map.clear();
+    this.bytes = 0;
+    this.stats = { hits: 0, misses: 0, evictions: 0 };
+  }
+
+  /** Current counters. */
+  getStats(): CacheStats {
+    return { ...this.stats, bytes: this.bytes, entries: this.map.size, capacityBytes: this.capacity };
+  }
+}
+
+/** The process-wide (per thread) decoded-chunk cache. */
+export const chunkCache = new ChunkCache();
+
+/** Sets the process-wide chunk cache budget in bytes (0 disables). */
+export function setChunkCacheBytes(bytes: number): void {
+  chunkCache.setCapacity(bytes);
+}

@@ -1,0 +1,407 @@
+/**
+ * Blosc1 frame decoder in TypeScript (v3 `blosc`, v2 `numcodecs.blosc`).
+ *
+ * Frame layout (c-blosc 1.x, format version 2): a 16-byte header
+ * `[version, versionlz, flags, typesize, nbytes:i32, blocksize:i32, cbytes:i32]`, then,
+ * unless the frame is memcpy'd, one i32 start offset per block; each block holds one or
+ * `typesize` "split" streams, each prefixed by its i32 compressed size (a size equal to
+ * the split's decoded size means it is stored raw). Blocks are then byte- or
+ * bit-unshuffled. Inner compressors handled here: lz4/lz4hc (TS), zstd (zstd-napi, else
+ * numcodecs' WASM zstd), zlib (`node:zlib`). Anything else (blosclz, snappy) is handed to
+ * numcodecs' WASM blosc for that chunk. Encoding always goes through numcodecs' WASM blosc.
+ */
+
+import { inflateSync } from "node:zlib";
+import { CellMapError } from "../../errors.js";
+import { decodeLz4Block } from "./lz4-block.js";
+import {
+  allocUninit,
+  asCorrupt,
+  type BytesToBytesCodec,
+  type ChunkMeta,
+  type CodecEntry,
+  corruptChunk,
+  expectedDecodedSize,
+  loadWasmBlosc,
+  loadWasmZstd,
+  type NumcodecsCodec,
+} from "./shared.js";
+import { nativeZstd, zstdDecodeInto } from "./zstd.js";
+
+/** The 16-byte blosc1 header. */
+export interface BloscHeader {
+  version: number;
+  versionlz: number;
+  flags: number;
+  typesize: number;
+  /** Decoded size in bytes. */
+  nbytes: number;
+  blocksize: number;
+  /** Size of the whole frame in bytes. */
+  cbytes: number;
+}
+
+/** Header flag bits (blosc.h). */
+const DOSHUFFLE = 0x1;
+const MEMCPYED = 0x2;
+const DOBITSHUFFLE = 0x4;
+const FUTURE_FLAG = 0x8; // c-blosc 1.x refuses frames with this bit
+const DONT_SPLIT = 0x10;
+
+/** Inner compressor codes (flags >> 5). */
+const FORMAT_BLOSCLZ = 0;
+const FORMAT_LZ4 = 1; // lz4 and lz4hc
+const FORMAT_SNAPPY = 2;
+const FORMAT_ZLIB = 3;
+const FORMAT_ZSTD = 4;
+const FORMAT_NAMES = ["blosclz", "lz4", "snappy", "zlib", "zstd"];
+
+const HEADER_SIZE = 16;
+const VERSION_FORMAT = 2;
+// Splitting rules shared with c-blosc's decoder (kept for frames older than the split flag).
+const MAX_SPLITS = 16;
+const MIN_BUFFERSIZE = 128;
+
+function readI32(b: Uint8Array, p: number): number {
+  return b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24);
+}
+
+/** Parses the 16-byte blosc1 header. @throws `CORRUPT_CHUNK` if `src` is shorter. */
+export function readBloscHeader(src: Uint8Array): BloscHeader {
+  if (src.length < HEADER_SIZE) {
+    throw corruptChunk(`blosc: ${src.length} bytes is shorter than the 16-byte frame header`);
+  }
+  return {
+    version: src[0],
+    versionlz: src[1],
+    flags: src[2],
+    typesize: src[3],
+    nbytes: readI32(src, 4),
+    blocksize: readI32(src, 8),
+    cbytes: readI32(src, 12),
+  };
+}
+
+/** The name of the frame's inner compressor (`lz4` also covers lz4hc). */
+export function bloscCompressor(header: BloscHeader): string {
+  return FORMAT_NAMES[header.flags >> 5] ?? `unknown(${header.flags >> 5})`;
+}
+
+/**
+ * Decodes one split stream `src[s, s + csize)` into exactly `dst[d, d + n)`.
+ * Returns a promise only on the WASM zstd path.
+ */
+type InnerDecoder = (src: Uint8Array, s: number, csize: number, dst: Uint8Array, d: number, n: number) => void | Promise<void>;
+
+function lz4Inner(src: Uint8Array, s: number, csize: number, dst: Uint8Array, d: number, n: number): void {
+  const end = decodeLz4Block(src, dst, s, s + csize, d, d + n);
+  if (end !== d + n) throw corruptChunk(`blosc/lz4: split decoded to ${end - d} bytes, expected ${n}`);
+}
+
+function zlibInner(src: Uint8Array, s: number, csize: number, dst: Uint8Array, d: number, n: number): void {
+  let out: Uint8Array;
+  try {
+    out = inflateSync(src.subarray(s, s + csize), { chunkSize: Math.max(64, n), maxOutputLength: Math.max(1, n) });
+  } catch (err) {
+    throw asCorrupt(err, "blosc/zlib");
+  }
+  if (out.length !== n) throw corruptChunk(`blosc/zlib: split decoded to ${out.length} bytes, expected ${n}`);
+  dst.set(out, d);
+}
+
+function zstdNativeInner(src: Uint8Array, s: number, csize: number, dst: Uint8Array, d: number, n: number): void {
+  const z = nativeZstd();
+  if (!z) throw new CellMapError("UNSUPPORTED", "blosc/zstd: native zstd became unavailable");
+  const got = zstdDecodeInto(z, src.subarray(s, s + csize), dst.subarray(d, d + n));
+  if (got !== n) throw corruptChunk(`blosc/zstd: split decoded to ${got} bytes, expected ${n}`);
+}
+
+let wasmZstdCodec: Promise<NumcodecsCodec> | undefined;
+async function zstdWasmInner(src: Uint8Array, s: number, csize: number, dst: Uint8Array, d: number, n: number): Promise<void> {
+  wasmZstdCodec ??= loadWasmZstd().then((Z) => Z.fromConfig({ id: "zstd", level: 0 }));
+  let out: Uint8Array;
+  try {
+    out = await (await wasmZstdCodec).decode(src.subarray(s, s + csize));
+  } catch (err) {
+    throw asCorrupt(err, "blosc/zstd (wasm)");
+  }
+  if (out.length !== n) throw corruptChunk(`blosc/zstd: split decoded to ${out.length} bytes, expected ${n}`);
+  dst.set(out, d);
+}
+
+/** Byte-unshuffle one block of `size` bytes: `src` holds byte j of every element, then byte j+1, ... */
+function unshuffle(src: Uint8Array, s: number, dst: Uint8Array, d: number, typesize: number, size: number): void {
+  const n = Math.floor(size / typesize);
+  if (typesize === 2) {
+    const s1 = s + n;
+    for (let e = 0, o = d; e < n; e++, o += 2) {
+      dst[o] = src[s + e];
+      dst[o + 1] = src[s1 + e];
+    }
+  } else if (typesize === 4) {
+    const s1 = s + n, s2 = s + 2 * n, s3 = s + 3 * n;
+    for (let e = 0, o = d; e < n; e++, o += 4) {
+      dst[o] = src[s + e];
+      dst[o + 1] = src[s1 + e];
+      dst[o + 2] = src[s2 + e];
+      dst[o + 3] = src[s3 + e];
+    }
+  } else {
+    for (let j = 0; j < typesize; j++) {
+      const row = s + j * n;
+      for (let e = 0, o = d + j; e < n; e++, o += typesize) dst[o] = src[row + e];
+    }
+  }
+  // Bytes past the last whole element are stored unshuffled.
+  const done = n * typesize;
+  for (let i = done; i < size; i++) dst[d + i] = src[s + i];
+}
+
+/**
+ * Bit-unshuffle one block (bitshuffle's layout, as c-blosc 1.x writes it): for byte j of the
+ * element type and bit k, a row of `n/8` bytes holds bit k of byte j of every element, element
+ * `8b+i` at bit i of row byte b. Blocks whose element count is not a multiple of 8 were stored
+ * unshuffled (format version 2), and trailing bytes past the last element are copied.
+ */
+function bitunshuffle(src: Uint8Array, s: number, dst: Uint8Array, d: number, typesize: number, size: number): void {
+  const n = Math.floor(size / typesize);
+  if (n % 8 !== 0) {
+    dst.set(src.subarray(s, s + size), d);
+    return;
+  }
+  const rowLen = n >>> 3;
+  for (let j = 0; j < typesize; j++) {
+    const base = s + j * 8 * rowLen;
+    const r1 = rowLen, r2 = 2 * rowLen, r3 = 3 * rowLen, r4 = 4 * rowLen, r5 = 5 * rowLen, r6 = 6 * rowLen, r7 = 7 * rowLen;
+    const step = typesize;
+    for (let b = 0; b < rowLen; b++) {
+      const p = base + b;
+      // Gather one byte from each of the 8 bit-rows (row k -> byte k of the 64-bit word hi:lo)...
+      let lo = src[p] | (src[p + r1] << 8) | (src[p + r2] << 16) | (src[p + r3] << 24);
+      let hi = src[p + r4] | (src[p + r5] << 8) | (src[p + r6] << 16) | (src[p + r7] << 24);
+      // ...and transpose the 8x8 bit matrix (bit c of byte r <-> bit r of byte c).
+      let t = (lo ^ (lo >>> 7)) & 0x00aa00aa;
+      lo = lo ^ t ^ (t << 7);
+      t = (hi ^ (hi >>> 7)) & 0x00aa00aa;
+      hi = hi ^ t ^ (t << 7);
+      t = (lo ^ (lo >>> 14)) & 0x0000cccc;
+      lo = lo ^ t ^ (t << 14);
+      t = (hi ^ (hi >>> 14)) & 0x0000cccc;
+      hi = hi ^ t ^ (t << 14);
+      t = (lo ^ (hi << 4)) & 0xf0f0f0f0;
+      lo ^= t;
+      hi ^= t >>> 4;
+      // Byte i of the word is byte j of element 8b+i.
+      let o = d + b * 8 * step + j;
+      dst[o] = lo;
+      dst[(o += step)] = lo >>> 8;
+      dst[(o += step)] = lo >>> 16;
+      dst[(o += step)] = lo >>> 24;
+      dst[(o += step)] = hi;
+      dst[(o += step)] = hi >>> 8;
+      dst[(o += step)] = hi >>> 16;
+      dst[(o += step)] = hi >>> 24;
+    }
+  }
+  const done = n * typesize;
+  for (let i = done; i < size; i++) dst[d + i] = src[s + i];
+}
+
+// Per-thread scratch for the shuffled block, reused by synchronous decodes only (an async
+// decode could interleave with another one).
+let scratch = new Uint8Array(0);
+function scratchOf(size: number): Uint8Array {
+  if (scratch.length < size) scratch = new Uint8Array(Math.max(size, 1 << 16));
+  return scratch;
+}
+
+let wasmBloscCodec: Promise<NumcodecsCodec> | undefined;
+
+/** Decodes a whole frame with numcodecs' WASM blosc (for inner compressors we lack). */
+async function decodeWithWasm(src: Uint8Array, nbytes: number, what: string): Promise<Uint8Array> {
+  wasmBloscCodec ??= loadWasmBlosc().then((B) => B.fromConfig({ id: "blosc" }));
+  let out: Uint8Array;
+  try {
+    out = await (await wasmBloscCodec).decode(src);
+  } catch (err) {
+    throw asCorrupt(err, `blosc/${what} (wasm)`);
+  }
+  if (out.length !== nbytes) throw corruptChunk(`blosc/${what}: decoded ${out.length} bytes, header says ${nbytes}`);
+  return out;
+}
+
+/**
+ * Decodes one blosc1 frame.
+ *
+ * @param src the whole chunk; its length must equal the header's `cbytes`.
+ * @param expectedSize decoded size the chunk must have (chunk shape × item size), if known.
+ * @throws CellMapError `CORRUPT_CHUNK` for truncated/inconsistent frames or sizes that disagree
+ *   with `src.length`/`expectedSize`; `UNSUPPORTED` for frame versions other than blosc1's.
+ */
+export async function decodeBlosc(src: Uint8Array, expectedSize?: number): Promise<Uint8Array> {
+  const h = readBloscHeader(src);
+  if (h.version !== VERSION_FORMAT) {
+    throw new CellMapError("UNSUPPORTED", `blosc: frame format version ${h.version} (only blosc1 frames, version ${VERSION_FORMAT}, are supported)`);
+  }
+  if (h.flags & FUTURE_FLAG) throw new CellMapError("UNSUPPORTED", `blosc: unknown header flag 0x08 (flags 0x${h.flags.toString(16)})`);
+  if (h.cbytes !== src.length) {
+    throw corruptChunk(`blosc: header says the frame is ${h.cbytes} bytes but the chunk has ${src.length} (truncated or padded)`);
+  }
+  if (h.nbytes < 0) throw corruptChunk(`blosc: negative decoded size ${h.nbytes} in the header`);
+  if (expectedSize !== undefined && h.nbytes !== expectedSize) {
+    throw corruptChunk(`blosc: header says ${h.nbytes} decoded bytes, expected ${expectedSize} (chunk shape × item size)`);
+  }
+  if (h.nbytes === 0) return new Uint8Array(0);
+  if (h.typesize === 0) throw corruptChunk("blosc: typesize 0 in the header");
+  if (h.blocksize <= 0) throw corruptChunk(`blosc: invalid blocksize ${h.blocksize} in the header`);
+
+  if (h.flags & MEMCPYED) {
+    if (h.cbytes !== h.nbytes + HEADER_SIZE) {
+      throw corruptChunk(`blosc: memcpy'd frame of ${h.cbytes} bytes cannot hold ${h.nbytes} bytes`);
+    }
+    const copy = allocUninit(h.nbytes);
+    copy.set(src.subarray(HEADER_SIZE, HEADER_SIZE + h.nbytes));
+    return copy;
+  }
+
+  const format = h.flags >> 5;
+  let inner: InnerDecoder;
+  let sync = true;
+  if (format === FORMAT_LZ4) inner = lz4Inner;
+  else if (format === FORMAT_ZLIB) inner = zlibInner;
+  else if (format === FORMAT_ZSTD && nativeZstd()) inner = zstdNativeInner;
+  else if (format === FORMAT_ZSTD) {
+    inner = zstdWasmInner;
+    sync = false;
+  } else {
+    // blosclz, snappy or an unknown code: let the WASM c-blosc decide.
+    return decodeWithWasm(src, h.nbytes, format === FORMAT_BLOSCLZ || format === FORMAT_SNAPPY ? FORMAT_NAMES[format] : `format ${format}`);
+  }
+
+  const { typesize, nbytes } = h;
+  const blocksize = Math.min(h.blocksize, nbytes);
+  const nblocks = Math.ceil(nbytes / blocksize);
+  const leftover = nbytes % blocksize;
+  const tableEnd = HEADER_SIZE + 4 * nblocks;
+  if (tableEnd > h.cbytes) throw corruptChunk(`blosc: frame of ${h.cbytes} bytes is too short for ${nblocks} block offsets`);
+
+  const doShuffle = (h.flags & DOSHUFFLE) !== 0 && typesize > 1;
+  const doBitshuffle = !doShuffle && (h.flags & DOBITSHUFFLE) !== 0;
+  const dontSplit = (h.flags & DONT_SPLIT) !== 0;
+  // Every byte is written below (splits must decode to exactly their size) or we throw.
+  const out = allocUninit(nbytes);
+  const tmp = doShuffle || doBitshuffle ? (sync ? scratchOf(blocksize) : new Uint8Array(blocksize)) : out;
+  const cbytes = h.cbytes;
+
+  for (let j = 0; j < nblocks; j++) {
+    const isLeftover = j === nblocks - 1 && leftover > 0;
+    const bsize = isLeftover ? leftover : blocksize;
+    const outPos = j * blocksize;
+    const filter = doShuffle || (doBitshuffle && bsize >= typesize);
+    const target = filter ? tmp : out;
+    let t = filter ? 0 : outPos;
+
+    const nsplits = !dontSplit && typesize <= MAX_SPLITS && bsize / typesize >= MIN_BUFFERSIZE && !isLeftover ? typesize : 1;
+    if (bsize % nsplits !== 0) throw corruptChunk(`blosc: block ${j} of ${bsize} bytes cannot be split into ${nsplits} streams`);
+    const neblock = bsize / nsplits;
+
+    let pos = readI32(src, HEADER_SIZE + 4 * j);
+    if (pos < tableEnd || pos > cbytes) throw corruptChunk(`blosc: block ${j} starts at ${pos}, outside the frame (${tableEnd}..${cbytes})`);
+    for (let k = 0; k < nsplits; k++) {
+      if (pos > cbytes - 4) throw corruptChunk(`blosc: block ${j} split ${k} header runs past the end of the frame`);
+      const csize = readI32(src, pos);
+      pos += 4;
+      if (csize < 0 || csize > cbytes - pos) throw corruptChunk(`blosc: block ${j} split ${k} claims ${csize} bytes, past the end of the frame`);
+      if (csize === neblock) {
+        target.set(src.subarray(pos, pos + csize), t); // stored raw
+      } else {
+        const p = inner(src, pos, csize, target, t, neblock);
+        if (p) await p;
+      }
+      pos += csize;
+      t += neblock;
+    }
+
+    if (doShuffle) unshuffle(tmp, 0, out, outPos, typesize, bsize);
+    else if (filter) bitunshuffle(tmp, 0, out, outPos, typesize, bsize);
+  }
+  return out;
+}
+
+/** Maps a blosc shuffle setting (v2 number or v3 string) to c-blosc's 0/1/2/-1. */
+function shuffleCode(name: string, shuffle: unknown): number {
+  if (shuffle === undefined) return 1;
+  if (shuffle === 0 || shuffle === 1 || shuffle === 2 || shuffle === -1) return shuffle;
+  if (shuffle === "noshuffle") return 0;
+  if (shuffle === "shuffle") return 1;
+  if (shuffle === "bitshuffle") return 2;
+  throw new CellMapError(
+    "INVALID_METADATA",
+    `${name}: shuffle must be 0/1/2/-1 or "noshuffle"/"shuffle"/"bitshuffle", got ${JSON.stringify(shuffle)}`,
+    `codecs.${name}.shuffle`,
+  );
+}
+
+/** Settings handed to numcodecs' WASM blosc when encoding. */
+export interface BloscEncodeConfig {
+  cname: string;
+  clevel: number;
+  /** c-blosc code: 0 none, 1 byte shuffle, 2 bit shuffle. */
+  shuffle: number;
+  blocksize: number;
+}
+
+/** zarrita codec for blosc: fast TS decode, encode via numcodecs' WASM blosc. */
+export class BloscCodec implements BytesToBytesCodec {
+  readonly kind = "bytes_to_bytes" as const;
+  #encoder: Promise<NumcodecsCodec> | undefined;
+
+  /**
+   * @param config encoder settings.
+   * @param expectedSize decoded size every chunk must have, when known.
+   */
+  constructor(
+    readonly config: BloscEncodeConfig,
+    readonly expectedSize?: number,
+  ) {}
+
+  /** A registry entry for `name` (`blosc` or `numcodecs.blosc`). */
+  static entry(name: string): CodecEntry {
+    return {
+      kind: "bytes_to_bytes",
+      fromConfig(config: unknown, meta: ChunkMeta): BloscCodec {
+        const c = (config ?? {}) as { cname?: unknown; clevel?: unknown; shuffle?: unknown; blocksize?: unknown; typesize?: unknown };
+        const cname = c.cname ?? "lz4";
+        if (typeof cname !== "string" || !["blosclz", "lz4", "lz4hc", "snappy", "zlib", "zstd"].includes(cname)) {
+          throw new CellMapError("INVALID_METADATA", `${name}: unknown cname ${JSON.stringify(cname)}`, `codecs.${name}.cname`);
+        }
+        const clevel = c.clevel ?? 5;
+        if (typeof clevel !== "number" || !Number.isInteger(clevel) || clevel < 0 || clevel > 9) {
+          throw new CellMapError("INVALID_METADATA", `${name}: clevel must be an integer in 0..9, got ${JSON.stringify(clevel)}`, `codecs.${name}.clevel`);
+        }
+        const blocksize = c.blocksize ?? 0;
+        if (typeof blocksize !== "number" || !Number.isInteger(blocksize) || blocksize < 0) {
+          throw new CellMapError("INVALID_METADATA", `${name}: blocksize must be a non-negative integer, got ${JSON.stringify(blocksize)}`, `codecs.${name}.blocksize`);
+        }
+        let shuffle = shuffleCode(name, c.shuffle);
+        if (shuffle === -1) {
+          // AUTOSHUFFLE (numcodecs): bit shuffle for 1-byte items, byte shuffle otherwise.
+          const item = typeof c.typesize === "number" ? c.typesize : meta?.dataType && /int8|bool/.test(meta.dataType) ? 1 : 0;
+          shuffle = item === 1 ? 2 : 1;
+        }
+        return new BloscCodec({ cname, clevel, shuffle, blocksize }, expectedDecodedSize(name, meta));
+      },
+    };
+  }
+
+  /** Decodes one chunk. */
+  decode(data: Uint8Array): Promise<Uint8Array> {
+    return decodeBlosc(data, this.expectedSize);
+  }
+
+  /** Encodes one chunk with numcodecs' WASM blosc. */
+  async encode(data: Uint8Array): Promise<Uint8Array> {
+    this.#encoder ??= loadWasmBlosc().then((B) => B.fromConfig({ id: "blosc", ...this.config }));
+    return (await this.#encoder).encode(data);
+  }
+}

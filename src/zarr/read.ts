@@ -1,0 +1,150 @@
+/**
+ * The hot path: copy the part of a zarr array inside an index box into a C-order Float32Array.
+ * Chunks come from the decoded-chunk cache; only chunks the box touches are requested, all
+ * concurrently but bounded by a global limiter; strides are honoured (F-order / transpose codecs).
+ */
+import { CellMapError } from "../errors.js";
+import { Limiter } from "../store/limit.js";
+import { sizeOf, stridesOf } from "../tensor.js";
+import type { ZarrArray } from "./array.js";
+import { translateZarrError } from "./array.js";
+import { chunkCache, type DecodedChunk, type NumericArray } from "./cache.js";
+
+/** Bounds concurrent chunk fetch+decode across the whole thread. */
+const chunkLimiter = new Limiter(Number(process.env.CELLMAP_MAX_CHUNK_REQUESTS) || 64);
+
+/** Converts zarrita's chunk data into a number-indexable typed array. */
+function widen(data: unknown, where: string): NumericArray {
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
+    const out = new Float64Array(data.length);
+    for (let i = 0; i < data.length; i++) out[i] = Number(data[i]);
+    return out;
+  }
+  if (ArrayBuffer.isView(data)) return data as NumericArray;
+  const b = data as { buffer?: ArrayBuffer; byteOffset?: number; length?: number };
+  if (b && b.buffer instanceof ArrayBuffer && typeof b.length === "number") {
+    return new Uint8Array(b.buffer, b.byteOffset ?? 0, b.length); // zarrita BoolArray
+  }
+  throw new CellMapError("UNSUPPORTED", "chunk data is not numeric", where);
+}
+
+/** Loads (through the cache) the decoded chunk at `coords`. */
+export function loadChunk(za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<DecodedChunk> {
+  return chunkCache.get(`${za.id}|${coords.join(",")}`, () => loadChunkUncached(za, coords, signal));
+}
+
+/** Fetches and decodes one chunk without touching the cache (whole-array scans). */
+export function loadChunkUncached(za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<DecodedChunk> {
+  return chunkLimiter.run(async () => {
+      if (signal?.aborted) throw new CellMapError("ABORTED", "read aborted", za.chunkKey(coords), { cause: signal.reason });
+      let chunk;
+      try {
+        chunk = await za.array.getChunk(coords, { signal });
+      } catch (err) {
+        const e = translateZarrError(err, `${za.id}: chunk ${za.chunkKey(coords)}`);
+        throw e;
+      }
+      const data = widen(chunk.data, za.chunkKey(coords));
+      const expected = sizeOf(za.chunks);
+      if (data.length !== expected) {
+        throw new CellMapError(
+          "CORRUPT_CHUNK",
+          `chunk decoded to ${data.length} values, expected ${expected} (shape [${za.chunks}], dtype ${za.dtype})`,
+          `${za.id}: chunk ${za.chunkKey(coords)}`,
+        );
+      }
+      return { data, shape: chunk.shape, stride: chunk.stride };
+  });
+}
+
+/**
+ * Reads the box `[lo, hi)` (array index space, all dimensions, inside the array) as float32,
+ * C order, shape `hi - lo`.
+ */
+export async function readRegion(
+  za: ZarrArray,
+  lo: readonly number[],
+  hi: readonly number[],
+  signal?: AbortSignal,
+): Promise<{ data: Float32Array; shape: number[] }> {
+  const nd = za.shape.length;
+  if (lo.length !== nd || hi.length !== nd) {
+    throw new CellMapError("INVALID_ARGUMENT", `region has ${lo.length} dims, array has ${nd}`, za.id);
+  }
+  const shape: number[] = [];
+  for (let d = 0; d < nd; d++) {
+    if (!(lo[d] >= 0 && hi[d] <= za.shape[d] && lo[d] <= hi[d])) {
+      throw new CellMapError("OUT_OF_RANGE", `region [${lo}]..[${hi}] outside array shape [${za.shape}]`, za.id);
+    }
+    shape.push(hi[d] - lo[d]);
+  }
+  const out = new Float32Array(sizeOf(shape));
+  if (out.length === 0) return { data: out, shape };
+  const c0 = lo.map((v, d) => Math.floor(v / za.chunks[d]));
+  const c1 = hi.map((v, d) => Math.floor((v - 1) / za.chunks[d]));
+  const coordsList: number[][] = [];
+  const cur = [...c0];
+  for (;;) {
+    coordsList.push([...cur]);
+    let d = nd - 1;
+    while (d >= 0 && ++cur[d] > c1[d]) {
+      cur[d] = c0[d];
+      d--;
+    }
+    if (d < 0) break;
+  }
+  const outStride = stridesOf(shape);
+  await Promise.all(
+    coordsList.map(async (cc) => {
+      const chunk = await loadChunk(za, cc, signal);
+      copyChunk(chunk, cc, za.chunks, lo, hi, out, outStride);
+    }),
+  );
+  return { data: out, shape };
+}
+
+/** Copies the overlap of one chunk with the box into `out` (strided source, C-order target). */
+function copyChunk(
+  chunk: DecodedChunk,
+  cc: number[],
+  chunkShape: number[],
+  lo: readonly number[],
+  hi: readonly number[],
+  out: Float32Array,
+  outStride: number[],
+): void {
+  const nd = cc.length;
+  const a = new Array<number>(nd); // overlap start, array index
+  const b = new Array<number>(nd); // overlap end
+  for (let d = 0; d < nd; d++) {
+    const origin = cc[d] * chunkShape[d];
+    a[d] = Math.max(lo[d], origin);
+    b[d] = Math.min(hi[d], origin + chunkShape[d]);
+    if (a[d] >= b[d]) return;
+  }
+  const src = chunk.data;
+  const st = chunk.stride;
+  const last = nd - 1;
+  const runLen = b[last] - a[last];
+  const sStep = st[last];
+  const idx = [...a];
+  for (;;) {
+    let s = 0;
+    let o = 0;
+    for (let d = 0; d < nd; d++) {
+      s += (idx[d] - cc[d] * chunkShape[d]) * st[d];
+      o += (idx[d] - lo[d]) * outStride[d];
+    }
+    if (sStep === 1) {
+      for (let i = 0; i < runLen; i++) out[o + i] = src[s + i];
+    } else {
+      for (let i = 0; i < runLen; i++) out[o + i] = src[s + i * sStep];
+    }
+    let d = last - 1;
+    while (d >= 0 && ++idx[d] >= b[d]) {
+      idx[d] = a[d];
+      d--;
+    }
+    if (d < 0) break;
+  }
+}
