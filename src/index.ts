@@ -25,3 +25,5 @@ export { CellMapImage, type CellMapImageOptions, type ReadOptions, type ScaleLev
 export { EmptyImage, type EmptyImageOptions } from "./image/empty.js";
 
 export { Rng, RngStream, sampleRng } from "./sampling/rng.js";
+
+export * from "./transforms/index.js";

@@ -32,6 +32,9 @@ export function translateZarrError(err: unknown, where: string): CellMapError {
   if (err instanceof CellMapError) return err;
   if (zarr.isZarritaError(err, "NotFoundError")) return new CellMapError("NOT_FOUND", `not found: ${err.message}`, where, { cause: err });
   if (zarr.isZarritaError(err, "UnknownCodecError")) return new CellMapError("UNSUPPORTED", `unknown codec: ${err.message}`, where, { cause: err });
+  if (zarr.isZarritaError(err, "InvalidMetadataError") && /unsupported data ?type/i.test(err.message)) {
+    return new CellMapError("UNSUPPORTED", `unsupported dtype: ${err.message}`, where, { cause: err });
+  }
   if (zarr.isZarritaError(err, "InvalidMetadataError")) return new CellMapError("INVALID_METADATA", `invalid zarr metadata: ${err.message}`, where, { cause: err });
   if (zarr.isZarritaError(err, "UnsupportedError")) return new CellMapError("UNSUPPORTED", err.message, where, { cause: err });
   if (zarr.isZarritaError(err, "CodecPipelineError")) {
@@ -56,8 +59,12 @@ export async function openZarrArray(
   signal?: AbortSignal,
 ): Promise<ZarrArray> {
   let array: zarr.Array<zarr.DataType, Readable>;
+  let zarrFormat: 2 | 3;
   try {
-    array = await zarr.open(root.resolve(path), { kind: "array" });
+    // Open the format that is there: zarrita's auto-detection hides v3 errors behind a v2 "not found".
+    zarrFormat = await detectFormat(root, path);
+    const loc = root.resolve(path);
+    array = zarrFormat === 3 ? await zarr.open.v3(loc, { kind: "array" }) : await zarr.open.v2(loc, { kind: "array" });
   } catch (err) {
     throw translateZarrError(err, id);
   }
@@ -66,7 +73,6 @@ export async function openZarrArray(
   if (!SUPPORTED_DTYPES.includes(dtype as DataType)) {
     throw new CellMapError("UNSUPPORTED", `unsupported dtype "${dtype}" (expected one of ${SUPPORTED_DTYPES.join(", ")})`, id);
   }
-  const zarrFormat = await detectFormat(root, path);
   const codecs = await readCodecNames(root, path, zarrFormat);
   const chunkKey = await chunkKeyFunction(root, path, zarrFormat, array.chunks);
   return { array, id, shape: array.shape, chunks: array.chunks, dtype: dtype as DataType, codecs, zarrFormat, chunkKey };
@@ -79,8 +85,8 @@ async function readJson(root: zarr.Location<Readable>, key: string): Promise<Rec
 }
 
 async function detectFormat(root: zarr.Location<Readable>, path: string): Promise<2 | 3> {
-  const v3 = await readJson(root, `${path}/zarr.json`).catch(() => undefined);
-  return v3 ? 3 : 2;
+  const bytes = await root.store.get(root.resolve(`${path}/zarr.json`).path);
+  return bytes ? 3 : 2;
 }
 
 /** Codec names for reporting (`info`): v2 compressor/filters/order, v3 codec list incl. sharding. */

@@ -1,0 +1,7 @@
+/** Value transforms (augmentation and normalisation). */
+export { GaussianBlur, type GaussianBlurParams } from "./blur.js";
+export { Compose, PerClass, checkTransform } from "./compose.js";
+export { RandomContrast, RandomGamma, type RandomContrastParams, type RandomGammaParams } from "./intensity.js";
+export { GaussianNoise, type GaussianNoiseParams } from "./noise.js";
+export { Normalize, ToDtype, type NormalizeParams, type ToDtypeParams } from "./normalize.js";
+export { Binarize, NaNtoNum, FLOAT32_MAX, type NaNtoNumParams } from "./threshold.js";
