@@ -18,7 +18,7 @@ import { type DataType, type Tensor, sizeOf, stridesOf } from "../tensor.js";
 import { openZarrArray, type ZarrArray } from "../zarr/array.js";
 import { readRegion } from "../zarr/read.js";
 import { countForeground } from "./counts.js";
-import { type LevelGeometry, type PatchGrid, samplePatch, sampleWindow } from "./resample.js";
+import { isDirectCopy, type LevelGeometry, type PatchGrid, samplePatch, sampleWindow } from "./resample.js";
 
 /** Anything with an `apply(tensor, rng)` (value transforms of `transforms/augment`). */
 export interface ValueTransformLike {
@@ -194,6 +194,12 @@ export class CellMapImage {
     return new CellMapImage(location, ms, level, array, geom, dimOf, fixedIndex, root, opts, axes, shape, scale);
   }
 
+  /** Whether the stored spatial dims run z, y, x (so a region in C order is a zyx patch). */
+  private get storageIsZyx(): boolean {
+    const real = this.dimOf.filter((d) => d >= 0);
+    return real.every((d, i) => i === 0 || d > real[i - 1]);
+  }
+
   /** The chosen pyramid level (index, path, geometry). */
   get scaleLevel(): ScaleLevel {
     return this.level;
@@ -257,10 +263,15 @@ export class CellMapImage {
       }
     }
     const region = await readRegion(this.array, lo, hi, opts.signal);
-    const rstride = stridesOf(region.shape);
-    const stride = this.dimOf.map((d) => (d >= 0 ? rstride[d] : 0));
-    const out = new Float32Array(sizeOf(this.outputShape));
-    samplePatch(this.geom, grid, { interpolation: this.interpolation, pad: this.pad, padValue: this.padValue }, region.data, win, stride, out);
+    let out: Float32Array;
+    if (this.storageIsZyx && isDirectCopy(this.geom, grid, win)) {
+      out = region.data; // the window is the patch, stored z y x (other dims have size 1)
+    } else {
+      const rstride = stridesOf(region.shape);
+      const stride = this.dimOf.map((d) => (d >= 0 ? rstride[d] : 0));
+      out = new Float32Array(sizeOf(this.outputShape));
+      samplePatch(this.geom, grid, { interpolation: this.interpolation, pad: this.pad, padValue: this.padValue }, region.data, win, stride, out);
+    }
     let t: Tensor = { data: out, shape: this.patchShape, sourceDtype: this.array.dtype };
     if (this.valueTransform) t = this.valueTransform.apply(t, opts.rng ?? new Rng(0));
     return t;

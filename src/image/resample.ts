@@ -157,10 +157,21 @@ function sampleSeparable(
   const c = axisTaps(g, grid, opt, win, stride, 2, perm[2], sign[2]);
   const pad = opt.padValue;
   let o = 0;
-  if (opt.interpolation === "nearest") {
+  // Samples on voxel centres (all linear weights zero) are plain gathers: take the nearest loop.
+  const onCentres = !a.w1.some((w) => w !== 0) && !b.w1.some((w) => w !== 0) && !c.w1.some((w) => w !== 0);
+  if (opt.interpolation === "nearest" || onCentres) {
+    const allValid = !a.valid.includes(0) && !b.valid.includes(0) && !c.valid.includes(0);
+    // Consecutive x taps (identity or mirrored-free rows): one native copy per row.
+    const unitRuns = allValid && c.off0.every((v, k) => v === c.off0[0] + k);
     for (let i = 0; i < n0; i++) {
       for (let j = 0; j < n1; j++) {
         const base = a.off0[i] + b.off0[j];
+        if (unitRuns) {
+          const start = base + c.off0[0];
+          out.set(region.subarray(start, start + n2), o);
+          o += n2;
+          continue;
+        }
         const rowValid = a.valid[i] & b.valid[j];
         for (let k = 0; k < n2; k++) out[o++] = rowValid & c.valid[k] ? region[base + c.off0[k]] : pad;
       }
@@ -258,4 +269,25 @@ function sampleGeneral(
 /** Region offset of level index `idx` along world axis `w`, clamped into the window. */
 function clampOff(win: Window, stride: number[], w: number, idx: number): number {
   return (Math.min(win.hi[w], Math.max(win.lo[w], idx)) - win.lo[w]) * stride[w];
+}
+
+/**
+ * True when the grid samples exactly the voxels of `win`, in order (identity transform, native
+ * scale, centres on voxels, nothing outside): the region read for `win` is then the patch itself.
+ */
+export function isDirectCopy(g: LevelGeometry, grid: PatchGrid, win: Window): boolean {
+  const m = grid.matrix;
+  if (m && !(m[0][0] === 1 && m[1][1] === 1 && m[2][2] === 1 && m[0][1] === 0 && m[0][2] === 0 && m[1][0] === 0 && m[1][2] === 0 && m[2][0] === 0 && m[2][1] === 0)) return false;
+  for (let w = 0; w < 3; w++) {
+    const n = grid.shape[w];
+    if (win.hi[w] - win.lo[w] + 1 !== n) return false;
+    if (!g.real[w]) {
+      if (n !== 1) return false;
+      continue;
+    }
+    if (n > 1 && Math.abs(grid.scale[w] - g.scale[w]) > 1e-9 * g.scale[w]) return false;
+    const f0 = fracIndex(g, w, grid.center[w] - ((n - 1) / 2) * grid.scale[w]);
+    if (f0 !== win.lo[w]) return false;
+  }
+  return true;
 }

@@ -124,6 +124,10 @@ function copyChunk(
   }
   const src = chunk.data;
   const st = chunk.stride;
+  if (nd === 3) {
+    copy3(src, st, cc, chunkShape, a, b, lo, out, outStride);
+    return;
+  }
   const last = nd - 1;
   const runLen = b[last] - a[last];
   const sStep = st[last];
@@ -146,5 +150,25 @@ function copyChunk(
       d--;
     }
     if (d < 0) break;
+  }
+}
+
+/** The common 3-D case with hoisted offsets (no per-row index arithmetic over arrays). */
+function copy3(
+  src: NumericArray, st: number[], cc: number[], chunkShape: number[], a: number[], b: number[],
+  lo: readonly number[], out: Float32Array, outStride: number[],
+): void {
+  const [s0, s1, s2] = st;
+  const [o0, o1] = outStride;
+  const n2 = b[2] - a[2];
+  const sBase = (a[0] - cc[0] * chunkShape[0]) * s0 + (a[1] - cc[1] * chunkShape[1]) * s1 + (a[2] - cc[2] * chunkShape[2]) * s2;
+  const oBase = (a[0] - lo[0]) * o0 + (a[1] - lo[1]) * o1 + (a[2] - lo[2]);
+  for (let z = 0, zn = b[0] - a[0]; z < zn; z++) {
+    for (let y = 0, yn = b[1] - a[1]; y < yn; y++) {
+      const s = sBase + z * s0 + y * s1;
+      const o = oBase + z * o0 + y * o1;
+      if (s2 === 1) for (let x = 0; x < n2; x++) out[o + x] = src[s + x];
+      else for (let x = 0; x < n2; x++) out[o + x] = src[s + x * s2];
+    }
   }
 }
