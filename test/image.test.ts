@@ -268,3 +268,48 @@ describe("bad input", async () => {
     await assert.rejects(attempt(), code("UNSUPPORTED", /nonsense-codec/));
   });
 });
+
+describe("chunk access", async () => {
+  const dir = path.join(tmp, "chunks");
+  await makeCoordPyramid(dir, { shape: [32, 32, 32], s0Scale: [4, 4, 4], translation: [2, 2, 2], format: 2, chunks: [8, 8, 8] });
+
+  it("reads only the chunks the patch touches", async () => {
+    const img = await CellMapImage.open({ path: dir, targetScale: [4, 4, 4], targetVoxelShape: [4, 4, 4] });
+    chunkCache.clear();
+    // voxels 9..12 on every axis lie inside chunk (1,1,1)
+    await img.read([2 + 4 * 10.5, 2 + 4 * 10.5, 2 + 4 * 10.5]);
+    assert.equal(chunkCache.getStats().misses, 1);
+    chunkCache.clear();
+    // voxels 6..9 straddle chunks 0 and 1 on every axis: 8 chunks
+    await img.read([2 + 4 * 7.5, 2 + 4 * 7.5, 2 + 4 * 7.5]);
+    assert.equal(chunkCache.getStats().misses, 8);
+  });
+
+  it("serves repeated reads from the decoded-chunk cache and honours a zero budget", async () => {
+    const img = await CellMapImage.open({ path: dir, targetScale: [4, 4, 4], targetVoxelShape: [4, 4, 4] });
+    chunkCache.clear();
+    const c = [2 + 4 * 10.5, 2 + 4 * 10.5, 2 + 4 * 10.5];
+    await img.read(c);
+    await img.read(c);
+    assert.deepEqual([chunkCache.getStats().misses, chunkCache.getStats().hits], [1, 1]);
+    const cap = chunkCache.capacityBytes;
+    try {
+      chunkCache.setCapacity(0);
+      chunkCache.clear();
+      await img.read(c);
+      await img.read(c);
+      assert.equal(chunkCache.getStats().misses, 2);
+      assert.equal(chunkCache.getStats().bytes, 0);
+    } finally {
+      chunkCache.setCapacity(cap);
+    }
+  });
+
+  it("takes its budget from CELLMAP_CHUNK_CACHE_BYTES", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const out = execFileSync(process.execPath, ["--import", "tsx", "-e", "import('./src/zarr/cache.ts').then(m => console.log(m.chunkCache.capacityBytes))"], {
+      env: { ...process.env, CELLMAP_CHUNK_CACHE_BYTES: "12345" }, encoding: "utf8",
+    });
+    assert.equal(out.trim(), "12345");
+  });
+});
