@@ -47,7 +47,12 @@ export function corruptChunk(message: string, cause?: unknown): CellMapError {
  * a fast decode). Callers must write every byte before returning it, or throw.
  */
 export function allocUninit(n: number): Uint8Array {
-  return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+  try {
+    return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+  } catch (err) {
+    // Only a corrupt size field asks for more than the process can allocate.
+    throw corruptChunk(`cannot allocate ${n} bytes for the decoded chunk`, err);
+  }
 }
 
 /** Re-throws `err` as `CORRUPT_CHUNK` unless it already is a CellMapError. */
