@@ -313,3 +313,26 @@ describe("chunk access", async () => {
     assert.equal(out.trim(), "12345");
   });
 });
+
+describe("dtypes", () => {
+  const dtypes = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"] as const;
+  for (const dtype of dtypes) {
+    it(`reads ${dtype} voxels as float32 and reports the source dtype`, async () => {
+      const dir = path.join(tmp, `dtype-${dtype}`);
+      const value = (idx: number[]) => {
+        const v = idx[0] * 16 + idx[1] * 4 + idx[2];
+        if (dtype === "bool") return v % 3 === 0;
+        if (dtype === "int64" || dtype === "uint64") return BigInt(dtype === "int64" ? v - 20 : v * 1000);
+        if (dtype.startsWith("int")) return v - 20;
+        if (dtype.startsWith("float")) return v / 4;
+        return v;
+      };
+      await writeOmePyramid(dir, { format: 3, dtype, levels: [{ shape: [4, 4, 4], scale: [1, 1, 1], translation: [0, 0, 0], chunks: [2, 2, 2], data: value }] });
+      const img = await CellMapImage.open({ path: dir, targetScale: [1, 1, 1], targetVoxelShape: [4, 4, 4] });
+      const t = await img.read([1.5, 1.5, 1.5]);
+      assert.equal(t.sourceDtype, dtype);
+      const expected = Array.from({ length: 64 }, (_, v) => Number(value([v >> 4, (v >> 2) & 3, v & 3])));
+      assert.deepEqual(Array.from(t.data), expected);
+    });
+  }
+});
