@@ -24,6 +24,7 @@ export { sampleOffset, halfExtent } from "./geometry/grid.js";
 export { CellMapImage, type CellMapImageOptions, type ReadOptions, type ScaleLevel, type ValueTransformLike } from "./image/image.js";
 export { EmptyImage, type EmptyImageOptions } from "./image/empty.js";
 
-export { Rng, RngStream, sampleRng } from "./sampling/rng.js";
+export * from "./sampling/index.js";
 
 export * from "./transforms/index.js";
+export * from "./dataset/index.js";

@@ -12,7 +12,7 @@ import { intersectBoxes } from "../geometry/level.js";
 import { Rng } from "../sampling/rng.js";
 import { chunkCache } from "../zarr/cache.js";
 import { writeSyntheticDataset } from "../demo/synthetic.js";
-import { splitTargetPath } from "./target-path.js";
+import { classPath, splitTargetPath } from "../dataset/target-path.js";
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -53,12 +53,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const scale = [8, 8, 8];
   const crops = await Promise.all(
     ds.crops.map(async (cp) => {
-      const { template, classes } = splitTargetPath(cp);
+      const target = splitTargetPath(cp);
       const raw = await CellMapImage.open({ path: ds.rawPath, targetScale: scale, targetVoxelShape: shape, interpolation: "linear" });
       const labels = await Promise.all(
         ds.classes.map((c) =>
-          classes.includes(c)
-            ? CellMapImage.open({ path: template.replace("{label}", c), targetClass: c, targetScale: scale, targetVoxelShape: shape, pad: true })
+          target.classes.includes(c)
+            ? CellMapImage.open({ path: classPath(target, c), targetClass: c, targetScale: scale, targetVoxelShape: shape, pad: true })
             : new EmptyImage({ targetClass: c, targetScale: scale, targetVoxelShape: shape }),
         ),
       );

@@ -1,0 +1,681 @@
+/**
+ * `CellMapDataset`: one raw volume plus the label crops of one ground-truth path, served as
+ * training samples on a regular grid of patch centres.
+ *
+ * Decisions (where the Python library was silent or buggy, §19):
+ * - Index grid: starts at the sampling box's low corner, steps by the largest requested voxel
+ *   size per axis, includes both ends (`floor((hi-lo)/step + 1e-9) + 1` centres per axis); a
+ *   crop exactly the patch size gives one sample. C order over z, y, x. Out-of-range indices
+ *   throw `OUT_OF_RANGE` (Python wrapped or clamped, P26).
+ * - 2-D: a 2-entry patch shape `[y, x]` trains on z-slices only (one dataset, one slicing
+ *   direction; Python built three datasets, one per axis). The slice is read from 3-D data as a
+ *   `[1, y, x]` patch (2-D data works too); samples are `[1, y, x]` / `[nClasses, y, x]` and the
+ *   spatial augmentation acts in the y-x plane (rotation about z only). Explicit 3-entry shapes
+ *   such as `[1, 128, 128]` keep their singleton axis (`[1, 1, 128, 128]`), unlike Python.
+ * - Unannotated classes: `EmptyImage` filled with `emptyValue` (Python crashed, P1); classes with
+ *   a `classRelationDict` entry become 0 wherever an annotated related class is > 0 (after its
+ *   value transform), `emptyValue` elsewhere, whatever the class order.
+ * - Randomness: spatial draw from `sampleRng(seed, epoch, idx, RngStream.spatial)`; raw value
+ *   transforms share `RngStream.rawValue` (input arrays in order), target value transforms share
+ *   `RngStream.targetValue` (target arrays, then classes, in order). All reads of a sample run
+ *   concurrently; transforms run afterwards in that fixed order.
+ */
+import { CellMapError } from "../errors.js";
+import { intersectBoxes, type Box } from "../geometry/level.js";
+import { EmptyImage } from "../image/empty.js";
+import { CellMapImage } from "../image/image.js";
+import { RngStream, sampleRng } from "../sampling/rng.js";
+import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
+import type { HttpStoreOptions } from "../store/http.js";
+import type { Tensor } from "../tensor.js";
+import { PerClass } from "../transforms/augment/compose.js";
+import { loadTransform } from "../transforms/registry.js";
+import { drawSpatialTransform, parseSpatialConfig, type ParsedSpatialConfig, type SpatialConfig, type SpatialDraw } from "../transforms/spatial.js";
+import type { TransformSpec, ValueTransform } from "../transforms/types.js";
+import { weightsFromCounts, zeroCounts, type ClassCount, type ClassCounts } from "./counts.js";
+import { classPath, splitTargetPath, type TargetPath } from "./target-path.js";
+import {
+  checkIndex,
+  registerDescriptionKind,
+  type ArraySpec,
+  type ArraySpecs,
+  type DatasetDescription,
+  type DatasetItem,
+  type DatasetLike,
+  type GetOptions,
+  type LevelInfo,
+  type SampleMetadata,
+} from "./types.js";
+
+/** A value transform object or its JSON spec. */
+export type TransformInput = ValueTransform | TransformSpec;
+
+/**
+ * Target value transforms: one for every class, a list aligned with `classes`, or
+ * `{ className: transform }` (classes without an entry are left as read).
+ */
+export type TargetTransformInput = TransformInput | (TransformInput | null)[] | Record<string, TransformInput | null>;
+
+/** Options of {@link CellMapDataset.open}. */
+export interface CellMapDatasetOptions {
+  /** Raw multiscale group (local path, `file://`, `http(s)://`, `s3://`). */
+  rawPath: string;
+  /** Ground-truth path with the bracket class list, e.g. `.../crop155/[mito,er,nuc]`. */
+  targetPath?: string | null;
+  /** Output class order. Omitted (or null): raw-only mode, targets are raw patches. */
+  classes?: string[] | null;
+  /** Input arrays by name (at least one). */
+  inputArrays: ArraySpecs;
+  /** Target arrays by name. */
+  targetArrays?: ArraySpecs | null;
+  /** Spatial augmentation config (used only when `isTrain`). */
+  spatialTransforms?: SpatialConfig | null;
+  /** Value transform of every input patch. */
+  rawValueTransforms?: TransformInput | null;
+  /** Value transforms of target patches (per class, before stacking). */
+  targetValueTransforms?: TargetTransformInput | null;
+  /** Mutually exclusive classes: `{ cyto: ["mito", "nuc"] }` infers true negatives of `cyto`. */
+  classRelationDict?: Record<string, string[]> | null;
+  /** Enables spatial augmentation. Default false. */
+  isTrain?: boolean;
+  /** Only `"zyx"` (the API axis order of specs, centres and tensors). */
+  axisOrder?: "zyx";
+  /** Report data present without reading class counts; `verify()` is then true. Default false. */
+  forceHasData?: boolean;
+  /** Value of unknown label voxels. Default NaN. */
+  emptyValue?: number;
+  /** Pad reads outside the data (raw with 0, labels with `emptyValue`). Default true. */
+  pad?: boolean;
+  /** Seed of all random draws. Default 0. */
+  seed?: number;
+  /** HTTP options for remote locations (only plain-data fields survive `describe()`). */
+  http?: HttpStoreOptions;
+  signal?: AbortSignal;
+  /** Internal (set by `fromDescription`): the known result of the class-count check. */
+  knownHasData?: boolean;
+}
+
+/** Serialised form of a dataset (`describe()`). */
+export interface CellMapDatasetDescription extends DatasetDescription {
+  kind: "CellMapDataset";
+  version: 1;
+  rawPath: string;
+  targetPath: string | null;
+  classes: string[] | null;
+  inputArrays: ArraySpecs;
+  targetArrays: ArraySpecs;
+  spatialTransforms: SpatialConfig | null;
+  rawValueTransforms: TransformSpec | null;
+  targetValueTransforms: TransformSpec | null;
+  classRelationDict: Record<string, string[]> | null;
+  isTrain: boolean;
+  axisOrder: "zyx";
+  forceHasData: boolean;
+  emptyValue: number | string;
+  pad: boolean;
+  seed: number;
+  http: Omit<HttpStoreOptions, "fetch"> | null;
+  hasData: boolean;
+}
+
+/** An array spec resolved to z y x. */
+interface Resolved {
+  name: string;
+  spec: ArraySpec;
+  shape: number[];
+  scale: number[];
+}
+
+/** Where one class of one target array comes from. */
+type ClassSource =
+  | { kind: "image"; image: CellMapImage }
+  | { kind: "empty"; image: EmptyImage }
+  | { kind: "inferred"; related: number[] };
+
+interface TargetArray {
+  array: Resolved;
+  /** Raw-only mode: the raw image. */
+  raw: CellMapImage | null;
+  classes: ClassSource[];
+}
+
+const RESERVED = new Set(["idx", "metadata"]);
+
+function bad(message: string, path: string): CellMapError {
+  return new CellMapError("INVALID_ARGUMENT", message, path);
+}
+
+/** Checks one spec and resolves it to z y x; returns whether it is 2-D. */
+function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolved; twoD: boolean } {
+  const p = `${where}.${name}`;
+  if (RESERVED.has(name) || name.length === 0) throw bad(`array name ${JSON.stringify(name)} is reserved or empty`, p);
+  if (typeof spec !== "object" || spec === null) throw bad("array spec must be { shape, scale }", p);
+  const { shape, scale } = spec;
+  if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || shape.some((v) => !Number.isInteger(v) || v < 1)) {
+    throw bad(`shape must be 2 or 3 positive integers (z y x), got ${JSON.stringify(shape)}`, `${p}.shape`);
+  }
+  if (!Array.isArray(scale) || scale.length < 1 || scale.length > 3 || scale.some((v) => !(typeof v === "number" && Number.isFinite(v) && v > 0))) {
+    throw bad(`scale must be 1 to 3 positive numbers (nm, z y x), got ${JSON.stringify(scale)}`, `${p}.scale`);
+  }
+  if (shape.length === 3 && scale.length === 2) throw bad("a 3-D shape needs a 3-entry (or 1-entry) scale", `${p}.scale`);
+  const twoD = shape.length === 2;
+  const scale3 = [...Array(3 - scale.length).fill(scale[0]), ...scale];
+  const shape3 = twoD ? [1, ...shape] : [...shape];
+  return { r: { name, spec: { shape: [...shape], scale: [...scale] }, shape: shape3, scale: scale3 }, twoD };
+}
+
+async function resolveTransform(t: TransformInput | null | undefined, where: string): Promise<ValueTransform | null> {
+  if (t === null || t === undefined) return null;
+  if (typeof (t as ValueTransform).apply === "function") return t as ValueTransform;
+  return loadTransform(t, where);
+}
+
+function isSpecOrTransform(t: unknown): t is TransformInput {
+  if (typeof t !== "object" || t === null) return false;
+  return typeof (t as ValueTransform).apply === "function" || typeof (t as TransformSpec).type === "string";
+}
+
+/** Normalises target transforms to one transform for all classes, or a PerClass mapping. */
+async function resolveTargetTransforms(t: TargetTransformInput | null | undefined, classes: string[] | null): Promise<ValueTransform | null> {
+  const where = "targetValueTransforms";
+  if (t === null || t === undefined) return null;
+  if (Array.isArray(t)) {
+    if (!classes || t.length !== classes.length) {
+      throw bad(`a list of target transforms must have one entry per class (${classes?.length ?? 0}), got ${t.length}`, where);
+    }
+    const map: Record<string, ValueTransform> = {};
+    for (const [i, x] of t.entries()) {
+      const r = await resolveTransform(x, `${where}[${i}]`);
+      if (r) map[classes[i]] = r;
+    }
+    return new PerClass(map, classes);
+  }
+  if (isSpecOrTransform(t)) {
+    const r = await resolveTransform(t, where);
+    if (r instanceof PerClass && !classes) throw bad("per-class target transforms need classes (raw-only mode has none)", where);
+    return r;
+  }
+  if (typeof t !== "object") throw bad("expected a transform, a list or { className: transform }", where);
+  if (!classes) throw bad("per-class target transforms need classes (raw-only mode has none)", where);
+  const map: Record<string, ValueTransform> = {};
+  for (const [k, x] of Object.entries(t)) {
+    const r = await resolveTransform(x, `${where}.${k}`);
+    if (r) map[k] = r;
+  }
+  return new PerClass(map, classes);
+}
+
+function specOf(t: ValueTransform | null, where: string): TransformSpec | null {
+  if (!t) return null;
+  if (typeof t.toJSON !== "function") {
+    throw new CellMapError("UNSUPPORTED", "transform has no toJSON(), so the dataset cannot be described for workers", where);
+  }
+  return t.toJSON();
+}
+
+function encodeNumber(v: number): number | string {
+  return Number.isFinite(v) ? v : String(v);
+}
+
+function decodeNumber(v: unknown, where: string): number {
+  const n = typeof v === "string" ? Number(v) : v;
+  if (typeof n !== "number" || (typeof v === "string" && !["NaN", "Infinity", "-Infinity"].includes(v))) {
+    throw bad(`expected a number, got ${JSON.stringify(v)}`, where);
+  }
+  return n;
+}
+
+function plainHttp(h: HttpStoreOptions | undefined): Omit<HttpStoreOptions, "fetch"> | null {
+  if (!h) return null;
+  const { fetch: _f, ...rest } = h;
+  return JSON.parse(JSON.stringify(rest)) as Omit<HttpStoreOptions, "fetch">;
+}
+
+/** Checked, resolved options (everything that needs no I/O). */
+function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
+  if ((opts.axisOrder ?? "zyx") !== "zyx") throw bad(`axisOrder must be "zyx", got ${JSON.stringify(opts.axisOrder)}`, "axisOrder");
+  if (opts.emptyValue !== undefined && typeof opts.emptyValue !== "number") throw bad("emptyValue must be a number", "emptyValue");
+  const seed = opts.seed ?? 0;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw bad(`seed must be a non-negative integer, got ${seed}`, "seed");
+  const classes = opts.classes ?? null;
+  if (classes !== null) {
+    if (!Array.isArray(classes) || classes.length === 0 || classes.some((c) => typeof c !== "string" || c.length === 0)) {
+      throw bad("classes must be a non-empty list of names (omit it for raw-only mode)", "classes");
+    }
+    const dup = classes.find((c, i) => classes.indexOf(c) !== i);
+    if (dup !== undefined) throw bad(`class ${JSON.stringify(dup)} listed twice`, "classes");
+  }
+  if (typeof opts.inputArrays !== "object" || opts.inputArrays === null || Object.keys(opts.inputArrays).length === 0) {
+    throw bad("inputArrays must name at least one array", "inputArrays");
+  }
+  const inputSpecs = Object.entries(opts.inputArrays).map(([k, v]) => resolveSpec(k, v, "inputArrays"));
+  const targetSpecs = Object.entries(opts.targetArrays ?? {}).map(([k, v]) => resolveSpec(k, v, "targetArrays"));
+  const twoD = inputSpecs[0].twoD;
+  for (const s of [...inputSpecs, ...targetSpecs]) {
+    if (s.twoD !== twoD) throw bad("all array shapes must be 2-D ([y, x]) or all 3-D ([z, y, x])", s.r.name);
+  }
+  const clash = targetSpecs.find((t) => t.r.name in opts.inputArrays);
+  if (clash) throw bad(`array ${JSON.stringify(clash.r.name)} is both an input and a target`, "targetArrays");
+  const relations = opts.classRelationDict ?? {};
+  if (typeof relations !== "object" || Object.values(relations).some((v) => !Array.isArray(v) || v.some((c) => typeof c !== "string"))) {
+    throw bad("classRelationDict must map class names to lists of class names", "classRelationDict");
+  }
+  const spatial = opts.spatialTransforms ? parseSpatialConfig(opts.spatialTransforms, twoD ? ["y", "x"] : ["z", "y", "x"]) : null;
+  return { inputSpecs, targetSpecs, twoD, classes, relations, spatial };
+}
+
+/**
+ * Checks the options that do not depend on the data (array specs, classes, relations, spatial
+ * config, seed …) and throws `INVALID_ARGUMENT` naming the field. `CellMapDataSplit` calls it
+ * once so that a bad option is an error, not one problem per row.
+ */
+export function validateDatasetOptions(opts: Omit<CellMapDatasetOptions, "rawPath">): void {
+  checkOptions(opts);
+}
+
+/** Class counts of an image, read once (failed reads are retried next time). */
+function memoCount(memo: Map<CellMapImage, Promise<ClassCount>>, image: CellMapImage, signal?: AbortSignal): Promise<ClassCount> {
+  let p = memo.get(image);
+  if (!p) {
+    p = image.classCounts(signal);
+    memo.set(image, p);
+    p.catch(() => memo.delete(image));
+  }
+  return p;
+}
+
+/** One raw volume plus its label crops. Open with {@link CellMapDataset.open}. */
+export class CellMapDataset implements DatasetLike {
+  readonly kind = "CellMapDataset";
+  readonly rawPath: string;
+  readonly targetPath: string | null;
+  /** Output class order (empty in raw-only mode). */
+  readonly classes: readonly string[];
+  /** Whether targets are raw patches (no classes). */
+  readonly rawOnly: boolean;
+  readonly inputArrays: ArraySpecs;
+  readonly targetArrays: ArraySpecs;
+  readonly isTrain: boolean;
+  readonly pad: boolean;
+  readonly emptyValue: number;
+  readonly seed: number;
+  readonly forceHasData: boolean;
+  /** Whether the specs are 2-D (z-slices). */
+  readonly twoD: boolean;
+  /** Whether an annotated class has foreground (or the check was skipped). */
+  readonly hasData: boolean;
+  /** Intersection of all sources' bounding boxes (nm, z y x); null if empty. */
+  readonly boundingBox: Box | null;
+  /** Intersection of all sources' sampling boxes (nm, z y x); null if no valid centre. */
+  readonly samplingBox: Box | null;
+  /** Grid step per axis: the largest requested voxel size (nm, z y x). */
+  readonly step: number[];
+  /** Number of centres per axis (z y x). */
+  readonly gridShape: number[];
+  readonly length: number;
+
+  private countsPromise: Promise<ClassCounts> | null = null;
+
+  private constructor(
+    private readonly opts: CellMapDatasetOptions,
+    private readonly inputs: { array: Resolved; image: CellMapImage }[],
+    private readonly targets: TargetArray[],
+    private readonly spatial: ParsedSpatialConfig | null,
+    private readonly rawTransform: ValueTransform | null,
+    private readonly targetTransform: ValueTransform | null,
+    private readonly levels: Record<string, LevelInfo>,
+    /** Memoised class counts per annotated image. */
+    private readonly counts: Map<CellMapImage, Promise<ClassCount>>,
+    hasData: boolean,
+  ) {
+    this.rawPath = opts.rawPath;
+    this.targetPath = opts.targetPath ?? null;
+    this.rawOnly = !opts.classes;
+    this.classes = opts.classes ? [...opts.classes] : [];
+    this.inputArrays = Object.fromEntries(inputs.map((i) => [i.array.name, i.array.spec]));
+    this.targetArrays = Object.fromEntries(targets.map((t) => [t.array.name, t.array.spec]));
+    this.isTrain = opts.isTrain ?? false;
+    this.pad = opts.pad ?? true;
+    this.emptyValue = opts.emptyValue ?? NaN;
+    this.seed = opts.seed ?? 0;
+    this.forceHasData = opts.forceHasData ?? false;
+    this.twoD = inputs[0].array.spec.shape.length === 2;
+    this.hasData = hasData;
+    const images = this.images();
+    this.boundingBox = intersectBoxes(images.map((i) => i.boundingBox));
+    this.samplingBox = intersectBoxes(images.map((i) => i.samplingBox));
+    const all = [...inputs.map((i) => i.array), ...targets.map((t) => t.array)];
+    this.step = [0, 1, 2].map((a) => Math.max(...all.map((r) => r.scale[a])));
+    const sb = this.samplingBox;
+    this.gridShape = sb ? [0, 1, 2].map((a) => (sb.hi[a] >= sb.lo[a] ? Math.floor((sb.hi[a] - sb.lo[a]) / this.step[a] + 1e-9) + 1 : 0)) : [0, 0, 0];
+    const n = this.gridShape[0] * this.gridShape[1] * this.gridShape[2];
+    if (!Number.isSafeInteger(n)) throw new CellMapError("UNSUPPORTED", `dataset has ${n} samples, more than 2^53`, this.rawPath);
+    this.length = hasData ? n : 0;
+  }
+
+  /**
+   * Opens every source concurrently (metadata reads only) and, unless `forceHasData`, reads the
+   * annotated classes' counts (from s0 attributes when present) until one has foreground.
+   */
+  static async open(opts: CellMapDatasetOptions): Promise<CellMapDataset> {
+    if (typeof opts?.rawPath !== "string" || opts.rawPath.length === 0) throw bad("rawPath must be a non-empty string", "rawPath");
+    const { inputSpecs, targetSpecs, classes, relations, spatial } = checkOptions(opts);
+    let target: TargetPath | null = null;
+    if (classes && targetSpecs.length > 0) {
+      if (typeof opts.targetPath !== "string") throw bad("targetPath is required when classes and targetArrays are given", "targetPath");
+      target = splitTargetPath(opts.targetPath);
+    }
+    const rawTransform = await resolveTransform(opts.rawValueTransforms, "rawValueTransforms");
+    const targetTransform = await resolveTargetTransforms(opts.targetValueTransforms, classes);
+
+    const pad = opts.pad ?? true;
+    const emptyValue = opts.emptyValue ?? NaN;
+    const common = { axisOrder: "zyx", pad, http: opts.http, signal: opts.signal } as const;
+    const openRaw = (r: Resolved) =>
+      CellMapImage.open({ ...common, path: opts.rawPath, targetClass: "raw", targetScale: r.scale, targetVoxelShape: r.shape, padValue: 0, interpolation: "linear" });
+
+    const inputsP = Promise.all(inputSpecs.map(async ({ r }) => ({ array: r, image: await openRaw(r) })));
+    const targetsP = Promise.all(
+      targetSpecs.map(async ({ r }): Promise<TargetArray> => {
+        if (!classes) return { array: r, raw: await openRaw(r), classes: [] };
+        const annotated = new Set(target!.classes);
+        const sources = await Promise.all(
+          classes.map(async (c): Promise<ClassSource> => {
+            if (annotated.has(c)) {
+              const image = await CellMapImage.open({
+                ...common, path: classPath(target!, c), targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, padValue: emptyValue, interpolation: "nearest",
+              });
+              return { kind: "image", image };
+            }
+            const related = (Object.hasOwn(relations, c) ? relations[c] : []).filter((x) => annotated.has(x) && classes.includes(x));
+            if (related.length > 0) return { kind: "inferred", related: [...new Set(related)].map((x) => classes.indexOf(x)) };
+            return { kind: "empty", image: new EmptyImage({ targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, emptyValue, axisOrder: "zyx" }) };
+          }),
+        );
+        return { array: r, raw: null, classes: sources };
+      }),
+    );
+    const [inputs, targets] = await Promise.all([inputsP, targetsP]);
+
+    const levels: Record<string, LevelInfo> = {};
+    const lv = (img: CellMapImage): LevelInfo => ({ path: img.scaleLevel.path, index: img.scaleLevel.index });
+    for (const i of inputs) levels[i.array.name] = lv(i.image);
+    for (const t of targets) {
+      if (t.raw) levels[t.array.name] = lv(t.raw);
+      t.classes.forEach((s, k) => {
+        if (s.kind === "image") levels[`${t.array.name}/${classes![k]}`] = lv(s.image);
+      });
+    }
+
+    // Python's has_data: a crop whose annotated classes are all empty has nothing to learn from.
+    const counts = new Map<CellMapImage, Promise<ClassCount>>();
+    let hasData = true;
+    if (opts.knownHasData !== undefined) hasData = opts.knownHasData;
+    else if (!(opts.forceHasData ?? false) && classes && targets.length > 0) {
+      hasData = false;
+      for (const s of targets[0].classes) {
+        if (s.kind !== "image") continue;
+        if ((await memoCount(counts, s.image, opts.signal)).foreground > 0) {
+          hasData = true;
+          break;
+        }
+      }
+    }
+    return new CellMapDataset(opts, inputs, targets, spatial, rawTransform, targetTransform, levels, counts, hasData);
+  }
+
+  /** Re-opens a dataset from {@link CellMapDataset.describe} output (e.g. in a worker thread). */
+  static async fromDescription(desc: CellMapDatasetDescription, opts: { signal?: AbortSignal } = {}): Promise<CellMapDataset> {
+    if (desc?.kind !== "CellMapDataset" || desc.version !== 1) {
+      throw bad(`not a version-1 CellMapDataset description (kind ${JSON.stringify(desc?.kind)}, version ${JSON.stringify(desc?.version)})`, "description");
+    }
+    return CellMapDataset.open({
+      rawPath: desc.rawPath,
+      targetPath: desc.targetPath,
+      classes: desc.classes,
+      inputArrays: desc.inputArrays,
+      targetArrays: desc.targetArrays,
+      spatialTransforms: desc.spatialTransforms,
+      rawValueTransforms: desc.rawValueTransforms,
+      targetValueTransforms: desc.targetValueTransforms,
+      classRelationDict: desc.classRelationDict,
+      isTrain: desc.isTrain,
+      axisOrder: desc.axisOrder,
+      forceHasData: desc.forceHasData,
+      emptyValue: decodeNumber(desc.emptyValue, "description.emptyValue"),
+      pad: desc.pad,
+      seed: desc.seed,
+      http: desc.http ?? undefined,
+      signal: opts.signal,
+      knownHasData: desc.hasData,
+    });
+  }
+
+  /** JSON description; transforms are stored as their `toJSON()` specs. */
+  describe(): CellMapDatasetDescription {
+    const o = this.opts;
+    return {
+      kind: "CellMapDataset",
+      version: 1,
+      rawPath: this.rawPath,
+      targetPath: this.targetPath,
+      classes: this.rawOnly ? null : [...this.classes],
+      inputArrays: structuredClone(this.inputArrays),
+      targetArrays: structuredClone(this.targetArrays),
+      spatialTransforms: o.spatialTransforms ? structuredClone(o.spatialTransforms) : null,
+      rawValueTransforms: specOf(this.rawTransform, "rawValueTransforms"),
+      targetValueTransforms: specOf(this.targetTransform, "targetValueTransforms"),
+      classRelationDict: o.classRelationDict ? structuredClone(o.classRelationDict) : null,
+      isTrain: this.isTrain,
+      axisOrder: "zyx",
+      forceHasData: this.forceHasData,
+      emptyValue: encodeNumber(this.emptyValue),
+      pad: this.pad,
+      seed: this.seed,
+      http: plainHttp(o.http),
+      hasData: this.hasData,
+    };
+  }
+
+  private images(): CellMapImage[] {
+    const out = this.inputs.map((i) => i.image);
+    for (const t of this.targets) {
+      if (t.raw) out.push(t.raw);
+      for (const s of t.classes) if (s.kind === "image") out.push(s.image);
+    }
+    return out;
+  }
+
+  private countOf(image: CellMapImage, signal?: AbortSignal): Promise<ClassCount> {
+    return memoCount(this.counts, image, signal);
+  }
+
+  /** `length > 0`, or true with `forceHasData`. */
+  verify(): boolean {
+    return this.forceHasData || this.length > 0;
+  }
+
+  /** Source of each class in the first target array: annotated image, inferred, or empty. */
+  classSources(): Record<string, "annotated" | "inferred" | "empty"> {
+    const out: Record<string, "annotated" | "inferred" | "empty"> = {};
+    const t = this.targets[0];
+    if (!t || this.rawOnly) return out;
+    t.classes.forEach((s, k) => (out[this.classes[k]] = s.kind === "image" ? "annotated" : s.kind));
+    return out;
+  }
+
+  /** Whether each class (in `classes` order) is annotated in this crop (ClassBalancedSampler rows). */
+  cropClassRow(): boolean[] {
+    const s = this.classSources();
+    return this.classes.map((c) => s[c] === "annotated");
+  }
+
+  /** Centre (nm, z y x) of sample `i`. */
+  center(i: number): number[] {
+    checkIndex(i, this.length, this.rawPath);
+    const sb = this.samplingBox!;
+    const [, ny, nx] = this.gridShape;
+    const ix = i % nx;
+    const rest = Math.floor(i / nx);
+    const iy = rest % ny;
+    const iz = Math.floor(rest / ny);
+    return [iz, iy, ix].map((k, a) => sb.lo[a] + k * this.step[a]);
+  }
+
+  /** The spatial draw of sample `i` in `epoch` (null when not training or no config). */
+  spatialDraw(i: number, epoch = 0): SpatialDraw | null {
+    if (!this.isTrain || !this.spatial) return null;
+    return drawSpatialTransform(this.spatial, sampleRng(this.seed, epoch, i, RngStream.spatial), this.twoD ? ["y", "x"] : ["z", "y", "x"]);
+  }
+
+  /** Reads sample `i` (all sources concurrently). */
+  async get(i: number, opts: GetOptions = {}): Promise<DatasetItem> {
+    const epoch = opts.epoch ?? 0;
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw bad(`epoch must be a non-negative integer, got ${epoch}`, "epoch");
+    const center = this.center(i);
+    const draw = this.spatialDraw(i, epoch);
+    const ro = { spatialTransform: draw ? draw.matrix : null, signal: opts.signal };
+    const inputReads = Promise.all(this.inputs.map((s) => s.image.read(center, ro)));
+    const targetReads = Promise.all(
+      this.targets.map((t) =>
+        t.raw
+          ? Promise.all([t.raw.read(center, ro)])
+          : Promise.all(t.classes.map((s) => (s.kind === "image" ? s.image.read(center, ro) : s.kind === "empty" ? s.image.read() : null))),
+      ),
+    );
+    const [rawTensors, targetTensors] = await Promise.all([inputReads, targetReads]);
+
+    const item: DatasetItem = { idx: i, metadata: this.metadata(center, i, epoch, draw) };
+    const rawRng = sampleRng(this.seed, epoch, i, RngStream.rawValue);
+    this.inputs.forEach((s, k) => {
+      const t = this.rawTransform ? this.rawTransform.apply(rawTensors[k], rawRng) : rawTensors[k];
+      item[s.array.name] = this.withChannel(t);
+    });
+    const tgtRng = sampleRng(this.seed, epoch, i, RngStream.targetValue);
+    this.targets.forEach((ta, a) => {
+      const reads = targetTensors[a];
+      if (ta.raw) {
+        const t = this.targetTransform ? this.targetTransform.apply(reads[0]!, tgtRng) : reads[0]!;
+        item[ta.array.name] = this.withChannel(t);
+        return;
+      }
+      const per: (Tensor | null)[] = ta.classes.map((s, k) => {
+        const t = reads[k];
+        if (s.kind !== "image" || !t) return t;
+        const tr = this.transformFor(this.classes[k]);
+        return tr ? tr.apply(t, tgtRng) : t;
+      });
+      item[ta.array.name] = this.stackClasses(ta, per);
+    });
+    return item;
+  }
+
+  private transformFor(cls: string): ValueTransform | null {
+    const t = this.targetTransform;
+    if (!t) return null;
+    return t instanceof PerClass ? t.forClass(cls) ?? null : t;
+  }
+
+  /** Spatial shape of a patch tensor as served (2-D: the z singleton dropped). */
+  private spatialShape(t: Tensor): number[] {
+    return this.twoD && t.shape.length === 3 && t.shape[0] === 1 ? t.shape.slice(1) : t.shape;
+  }
+
+  private withChannel(t: Tensor): Tensor {
+    return { data: t.data, shape: [1, ...this.spatialShape(t)], sourceDtype: t.sourceDtype };
+  }
+
+  /** Fills inferred classes and stacks the classes into `[nClasses, ...spatial]`. */
+  private stackClasses(ta: TargetArray, per: (Tensor | null)[]): Tensor {
+    const first = per.find((t): t is Tensor => t !== null)!;
+    const size = first.data.length;
+    const shape = this.spatialShape(first);
+    per.forEach((t, k) => {
+      if (t && t.data.length !== size) {
+        throw new CellMapError("INVALID_ARGUMENT", `class ${JSON.stringify(this.classes[k])} patch has ${t.data.length} values, expected ${size} (a target transform changed the size?)`, `${ta.array.name}/${this.classes[k]}`);
+      }
+    });
+    const out = new Float32Array(size * per.length);
+    ta.classes.forEach((s, k) => {
+      const dst = out.subarray(k * size, (k + 1) * size);
+      if (s.kind !== "inferred") {
+        dst.set(per[k]!.data);
+        return;
+      }
+      dst.fill(this.emptyValue);
+      for (const r of s.related) {
+        const rel = per[r]!.data;
+        for (let j = 0; j < size; j++) if (rel[j] > 0) dst[j] = 0;
+      }
+    });
+    return { data: out, shape: [per.length, ...shape], sourceDtype: "float32" };
+  }
+
+  private metadata(center: number[], i: number, epoch: number, draw: SpatialDraw | null): SampleMetadata {
+    const levels: Record<string, LevelInfo> = {};
+    for (const [k, v] of Object.entries(this.levels)) levels[k] = { ...v };
+    return { rawPath: this.rawPath, targetPath: this.targetPath, center: [...center], index: i, epoch, spatialTransform: draw, levels };
+  }
+
+  /**
+   * Foreground/background voxels per class, at the first target array's voxel size (the other
+   * target arrays view the same crops; adding them up would double count, §19 P11). Unannotated
+   * and inferred classes count 0. Metadata reads only when s0 carries counts.
+   */
+  classCounts(signal?: AbortSignal): Promise<ClassCounts> {
+    if (!this.countsPromise) {
+      const p = (async () => {
+        const out = zeroCounts(this.classes);
+        const t = this.targets[0];
+        if (!t || this.rawOnly) return out;
+        const got = await Promise.all(t.classes.map((s) => (s.kind === "image" ? this.countOf(s.image, signal) : null)));
+        got.forEach((c, k) => {
+          if (c) out[this.classes[k]] = { ...c };
+        });
+        return out;
+      })();
+      this.countsPromise = p;
+      p.catch(() => (this.countsPromise = null));
+    }
+    return this.countsPromise.then((c) => structuredClone(c));
+  }
+
+  /** `background / foreground` per class (1 without foreground). */
+  async classWeights(signal?: AbortSignal): Promise<Record<string, number>> {
+    return weightsFromCounts(await this.classCounts(signal));
+  }
+
+  /**
+   * Flat indices of tiles that cover the sampling box without gaps: per axis every
+   * `floor(E / step)` grid points, where `E` is the largest patch extent (shape × scale) over all
+   * arrays, plus the last grid point (a final tile shifted inward to end at the far edge).
+   */
+  validationIndices(): number[] {
+    if (this.length === 0) return [];
+    const arrays = [...this.inputs.map((i) => i.array), ...this.targets.map((t) => t.array)];
+    const per = [0, 1, 2].map((a) => {
+      const extent = Math.max(...arrays.map((r) => r.shape[a] * r.scale[a]));
+      const tile = Math.max(1, Math.floor(extent / this.step[a] + 1e-9));
+      const n = this.gridShape[a];
+      const pos: number[] = [];
+      for (let p = 0; p < n - 1; p += tile) pos.push(p);
+      pos.push(n - 1);
+      return pos;
+    });
+    const [, ny, nx] = this.gridShape;
+    const out: number[] = [];
+    for (const z of per[0]) for (const y of per[1]) for (const x of per[2]) out.push((z * ny + y) * nx + x);
+    return out;
+  }
+
+  /** A uniform random subset of `numSamples` indices per epoch (`weighted` makes no difference for one dataset). */
+  async subsetRandomSampler(numSamples: number, opts: { seed?: number; weighted?: boolean } = {}): Promise<MutableSubsetRandomSampler> {
+    return MutableSubsetRandomSampler.uniform(this.length, numSamples, opts.seed ?? this.seed);
+  }
+
+  toString(): string {
+    return `CellMapDataset(raw=${this.rawPath}, target=${this.targetPath ?? "-"}, classes=[${this.classes.join(",")}], length=${this.length})`;
+  }
+}
+
+registerDescriptionKind("CellMapDataset", (d, o) => CellMapDataset.fromDescription(d as CellMapDatasetDescription, o));

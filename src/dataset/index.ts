@@ -1,0 +1,38 @@
+/** Public API of datasets: one crop, concatenations, subsets, train/validation splits. */
+export {
+  CellMapDataset,
+  validateDatasetOptions,
+  type CellMapDatasetDescription,
+  type CellMapDatasetOptions,
+  type TargetTransformInput,
+  type TransformInput,
+} from "./dataset.js";
+export { CellMapMultiDataset, type CellMapMultiDatasetDescription, type CropRow, type MultiDatasetOptions } from "./multi.js";
+export { CellMapSubset, type CellMapSubsetDescription } from "./subset.js";
+export {
+  CellMapDataSplit,
+  defaultRawTransform,
+  defaultTargetTransform,
+  parseDataSplitCsv,
+  type CellMapDataSplitOptions,
+  type DataSplitDict,
+  type DataSplitEntry,
+  type SplitProblem,
+} from "./split.js";
+export { parseCsv, type CsvRecord, type CsvResult } from "./csv.js";
+export { classPath, splitTargetPath, type TargetPath } from "./target-path.js";
+export { sumCounts, weightedForeground, weightsFromCounts, zeroCounts, type ClassCount, type ClassCounts } from "./counts.js";
+export {
+  checkIndex,
+  openDescription,
+  registerDescriptionKind,
+  type ArraySpec,
+  type ArraySpecs,
+  type DatasetDescription,
+  type DatasetItem,
+  type DatasetLike,
+  type GetOptions,
+  type LevelInfo,
+  type OpenDescriptionOptions,
+  type SampleMetadata,
+} from "./types.js";

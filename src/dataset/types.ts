@@ -1,0 +1,134 @@
+/**
+ * Contracts shared by `CellMapDataset`, `CellMapMultiDataset` and `CellMapSubset`: array specs,
+ * sample items, the common dataset interface, and the registry that re-opens any of them from
+ * its JSON description (what a loader sends to its worker threads).
+ */
+import { CellMapError } from "../errors.js";
+import type { MutableSubsetRandomSampler } from "../sampling/samplers.js";
+import type { Tensor } from "../tensor.js";
+import type { SpatialDraw } from "../transforms/spatial.js";
+import type { ClassCounts } from "./counts.js";
+
+/**
+ * One requested array: patch `shape` in voxels and voxel `scale` in nm, both z y x. A 2-entry
+ * shape `[y, x]` asks for 2-D z-slices (see `CellMapDataset`); its scale may have 2 entries
+ * (`[y, x]`, the z step then equals the y scale) or 3 (`[z, y, x]`).
+ */
+export interface ArraySpec {
+  shape: number[];
+  scale: number[];
+}
+
+/** Array specs by array name (the keys of a sample). */
+export type ArraySpecs = Record<string, ArraySpec>;
+
+/** Pyramid level a source was read from. */
+export interface LevelInfo {
+  /** Array path inside the multiscale group (e.g. `s1`). */
+  path: string;
+  /** Level index (0 = finest). */
+  index: number;
+}
+
+/** Per-sample metadata (plain JSON). */
+export interface SampleMetadata {
+  rawPath: string;
+  /** Target path as given (bracket form), `null` in raw-only mode. */
+  targetPath: string | null;
+  /** Patch centre in nm, z y x (2-D: the slice's z, then y, x). */
+  center: number[];
+  /** Index inside the `CellMapDataset` that produced the sample. */
+  index: number;
+  /** Epoch the random draws were made for. */
+  epoch: number;
+  /** The spatial draw applied to every source, or `null` (no augmentation). */
+  spatialTransform: SpatialDraw | null;
+  /**
+   * Pyramid level read per source: input arrays and raw-only targets by array name, class
+   * targets as `"<array>/<class>"` (annotated classes only).
+   */
+  levels: Record<string, LevelInfo>;
+}
+
+/**
+ * One sample: each input array `[1, z, y, x]` (2-D: `[1, y, x]`), each target array
+ * `[nClasses, z, y, x]` (raw-only: `[1, …]`), plus `idx` (the index passed to the `get` of the
+ * object you called) and `metadata`.
+ */
+export interface DatasetItem {
+  idx: number;
+  metadata: SampleMetadata;
+  [name: string]: Tensor | number | SampleMetadata;
+}
+
+/** Options of `get`. */
+export interface GetOptions {
+  /** Epoch of the random draws (default 0): augmentation is a function of (seed, epoch, index). */
+  epoch?: number;
+  signal?: AbortSignal;
+}
+
+/** A serialised dataset (see {@link openDescription}). */
+export interface DatasetDescription {
+  kind: string;
+  [key: string]: unknown;
+}
+
+/** What every dataset-like object offers (dataset, multi-dataset, subset). */
+export interface DatasetLike {
+  /** `"CellMapDataset"`, `"CellMapMultiDataset"` or `"CellMapSubset"`. */
+  readonly kind: string;
+  /** Number of samples (an integer up to 2^53; never materialise `Array(length)`). */
+  readonly length: number;
+  /** Output class order (channel order of class targets); empty in raw-only mode. */
+  readonly classes: readonly string[];
+  readonly inputArrays: ArraySpecs;
+  readonly targetArrays: ArraySpecs;
+  /** Reads sample `i`; out-of-range or non-integer `i` throws `OUT_OF_RANGE`. */
+  get(i: number, opts?: GetOptions): Promise<DatasetItem>;
+  /** Foreground/background voxels per class at the training resolution. */
+  classCounts(signal?: AbortSignal): Promise<ClassCounts>;
+  /** `background / foreground` per class (1 when a class has no foreground). */
+  classWeights(signal?: AbortSignal): Promise<Record<string, number>>;
+  /** Indices of non-overlapping tiles covering the sampling region (validation). */
+  validationIndices(): number[];
+  /** Whether the dataset has samples (or was forced to report data). */
+  verify(): boolean;
+  /** A random subset of `numSamples` indices of this object, redrawn each epoch. */
+  subsetRandomSampler(numSamples: number, opts?: { seed?: number; weighted?: boolean }): Promise<MutableSubsetRandomSampler>;
+  /** JSON description from which {@link openDescription} re-opens an identical object. */
+  describe(): DatasetDescription;
+}
+
+/** Options for re-opening a description. */
+export interface OpenDescriptionOptions {
+  signal?: AbortSignal;
+}
+
+type Opener = (desc: DatasetDescription, opts: OpenDescriptionOptions) => Promise<DatasetLike>;
+const openers = new Map<string, Opener>();
+
+/** Registers how to re-open descriptions of `kind` (each dataset module registers itself). */
+export function registerDescriptionKind(kind: string, open: Opener): void {
+  openers.set(kind, open);
+}
+
+/**
+ * Re-opens a dataset, multi-dataset or subset from its `describe()` output (e.g. in a worker
+ * thread). Import the package entry (or `dataset/index.js`) so every kind is registered.
+ */
+export async function openDescription(desc: DatasetDescription, opts: OpenDescriptionOptions = {}): Promise<DatasetLike> {
+  const kind = (desc as { kind?: unknown })?.kind;
+  const open = typeof kind === "string" ? openers.get(kind) : undefined;
+  if (!open) {
+    throw new CellMapError("INVALID_ARGUMENT", `unknown dataset description kind ${JSON.stringify(kind)} (known: ${[...openers.keys()].join(", ")})`, "description.kind");
+  }
+  return open(desc, opts);
+}
+
+/** Throws `OUT_OF_RANGE` unless `i` is an integer in `[0, length)`. */
+export function checkIndex(i: number, length: number, where: string): void {
+  if (!Number.isInteger(i) || i < 0 || i >= length) {
+    throw new CellMapError("OUT_OF_RANGE", `index ${i} is outside [0, ${length}) (no wrap-around)`, where);
+  }
+}
