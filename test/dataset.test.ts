@@ -133,7 +133,7 @@ test("crop2: partially annotated, 4 nm labels read at 8 nm from level s1", async
   assert.deepEqual(ds.samplingBox, { lo: [56, 56, 56], hi: [88, 88, 88] });
   assert.equal(ds.length, 125);
   const item = await ds.get(62);
-  assert.deepEqual(item.metadata.levels, { raw: { path: "s0", index: 0 }, "labels/mito": { path: "s1", index: 1 } });
+  assert.deepEqual(item.metadata.levels, { raw: { path: "s0", index: 0, scale: [4, 4, 4] }, "labels/mito": { path: "s1", index: 1, scale: [8, 8, 8] } });
   assert.equal(item.metadata.rawPath, f.rawPath);
   assert.equal(item.metadata.targetPath, f.gt("crop2"));
   for (const i of [0, 31, 62, 124]) checkSample(f, "crop2", ds, await ds.get(i));

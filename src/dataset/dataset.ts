@@ -398,7 +398,7 @@ export class CellMapDataset implements DatasetLike {
     const [inputs, targets] = await Promise.all([inputsP, targetsP]);
 
     const levels: Record<string, LevelInfo> = {};
-    const lv = (img: CellMapImage): LevelInfo => ({ path: img.scaleLevel.path, index: img.scaleLevel.index });
+    const lv = (img: CellMapImage): LevelInfo => ({ path: img.scaleLevel.path, index: img.scaleLevel.index, scale: [...img.scaleLevel.scale] });
     for (const i of inputs) levels[i.array.name] = lv(i.image);
     for (const t of targets) {
       if (t.raw) levels[t.array.name] = lv(t.raw);
@@ -493,6 +493,11 @@ export class CellMapDataset implements DatasetLike {
   /** `length > 0`, or true with `forceHasData`. */
   verify(): boolean {
     return this.forceHasData || this.length > 0;
+  }
+
+  /** Pyramid level read per source (keys as in sample metadata `levels`). */
+  sourceLevels(): Record<string, LevelInfo> {
+    return Object.fromEntries(Object.entries(this.levels).map(([k, v]) => [k, { ...v, scale: [...v.scale] }]));
   }
 
   /** Source of each class in the first target array: annotated image, inferred, or empty. */
@@ -613,7 +618,7 @@ export class CellMapDataset implements DatasetLike {
 
   private metadata(center: number[], i: number, epoch: number, draw: SpatialDraw | null): SampleMetadata {
     const levels: Record<string, LevelInfo> = {};
-    for (const [k, v] of Object.entries(this.levels)) levels[k] = { ...v };
+    for (const [k, v] of Object.entries(this.levels)) levels[k] = { ...v, scale: [...v.scale] };
     return { rawPath: this.rawPath, targetPath: this.targetPath, center: [...center], index: i, epoch, spatialTransform: draw, levels };
   }
 

@@ -28,6 +28,8 @@ export interface LevelInfo {
   path: string;
   /** Level index (0 = finest). */
   index: number;
+  /** Voxel size of that level in nm, z y x. */
+  scale: number[];
 }
 
 /** Per-sample metadata (plain JSON). */
