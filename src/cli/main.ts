@@ -3,10 +3,14 @@
 import * as os from "node:os";
 import * as path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
+import { Presets, SingleBar } from "cli-progress";
 import { CellMapError } from "../errors.js";
 import { registerFastCodecs } from "../zarr/codecs/register.js";
 import { describeImage, formatImageInfo } from "./info.js";
 import { runDemo } from "./demo.js";
+import { loadConfig } from "./config.js";
+import { formatVerifyReport, verifyDataSplit } from "./verify.js";
+import { neuroglancerLink, neuroglancerState, type NeuroglancerLayer } from "../viz/neuroglancer.js";
 
 function int(name: string) {
   return (v: string) => {
@@ -56,11 +60,60 @@ async function main(argv: string[]): Promise<void> {
       }
     });
 
+  program
+    .command("verify")
+    .description("open every row of a datasplit and report samples, annotated classes, class counts and problems")
+    .argument("<datasplit.csv>", "datasplit CSV (usage,raw_container,raw_dataset,gt_container,gt_dataset)")
+    .requiredOption("--config <file>", "config with inputArrays/targetArrays/classes (.json or .yaml, camelCase or snake_case)")
+    .option("--json", "print JSON")
+    .action(async (csv: string, o: { config: string; json?: boolean }) => {
+      const config = loadConfig(o.config);
+      const bar = !o.json && process.stderr.isTTY ? new SingleBar({ format: "verify |{bar}| {value}/{total} rows" }, Presets.shades_classic) : null;
+      const report = await verifyDataSplit(csv, config, (done, total) => {
+        if (done === 1) bar?.start(total, 0);
+        bar?.update(done);
+      });
+      bar?.stop();
+      console.log(o.json ? JSON.stringify(report, null, 2) : formatVerifyReport(report));
+      if (report.usableTrainRows === 0) {
+        console.error("cellmap-data: no usable training data");
+        process.exitCode = 2;
+      }
+    });
+
+  program
+    .command("neuroglancer")
+    .description("print a Neuroglancer link (or state JSON) showing raw and label layers at a centre")
+    .argument("<raw>", "raw multiscale image (path or URL)")
+    .argument("[labels...]", "label images (path or URL)")
+    .option("--center <z,y,x>", "centre in nm (default: the raw image's centre)")
+    .option("--json", "print the state JSON instead of a link")
+    .action(async (raw: string, labels: string[], o: { center?: string; json?: boolean }) => {
+      const info = await describeImage(raw);
+      let center: number[];
+      if (o.center) {
+        center = o.center.split(",").map(Number);
+        if (center.length !== 3 || center.some((v) => !Number.isFinite(v))) throw new InvalidArgumentError("--center must be three numbers z,y,x in nm");
+      } else {
+        const s0 = info.levels[0];
+        if (!s0) throw new CellMapError("INVALID_METADATA", "image has no readable level", raw);
+        center = s0.translation.map((t, a) => t + ((s0.shape[a] - 1) * s0.scale[a]) / 2);
+      }
+      const layers: NeuroglancerLayer[] = [
+        { name: "raw", path: info.location, kind: "image" },
+        ...labels.map((l) => ({ name: l.split(/[\\/]/).filter(Boolean).pop() ?? l, path: l, kind: "segmentation" as const })),
+      ];
+      const state = neuroglancerState(layers, center, info.levels[0]?.scale[0] ?? 8, info.levels[0]?.zarrFormat ?? 2);
+      console.log(o.json ? JSON.stringify(state, null, 2) : neuroglancerLink(state));
+    });
+
   await program.parseAsync(argv);
 }
 
 main(process.argv).catch((err: unknown) => {
-  if (err instanceof CellMapError) {
+  if (err instanceof InvalidArgumentError) {
+    console.error(`cellmap-data: ${err.message}`);
+  } else if (err instanceof CellMapError) {
     console.error(`cellmap-data: ${err.message}`);
   } else {
     console.error(`cellmap-data: ${err instanceof Error ? err.message : String(err)}`);
