@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: throughput figures, all variants of a section measured in the same run.
- * Usage: `npm run bench [-- image codecs transforms]` (default: all). Data is generated once
+ * Usage: `npm run bench [-- image loader codecs writer transforms]` (default: all). Data is generated once
  * under `.tmp/bench` (gitignored).
  */
 import * as os from "node:os";
@@ -26,10 +26,20 @@ if (want("image")) {
   console.log("## patch reads: 64^3 uint8 from 512^3 blosc-lz4 volume, 64^3 chunks (MB/s of uint8 voxels delivered)");
   table((await benchImage(dataDir)) as unknown as Record<string, unknown>[]);
 }
+if (want("loader")) {
+  const { benchLoader } = await import("./loader.js");
+  console.log("## loader: raw 64^3 @ 8 nm from a 4 nm 512^3 blosc pyramid + 3 label classes 64^3, batch 8, shuffled");
+  table((await benchLoader(dataDir)) as unknown as Record<string, unknown>[]);
+}
 if (want("codecs")) {
   const { benchCodecs } = await import("./codecs.js");
   console.log("## codec decode throughput (64^3 uint8 EM-like chunks)");
   table((await benchCodecs()) as unknown as Record<string, unknown>[]);
+}
+if (want("writer")) {
+  const { benchWriter } = await import("./writer.js");
+  console.log("## prediction writes: 64^3 float32 tiles");
+  table((await benchWriter(dataDir)) as unknown as Record<string, unknown>[]);
 }
 if (want("transforms")) {
   const { benchTransforms } = await import("./transforms.js");

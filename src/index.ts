@@ -28,3 +28,5 @@ export * from "./sampling/index.js";
 
 export * from "./transforms/index.js";
 export * from "./dataset/index.js";
+export * from "./writer/index.js";
+export * from "./loader/index.js";

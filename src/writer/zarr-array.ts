@@ -533,7 +533,7 @@ export async function writeArray(
 
 type Encoder = (bytes: Uint8Array) => Promise<Uint8Array>;
 
-async function makeEncoder(c: CompressorSpec | null): Promise<Encoder> {
+async function makeEncoder(c: CompressorSpec | null, itemSize: number): Promise<Encoder> {
   if (c === null) return async (b) => b;
   switch (c.id) {
     case "gzip":
@@ -542,7 +542,11 @@ async function makeEncoder(c: CompressorSpec | null): Promise<Encoder> {
       return async (b) => deflateSync(b, { level: c.level });
     case "blosc": {
       const { default: Blosc } = await import("numcodecs/blosc");
-      const codec = Blosc.fromConfig({ id: "blosc", cname: c.cname, clevel: c.clevel, shuffle: c.shuffle, blocksize: c.blocksize });
+      // numcodecs.js always frames with typesize 4; for 1-byte items a byte shuffle is the identity,
+      // so write unshuffled frames instead of needlessly shuffled 4-byte groups (readers follow
+      // each frame's own header flags).
+      const shuffle = itemSize === 1 && c.shuffle === 1 ? 0 : c.shuffle;
+      const codec = Blosc.fromConfig({ id: "blosc", cname: c.cname, clevel: c.clevel, shuffle, blocksize: c.blocksize });
       return async (b) => codec.encode(b);
     }
     case "zstd": {
@@ -622,7 +626,7 @@ function makeWriter(dir: string, spec: NormalizedArraySpec): ZarrArrayWriter {
     const laid = transposed ? transposeC(data, spec.chunks, spec.order) : data;
     let bytes = new Uint8Array(laid.buffer, laid.byteOffset, laid.byteLength);
     if (swap) bytes = swapBytes(bytes, info.size);
-    encoderP ??= makeEncoder(spec.compressor);
+    encoderP ??= makeEncoder(spec.compressor, info.size);
     return (await encoderP)(bytes);
   };
 

@@ -1,0 +1,220 @@
+/**
+ * Building one batch: read its samples (a few concurrently) and write each straight into one
+ * contiguous Float32Array per key, `[N, C, ...spatial]`. The same code runs in worker threads
+ * and, with `numWorkers = 0`, on the main thread, so batches are identical either way. Errors
+ * become {@link SampleError}s naming the sample; across threads they travel as plain data.
+ */
+import { CellMapError, type CellMapErrorCode } from "../errors.js";
+import type { DatasetItem, DatasetLike, SampleMetadata } from "../dataset/types.js";
+import type { DataType, Tensor } from "../tensor.js";
+
+/**
+ * One batch: every tensor key of the samples stacked along a new first axis (inputs
+ * `[N, 1, z, y, x]`, class targets `[N, nClasses, z, y, x]`; 2-D drops `z`), plus the samples'
+ * `idx` and `metadata` in batch order.
+ */
+export interface Batch {
+  idx: number[];
+  metadata: SampleMetadata[];
+  [name: string]: Tensor | number[] | SampleMetadata[];
+}
+
+/** The tensor keys of a batch (or sample), in the order the dataset produced them. */
+export function tensorKeys(item: Batch | DatasetItem): string[] {
+  return Object.keys(item).filter((k) => k !== "idx" && k !== "metadata" && isTensor(item[k]));
+}
+
+function isTensor(v: unknown): v is Tensor {
+  return typeof v === "object" && v !== null && (v as Tensor).data instanceof Float32Array && Array.isArray((v as Tensor).shape);
+}
+
+/** Tensor `name` of a batch; throws `INVALID_ARGUMENT` naming the keys present when it is missing. */
+export function batchTensor(batch: Batch, name: string): Tensor {
+  const t = batch[name];
+  if (name === "idx" || name === "metadata" || !isTensor(t)) {
+    throw new CellMapError("INVALID_ARGUMENT", `batch has no tensor ${JSON.stringify(name)} (tensors: ${tensorKeys(batch).join(", ")})`, name);
+  }
+  return t;
+}
+
+/** The ArrayBuffers of a batch's tensors (what a worker transfers instead of copying). */
+export function batchBuffers(batch: Batch): ArrayBuffer[] {
+  return tensorKeys(batch).map((k) => (batch[k] as Tensor).data.buffer as ArrayBuffer);
+}
+
+/** Stable codes, so a plain error from a worker can become a CellMapError again. */
+const CODES = new Set<CellMapErrorCode>(["NOT_FOUND", "INVALID_METADATA", "UNSUPPORTED", "CORRUPT_CHUNK", "INVALID_ARGUMENT", "OUT_OF_RANGE", "IO", "ABORTED", "WRITE_CONFLICT"]);
+
+/** An error as plain data (structured clone drops custom fields and classes). */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+  path?: string;
+  stack?: string;
+  /** Set on {@link SampleError}s. */
+  index?: number;
+  epoch?: number;
+  cause?: SerializedError;
+}
+
+/** Plain-data form of any thrown value (causes followed up to 4 levels). */
+export function serializeError(e: unknown, depth = 0): SerializedError {
+  if (!(e instanceof Error)) return { name: "Error", message: String(e) };
+  const out: SerializedError = { name: e.name, message: e.message, stack: e.stack };
+  const x = e as Error & { code?: unknown; path?: unknown; index?: unknown; epoch?: unknown };
+  if (typeof x.code === "string") out.code = x.code;
+  if (typeof x.path === "string") out.path = x.path;
+  if (typeof x.index === "number") out.index = x.index;
+  if (typeof x.epoch === "number") out.epoch = x.epoch;
+  if (e.cause !== undefined && depth < 4) out.cause = serializeError(e.cause, depth + 1);
+  return out;
+}
+
+/** Rebuilds an error from {@link serializeError} output (a `CellMapError` when it had a known code). */
+export function deserializeError(s: SerializedError): Error {
+  const cause = s.cause ? deserializeError(s.cause) : undefined;
+  let e: Error;
+  if (s.index !== undefined && s.epoch !== undefined && cause) {
+    e = new SampleError(s.index, s.epoch, cause);
+    e.message = s.message; // keep the worker's wording (e.g. "opening the dataset …")
+  } else if (s.code && CODES.has(s.code as CellMapErrorCode)) {
+    e = new CellMapError(s.code as CellMapErrorCode, stripPath(s.message, s.path), s.path, { cause });
+  } else {
+    e = new Error(s.message, { cause });
+    if (s.name) e.name = s.name;
+    if (s.code) (e as Error & { code?: string }).code = s.code;
+  }
+  if (s.stack) e.stack = s.stack;
+  return e;
+}
+
+/** CellMapError appends ` [path]` to its message; strip it before re-wrapping. */
+function stripPath(message: string, path: string | undefined): string {
+  const suffix = path ? ` [${path}]` : "";
+  return suffix && message.endsWith(suffix) ? message.slice(0, -suffix.length) : message;
+}
+
+/**
+ * Reading sample `index` of epoch `epoch` failed. `code` and `path` come from the cause when it
+ * is a `CellMapError` (otherwise `IO`); `cause` is the original error (rebuilt when it crossed
+ * from a worker thread).
+ */
+export class SampleError extends CellMapError {
+  constructor(
+    readonly index: number,
+    readonly epoch: number,
+    cause: unknown,
+    what = "reading",
+  ) {
+    const c = cause instanceof CellMapError ? cause : null;
+    const msg = cause instanceof Error ? stripPath(cause.message, c?.path) : String(cause);
+    super(c?.code ?? "IO", `${what} sample ${index} (epoch ${epoch}) failed: ${msg}`, c?.path, { cause });
+  }
+}
+
+/**
+ * A first-come-first-served bound on concurrent sample reads, shared by the batches of one
+ * loader: earlier batches get their samples started first, so the head of the queue completes
+ * first instead of every batch in flight finishing at once.
+ */
+export class SampleSlots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(readonly max: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/** Options of {@link buildBatch}. */
+export interface BuildBatchOptions {
+  /** Samples read at once (default 4): overlaps I/O without holding many patches. */
+  concurrency?: number;
+  /** Shared bound across batches (then `concurrency` only limits this batch's own runners). */
+  slots?: SampleSlots;
+  /**
+   * Buffers to fill instead of allocating, by key (from recycled batches); used when their size
+   * is exactly the batch's (every value is overwritten), otherwise ignored.
+   */
+  reuse?: Record<string, ArrayBuffer>;
+  signal?: AbortSignal;
+}
+
+interface Slot {
+  name: string;
+  shape: number[];
+  size: number;
+  data: Float32Array;
+  sourceDtype: DataType;
+}
+
+/**
+ * Reads `indices` with `dataset.get(i, { epoch })` and stacks them. Each sample is copied once,
+ * into its slot of the batch buffers, as soon as it arrives (so at most `concurrency` sample
+ * patches are alive besides the batch). Samples must agree on keys and shapes.
+ */
+export async function buildBatch(dataset: DatasetLike, indices: readonly number[], epoch: number, opts: BuildBatchOptions = {}): Promise<Batch> {
+  const n = indices.length;
+  const idx = new Array<number>(n);
+  const metadata = new Array<SampleMetadata>(n);
+  let slots: Slot[] | null = null;
+  let next = 0;
+  let failed = false;
+
+  const place = (k: number, item: DatasetItem): void => {
+    const keys = tensorKeys(item);
+    if (!slots) {
+      slots = keys.map((name) => {
+        const t = item[name] as Tensor;
+        const values = n * t.data.length;
+        const spare = opts.reuse?.[name];
+        const data = spare && spare.byteLength === values * 4 ? new Float32Array(spare) : new Float32Array(values);
+        return { name, shape: [...t.shape], size: t.data.length, data, sourceDtype: t.sourceDtype };
+      });
+    }
+    if (keys.length !== slots.length || slots.some((s, j) => s.name !== keys[j])) {
+      throw new CellMapError("INVALID_ARGUMENT", `sample has keys [${keys.join(", ")}], the batch has [${slots.map((s) => s.name).join(", ")}]`, "batch");
+    }
+    for (const s of slots) {
+      const t = item[s.name] as Tensor;
+      if (t.data.length !== s.size || t.shape.length !== s.shape.length || t.shape.some((v, a) => v !== s.shape[a])) {
+        throw new CellMapError("INVALID_ARGUMENT", `sample ${JSON.stringify(s.name)} has shape [${t.shape}], the batch has [${s.shape}]`, s.name);
+      }
+      s.data.set(t.data, k * s.size);
+    }
+    idx[k] = item.idx;
+    metadata[k] = item.metadata;
+  };
+
+  const runner = async (): Promise<void> => {
+    while (next < n && !failed) {
+      const k = next++;
+      const i = indices[k];
+      try {
+        const read = () => {
+          if (opts.signal?.aborted) throw new CellMapError("ABORTED", "batch aborted", undefined, { cause: opts.signal.reason });
+          return dataset.get(i, { epoch, signal: opts.signal });
+        };
+        place(k, await (opts.slots ? opts.slots.run(read) : read()));
+      } catch (err) {
+        failed = true;
+        throw new SampleError(i, epoch, err);
+      }
+    }
+  };
+  const width = Math.max(1, Math.min(opts.concurrency ?? 4, n));
+  await Promise.all(Array.from({ length: width }, runner));
+
+  const batch: Batch = { idx, metadata };
+  for (const s of (slots ?? []) as Slot[]) batch[s.name] = { data: s.data, shape: [n, ...s.shape], sourceDtype: s.sourceDtype };
+  return batch;
+}

@@ -1,0 +1,64 @@
+/**
+ * Memory arithmetic of the loader. The Python library estimated batch megabytes to decide on
+ * CUDA streams (`MIN_BATCH_MEMORY_FOR_STREAMS_MB`); here the same estimate sizes the prefetch
+ * queue so that prefetching can never push the process past its memory budget.
+ */
+import type { ArraySpecs } from "../dataset/types.js";
+
+/** Bytes per value of a collated batch (batches are float32 whatever the source dtype). */
+export const BATCH_VALUE_BYTES = 4;
+
+function product(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+
+/**
+ * Bytes of one collated batch: `Σ_inputs N·∏shape + Σ_targets N·∏shape·C` values of 4 bytes,
+ * with `C = nClasses` (1 in raw-only mode). Python's worked example: batch 4, inputs 32³ and
+ * 16³, one 32³ target with 3 classes → 540,672 values → 2,162,688 bytes (2.0625 MiB).
+ */
+export function batchMemoryBytes(inputArrays: ArraySpecs, targetArrays: ArraySpecs, nClasses: number, batchSize: number): number {
+  const c = Math.max(1, nClasses);
+  let values = 0;
+  for (const s of Object.values(inputArrays)) values += batchSize * product(s.shape);
+  for (const s of Object.values(targetArrays)) values += batchSize * product(s.shape) * c;
+  return values * BATCH_VALUE_BYTES;
+}
+
+/** Result of {@link fitPrefetch}. */
+export interface PrefetchFit {
+  /** Batches allowed in flight (at least 1). */
+  depth: number;
+  /** Estimated peak bytes: chunk caches + in-flight batches + the batch the caller holds + samples being read. */
+  estimateBytes: number;
+  /** Why the requested depth was cut or cannot fit, or null. */
+  warning: string | null;
+}
+
+/**
+ * Largest prefetch depth (≤ `requested`) whose estimate fits `budgetBytes`. The estimate counts
+ * the chunk caches, `depth` batches in flight plus the one being consumed, and the sample
+ * patches workers hold while filling a batch (`readers · sampleBytes`).
+ */
+export function fitPrefetch(opts: { requested: number; batchBytes: number; sampleBytes: number; readers: number; cacheBytes: number; budgetBytes: number }): PrefetchFit {
+  const { requested, batchBytes, sampleBytes, readers, cacheBytes, budgetBytes } = opts;
+  const fixed = cacheBytes + readers * sampleBytes;
+  const need = (d: number) => fixed + (d + 1) * batchBytes;
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  if (need(requested) <= budgetBytes) return { depth: requested, estimateBytes: need(requested), warning: null };
+  const fit = batchBytes > 0 ? Math.floor((budgetBytes - fixed) / batchBytes) - 1 : requested;
+  if (fit >= 1) {
+    return {
+      depth: fit,
+      estimateBytes: need(fit),
+      warning: `prefetch queue cut from ${requested} to ${fit} batches: ${requested} batches of ${mib(batchBytes)} plus ${mib(cacheBytes)} of chunk cache would need ${mib(need(requested))}, over the memory budget of ${mib(budgetBytes)}`,
+    };
+  }
+  return {
+    depth: 1,
+    estimateBytes: need(1),
+    warning: `this configuration cannot fit the memory budget of ${mib(budgetBytes)}: one batch in flight (${mib(batchBytes)} each) plus ${mib(cacheBytes)} of chunk cache needs ${mib(need(1))}; lower batchSize, numWorkers or chunkCacheBytes`,
+  };
+}
