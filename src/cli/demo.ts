@@ -1,127 +1,170 @@
 /**
- * `cellmap-data demo`: builds the synthetic dataset, then streams augmented training patches
- * (raw at 8 nm from the 4 nm pyramid, labels at 8 nm) and prints throughput and class balance.
+ * `cellmap-data demo`: builds the synthetic CellMap-style dataset (or takes the user's datasplit
+ * and config), then streams augmented training batches through `CellMapDataLoader` with worker
+ * threads and summarises throughput, class balance and cache behaviour, plus a preview PNG.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { SingleBar, Presets } from "cli-progress";
-import { PNG } from "pngjs";
-import { CellMapImage } from "../image/image.js";
-import { EmptyImage } from "../image/empty.js";
-import { intersectBoxes } from "../geometry/level.js";
-import { Rng } from "../sampling/rng.js";
-import { chunkCache } from "../zarr/cache.js";
+import { Presets, SingleBar } from "cli-progress";
+import { CellMapDataSplit } from "../dataset/split.js";
+import type { ArraySpecs } from "../dataset/types.js";
 import { writeSyntheticDataset } from "../demo/synthetic.js";
-import { classPath, splitTargetPath } from "../dataset/target-path.js";
+import { CellMapDataLoader } from "../loader/loader.js";
+import type { Batch } from "../loader/collate.js";
+import type { Tensor } from "../tensor.js";
+import { renderBatchGrid } from "../viz/grid.js";
+import type { CellMapConfig } from "./config.js";
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
+  /** Where the synthetic data and the preview go. */
   dir: string;
-  samples: number;
+  /** Batches to stream. */
+  batches: number;
+  batchSize: number;
+  workers: number;
+  /** Patch edge in voxels at 8 nm (synthetic data only). */
   patch: number;
+  /** Raw s0 edge in voxels at 4 nm (synthetic data only). */
   size: number;
   seed: number;
-  json: boolean;
+  /** The user's datasplit CSV and config (instead of the synthetic data). */
+  datasplit?: string;
+  config?: CellMapConfig;
   progress: boolean;
 }
 
-/** Summary printed at the end of the demo. */
+/** What the demo prints at the end. */
 export interface DemoSummary {
+  batches: number;
   samples: number;
   seconds: number;
+  firstBatchSeconds: number;
   samplesPerSecond: number;
   megabytesPerSecond: number;
-  classForegroundFraction: Record<string, number>;
+  /** Per class: foreground fraction of annotated voxels, and fraction of unknown (NaN) voxels. */
+  classBalance: Record<string, { foreground: number; unknown: number }>;
   cacheHitRate: number;
+  workers: number;
   preview: string;
   dataDir: string;
 }
 
-function rotationZ(deg: number, mirrorX: boolean): number[][] {
-  const a = (deg * Math.PI) / 180;
-  const c = Math.cos(a), s = Math.sin(a);
-  const m = mirrorX ? -1 : 1;
-  // world = R · M · offset, zyx order; rotation about z turns x toward y.
-  return [[1, 0, 0], [0, c, s * m], [0, -s, c * m]];
+/** The demo's default training setup on the synthetic data. */
+export function demoConfig(patch: number): CellMapConfig {
+  return {
+    inputArrays: { raw: { shape: [patch, patch, patch], scale: [8, 8, 8] } },
+    targetArrays: { gt: { shape: [patch, patch, patch], scale: [8, 8, 8] } },
+    classes: ["mito", "er", "nuc"],
+    spatialTransforms: {
+      mirror: { axes: { x: 0.5, y: 0.5, z: 0.5 } },
+      transpose: { axes: ["x", "y"] },
+      rotate: { axes: { z: [-30, 30] } },
+    },
+    pad: true,
+  };
 }
 
 /** Runs the demo and returns its summary. */
 export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
-  const ds = await writeSyntheticDataset(o.dir, { size: o.size, seed: o.seed });
-  const n = o.patch;
-  const shape = [n, n, n];
-  const scale = [8, 8, 8];
-  const crops = await Promise.all(
-    ds.crops.map(async (cp) => {
-      const target = splitTargetPath(cp);
-      const raw = await CellMapImage.open({ path: ds.rawPath, targetScale: scale, targetVoxelShape: shape, interpolation: "linear" });
-      const labels = await Promise.all(
-        ds.classes.map((c) =>
-          target.classes.includes(c)
-            ? CellMapImage.open({ path: classPath(target, c), targetClass: c, targetScale: scale, targetVoxelShape: shape, pad: true })
-            : new EmptyImage({ targetClass: c, targetScale: scale, targetVoxelShape: shape }),
-        ),
-      );
-      const box = intersectBoxes([raw.samplingBox, ...labels.filter((l) => l instanceof CellMapImage).map((l) => (l as CellMapImage).boundingBox)]);
-      return { raw, labels, box };
-    }),
-  );
-  const usable = crops.filter((c) => c.box);
-  if (usable.length === 0) throw new Error("no crop overlaps the raw volume");
-  chunkCache.clear();
-  const bar = o.progress && !o.json ? new SingleBar({ format: "demo |{bar}| {value}/{total} patches | {rate}/s" }, Presets.shades_classic) : null;
-  bar?.start(o.samples, 0, { rate: "0" });
-  const fg: Record<string, [number, number]> = Object.fromEntries(ds.classes.map((c) => [c, [0, 0]]));
+  fs.mkdirSync(o.dir, { recursive: true });
+  let csvPath = o.datasplit;
+  if (!csvPath) csvPath = (await writeSyntheticDataset(o.dir, { size: o.size, seed: o.seed })).csvPath;
+  const config = o.config ?? demoConfig(o.patch);
+  if (!config.classes || !config.targetArrays) throw new Error("the demo needs classes and targetArrays in its config");
+  const split = await CellMapDataSplit.open({
+    csvPath,
+    classes: config.classes,
+    inputArrays: config.inputArrays as ArraySpecs,
+    targetArrays: config.targetArrays as ArraySpecs,
+    spatialTransforms: config.spatialTransforms,
+    classRelationDict: config.classRelationDict,
+    pad: config.pad ?? true,
+    seed: o.seed,
+  } as Parameters<typeof CellMapDataSplit.open>[0]);
+  const train = split.trainDatasetsCombined;
   const t0 = performance.now();
+  const loader = new CellMapDataLoader(train, {
+    batchSize: o.batchSize,
+    numWorkers: o.workers,
+    iterationsPerEpoch: o.batches,
+    seed: o.seed,
+    isTrain: true,
+    chunkCacheBytes: config.chunkCacheBytes,
+  });
+  const bar = o.progress ? new SingleBar({ format: "streaming |{bar}| {value}/{total} batches | {rate} samples/s" }, Presets.shades_classic) : null;
+  bar?.start(loader.length, 0, { rate: "-" });
+  const classes = config.classes;
+  const fg = classes.map(() => ({ fg: 0, known: 0, all: 0 }));
+  const inputKey = Object.keys(config.inputArrays)[0];
+  const targetKey = Object.keys(config.targetArrays)[0];
   let bytes = 0;
-  let last: { raw: Float32Array; labels: Float32Array[] } | null = null;
-  for (let i = 0; i < o.samples; i++) {
-    const rng = new Rng(o.seed, 0, i);
-    const crop = usable[rng.int(usable.length)];
-    const center = crop.box!.lo.map((lo, a) => lo + rng.random() * (crop.box!.hi[a] - lo));
-    const matrix = rotationZ(rng.uniform(-30, 30), rng.chance(0.5));
-    const [raw, ...labels] = await Promise.all([crop.raw.read(center, { spatialTransform: matrix }), ...crop.labels.map((l) => l.read(center, { spatialTransform: matrix }))]);
-    bytes += raw.data.byteLength + labels.reduce((s, l) => s + l.data.byteLength, 0);
-    labels.forEach((l, k) => {
-      const acc = fg[ds.classes[k]];
-      for (const v of l.data) if (v === v) { acc[0] += v > 0 ? 1 : 0; acc[1]++; }
-    });
-    last = { raw: raw.data, labels: labels.map((l) => l.data) };
-    bar?.update(i + 1, { rate: ((i + 1) / ((performance.now() - t0) / 1000)).toFixed(1) });
+  let samples = 0;
+  let first = 0;
+  let last: Batch | null = null;
+  try {
+    for await (const batch of loader) {
+      if (!first) first = (performance.now() - t0) / 1000;
+      samples += batch.idx.length;
+      const gt = batch[targetKey] as Tensor;
+      for (const key of Object.keys(batch)) {
+        const t = batch[key] as Tensor;
+        if (t?.data instanceof Float32Array) bytes += t.data.byteLength;
+      }
+      const per = gt.data.length / (gt.shape[0] * gt.shape[1]);
+      for (let n = 0; n < gt.shape[0]; n++) {
+        for (let c = 0; c < gt.shape[1]; c++) {
+          const acc = fg[c];
+          const base = (n * gt.shape[1] + c) * per;
+          for (let i = 0; i < per; i++) {
+            const v = gt.data[base + i];
+            if (v === v) {
+              acc.known++;
+              if (v > 0) acc.fg++;
+            }
+          }
+          acc.all += per;
+        }
+      }
+      last = batch;
+      bar?.increment(1, { rate: (samples / ((performance.now() - t0) / 1000)).toFixed(1) });
+    }
+  } finally {
+    bar?.stop();
+    await loader.close();
   }
-  bar?.stop();
   const seconds = (performance.now() - t0) / 1000;
   const preview = path.join(o.dir, "preview.png");
-  if (last) fs.writeFileSync(preview, renderSlices(last.raw, last.labels, n));
-  const st = chunkCache.getStats();
+  if (last) {
+    fs.writeFileSync(preview, renderBatchGrid(last, {
+      inputKey, targetKey, classes, maxSamples: 4,
+      inputArray: config.inputArrays[inputKey], targetArray: config.targetArrays[targetKey],
+    }));
+  }
+  const st = loader.cacheStats();
   return {
-    samples: o.samples,
+    batches: loader.length,
+    samples,
     seconds,
-    samplesPerSecond: o.samples / seconds,
+    firstBatchSeconds: first,
+    samplesPerSecond: samples / seconds,
     megabytesPerSecond: bytes / 1e6 / seconds,
-    classForegroundFraction: Object.fromEntries(Object.entries(fg).map(([c, [f, t]]) => [c, t ? f / t : NaN])),
+    classBalance: Object.fromEntries(classes.map((c, k) => [c, { foreground: fg[k].known ? fg[k].fg / fg[k].known : 0, unknown: fg[k].all ? 1 - fg[k].known / fg[k].all : 0 }])),
     cacheHitRate: st.hits / Math.max(1, st.hits + st.misses),
+    workers: o.workers,
     preview,
     dataDir: o.dir,
   };
 }
 
-/** Mid-z slices side by side: raw in grey, then each class (NaN = unknown shown in magenta). */
-function renderSlices(raw: Float32Array, labels: Float32Array[], n: number): Buffer {
-  const tiles = 1 + labels.length;
-  const png = new PNG({ width: tiles * n + (tiles - 1) * 2, height: n });
-  png.data.fill(255);
-  const z = Math.floor(n / 2);
-  const put = (tile: number, y: number, x: number, rgb: [number, number, number]) => {
-    const p = (y * png.width + tile * (n + 2) + x) * 4;
-    png.data[p] = rgb[0]; png.data[p + 1] = rgb[1]; png.data[p + 2] = rgb[2]; png.data[p + 3] = 255;
-  };
-  for (let y = 0; y < n; y++)
-    for (let x = 0; x < n; x++) {
-      const i = (z * n + y) * n + x;
-      const g = Math.max(0, Math.min(255, raw[i]));
-      put(0, y, x, [g, g, g]);
-      labels.forEach((l, k) => put(k + 1, y, x, Number.isNaN(l[i]) ? [200, 0, 200] : l[i] > 0 ? [255, 220, 0] : [20, 20, 60]));
-    }
-  return PNG.sync.write(png);
+/** Human-readable summary. */
+export function formatDemoSummary(s: DemoSummary): string {
+  return [
+    `data:          ${s.dataDir}`,
+    `streamed:      ${s.batches} batches, ${s.samples} samples in ${s.seconds.toFixed(2)} s with ${s.workers} worker(s) (first batch after ${s.firstBatchSeconds.toFixed(2)} s)`,
+    `throughput:    ${s.samplesPerSecond.toFixed(1)} samples/s, ${s.megabytesPerSecond.toFixed(1)} MB/s of float32 tensors`,
+    `class balance: ${Object.entries(s.classBalance).map(([c, b]) => `${c} ${(100 * b.foreground).toFixed(1)}% fg (${(100 * b.unknown).toFixed(0)}% unknown)`).join(", ")}`,
+    `chunk cache:   ${(100 * s.cacheHitRate).toFixed(1)}% hits`,
+    `preview:       ${s.preview}  (rows: samples; columns: raw mid-slice, then each class; magenta = unknown, red = target field of view)`,
+  ].join("\n");
 }

@@ -7,7 +7,7 @@ import { Presets, SingleBar } from "cli-progress";
 import { CellMapError } from "../errors.js";
 import { registerFastCodecs } from "../zarr/codecs/register.js";
 import { describeImage, formatImageInfo } from "./info.js";
-import { runDemo } from "./demo.js";
+import { formatDemoSummary, runDemo } from "./demo.js";
 import { loadConfig } from "./config.js";
 import { formatVerifyReport, verifyDataSplit } from "./verify.js";
 import { neuroglancerLink, neuroglancerState, type NeuroglancerLayer } from "../viz/neuroglancer.js";
@@ -16,6 +16,14 @@ function int(name: string) {
   return (v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+function nonNegative(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     return n;
   };
 }
@@ -39,25 +47,27 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command("demo")
-    .description("build a synthetic CellMap-style dataset and stream augmented training patches from it")
-    .option("--dir <dir>", "where to write the demo data", path.join(os.tmpdir(), "cellmap-demo"))
-    .option("--samples <n>", "number of patches", int("--samples"), 200)
-    .option("--patch <n>", "patch edge in voxels (8 nm)", int("--patch"), 64)
-    .option("--size <n>", "raw s0 edge in voxels (4 nm)", int("--size"), 256)
-    .option("--seed <n>", "random seed", int("--seed"), 1)
-    .option("--short", "quick run (CI): small volume, few patches")
+    .description("build a synthetic CellMap-style dataset and stream augmented training batches from it with worker threads")
+    .option("--dir <dir>", "where to write the demo data and preview", path.join(os.tmpdir(), "cellmap-demo"))
+    .option("--batches <n>", "batches to stream", int("--batches"), 40)
+    .option("--batch-size <n>", "samples per batch", int("--batch-size"), 8)
+    .option("--workers <n>", "worker threads (0 = read on the main thread)", nonNegative("--workers"), 2)
+    .option("--patch <n>", "patch edge in voxels at 8 nm (synthetic data)", int("--patch"), 64)
+    .option("--size <n>", "raw s0 edge in voxels at 4 nm (synthetic data)", int("--size"), 256)
+    .option("--seed <n>", "random seed", nonNegative("--seed"), 1)
+    .option("--datasplit <csv>", "stream from your own datasplit CSV instead of the synthetic data")
+    .option("--config <file>", "array specs, classes and transforms for --datasplit (.json/.yaml)")
+    .option("--short", "quick run (CI): small volume, few small batches")
     .option("--json", "print the summary as JSON")
-    .action(async (o: { dir: string; samples: number; patch: number; size: number; seed: number; short?: boolean; json?: boolean }) => {
-      const short = o.short ? { samples: 24, patch: 32, size: 128 } : {};
-      const s = await runDemo({ ...o, ...short, json: !!o.json, progress: process.stderr.isTTY ?? false });
-      if (o.json) console.log(JSON.stringify(s, null, 2));
-      else {
-        console.log(`data:        ${s.dataDir}`);
-        console.log(`patches:     ${s.samples} in ${s.seconds.toFixed(2)} s  (${s.samplesPerSecond.toFixed(1)} samples/s, ${s.megabytesPerSecond.toFixed(1)} MB/s)`);
-        console.log(`class balance (foreground fraction of annotated voxels): ${Object.entries(s.classForegroundFraction).map(([c, f]) => `${c} ${(100 * f).toFixed(1)}%`).join(", ")}`);
-        console.log(`chunk cache hit rate: ${(100 * s.cacheHitRate).toFixed(1)}%`);
-        console.log(`preview:     ${s.preview}`);
-      }
+    .action(async (o: { dir: string; batches: number; batchSize: number; workers: number; patch: number; size: number; seed: number; datasplit?: string; config?: string; short?: boolean; json?: boolean }) => {
+      if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
+      const short = o.short ? { batches: 6, batchSize: 4, patch: 32, size: 128 } : {};
+      const s = await runDemo({
+        ...o, ...short,
+        config: o.config ? loadConfig(o.config) : undefined,
+        progress: !o.json && (process.stderr.isTTY ?? false),
+      });
+      console.log(o.json ? JSON.stringify(s, null, 2) : formatDemoSummary(s));
     });
 
   program

@@ -52,7 +52,7 @@ export async function writeSyntheticDataset(root: string, opts: SyntheticOptions
   const gt = path.join(zarrRoot, "recon-1", "labels", "groundtruth");
   const classes = ["mito", "er", "nuc"];
   const stamp = path.join(root, ".complete.json");
-  const key = JSON.stringify({ size, seed, format, v: 1 });
+  const key = JSON.stringify({ size, seed, format, v: 2 });
 
   // Organelles: one nucleus, several mitochondria, thin ER sheets.
   let k = seed * 7919;
@@ -76,11 +76,18 @@ export async function writeSyntheticDataset(root: string, opts: SyntheticOptions
     return erPlanes.some((p) => Math.abs(p.n[0] * w[0] + p.n[1] * w[1] + p.n[2] * w[2] - p.d) % 180 < 12) ? 1 : 0;
   };
 
+  // Crops as fractions of the volume (lo corner, edge), so every size gets several samples per
+  // crop; real crops also start at arbitrary 8 nm offsets, not at the volume origin.
+  const vox8 = extent / 8;
   const crops = [
-    { name: "crop1", lo: [64, 96, 128], n: [64, 64, 64], classes: ["mito", "er", "nuc"] },
-    { name: "crop2", lo: [320, 256, 384], n: [48, 56, 64], classes: ["mito", "nuc"] },
-    { name: "crop3", lo: [512, 512, 256], n: [40, 40, 40], classes: ["mito", "er"] },
-  ].map((c) => ({ ...c, lo: c.lo.map((v) => Math.min(v, Math.max(0, extent - c.n[0] * 8 - 8))) }));
+    { name: "crop1", lo: [0.1, 0.12, 0.08], n: [0.72, 0.7, 0.75], classes: ["mito", "er", "nuc"] },
+    { name: "crop2", lo: [0.35, 0.25, 0.3], n: [0.55, 0.6, 0.62], classes: ["mito", "nuc"] },
+    { name: "crop3", lo: [0.5, 0.45, 0.2], n: [0.4, 0.45, 0.5], classes: ["mito", "er"] },
+  ].map((c) => ({
+    ...c,
+    lo: c.lo.map((f) => Math.round(f * vox8) * 8),
+    n: c.n.map((f) => Math.max(4, Math.round(f * vox8))),
+  }));
   const cropPaths = crops.map((c) => path.join(gt, c.name, `[${c.classes.join(",")}]`));
   const csvPath = path.join(root, "datasplit.csv");
   const result: SyntheticDataset = { root, rawPath, crops: cropPaths, classes, csvPath };

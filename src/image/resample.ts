@@ -219,57 +219,62 @@ function sampleGeneral(
 ): void {
   const m = grid.matrix!;
   const [n0, n1, n2] = grid.shape;
-  const h = grid.shape.map((n, k) => (n - 1) / 2);
+  // Fractional level index is affine in the output index: f_w = f0_w + i*di_w + j*dj_w + k*dk_w.
+  // Virtual axes (2-D images) have every coefficient 0 and a one-voxel window.
+  const f0 = [0, 0, 0], di = [0, 0, 0], dj = [0, 0, 0], dk = [0, 0, 0];
+  for (let w = 0; w < 3; w++) {
+    if (!g.real[w]) continue;
+    const L = g.scale[w];
+    let c = grid.center[w];
+    for (let a = 0; a < 3; a++) c -= m[w][a] * ((grid.shape[a] - 1) / 2) * grid.scale[a];
+    f0[w] = (c - g.translation[w]) / L;
+    di[w] = (m[w][0] * grid.scale[0]) / L;
+    dj[w] = (m[w][1] * grid.scale[1]) / L;
+    dk[w] = (m[w][2] * grid.scale[2]) / L;
+  }
+  const [N0, N1, N2] = g.size;
+  const [lo0, lo1, lo2] = win.lo;
+  const [hi0, hi1, hi2] = win.hi;
+  const [s0, s1, s2] = stride;
+  const pad = opt.pad;
+  const padValue = opt.padValue;
   const nearest = opt.interpolation === "nearest";
-  const i0s = [0, 0, 0];
-  const i1s = [0, 0, 0];
-  const ws = [0, 0, 0];
+  const eps = SNAP;
   let o = 0;
   for (let i = 0; i < n0; i++) {
-    const oi = (i - h[0]) * grid.scale[0];
     for (let j = 0; j < n1; j++) {
-      const oj = (j - h[1]) * grid.scale[1];
-      for (let k = 0; k < n2; k++) {
-        const ok = (k - h[2]) * grid.scale[2];
-        let valid = true;
-        for (let w = 0; w < 3; w++) {
-          const p = grid.center[w] + m[w][0] * oi + m[w][1] * oj + m[w][2] * ok;
-          const f = fracIndex(g, w, p);
-          const N = g.size[w];
-          if (opt.pad && !inside(f, N)) {
-            valid = false;
-            break;
-          }
-          if (nearest) {
-            i0s[w] = i1s[w] = Math.min(N - 1, Math.max(0, Math.round(f)));
-            ws[w] = 0;
-          } else {
-            const fc = Math.min(N - 1, Math.max(0, f));
-            const f0 = Math.floor(fc);
-            ws[w] = fc - f0;
-            i0s[w] = f0;
-            i1s[w] = ws[w] > 0 ? Math.min(N - 1, f0 + 1) : f0;
-          }
-        }
-        if (!valid) {
-          out[o++] = opt.padValue;
+      let fz = f0[0] + i * di[0] + j * dj[0];
+      let fy = f0[1] + i * di[1] + j * dj[1];
+      let fx = f0[2] + i * di[2] + j * dj[2];
+      for (let k = 0; k < n2; k++, fz += dk[0], fy += dk[1], fx += dk[2]) {
+        if (pad && (fz < -0.5 - eps || fz > N0 - 0.5 + eps || fy < -0.5 - eps || fy > N1 - 0.5 + eps || fx < -0.5 - eps || fx > N2 - 0.5 + eps)) {
+          out[o++] = padValue;
           continue;
         }
-        out[o++] = trilinear(
-          region,
-          clampOff(win, stride, 0, i0s[0]), clampOff(win, stride, 0, i1s[0]), ws[0],
-          clampOff(win, stride, 1, i0s[1]), clampOff(win, stride, 1, i1s[1]), ws[1],
-          clampOff(win, stride, 2, i0s[2]), clampOff(win, stride, 2, i1s[2]), ws[2],
-        );
+        // clamp into the level (edge values within the outer half voxel, or without padding)
+        const cz = fz < 0 ? 0 : fz > N0 - 1 ? N0 - 1 : fz;
+        const cy = fy < 0 ? 0 : fy > N1 - 1 ? N1 - 1 : fy;
+        const cx = fx < 0 ? 0 : fx > N2 - 1 ? N2 - 1 : fx;
+        if (nearest) {
+          const z = Math.round(cz), y = Math.round(cy), x = Math.round(cx);
+          out[o++] = region[(clampI(z, lo0, hi0) - lo0) * s0 + (clampI(y, lo1, hi1) - lo1) * s1 + (clampI(x, lo2, hi2) - lo2) * s2];
+          continue;
+        }
+        const z0 = Math.floor(cz), y0 = Math.floor(cy), x0 = Math.floor(cx);
+        const wz = cz - z0, wy = cy - y0, wx = cx - x0;
+        const za = (clampI(z0, lo0, hi0) - lo0) * s0, zb = (clampI(z0 + 1, lo0, hi0) - lo0) * s0;
+        const ya = (clampI(y0, lo1, hi1) - lo1) * s1, yb = (clampI(y0 + 1, lo1, hi1) - lo1) * s1;
+        const xa = (clampI(x0, lo2, hi2) - lo2) * s2, xb = (clampI(x0 + 1, lo2, hi2) - lo2) * s2;
+        out[o++] = trilinear(region, za, zb, wz, ya, yb, wy, xa, xb, wx);
       }
     }
   }
 }
 
-/** Region offset of level index `idx` along world axis `w`, clamped into the window. */
-function clampOff(win: Window, stride: number[], w: number, idx: number): number {
-  return (Math.min(win.hi[w], Math.max(win.lo[w], idx)) - win.lo[w]) * stride[w];
+function clampI(v: number, lo: number, hi: number): number {
+  return v < lo ? lo : v > hi ? hi : v;
 }
+
 
 /**
  * True when the grid samples exactly the voxels of `win`, in order (identity transform, native

@@ -23,7 +23,7 @@ import { Piscina } from "piscina";
 import { CellMapError } from "../errors.js";
 import type { DatasetDescription, DatasetLike } from "../dataset/types.js";
 import { ClassBalancedSampler, type Sampler } from "../sampling/samplers.js";
-import { chunkCache, setChunkCacheBytes } from "../zarr/cache.js";
+import { chunkCache, setChunkCacheBytes, type CacheStats } from "../zarr/cache.js";
 import type { Tensor } from "../tensor.js";
 import { buildBatch, deserializeError, SampleError, SampleSlots, tensorKeys, type Batch } from "./collate.js";
 import { batchMemoryBytes, fitPrefetch } from "./memory.js";
@@ -531,6 +531,21 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     return any ? out : undefined;
   }
 
+  private readonly workerCache = new Map<number, CacheStats>();
+
+  /**
+   * Decoded-chunk cache counters summed over the threads that read (the workers, or this thread
+   * with `numWorkers: 0`), for throughput summaries.
+   */
+  cacheStats(): CacheStats {
+    if (this.numWorkers === 0) return chunkCache.getStats();
+    const sum = Object.fromEntries(Object.keys(chunkCache.getStats()).map((k) => [k, 0])) as unknown as CacheStats;
+    for (const s of this.workerCache.values()) {
+      for (const k of Object.keys(sum) as (keyof CacheStats)[]) sum[k] += s[k];
+    }
+    return sum;
+  }
+
   /** @internal Starts reading batch `indices` of `epoch`. */
   submit(indices: number[], epoch: number, signal: AbortSignal): Promise<Batch> {
     const reuse = this.takeSpare();
@@ -541,6 +556,7 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     // stopped iteration destroys the whole pool instead, which rejects what is still pending.
     return pool.run(task, { transferList: reuse ? Object.values(reuse) : undefined }).then(
       (r: BatchResult) => {
+        if (r.ok && r.cache) this.workerCache.set(r.cache.thread, r.cache.stats);
         if (r.ok) return r.batch;
         throw deserializeError(r.error);
       },

@@ -12,7 +12,8 @@ import { Piscina } from "piscina";
 import "../dataset/index.js"; // registers every dataset kind with openDescription
 import "../writer/index.js"; // registers CellMapDatasetWriter (inference tiles served by workers)
 import { openDescription, type DatasetDescription, type DatasetLike } from "../dataset/types.js";
-import { setChunkCacheBytes } from "../zarr/cache.js";
+import { chunkCache, setChunkCacheBytes, type CacheStats } from "../zarr/cache.js";
+import { threadId } from "node:worker_threads";
 import { registerFastCodecs } from "../zarr/codecs/register.js";
 import { batchBuffers, buildBatch, SampleError, serializeError, type Batch, type SerializedError } from "./collate.js";
 
@@ -34,7 +35,8 @@ export interface BatchTask {
 }
 
 /** A task's outcome; failures are data so that codes, paths and the index survive the thread hop. */
-export type BatchResult = { ok: true; batch: Batch } | { ok: false; error: SerializedError };
+/** `cache`: this worker's decoded-chunk cache counters after the batch (for summaries). */
+export type BatchResult = { ok: true; batch: Batch; cache?: { thread: number; stats: CacheStats } } | { ok: false; error: SerializedError };
 
 const init = workerData as WorkerInit;
 // Decoding is lossless, so fast and WASM codecs give identical batches; CELLMAP_CODECS=wasm still wins.
@@ -53,7 +55,7 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult | R
   }
   try {
     const batch = await buildBatch(dataset, task.indices, task.epoch, { concurrency: init.sampleConcurrency, reuse: task.reuse });
-    const result: BatchResult = { ok: true, batch };
+    const result: BatchResult = { ok: true, batch, cache: { thread: threadId, stats: chunkCache.getStats() } };
     return Piscina.move({ [Piscina.transferableSymbol]: batchBuffers(batch), [Piscina.valueSymbol]: result } as never);
   } catch (err) {
     return { ok: false, error: serializeError(err) };
