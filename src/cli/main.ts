@@ -8,6 +8,10 @@ import { CellMapError } from "../errors.js";
 import { registerFastCodecs } from "../zarr/codecs/register.js";
 import { describeImage, formatImageInfo } from "./info.js";
 import { formatDemoSummary, runDemo } from "./demo.js";
+import { openTrainingSource } from "./stream.js";
+import { CellMapDataLoader } from "../loader/loader.js";
+import { renderBatchGrid } from "../viz/grid.js";
+import * as fs from "node:fs";
 import { loadConfig } from "./config.js";
 import { formatVerifyReport, verifyDataSplit } from "./verify.js";
 import { neuroglancerLink, neuroglancerState, type NeuroglancerLayer } from "../viz/neuroglancer.js";
@@ -68,6 +72,95 @@ async function main(argv: string[]): Promise<void> {
         progress: !o.json && (process.stderr.isTTY ?? false),
       });
       console.log(o.json ? JSON.stringify(s, null, 2) : formatDemoSummary(s));
+    });
+
+  program
+    .command("preview")
+    .description("write a PNG grid of one training batch (mid-slices of raw and each class; magenta = unknown; red = target field of view)")
+    .option("--out <file>", "PNG to write", "preview.png")
+    .option("--datasplit <csv>", "your datasplit CSV (default: the synthetic demo data)")
+    .option("--config <file>", "array specs and classes for --datasplit")
+    .option("--dir <dir>", "demo data folder", path.join(os.tmpdir(), "cellmap-demo"))
+    .option("--size <n>", "raw s0 edge of the demo data (as given to demo)", int("--size"), 256)
+    .option("--patch <n>", "patch edge of the demo config", int("--patch"), 64)
+    .option("--batch-size <n>", "samples in the grid", int("--batch-size"), 4)
+    .option("--seed <n>", "seed of the sample order and augmentation", nonNegative("--seed"), 1)
+    .option("--no-augment", "show samples without spatial augmentation")
+    .option("--json", "print a JSON summary")
+    .action(async (o: { out: string; datasplit?: string; config?: string; dir: string; size: number; patch: number; batchSize: number; seed: number; augment: boolean; json?: boolean }) => {
+      if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
+      const config = o.config ? loadConfig(o.config) : undefined;
+      const { train, config: used } = await openTrainingSource({ datasplit: o.datasplit, config, dir: o.dir, patch: o.patch, size: o.size, seed: 1, augment: o.augment });
+      const loader = new CellMapDataLoader(train, { batchSize: o.batchSize, numWorkers: 0, seed: o.seed, iterationsPerEpoch: 1 });
+      const inputKey = Object.keys(used.inputArrays)[0];
+      const targetKey = used.targetArrays ? Object.keys(used.targetArrays)[0] : undefined;
+      try {
+        for await (const batch of loader) {
+          const png = renderBatchGrid(batch, {
+            inputKey, targetKey, classes: used.classes, maxSamples: o.batchSize,
+            inputArray: used.inputArrays[inputKey], targetArray: targetKey ? used.targetArrays![targetKey] : undefined,
+          });
+          fs.writeFileSync(o.out, png);
+          const summary = { out: path.resolve(o.out), samples: batch.idx.length, indices: batch.idx, columns: [inputKey, ...(used.classes ?? [])] };
+          console.log(o.json ? JSON.stringify(summary, null, 2) : `wrote ${summary.out}: ${summary.samples} rows; columns ${summary.columns.join(", ")}`);
+          break;
+        }
+      } finally {
+        await loader.close();
+      }
+    });
+
+  program
+    .command("bench")
+    .description("loader throughput on the demo data or your datasplit: samples/s and MB/s per worker count, cold and warm cache")
+    .option("--datasplit <csv>", "your datasplit CSV (default: the synthetic demo data)")
+    .option("--config <file>", "array specs and classes for --datasplit")
+    .option("--dir <dir>", "demo data folder", path.join(os.tmpdir(), "cellmap-demo"))
+    .option("--size <n>", "raw s0 edge of the demo data (as given to demo)", int("--size"), 256)
+    .option("--patch <n>", "patch edge of the demo config", int("--patch"), 64)
+    .option("--batches <n>", "batches per measurement", int("--batches"), 20)
+    .option("--batch-size <n>", "samples per batch", int("--batch-size"), 8)
+    .option("--workers <list>", "worker counts to compare", "0,1,2")
+    .option("--augment", "include the config's spatial augmentation")
+    .option("--json", "print JSON")
+    .action(async (o: { datasplit?: string; config?: string; dir: string; size: number; patch: number; batches: number; batchSize: number; workers: string; augment?: boolean; json?: boolean }) => {
+      if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
+      const workers = o.workers.split(",").map(Number);
+      if (workers.some((w) => !Number.isInteger(w) || w < 0)) throw new InvalidArgumentError("--workers must be a comma-separated list of non-negative integers");
+      const config = o.config ? loadConfig(o.config) : undefined;
+      const { train } = await openTrainingSource({ datasplit: o.datasplit, config, dir: o.dir, patch: o.patch, size: o.size, seed: 1, augment: !!o.augment });
+      const rows = [];
+      for (const numWorkers of workers) {
+        for (const cache of ["cold", "warm"] as const) {
+          const loader = new CellMapDataLoader(train, {
+            batchSize: o.batchSize, numWorkers, seed: 7, iterationsPerEpoch: o.batches,
+            chunkCacheBytes: cache === "cold" ? 0 : 1024 ** 3, isTrain: true,
+          });
+          try {
+            if (cache === "warm") for await (const _ of loader) void _; // fill the cache with this epoch's chunks
+            if (cache === "warm") loader.setEpoch(0);
+            const t0 = performance.now();
+            let first = 0, samples = 0, bytes = 0;
+            for await (const batch of loader) {
+              if (!first) first = performance.now() - t0;
+              samples += batch.idx.length;
+              for (const k of Object.keys(batch)) {
+                const t = batch[k] as { data?: unknown };
+                if (t?.data instanceof Float32Array) bytes += t.data.byteLength;
+              }
+            }
+            const s = (performance.now() - t0) / 1000;
+            rows.push({ workers: numWorkers, cache, samplesPerS: +(samples / s).toFixed(1), mbPerS: +(bytes / 1e6 / s).toFixed(1), firstBatchS: +(first / 1000).toFixed(3) });
+          } finally {
+            await loader.close();
+          }
+        }
+      }
+      if (o.json) console.log(JSON.stringify({ machine: `${os.cpus()[0]?.model} x ${os.cpus().length}`, rows }, null, 2));
+      else {
+        console.log(`machine: ${os.cpus()[0]?.model} x ${os.cpus().length} cores`);
+        for (const r of rows) console.log(`workers ${r.workers}  ${r.cache.padEnd(4)}  ${String(r.samplesPerS).padStart(7)} samples/s  ${String(r.mbPerS).padStart(7)} MB/s  first batch ${r.firstBatchS} s`);
+      }
     });
 
   program

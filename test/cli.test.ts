@@ -1,0 +1,149 @@
+/** End-to-end tests of the `cellmap-data` command (run from source through tsx). */
+import { before, after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { PNG } from "pngjs";
+
+const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cm-cli-"));
+const dir = path.join(tmp, "demo");
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function cli(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8", timeout: 120_000, env: { ...process.env, CI: "1" } });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+/** A user mistake: exit code 1 and one clear line, no stack trace. */
+function assertUserError(r: { code: number; err: string }, re: RegExp): void {
+  assert.equal(r.code, 1, r.err);
+  const lines = r.err.trim().split("\n");
+  assert.equal(lines.length, 1, `one line expected, got:\n${r.err}`);
+  assert.match(lines[0], /^cellmap-data: /);
+  assert.match(lines[0], re);
+  assert.doesNotMatch(r.err, /\n\s+at /);
+}
+
+function pixel(png: PNG, x: number, y: number): number[] {
+  const p = (y * png.width + x) * 4;
+  return [png.data[p], png.data[p + 1], png.data[p + 2]];
+}
+
+describe("cellmap-data CLI", () => {
+  let summary: Record<string, any>;
+  before(() => {
+    const r = cli("demo", "--short", "--json", "--dir", dir);
+    assert.equal(r.code, 0, r.err);
+    summary = JSON.parse(r.out);
+  });
+
+  it("demo --short streams batches with workers and prints a complete summary", () => {
+    assert.equal(summary.batches, 6);
+    assert.equal(summary.samples, 24);
+    assert.equal(summary.workers, 2);
+    assert.ok(summary.samplesPerSecond > 0 && summary.megabytesPerSecond > 0);
+    assert.deepEqual(Object.keys(summary.classBalance), ["mito", "er", "nuc"]);
+    for (const b of Object.values(summary.classBalance) as { foreground: number; unknown: number }[]) {
+      assert.ok(b.foreground >= 0 && b.foreground <= 1 && b.unknown >= 0 && b.unknown <= 1);
+    }
+    assert.ok(summary.classBalance.mito.foreground > 0, "mitochondria seen");
+    assert.ok(summary.cacheHitRate > 0 && summary.cacheHitRate <= 1);
+  });
+
+  it("demo preview is a non-trivial picture: grey raw, coloured labels", () => {
+    const png = PNG.sync.read(fs.readFileSync(summary.preview));
+    // 4 rows x (raw + 3 classes) tiles of 64 px (32-voxel patches drawn at the minimum tile size)
+    assert.equal(png.width, 4 * 64 + 3 * 2);
+    assert.equal(png.height, 4 * 64 + 3 * 2);
+    const greys = new Set<number>();
+    for (let y = 2; y < 62; y++) for (let x = 2; x < 62; x++) greys.add(pixel(png, x, y)[0]);
+    assert.ok(greys.size > 20, `raw tile has texture (${greys.size} grey levels)`);
+    let yellow = 0;
+    for (let y = 0; y < 64; y++) for (let x = 66; x < png.width; x++) if (pixel(png, x, y).join() === "255,220,0") yellow++;
+    assert.ok(yellow > 0, "some foreground drawn");
+  });
+
+  it("info describes the pyramid, as text and JSON", () => {
+    const raw = path.join(dir, "jrc_synthetic.zarr", "recon-1", "em", "fibsem-uint8");
+    const text = cli("info", raw);
+    assert.equal(text.code, 0, text.err);
+    assert.match(text.out, /s0 +voxel 4x4x4 nm/);
+    assert.match(text.out, /s1 +voxel 8x8x8 nm/);
+    assert.match(text.out, /problems: none/);
+    const json = JSON.parse(cli("info", raw, "--json").out);
+    assert.deepEqual(json.levels.map((l: { shape: number[] }) => l.shape), [[128, 128, 128], [64, 64, 64]]);
+    assert.deepEqual(json.levels[1].translation, [4, 4, 4]);
+  });
+
+  it("info on a bad path is one clear line with exit code 1", () => {
+    assertUserError(cli("info", path.join(tmp, "missing.zarr")), /no zarr group here.*missing\.zarr/);
+  });
+
+  it("verify reports every row and exits non-zero when nothing is usable", () => {
+    const good = path.join(tmp, "good.yaml");
+    fs.writeFileSync(good, "input_arrays:\n  raw: {shape: [16, 16, 16], scale: [8, 8, 8]}\ntarget_arrays:\n  gt: {shape: [16, 16, 16], scale: [8, 8, 8]}\nclasses: [mito, er, nuc]\n");
+    const csv = path.join(dir, "datasplit.csv");
+    const ok = cli("verify", csv, "--config", good, "--json");
+    assert.equal(ok.code, 0, ok.err);
+    const report = JSON.parse(ok.out);
+    assert.equal(report.rows.length, 3);
+    assert.equal(report.usableTrainRows, 2);
+    assert.ok(report.rows.every((r: { length: number }) => r.length > 0));
+    const big = path.join(tmp, "big.json");
+    fs.writeFileSync(big, JSON.stringify({ inputArrays: { raw: { shape: [512, 512, 512], scale: [8, 8, 8] } }, targetArrays: { gt: { shape: [512, 512, 512], scale: [8, 8, 8] } }, classes: ["mito"], pad: false }));
+    const none = cli("verify", csv, "--config", big);
+    assert.equal(none.code, 2);
+    assert.match(none.out, /too small/);
+    assert.match(none.err, /no usable training data/);
+  });
+
+  it("bad configs and options are one clear line", () => {
+    const bad = path.join(tmp, "bad.json");
+    fs.writeFileSync(bad, JSON.stringify({ inputArrays: { raw: { shape: [16, 0, 16], scale: [8, 8, 8] } } }));
+    assertUserError(cli("verify", path.join(dir, "datasplit.csv"), "--config", bad), /inputArrays\.raw\.shape\.1/);
+    assertUserError(cli("verify", path.join(dir, "datasplit.csv"), "--config", path.join(tmp, "nope.yaml")), /cannot read config/);
+    assertUserError(cli("neuroglancer", path.join(dir, "jrc_synthetic.zarr/recon-1/em/fibsem-uint8"), "--center", "1,2"), /--center/);
+    const r = cli("demo", "--batches", "-3");
+    assert.equal(r.code, 1);
+    assert.match(r.err, /--batches must be a positive integer/);
+  });
+
+  it("preview writes a PNG grid of a batch (golden dimensions and content)", () => {
+    const out = path.join(tmp, "preview.png");
+    const r = cli("preview", "--dir", dir, "--size", "128", "--patch", "32", "--out", out, "--batch-size", "3", "--no-augment", "--json");
+    assert.equal(r.code, 0, r.err);
+    const s = JSON.parse(r.out);
+    assert.deepEqual(s.columns, ["raw", "mito", "er", "nuc"]);
+    const png = PNG.sync.read(fs.readFileSync(out));
+    assert.equal(png.width, 4 * 64 + 3 * 2);
+    assert.equal(png.height, 3 * 64 + 2 * 2);
+    assert.deepEqual(pixel(png, 0, 0), [255, 0, 0], "field of view outlined");
+  });
+
+  it("neuroglancer prints a link centred on the requested position", () => {
+    const r = cli("neuroglancer", path.join(dir, "jrc_synthetic.zarr/recon-1/em/fibsem-uint8"), "--center", "100,200,300", "--json");
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out).position, [100, 200, 300]);
+    assert.match(cli("neuroglancer", path.join(dir, "jrc_synthetic.zarr/recon-1/em/fibsem-uint8")).out, /^https:\/\/.*#!/);
+  });
+
+  it("bench reports samples/s per worker count and cache state", () => {
+    const r = cli("bench", "--dir", dir, "--size", "128", "--patch", "32", "--batches", "2", "--batch-size", "2", "--workers", "0", "--json");
+    assert.equal(r.code, 0, r.err);
+    const rows = JSON.parse(r.out).rows;
+    assert.deepEqual(rows.map((x: { cache: string }) => x.cache), ["cold", "warm"]);
+    assert.ok(rows.every((x: { samplesPerS: number }) => x.samplesPerS > 0));
+  });
+
+  it("--help works for every command", () => {
+    for (const c of ["demo", "info", "verify", "preview", "bench", "neuroglancer"]) {
+      const r = cli(c, "--help");
+      assert.equal(r.code, 0, `${c}: ${r.err}`);
+      assert.match(r.out, /Usage: cellmap-data/);
+    }
+  });
+});
