@@ -30,3 +30,7 @@ export * from "./transforms/index.js";
 export * from "./dataset/index.js";
 export * from "./writer/index.js";
 export * from "./loader/index.js";
+export { writeSyntheticDataset, type SyntheticDataset, type SyntheticOptions } from "./demo/synthetic.js";
+export { renderBatchGrid, NAN_RGB, FOV_RGB, type BatchGridOptions } from "./viz/grid.js";
+export { neuroglancerState, neuroglancerLink, neuroglancerSource, type NeuroglancerLayer } from "./viz/neuroglancer.js";
+export { parseConfig, loadConfig, normaliseConfigKeys, configSchema, type CellMapConfig } from "./cli/config.js";
