@@ -3,6 +3,7 @@ import * as zarr from "zarrita";
 import { CellMapError } from "../errors.js";
 import type { Multiscale } from "../ome/model.js";
 import { readMultiscale } from "../ome/read.js";
+import type { HttpStoreOptions } from "../store/http.js";
 import { openStore } from "../store/open.js";
 import { openZarrArray } from "../zarr/array.js";
 
@@ -28,9 +29,12 @@ export interface ImageInfo {
   problems: string[];
 }
 
-/** Reads the metadata of every level (no voxel reads) and collects problems instead of failing on them. */
-export async function describeImage(location: string, signal?: AbortSignal): Promise<ImageInfo> {
-  const { store, location: loc } = openStore(location);
+/**
+ * Reads the metadata of every level (no voxel reads) and collects problems instead of failing on
+ * them. `http` configures remote reads (timeouts, retries).
+ */
+export async function describeImage(location: string, signal?: AbortSignal, http?: HttpStoreOptions): Promise<ImageInfo> {
+  const { store, location: loc } = openStore(location, http);
   const root = zarr.root(store);
   const ms = await readMultiscale(root, "", { id: loc, signal });
   const problems: string[] = [];
@@ -41,6 +45,7 @@ export async function describeImage(location: string, signal?: AbortSignal): Pro
       levels.push({ path: l.path, scale: l.scale, translation: l.translation, shape: a.shape, chunks: a.chunks, dtype: a.dtype, codecs: a.codecs, zarrFormat: a.zarrFormat });
       if (a.shape.length !== ms.axes.length) problems.push(`${l.path}: array has ${a.shape.length} dims, metadata declares ${ms.axes.length} axes`);
     } catch (err) {
+      if (err instanceof CellMapError && err.code === "ABORTED") throw err;
       problems.push(`${l.path}: ${err instanceof CellMapError ? err.message : String(err)}`);
     }
   }

@@ -23,7 +23,7 @@
 import { CellMapError } from "../errors.js";
 import { intersectBoxes, type Box } from "../geometry/level.js";
 import { EmptyImage } from "../image/empty.js";
-import { CellMapImage } from "../image/image.js";
+import { CellMapImage, MAX_PATCH_VOXELS } from "../image/image.js";
 import { RngStream, sampleRng } from "../sampling/rng.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import type { HttpStoreOptions } from "../store/http.js";
@@ -153,6 +153,9 @@ function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolve
   const { shape, scale } = spec;
   if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || shape.some((v) => !Number.isInteger(v) || v < 1)) {
     throw bad(`shape must be 2 or 3 positive integers (z y x), got ${JSON.stringify(shape)}`, `${p}.shape`);
+  }
+  if (shape.reduce((a, b) => a * b, 1) > MAX_PATCH_VOXELS) {
+    throw bad(`shape ${JSON.stringify(shape)} has more than ${MAX_PATCH_VOXELS} voxels`, `${p}.shape`);
   }
   if (!Array.isArray(scale) || scale.length < 1 || scale.length > 3 || scale.some((v) => !(typeof v === "number" && Number.isFinite(v) && v > 0))) {
     throw bad(`scale must be 1 to 3 positive numbers (nm, z y x), got ${JSON.stringify(scale)}`, `${p}.scale`);

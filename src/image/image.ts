@@ -77,6 +77,9 @@ export interface ScaleLevel {
 
 const AXES = ["z", "y", "x"];
 
+/** Largest patch (voxels) a read may produce: 2^30 float32 values, 4 GiB. */
+export const MAX_PATCH_VOXELS = 2 ** 30;
+
 function isLabelClass(c: string | undefined): boolean {
   return c !== undefined && c !== "raw";
 }
@@ -145,6 +148,9 @@ export class CellMapImage {
     }
     const scale = padFront(padFront([...opts.targetScale], axes.length, opts.targetScale[0]), 3, opts.targetScale[0]);
     const shape = padFront(padFront([...opts.targetVoxelShape], axes.length, 1), 3, 1);
+    if (sizeOf(shape) > MAX_PATCH_VOXELS) {
+      throw new CellMapError("INVALID_ARGUMENT", `targetVoxelShape ${JSON.stringify(opts.targetVoxelShape)} has ${sizeOf(shape)} voxels, more than the ${MAX_PATCH_VOXELS} a patch may hold`, opts.path);
+    }
 
     const { store, location } = openStore(opts.path, opts.http);
     const root = zarr.root(store);

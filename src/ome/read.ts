@@ -47,6 +47,11 @@ export async function readMultiscale(
     }
   } catch (err) {
     if (zarr.isZarritaError(err, "NotFoundError")) {
+      // A v2 array (a pyramid level given instead of its group) deserves the clearer message.
+      const zarray = await Promise.resolve(loc.store.get(loc.resolve(".zarray").path, { signal })).catch(() => undefined);
+      if (zarray) {
+        throw new CellMapError("NOT_FOUND", "expected a multiscale image group, found an array (give the group that holds the levels)", where, { cause: err });
+      }
       throw new CellMapError("NOT_FOUND", "no zarr group here (neither zarr.json nor .zgroup)", where, { cause: err });
     }
     throw translateZarrError(err, where);

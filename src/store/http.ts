@@ -3,9 +3,16 @@
  * Transient failures (5xx, 429, timeouts, connection resets, truncated bodies) are retried with
  * exponential backoff and jitter; 404 means "missing" (a chunk then reads as fill value);
  * other 4xx fail at once with the URL in the message.
+ *
+ * Range reads issued in the same tick for the same file (the inner chunks of one shard that a
+ * patch touches) are merged into one request when adjacent, through zarrita's
+ * `withRangeCoalescing`; on the sharded test data this halves the number of requests (171 -> 79
+ * for a full pass without a chunk cache). Shard-index reads (suffix ranges) are never merged.
  */
 import type { AbsolutePath, AsyncReadable, GetOptions, RangeQuery } from "@zarrita/storage";
+import { withRangeCoalescing } from "zarrita";
 import { CellMapError } from "../errors.js";
+import { onAbort } from "./abort.js";
 import { Limiter } from "./limit.js";
 
 /** Options of {@link HttpStore}. */
@@ -20,6 +27,11 @@ export interface HttpStoreOptions {
   maxConcurrency?: number;
   /** Extra request headers. */
   headers?: Record<string, string>;
+  /**
+   * Merge range reads of one file issued together when the gap between them is at most this
+   * many bytes (default 0: only adjacent ranges); `null` disables merging.
+   */
+  coalesceGapBytes?: number | null;
   /** Replacement for global fetch (tests). */
   fetch?: typeof fetch;
 }
@@ -29,22 +41,25 @@ class TransientError extends Error {}
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
+      stop();
       resolve();
     }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new CellMapError("ABORTED", "request aborted", undefined, { cause: signal?.reason }));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stop = signal
+      ? onAbort(signal, () => {
+          clearTimeout(t);
+          reject(new CellMapError("ABORTED", "request aborted", undefined, { cause: signal.reason }));
+        })
+      : () => {};
   });
 }
 
 /** A zarrita-compatible read-only store over an HTTP(S) base URL. */
 export class HttpStore implements AsyncReadable {
   readonly url: string;
-  private readonly opts: Required<Omit<HttpStoreOptions, "headers" | "fetch">> & Pick<HttpStoreOptions, "headers" | "fetch">;
+  private readonly opts: Required<Omit<HttpStoreOptions, "headers" | "fetch" | "coalesceGapBytes">> & Pick<HttpStoreOptions, "headers" | "fetch">;
+  private readonly coalesced: AsyncReadable["getRange"] | null;
   private readonly limiter: Limiter;
+  private pendingRequests = 0;
 
   constructor(url: string, options: HttpStoreOptions = {}) {
     this.url = url.replace(/\/+$/, "");
@@ -57,6 +72,21 @@ export class HttpStore implements AsyncReadable {
       fetch: options.fetch,
     };
     this.limiter = new Limiter(this.opts.maxConcurrency);
+    const gap = options.coalesceGapBytes === undefined ? 0 : options.coalesceGapBytes;
+    if (gap !== null && !(Number.isFinite(gap) && gap >= 0)) {
+      throw new CellMapError("INVALID_ARGUMENT", `coalesceGapBytes must be a non-negative number or null, got ${gap}`, "http.coalesceGapBytes");
+    }
+    const direct = (key: AbsolutePath, range: RangeQuery, opts?: GetOptions) => this.fetchRange(key, range, opts);
+    this.coalesced = gap === null ? null : withRangeCoalescing({ get: (key: AbsolutePath, opts?: GetOptions) => this.get(key, opts), getRange: direct }, { coalesceSize: gap }).getRange!;
+  }
+
+  /**
+   * Requests started and not yet settled (waiting for a slot, in flight, or sleeping before a
+   * retry). Back to 0 once every call has resolved or rejected: nothing keeps running after an
+   * error or an abort.
+   */
+  get inFlight(): number {
+    return this.pendingRequests;
   }
 
   private href(key: AbsolutePath): string {
@@ -68,6 +98,10 @@ export class HttpStore implements AsyncReadable {
   }
 
   async getRange(key: AbsolutePath, range: RangeQuery, opts?: GetOptions): Promise<Uint8Array | undefined> {
+    return this.coalesced ? this.coalesced(key, range, opts) : this.fetchRange(key, range, opts);
+  }
+
+  private async fetchRange(key: AbsolutePath, range: RangeQuery, opts?: GetOptions): Promise<Uint8Array | undefined> {
     const header = "suffixLength" in range
       ? `bytes=-${range.suffixLength}`
       : `bytes=${range.offset}-${range.offset + range.length - 1}`;
@@ -76,6 +110,19 @@ export class HttpStore implements AsyncReadable {
   }
 
   private async request(
+    key: AbsolutePath,
+    range: { header: string; expected?: number } | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Uint8Array | undefined> {
+    this.pendingRequests++;
+    try {
+      return await this.attempts(key, range, signal);
+    } finally {
+      this.pendingRequests--;
+    }
+  }
+
+  private async attempts(
     key: AbsolutePath,
     range: { header: string; expected?: number } | undefined,
     signal: AbortSignal | undefined,
@@ -110,6 +157,11 @@ export class HttpStore implements AsyncReadable {
             await res.body?.cancel();
             throw new TransientError(`HTTP ${res.status}`);
           }
+          if (res.status === 416 && range) {
+            // Only shard reads use ranges: an index pointing past the end of the file.
+            await res.body?.cancel();
+            throw new CellMapError("CORRUPT_CHUNK", `HTTP 416: byte range ${range.header} not satisfiable (truncated or corrupt shard?)`, url);
+          }
           if (!res.ok) {
             await res.body?.cancel();
             throw new CellMapError("IO", `HTTP ${res.status} ${res.statusText}`, url);
@@ -126,19 +178,26 @@ export class HttpStore implements AsyncReadable {
             throw new TransientError(`truncated body: ${bytes.length} of ${declared} bytes`);
           }
           if (range) {
-            if (res.status === 200 && range.expected !== undefined) {
+            if (res.status === 200) {
               // Server ignored the Range header: cut the requested window out of the full body.
-              const m = /bytes=(\d+)-/.exec(range.header);
-              const start = m ? Number(m[1]) : 0;
-              bytes = bytes.subarray(start, start + range.expected);
+              const suffix = /bytes=-(\d+)/.exec(range.header);
+              if (suffix) bytes = bytes.subarray(Math.max(0, bytes.length - Number(suffix[1])));
+              else {
+                const m = /bytes=(\d+)-/.exec(range.header);
+                const start = m ? Number(m[1]) : 0;
+                bytes = bytes.subarray(start, start + (range.expected ?? bytes.length));
+              }
             }
             if (range.expected !== undefined && bytes.length !== range.expected) {
               throw new TransientError(`short range: ${bytes.length} of ${range.expected} bytes`);
             }
           }
           return bytes;
-        });
+        }, signal);
       } catch (err) {
+        if (err instanceof CellMapError && err.code === "ABORTED" && !err.path) {
+          throw new CellMapError("ABORTED", "request aborted", url, { cause: signal?.reason });
+        }
         if (!(err instanceof TransientError)) throw err;
         lastError = err;
       }

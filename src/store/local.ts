@@ -51,13 +51,17 @@ export class LocalStore implements AsyncMutable {
     try {
       let offset: number;
       let length: number;
+      const size = fs.fstatSync(fd).size;
       if ("suffixLength" in range) {
-        const size = fs.fstatSync(fd).size;
         length = Math.min(range.suffixLength, size);
         offset = size - length;
       } else {
         offset = range.offset;
         length = range.length;
+        // A shard index pointing outside its file (truncated or corrupt shard).
+        if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && offset + length <= size)) {
+          throw new CellMapError("CORRUPT_CHUNK", `byte range ${offset}+${length} lies outside the ${size}-byte file (truncated or corrupt shard?)`, fp);
+        }
       }
       const buf = Buffer.allocUnsafe(length);
       const n = fs.readSync(fd, buf, 0, length, offset);

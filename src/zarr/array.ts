@@ -62,9 +62,9 @@ export async function openZarrArray(
   let zarrFormat: 2 | 3;
   try {
     // Open the format that is there: zarrita's auto-detection hides v3 errors behind a v2 "not found".
-    zarrFormat = await detectFormat(root, path);
+    zarrFormat = await detectFormat(root, path, signal);
     const loc = root.resolve(path);
-    array = zarrFormat === 3 ? await zarr.open.v3(loc, { kind: "array" }) : await zarr.open.v2(loc, { kind: "array" });
+    array = zarrFormat === 3 ? await zarr.open.v3(loc, { kind: "array", signal }) : await zarr.open.v2(loc, { kind: "array", signal });
   } catch (err) {
     throw translateZarrError(err, id);
   }
@@ -73,27 +73,70 @@ export async function openZarrArray(
   if (!SUPPORTED_DTYPES.includes(dtype as DataType)) {
     throw new CellMapError("UNSUPPORTED", `unsupported dtype "${dtype}" (expected one of ${SUPPORTED_DTYPES.join(", ")})`, id);
   }
-  const codecs = await readCodecNames(root, path, zarrFormat);
-  const chunkKey = await chunkKeyFunction(root, path, zarrFormat, array.chunks);
+  // The metadata document as stored (zarrita keeps its parsed copy private), read once.
+  let meta: Record<string, unknown> | undefined;
+  try {
+    meta = await readJson(root, `${path}/${zarrFormat === 3 ? "zarr.json" : ".zarray"}`, signal);
+  } catch (err) {
+    throw translateZarrError(err, id);
+  }
+  if (signal?.aborted) throw new CellMapError("ABORTED", "operation aborted", id);
+  const unknown = unknownCodecs(meta, zarrFormat);
+  if (unknown.length > 0) {
+    throw new CellMapError(
+      "UNSUPPORTED",
+      `unknown codec${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => JSON.stringify(n)).join(", ")} (registered: ${[...zarr.registry.keys()].join(", ")})`,
+      id,
+    );
+  }
+  const codecs = readCodecNames(meta, zarrFormat);
+  const chunkKey = chunkKeyFunction(meta, path, zarrFormat, array.chunks);
   return { array, id, shape: array.shape, chunks: array.chunks, dtype: dtype as DataType, codecs, zarrFormat, chunkKey };
 }
 
-async function readJson(root: zarr.Location<Readable>, key: string): Promise<Record<string, unknown> | undefined> {
-  const bytes = await root.store.get(root.resolve(key).path);
+async function readJson(root: zarr.Location<Readable>, key: string, signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
+  const bytes = await root.store.get(root.resolve(key).path, { signal });
   if (!bytes) return undefined;
   return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
 }
 
-async function detectFormat(root: zarr.Location<Readable>, path: string): Promise<2 | 3> {
-  const bytes = await root.store.get(root.resolve(`${path}/zarr.json`).path);
+async function detectFormat(root: zarr.Location<Readable>, path: string, signal?: AbortSignal): Promise<2 | 3> {
+  const bytes = await root.store.get(root.resolve(`${path}/zarr.json`).path, { signal });
   return bytes ? 3 : 2;
 }
 
+/**
+ * Registry names zarrita will look up for the array's codecs that are not registered (zarrita
+ * only loads codecs at the first chunk decode; checking at open turns a failure deep inside a
+ * training run into an error when the dataset is opened, and lets `info` report it).
+ */
+function unknownCodecs(meta: Record<string, unknown> | undefined, format: 2 | 3): string[] {
+  const names: string[] = [];
+  type Codec = { name?: unknown; configuration?: Record<string, unknown> };
+  const walk = (codecs: unknown): void => {
+    for (const c of (Array.isArray(codecs) ? codecs : []) as Codec[]) {
+      if (typeof c?.name !== "string") continue;
+      if (c.name === "sharding_indexed") {
+        walk(c.configuration?.codecs);
+        walk(c.configuration?.index_codecs);
+      } else names.push(c.name);
+    }
+  };
+  if (format === 3) walk(meta?.codecs);
+  else {
+    for (const f of (Array.isArray(meta?.filters) ? meta.filters : []) as Array<{ id?: unknown }>) {
+      if (typeof f?.id === "string" && f.id !== "fixedscaleoffset" && f.id !== "numcodecs.fixedscaleoffset") names.push(`numcodecs.${f.id}`);
+    }
+    const comp = meta?.compressor as { id?: unknown } | null | undefined;
+    if (typeof comp?.id === "string") names.push(`numcodecs.${comp.id}`);
+  }
+  return [...new Set(names.filter((n) => !zarr.registry.has(n)))];
+}
+
 /** Codec names for reporting (`info`): v2 compressor/filters/order, v3 codec list incl. sharding. */
-async function readCodecNames(root: zarr.Location<Readable>, path: string, format: 2 | 3): Promise<string[]> {
+function readCodecNames(meta: Record<string, unknown> | undefined, format: 2 | 3): string[] {
   try {
     if (format === 3) {
-      const meta = await readJson(root, `${path}/zarr.json`);
       const describe = (codecs: unknown): string[] =>
         (Array.isArray(codecs) ? codecs : []).flatMap((c: { name?: string; configuration?: Record<string, unknown> }) => {
           if (c?.name === "sharding_indexed") return [`sharding_indexed(${describe(c.configuration?.codecs).join("+")})`];
@@ -103,7 +146,6 @@ async function readCodecNames(root: zarr.Location<Readable>, path: string, forma
         });
       return describe(meta?.codecs);
     }
-    const meta = await readJson(root, `${path}/.zarray`);
     const out: string[] = [];
     if (meta?.order === "F") out.push("order F");
     for (const f of (meta?.filters as Array<{ id: string }> | null) ?? []) out.push(f.id);
@@ -118,21 +160,19 @@ async function readCodecNames(root: zarr.Location<Readable>, path: string, forma
 }
 
 /** Builds the chunk-key function (v2 separator, v3 chunk_key_encoding; sharded: the shard's key). */
-async function chunkKeyFunction(
-  root: zarr.Location<Readable>,
+function chunkKeyFunction(
+  meta: Record<string, unknown> | undefined,
   path: string,
   format: 2 | 3,
   inner: number[],
-): Promise<(coords: number[]) => string> {
+): (coords: number[]) => string {
   const prefix = path.replace(/^\/+|\/+$/g, "");
   const join = (key: string) => (prefix ? `${prefix}/${key}` : key);
   try {
     if (format === 2) {
-      const meta = await readJson(root, `${path}/.zarray`);
       const sep = (meta?.dimension_separator as string | undefined) ?? ".";
       return (c) => join(c.join(sep) || "0");
     }
-    const meta = await readJson(root, `${path}/zarr.json`);
     const enc = meta?.chunk_key_encoding as { name?: string; configuration?: { separator?: string } } | undefined;
     const sep = enc?.configuration?.separator ?? (enc?.name === "v2" ? "." : "/");
     const encode = enc?.name === "v2" ? (c: number[]) => c.join(sep) || "0" : (c: number[]) => ["c", ...c].join(sep);

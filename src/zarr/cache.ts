@@ -24,6 +24,8 @@ export interface CacheStats {
   bytes: number;
   entries: number;
   capacityBytes: number;
+  /** Loads in progress (0 when no read is pending). */
+  inflight: number;
 }
 
 const DEFAULT_BYTES = 1024 ** 3;
@@ -118,7 +120,7 @@ export class ChunkCache {
 
   /** Current counters. */
   getStats(): CacheStats {
-    return { ...this.stats, bytes: this.bytes, entries: this.map.size, capacityBytes: this.capacity };
+    return { ...this.stats, bytes: this.bytes, entries: this.map.size, capacityBytes: this.capacity, inflight: this.inflight.size };
   }
 }
 

@@ -4,6 +4,7 @@
  * concurrently but bounded by a global limiter; strides are honoured (F-order / transpose codecs).
  */
 import { CellMapError } from "../errors.js";
+import { onAbort } from "../store/abort.js";
 import { Limiter } from "../store/limit.js";
 import { sizeOf, stridesOf } from "../tensor.js";
 import type { ZarrArray } from "./array.js";
@@ -28,9 +29,40 @@ function widen(data: unknown, where: string): NumericArray {
   throw new CellMapError("UNSUPPORTED", "chunk data is not numeric", where);
 }
 
-/** Loads (through the cache) the decoded chunk at `coords`. */
-export function loadChunk(za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<DecodedChunk> {
-  return chunkCache.get(`${za.id}|${coords.join(",")}`, () => loadChunkUncached(za, coords, signal));
+/** Chunk loads running or waiting for a slot in this thread (0 when no read is pending). */
+export function pendingChunkReads(): number {
+  return chunkLimiter.active + chunkLimiter.waiting;
+}
+
+const isAbort = (err: unknown): boolean => err instanceof CellMapError && err.code === "ABORTED";
+
+/** Settles with `p`, or rejects with `ABORTED` as soon as `signal` fires (p keeps running for others). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, where: string): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new CellMapError("ABORTED", "read aborted", where, { cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const stop = onAbort(signal, () => reject(new CellMapError("ABORTED", "read aborted", where, { cause: signal.reason })));
+    p.then(
+      (v) => (stop(), resolve(v)),
+      (e) => (stop(), reject(e)),
+    );
+  });
+}
+
+/**
+ * Loads (through the cache) the decoded chunk at `coords`. Concurrent readers share one load,
+ * which runs under the first reader's signal: a reader whose signal fires stops waiting at once,
+ * and a reader whose shared load was aborted by *another* reader's signal loads the chunk again.
+ */
+export async function loadChunk(za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<DecodedChunk> {
+  const key = `${za.id}|${coords.join(",")}`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await untilAborted(chunkCache.get(key, () => loadChunkUncached(za, coords, signal)), signal, za.chunkKey(coords));
+    } catch (err) {
+      if (!isAbort(err) || signal?.aborted || attempt >= 3) throw err;
+    }
+  }
 }
 
 /** Fetches and decodes one chunk without touching the cache (whole-array scans). */
@@ -54,7 +86,7 @@ export function loadChunkUncached(za: ZarrArray, coords: number[], signal?: Abor
         );
       }
       return { data, shape: chunk.shape, stride: chunk.stride };
-  });
+  }, signal);
 }
 
 /**

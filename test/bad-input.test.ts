@@ -1,0 +1,379 @@
+/**
+ * One test per row of docs/bad-input.md: what each kind of bad input produces where it enters
+ * the library. Every failure must be a CellMapError with the documented code and a message that
+ * names the offending path, chunk or field; the few inputs that are *not* errors (non-binary
+ * labels, NaN/Inf raw values, huge centres) must behave as documented.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { createRequire, syncBuiltinESMExports } from "node:module";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describeImage } from "../src/cli/info.js";
+import { CellMapDataset, CellMapDataSplit, CellMapMultiDataset, CellMapSubset, type CellMapDatasetOptions } from "../src/dataset/index.js";
+import { defaultRawTransform } from "../src/dataset/split.js";
+import { CellMapError } from "../src/errors.js";
+import { CellMapImage } from "../src/image/image.js";
+import { CellMapDataLoader } from "../src/loader/index.js";
+import { TEMP_PREFIX } from "../src/store/atomic.js";
+import { FLOAT32_MAX } from "../src/transforms/augment/threshold.js";
+import { writeOmePyramid } from "../src/writer/pyramid.js";
+import type { Tensor } from "../src/tensor.js";
+import { chunkCache } from "../src/zarr/cache.js";
+import { makeCoordPyramid, makeLabelPyramid } from "./fixtures/builder.js";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cm-bad-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+const fresh = (name: string) => path.join(tmp, `${n++}-${name}`);
+
+const conformance = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../shared/conformance/ngff");
+
+/** Asserts a CellMapError with `code` whose message contains every `names` entry. */
+function isError(code: string | string[], ...names: string[]) {
+  return (e: unknown) => {
+    assert.ok(e instanceof CellMapError, `expected a CellMapError, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    assert.ok((Array.isArray(code) ? code : [code]).includes(e.code), `code ${e.code}: ${e.message}`);
+    for (const s of names) assert.ok(e.message.includes(s), `message should name ${JSON.stringify(s)}: ${e.message}`);
+    return true;
+  };
+}
+
+const open3 = (p: string, extra: Partial<Parameters<typeof CellMapImage.open>[0]> = {}) =>
+  CellMapImage.open({ path: p, targetScale: [4, 4, 4], targetVoxelShape: [4, 4, 4], ...extra });
+
+/** A small float32 coordinate pyramid (8³ at 4 nm, 4³ chunks). */
+function pyramid(dir: string, extra: Parameters<typeof makeCoordPyramid>[1] extends infer O ? Partial<O> : never = {}) {
+  return makeCoordPyramid(dir, { shape: [8, 8, 8], chunks: [4, 4, 4], ...extra });
+}
+
+function editJson(file: string, edit: (j: Record<string, any>) => void): void {
+  const j = JSON.parse(fs.readFileSync(file, "utf8"));
+  edit(j);
+  fs.writeFileSync(file, JSON.stringify(j));
+}
+
+describe("bad input", () => {
+  it("invalid NGFF metadata (conformance suite cases) -> INVALID_METADATA / UNSUPPORTED naming the group", async () => {
+    const cases: { version: "0.4" | "0.5"; marker: string }[] = [
+      { version: "0.4", marker: '"datasets":[]' },
+      { version: "0.4", marker: '"version":"0.3"' },
+      { version: "0.4", marker: '"multiscales":[]' },
+      { version: "0.4", marker: '"path":0' },
+      { version: "0.4", marker: '{"scale":[1,1],"type":"translation"}' },
+      { version: "0.5", marker: '"type":"invalid"' },
+      { version: "0.5", marker: '"datasets":[]' },
+      { version: "0.5", marker: '{"name":"x","type":"space","unit":"micrometer"},{"name":"x"' },
+    ];
+    for (const { version, marker } of cases) {
+      const suite = JSON.parse(fs.readFileSync(path.join(conformance, version, "tests", "image_suite.json"), "utf8")) as { tests: { valid: boolean; data: Record<string, unknown> }[] };
+      const tc = suite.tests.find((t) => !t.valid && JSON.stringify(t.data).includes(marker));
+      assert.ok(tc, `no invalid ${version} case contains ${marker}`);
+      const dir = fresh(`ngff-${version}`);
+      fs.mkdirSync(dir, { recursive: true });
+      if (version === "0.4") {
+        fs.writeFileSync(path.join(dir, ".zgroup"), JSON.stringify({ zarr_format: 2 }));
+        fs.writeFileSync(path.join(dir, ".zattrs"), JSON.stringify(tc.data));
+      } else {
+        fs.writeFileSync(path.join(dir, "zarr.json"), JSON.stringify({ zarr_format: 3, node_type: "group", attributes: tc.data }));
+      }
+      const opts = { targetScale: [1, 1], targetVoxelShape: [2, 2], axisOrder: "yx" };
+      await assert.rejects(open3(dir, opts), isError(["INVALID_METADATA", "UNSUPPORTED"], dir), `${version} ${marker}`);
+      await assert.rejects(describeImage(dir), isError(["INVALID_METADATA", "UNSUPPORTED"], dir));
+      await assert.rejects(
+        CellMapDataset.open({ rawPath: dir, inputArrays: { raw: { shape: [2, 2], scale: [1, 1] } } }),
+        isError(["INVALID_METADATA", "UNSUPPORTED"], dir),
+      );
+    }
+  });
+
+  it("missing or malformed metadata -> NOT_FOUND / INVALID_METADATA naming the path", async () => {
+    const dir = fresh("meta");
+    await pyramid(dir, { levels: 2 });
+    await assert.rejects(open3(path.join(dir, "nothing")), isError("NOT_FOUND", path.join(dir, "nothing")));
+    await assert.rejects(open3(path.join(dir, "s0")), isError("NOT_FOUND", "found an array"));
+    fs.renameSync(path.join(dir, "s1"), path.join(dir, "s1.gone"));
+    await assert.rejects(open3(dir, { targetScale: [8, 8, 8] }), isError("NOT_FOUND", path.join(dir, "s1")));
+    const info = await describeImage(dir);
+    assert.ok(info.problems.some((p) => p.startsWith("s1:") && /not found/i.test(p)), info.problems.join("; "));
+    fs.renameSync(path.join(dir, "s1.gone"), path.join(dir, "s1"));
+    fs.writeFileSync(path.join(dir, ".zattrs"), "{ not json");
+    await assert.rejects(open3(dir), isError("INVALID_METADATA", dir));
+    fs.writeFileSync(path.join(dir, ".zattrs"), JSON.stringify({ something: "else" }));
+    await assert.rejects(open3(dir), isError("INVALID_METADATA", "multiscales", dir));
+    fs.writeFileSync(path.join(dir, "s0", ".zarray"), "[1, 2");
+    fs.rmSync(path.join(dir, ".zattrs"));
+    fs.rmSync(path.join(dir, ".zgroup"));
+    await assert.rejects(open3(dir), isError("NOT_FOUND", dir));
+  });
+
+  it("unknown codec -> UNSUPPORTED at open, naming the codec and the array; info lists it", async () => {
+    const v2 = fresh("codec2");
+    await pyramid(v2, { codec: { id: "gzip" } });
+    editJson(path.join(v2, "s0", ".zarray"), (j) => (j.compressor = { id: "nonsense" }));
+    await assert.rejects(open3(v2), isError("UNSUPPORTED", '"numcodecs.nonsense"', path.join(v2, "s0")));
+    const info = await describeImage(v2);
+    assert.ok(info.problems.some((p) => p.startsWith("s0:") && p.includes("nonsense")), info.problems.join("; "));
+    const v3 = fresh("codec3");
+    await pyramid(v3, { format: 3, chunksPerShard: [2, 2, 2], codec: { id: "gzip" } });
+    editJson(path.join(v3, "s0", "zarr.json"), (j) => j.codecs[0].configuration.codecs.push({ name: "frobnicate" }));
+    await assert.rejects(open3(v3), isError("UNSUPPORTED", '"frobnicate"', path.join(v3, "s0")));
+  });
+
+  it("corrupt or truncated chunk bytes -> CORRUPT_CHUNK naming the chunk key", async () => {
+    const blosc = fresh("blosc");
+    await pyramid(blosc, { codec: { id: "blosc", cname: "zstd" } });
+    fs.writeFileSync(path.join(blosc, "s0", "1.0.1"), "this is not a blosc frame at all");
+    const img = await open3(blosc);
+    await assert.rejects(img.read([4, 4, 4]).then(() => img.read([20, 4, 20])), isError("CORRUPT_CHUNK", "s0/1.0.1"));
+    const gzip = fresh("gzip");
+    await pyramid(gzip, { codec: { id: "gzip" } });
+    const g = fs.readFileSync(path.join(gzip, "s0", "0.0.0"));
+    fs.writeFileSync(path.join(gzip, "s0", "0.0.0"), g.subarray(0, g.length >> 1));
+    await assert.rejects((await open3(gzip)).read([8, 8, 8]), isError("CORRUPT_CHUNK", "s0/0.0.0"));
+    const plain = fresh("plain");
+    await pyramid(plain);
+    fs.writeFileSync(path.join(plain, "s0", "0.0.0"), fs.readFileSync(path.join(plain, "s0", "0.0.0")).subarray(0, 100));
+    await assert.rejects((await open3(plain)).read([8, 8, 8]), isError("CORRUPT_CHUNK", "s0/0.0.0", "expected 64"));
+    const shard = fresh("shard");
+    await pyramid(shard, { format: 3, chunksPerShard: [2, 2, 2], codec: { id: "gzip" } });
+    const file = path.join(shard, "s0", "c", "0", "0", "0");
+    fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 200)); // the index at the end is gone
+    await assert.rejects((await open3(shard)).read([8, 8, 8]), isError("CORRUPT_CHUNK", "s0/c/0/0/0"));
+  });
+
+  it("dtype / shape mismatch between metadata and chunk -> CORRUPT_CHUNK; array rank vs axes -> INVALID_METADATA; odd dtype -> UNSUPPORTED", async () => {
+    const dt = fresh("dtype");
+    await pyramid(dt);
+    editJson(path.join(dt, "s0", ".zarray"), (j) => (j.dtype = "<f8")); // float32 bytes declared float64
+    await assert.rejects((await open3(dt)).read([8, 8, 8]), isError("CORRUPT_CHUNK", "s0/0.0.0", "expected 64", "float64"));
+    const cs = fresh("chunkshape");
+    await pyramid(cs);
+    editJson(path.join(cs, "s0", ".zarray"), (j) => (j.chunks = [4, 4, 2]));
+    await assert.rejects((await open3(cs)).read([8, 8, 8]), isError("CORRUPT_CHUNK", "s0/0.0.0", "expected 32"));
+    const rank = fresh("rank");
+    await pyramid(rank);
+    editJson(path.join(rank, "s0", ".zarray"), (j) => ((j.shape = [8, 8]), (j.chunks = [4, 4])));
+    await assert.rejects(open3(rank), isError("INVALID_METADATA", "2 dimensions", "3 axes", path.join(rank, "s0")));
+    const str = fresh("str");
+    await pyramid(str);
+    editJson(path.join(str, "s0", ".zarray"), (j) => (j.dtype = "<U4"));
+    await assert.rejects(open3(str), isError("UNSUPPORTED", "dtype", path.join(str, "s0")));
+  });
+
+  it("label values other than 0/1: counted as foreground with a warning; kept in samples; Binarize maps them to 1", async () => {
+    const root = fresh("labels");
+    const raw = path.join(root, "raw");
+    await pyramid(raw, { shape: [16, 16, 16] });
+    // instance ids 2 and 7 (no count attributes, so the crop is scanned)
+    await makeLabelPyramid(path.join(root, "gt", "cell"), {
+      shape: [16, 16, 16],
+      chunks: [8, 8, 8],
+      shapes: [{ kind: "box", min: [0, 0, 0], max: [32, 64, 64], value: 2 }, { kind: "box", min: [32, 0, 0], max: [40, 64, 64], value: 7 }],
+    });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const opts: CellMapDatasetOptions = {
+        rawPath: raw,
+        targetPath: path.join(root, "gt", "[cell]"),
+        classes: ["cell"],
+        inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4] } },
+        targetArrays: { gt: { shape: [4, 4, 4], scale: [4, 4, 4] } },
+      };
+      const ds = await CellMapDataset.open(opts);
+      const counts = await ds.classCounts();
+      assert.equal(counts.cell.foreground, 10 * 16 * 16); // z < 40 nm: 10 planes of 4 nm
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      const w = warnings.find((x) => (x as Error & { code?: string }).code === "CELLMAP_NON_BINARY_LABELS");
+      assert.ok(w, "a CELLMAP_NON_BINARY_LABELS warning");
+      assert.ok(w.message.includes(path.join(root, "gt", "cell")), w.message);
+      const values = new Set(Array.from(((await ds.get(0)).gt as Tensor).data));
+      assert.ok(values.has(2), `stored values are kept without a target transform: ${[...values]}`);
+      const split = await CellMapDataSplit.open({ datasetDict: { train: [{ raw, gt: opts.targetPath! }] }, classes: ["cell"], inputArrays: opts.inputArrays, targetArrays: opts.targetArrays });
+      const item = await split.trainDatasets[0].get(0);
+      assert.deepEqual([...new Set(Array.from((item.gt as Tensor).data))], [1], "the datasplit default Binarize(0) maps them to 1");
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
+  it("NaN / Inf in raw: preserved by reads and value transforms; the default raw transform maps NaN to 0 and ±Inf to ±FLOAT32_MAX", async () => {
+    const dir = fresh("nan");
+    const levels = [{ shape: [4, 4, 4], scale: [4, 4, 4], translation: [2, 2, 2], chunks: [4, 4, 4], data: (i: number[]) => (i[2] === 1 ? NaN : i[2] === 2 ? Infinity : i[2] === 3 ? -Infinity : 5) }];
+    await writeOmePyramid(dir, { format: 2, dtype: "float32", levels });
+    chunkCache.clear();
+    const img = await CellMapImage.open({ path: dir, targetScale: [4, 4, 4], targetVoxelShape: [1, 1, 4] });
+    const t = await img.read([6, 6, 8]); // one row x = 0..3 at native scale: copied exactly
+    assert.deepEqual(Array.from(t.data), [5, NaN, Infinity, -Infinity]);
+    // linear resampling between voxels: any tap on NaN (or on +Inf and -Inf together) gives NaN
+    const half = await CellMapImage.open({ path: dir, targetScale: [4, 4, 2], targetVoxelShape: [1, 1, 2], interpolation: "linear" });
+    assert.ok(Number.isNaN((await half.read([6, 6, 6])).data[1]), "a sample between 5 and NaN");
+    const def = defaultRawTransform().apply({ data: Float32Array.from(t.data), shape: t.shape, sourceDtype: "float32" }, undefined as never);
+    assert.deepEqual(Array.from(def.data), [5, 0, Math.fround(FLOAT32_MAX), -Math.fround(FLOAT32_MAX)]);
+  });
+
+  it("array specs with wrong dimensionality or non-positive shapes / scales -> INVALID_ARGUMENT naming the field", async () => {
+    const raw = fresh("specs");
+    await pyramid(raw);
+    const bad: [Record<string, unknown>, string][] = [
+      [{ shape: [4, 4, 4, 4], scale: [4, 4, 4] }, "inputArrays.raw.shape"],
+      [{ shape: [4], scale: [4, 4, 4] }, "inputArrays.raw.shape"],
+      [{ shape: [4, 0, 4], scale: [4, 4, 4] }, "inputArrays.raw.shape"],
+      [{ shape: [4, -2, 4], scale: [4, 4, 4] }, "inputArrays.raw.shape"],
+      [{ shape: [4, 2.5, 4], scale: [4, 4, 4] }, "inputArrays.raw.shape"],
+      [{ shape: [4, 4, 4], scale: [4, 0, 4] }, "inputArrays.raw.scale"],
+      [{ shape: [4, 4, 4], scale: [4, -4, 4] }, "inputArrays.raw.scale"],
+      [{ shape: [4, 4, 4], scale: [4, NaN, 4] }, "inputArrays.raw.scale"],
+      [{ shape: [4, 4, 4], scale: [4, 4] }, "inputArrays.raw.scale"],
+      [{ shape: [4, 4, 4] }, "inputArrays.raw.scale"],
+    ];
+    for (const [spec, field] of bad) {
+      await assert.rejects(CellMapDataset.open({ rawPath: raw, inputArrays: { raw: spec as never } }), isError("INVALID_ARGUMENT", field), JSON.stringify(spec));
+    }
+    await assert.rejects(CellMapDataset.open({ rawPath: raw, inputArrays: {} }), isError("INVALID_ARGUMENT", "inputArrays"));
+    await assert.rejects(
+      CellMapDataSplit.open({ datasetDict: { train: [{ raw }] }, inputArrays: { raw: { shape: [4, 4, 4], scale: [0, 4, 4] } } }),
+      isError("INVALID_ARGUMENT", "inputArrays.raw.scale"),
+    );
+    for (const extra of [{ targetScale: [4, 4, 4, 4] }, { targetScale: [0, 4, 4] }, { targetVoxelShape: [4, -1, 4] }, { targetVoxelShape: [] }]) {
+      await assert.rejects(open3(raw, extra), isError("INVALID_ARGUMENT", Object.keys(extra)[0]), JSON.stringify(extra));
+    }
+  });
+
+  it("negative, huge or non-integer indices -> OUT_OF_RANGE; non-finite centres -> INVALID_ARGUMENT; huge finite centres read padding / the clamped edge", async () => {
+    const raw = fresh("idx");
+    await pyramid(raw);
+    const ds = await CellMapDataset.open({ rawPath: raw, inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4] } } });
+    assert.ok(ds.length > 0);
+    for (const i of [-1, ds.length, 2 ** 53, Number.MAX_VALUE, 1.5, NaN, Infinity]) {
+      await assert.rejects(ds.get(i), isError("OUT_OF_RANGE", `index ${i}`), String(i));
+      assert.throws(() => ds.center(i), isError("OUT_OF_RANGE"));
+    }
+    const multi = new CellMapMultiDataset([ds, ds], { classes: [], inputArrays: ds.inputArrays, targetArrays: {} });
+    await assert.rejects(multi.get(2 * ds.length), isError("OUT_OF_RANGE"));
+    await assert.rejects(new CellMapSubset(ds, [0]).get(1), isError("OUT_OF_RANGE"));
+    await assert.rejects(new CellMapDataLoader(ds).get([0, -3]), isError("OUT_OF_RANGE", "sample -3"));
+    const img = await open3(raw, { targetVoxelShape: [2, 2, 2] });
+    for (const c of [[NaN, 8, 8], [8, Infinity, 8], [8, 8]]) await assert.rejects(img.read(c), isError("INVALID_ARGUMENT", "center"), String(c));
+    const clamped = await img.read([1e12, -1e12, 1e300]);
+    assert.ok(clamped.data.every((v) => Number.isFinite(v)), "without padding, far-away centres read the clamped edge");
+    const padded = await open3(raw, { targetVoxelShape: [2, 2, 2], pad: true, padValue: -7 });
+    assert.deepEqual(Array.from((await padded.read([1e12, -1e12, 1e300])).data), new Array(8).fill(-7));
+  });
+
+  it("bad CSV rows are skipped and listed with their line; no usable row -> INVALID_ARGUMENT; missing file -> NOT_FOUND", async () => {
+    const root = fresh("csv");
+    const raw = path.join(root, "raw");
+    await pyramid(raw, { shape: [16, 16, 16] });
+    const csv = path.join(root, "split.csv");
+    fs.writeFileSync(
+      csv,
+      [
+        "# usage,raw_path",
+        `train,${raw}`,
+        `train,"${raw}`, // unterminated quote: reported, skipped
+      ].join("\n") + "\n",
+    );
+    const text = [
+      `train,${raw}`,
+      `testing,${raw}`, // unknown usage
+      `train`, // too few fields
+      `train,${raw},a,b,c,d`, // too many fields
+      `train,${path.join(root, "missing")}`, // path that does not exist
+      `validate,"${raw}" x`, // junk after a quoted field
+    ].join("\n");
+    const split = await CellMapDataSplit.open({ csvText: text, inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4] } } });
+    assert.equal(split.trainDatasets.length, 1);
+    const lines = split.problems.map((p) => p.line).sort();
+    assert.deepEqual(lines, [2, 3, 4, 5, 6]);
+    assert.ok(split.problems.find((p) => p.line === 5)!.reason.includes("missing"), JSON.stringify(split.problems));
+    await assert.rejects(
+      CellMapDataSplit.open({ csvText: "train\nvalidate,x,y,z,w,v,u\n", inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4] } } }),
+      isError("INVALID_ARGUMENT", "no valid training dataset", "line 1"),
+    );
+    await assert.rejects(CellMapDataSplit.open({ csvPath: path.join(root, "nope.csv"), inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4] } } }), isError("NOT_FOUND", "nope.csv"));
+    const fromFile = await CellMapDataSplit.open({ csvPath: csv, inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4] } } });
+    assert.equal(fromFile.trainDatasets.length, 1);
+    assert.deepEqual(fromFile.problems.map((p) => p.line), [3]);
+  });
+
+  it("unwritable output path -> IO naming the path", async () => {
+    const level = { shape: [4, 4, 4], scale: [4, 4, 4], translation: [2, 2, 2], chunks: [4, 4, 4], data: () => 1 };
+    const file = fresh("a-file");
+    fs.writeFileSync(file, "not a directory");
+    await assert.rejects(writeOmePyramid(path.join(file, "out.zarr"), { format: 2, dtype: "uint8", levels: [level] }), isError("IO", path.join(file, "out.zarr")));
+    // a read-only directory: real permissions when not root (root ignores them), an EACCES from the filesystem otherwise
+    const ro = fresh("readonly");
+    fs.mkdirSync(ro);
+    const target = path.join(ro, "out.zarr");
+    const root = process.getuid?.() === 0;
+    const restore = root ? failWrites((p) => p.startsWith(ro), "EACCES", "permission denied") : (fs.chmodSync(ro, 0o555), () => fs.chmodSync(ro, 0o755));
+    try {
+      await assert.rejects(writeOmePyramid(target, { format: 3, dtype: "uint8", levels: [level] }), isError("IO", target, "EACCES"));
+    } finally {
+      restore();
+    }
+    assert.deepEqual(leftovers(ro), []);
+  });
+
+  it("disk full during writes -> IO with ENOSPC naming the chunk; no torn chunk or temp file remains", async () => {
+    const dir = fresh("enospc");
+    const lv = (v: number) => [{ shape: [8, 8, 8], scale: [4, 4, 4], translation: [2, 2, 2], chunks: [4, 4, 4], data: () => v }];
+    await writeOmePyramid(dir, { format: 2, dtype: "uint16", levels: lv(1), codec: { id: "gzip" } });
+    let writes = 0;
+    // The 4th chunk write fills the disk after a few bytes (a partial temp file really exists).
+    const restore = failWrites((p) => path.basename(p).startsWith(TEMP_PREFIX) && /\d\.\d\.\d\./.test(p) && ++writes === 4, "ENOSPC", "no space left on device");
+    try {
+      await assert.rejects(
+        writeOmePyramid(dir, { format: 2, dtype: "uint16", levels: lv(2), codec: { id: "gzip" }, overwrite: true }),
+        isError("IO", "ENOSPC", path.join(dir, "s0")),
+      );
+    } finally {
+      restore();
+    }
+    assert.deepEqual(leftovers(dir), [], "no temp files left behind");
+    // every chunk is whole: either the old (1) or the new (2) version, never a torn mix
+    chunkCache.clear();
+    const img = await CellMapImage.open({ path: dir, targetScale: [4, 4, 4], targetVoxelShape: [2, 2, 2] });
+    const seen = new Set<number>();
+    for (const z of [0, 1]) for (const y of [0, 1]) for (const x of [0, 1]) {
+      const t = await img.read([8 + 16 * z, 8 + 16 * y, 8 + 16 * x]);
+      const v = new Set(t.data);
+      assert.equal(v.size, 1, `chunk ${z}.${y}.${x} is uniform`);
+      seen.add([...v][0]);
+    }
+    assert.deepEqual([...seen].sort(), [1, 2]);
+  });
+});
+
+/** Temp files (`.cm-tmp-*`) anywhere under `dir`. */
+function leftovers(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => path.basename(f).startsWith(TEMP_PREFIX));
+}
+
+/**
+ * Makes `fs.promises.writeFile` (what the writer's atomic writes use) fail with `code` for paths
+ * matching `when`, as a full or read-only disk would; a full disk first writes 3 bytes, so a
+ * partial temp file really exists. Returns the
+ * function that restores it.
+ */
+function failWrites(when: (p: string) => boolean, code: string, text: string, partial = code === "ENOSPC"): () => void {
+  const fsp = createRequire(import.meta.url)("node:fs/promises") as typeof import("node:fs/promises");
+  const original = fsp.writeFile;
+  fsp.writeFile = (async (file: string, data: Uint8Array | string, ...rest: unknown[]) => {
+    if (typeof file === "string" && when(file)) {
+      if (partial) await original(file, typeof data === "string" ? data.slice(0, 3) : data.subarray(0, 3));
+      throw Object.assign(new Error(`${code}: ${text}, write '${file}'`), { code, errno: -28, syscall: "write", path: file });
+    }
+    return (original as (...a: unknown[]) => Promise<void>)(file, data, ...rest);
+  }) as typeof fsp.writeFile;
+  syncBuiltinESMExports();
+  return () => {
+    fsp.writeFile = original;
+    syncBuiltinESMExports();
+  };
+}
