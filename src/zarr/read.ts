@@ -185,22 +185,45 @@ function copyChunk(
   }
 }
 
-/** The common 3-D case with hoisted offsets (no per-row index arithmetic over arrays). */
-function copy3(
-  src: NumericArray, st: number[], cc: number[], chunkShape: number[], a: number[], b: number[],
-  lo: readonly number[], out: Float32Array, outStride: number[],
-): void {
-  const [s0, s1, s2] = st;
-  const [o0, o1] = outStride;
-  const n2 = b[2] - a[2];
-  const sBase = (a[0] - cc[0] * chunkShape[0]) * s0 + (a[1] - cc[1] * chunkShape[1]) * s1 + (a[2] - cc[2] * chunkShape[2]) * s2;
-  const oBase = (a[0] - lo[0]) * o0 + (a[1] - lo[1]) * o1 + (a[2] - lo[2]);
-  for (let z = 0, zn = b[0] - a[0]; z < zn; z++) {
-    for (let y = 0, yn = b[1] - a[1]; y < yn; y++) {
+/** A 3-D box copy with hoisted offsets (see {@link copyKernelFor}). */
+type CopyKernel = (
+  src: NumericArray, out: Float32Array, sBase: number, oBase: number,
+  s0: number, s1: number, s2: number, o0: number, o1: number, zn: number, yn: number, n2: number,
+) => void;
+
+const COPY_BODY = `
+  for (let z = 0; z < zn; z++) {
+    for (let y = 0; y < yn; y++) {
       const s = sBase + z * s0 + y * s1;
       const o = oBase + z * o0 + y * o1;
       if (s2 === 1) for (let x = 0; x < n2; x++) out[o + x] = src[s + x];
       else for (let x = 0; x < n2; x++) out[o + x] = src[s + x * s2];
     }
+  }`;
+const kernels = new Map<unknown, CopyKernel>();
+
+/**
+ * One compiled copy loop per source element type. A single shared loop sees every dtype of the
+ * process (and Buffer-backed arrays), turns megamorphic and runs ~4x slower; closures share
+ * their inline caches, so each type gets its own function literal (measured: 0.57 vs 2.3 ms per
+ * 64^3 uint8 -> float32 copy; TypedArray#set per row pays an allocation per row instead).
+ */
+function copyKernelFor(src: NumericArray): CopyKernel {
+  const key = Object.getPrototypeOf(src);
+  let k = kernels.get(key);
+  if (!k) {
+    k = new Function("src", "out", "sBase", "oBase", "s0", "s1", "s2", "o0", "o1", "zn", "yn", "n2", COPY_BODY) as CopyKernel;
+    kernels.set(key, k);
   }
+  return k;
+}
+
+/** The common 3-D case with hoisted offsets (no per-row index arithmetic over arrays). */
+function copy3(
+  src: NumericArray, st: number[], cc: number[], chunkShape: number[], a: number[], b: number[],
+  lo: readonly number[], out: Float32Array, outStride: number[],
+): void {
+  const sBase = (a[0] - cc[0] * chunkShape[0]) * st[0] + (a[1] - cc[1] * chunkShape[1]) * st[1] + (a[2] - cc[2] * chunkShape[2]) * st[2];
+  const oBase = (a[0] - lo[0]) * outStride[0] + (a[1] - lo[1]) * outStride[1] + (a[2] - lo[2]);
+  copyKernelFor(src)(src, out, sBase, oBase, st[0], st[1], st[2], outStride[0], outStride[1], b[0] - a[0], b[1] - a[1], b[2] - a[2]);
 }
