@@ -5,11 +5,10 @@
  * that always fails must fail the read with an error naming its URL, within the configured
  * timeout, leaving nothing running; aborting stops network work at once.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { describeImage } from "../src/cli/info.js";
@@ -21,31 +20,15 @@ import type { HttpStore, HttpStoreOptions } from "../src/store/http.js";
 import { chunkCache, setChunkCacheBytes } from "../src/zarr/cache.js";
 import { registerFastCodecs } from "../src/zarr/codecs/register.js";
 import { pendingChunkReads } from "../src/zarr/read.js";
-import { makeRemoteFixture, type RemoteContainer } from "./fixtures/remote.js";
+import type { RemoteContainer } from "./fixtures/remote.js";
 import { tensorDigest } from "./helpers/digest.js";
-import { startFaultProxy, type FaultKind, type FaultProxy } from "./helpers/fault-proxy.js";
-import { nginxForTests } from "./helpers/nginx.js";
+import type { FaultKind, FaultProxy } from "./helpers/fault-proxy.js";
+import { serveRemoteFixture } from "./helpers/served.js";
 
 registerFastCodecs();
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cm-faults-"));
-let ng: Awaited<ReturnType<typeof nginxForTests>> | null = null;
-let proxy: FaultProxy | null = null;
 const defaultCache = chunkCache.capacityBytes;
-after(async () => {
-  setChunkCacheBytes(defaultCache);
-  await proxy?.close();
-  await ng?.server?.stop();
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-const fx = await makeRemoteFixture(tmp);
-try {
-  ng = await nginxForTests(tmp);
-} catch (err) {
-  fs.rmSync(tmp, { recursive: true, force: true }); // the after() hook never runs when start-up throws
-  throw err;
-}
-if (ng.server) proxy = await startFaultProxy(ng.server.url);
+const { tmp, fx, ng, proxy } = await serveRemoteFixture("cm-faults-", () => setChunkCacheBytes(defaultCache));
 
 const ALL_FAULTS: FaultKind[] = ["delay", "stall", "reset", "500", "503", "truncate"];
 /** Short timeouts so that stalls cost little; enough retries that 10% faults never exhaust them. */

@@ -4,10 +4,9 @@
  * helpers/nginx.ts), with a pass-through proxy in front to count requests. Dataset samples,
  * `info` and loader batches read over HTTP must be byte-identical to local reads.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { describeImage } from "../src/cli/info.js";
 import { CellMapDataset, type CellMapDatasetOptions } from "../src/dataset/index.js";
@@ -17,28 +16,12 @@ import { CellMapDataLoader } from "../src/loader/index.js";
 import { HttpStore } from "../src/store/http.js";
 import { chunkCache } from "../src/zarr/cache.js";
 import { registerFastCodecs } from "../src/zarr/codecs/register.js";
-import { makeRemoteFixture, type RemoteContainer } from "./fixtures/remote.js";
+import type { RemoteContainer } from "./fixtures/remote.js";
 import { tensorDigest } from "./helpers/digest.js";
-import { startFaultProxy, type FaultProxy } from "./helpers/fault-proxy.js";
-import { nginxForTests } from "./helpers/nginx.js";
+import { serveRemoteFixture } from "./helpers/served.js";
 
 registerFastCodecs();
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cm-remote-"));
-let ng: Awaited<ReturnType<typeof nginxForTests>> | null = null;
-let proxy: FaultProxy | null = null;
-after(async () => {
-  await proxy?.close();
-  await ng?.server?.stop();
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-const fx = await makeRemoteFixture(tmp);
-try {
-  ng = await nginxForTests(tmp);
-} catch (err) {
-  fs.rmSync(tmp, { recursive: true, force: true }); // the after() hook never runs when start-up throws
-  throw err;
-}
-if (ng.server) proxy = await startFaultProxy(ng.server.url);
+const { tmp, fx, ng, proxy } = await serveRemoteFixture("cm-remote-");
 
 const HTTP = { backoffMs: 5, timeoutMs: 5000 };
 const spatialTransforms = { mirror: { axes: { x: 0.5 } }, transpose: { axes: ["y", "x"] }, rotate: { axes: { z: [-30, 30] } } } as CellMapDatasetOptions["spatialTransforms"];
