@@ -437,6 +437,27 @@ describe("CellMapDataLoader: backpressure, memory, failures, threads", () => {
     assert.equal(loader.threads, 0);
   });
 
+  it("the signal option stops an iteration with ABORTED and ends the workers", async () => {
+    for (const numWorkers of [0, 2]) {
+      const ds = await openCrop(crop);
+      const ac = new AbortController();
+      const aborting = new CellMapDataLoader(ds, { batchSize: 2, numWorkers, seed: 3, signal: ac.signal });
+      let seen = 0;
+      await assert.rejects(
+        (async () => {
+          for await (const _ of aborting) {
+            void _;
+            if (++seen === 2) ac.abort();
+          }
+        })(),
+        (e: unknown) => e instanceof CellMapError && e.code === "ABORTED",
+      );
+      assert.equal(seen, 2);
+      assert.equal(aborting.threads, 0, `numWorkers ${numWorkers}: threads ended`);
+      await assert.rejects(aborting.get([0]), (e: unknown) => e instanceof CellMapError && e.code === "ABORTED");
+    }
+  });
+
   it("a dataset path removed before the workers open it rejects with the index; no threads remain", async () => {
     const copy = path.join(tmp, "gone");
     fs.cpSync(crop, copy, { recursive: true });

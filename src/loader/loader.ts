@@ -82,6 +82,11 @@ export interface CellMapDataLoaderOptions {
   state?: LoaderState;
   /** Start the worker threads at construction (default true) rather than at the first iteration. */
   startWorkers?: boolean;
+  /**
+   * Aborting stops the loader: the iteration in progress rejects with `ABORTED`, reads in flight
+   * are cancelled and the worker threads end (as with `close()`).
+   */
+  signal?: AbortSignal;
 }
 
 /** Where a loader is in its sequence of batches (small JSON). */
@@ -222,6 +227,8 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   /** Recycled batch buffers by key (see {@link recycle}). */
   private readonly spare = new Map<string, ArrayBuffer[]>();
   private active: BatchIterator | null = null;
+  /** The caller's signal (`signal` option): once aborted, iteration and `get` reject. */
+  readonly signal: AbortSignal | undefined;
   /** Main-thread reads (numWorkers = 0): one FIFO bound across the batches in flight. */
   private slots: SampleSlots;
 
@@ -239,6 +246,11 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     this.sampleConcurrency = intOption(opts.sampleConcurrency, 4, 1, "sampleConcurrency");
     this.slots = new SampleSlots(this.sampleConcurrency);
     this.isTrain = opts.isTrain ?? true;
+    this.signal = opts.signal;
+    opts.signal?.addEventListener("abort", () => {
+      this.active?.stop();
+      void this.close();
+    }, { once: true });
     this.dropLast = opts.dropLast ?? false;
     const dsSeed = (dataset as DatasetExtras).seed;
     this.seed = intOption(opts.seed ?? opts.state?.seed, Number.isSafeInteger(dsSeed) && dsSeed! >= 0 ? dsSeed! : 0, 0, "seed");
@@ -465,9 +477,11 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   }
 
   /** Reads the samples `indices` as one batch (current epoch's random draws), on this thread. */
-  get(indices: number | readonly number[]): Promise<Batch> {
+  get(indices: number | readonly number[], opts: { signal?: AbortSignal } = {}): Promise<Batch> {
     const list = typeof indices === "number" ? [indices] : [...indices];
-    return buildBatch(this.dataset, list, this.epochValue, { concurrency: this.sampleConcurrency });
+    const signals = [opts.signal, this.signal].filter((x): x is AbortSignal => !!x);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    return buildBatch(this.dataset, list, this.epochValue, { concurrency: this.sampleConcurrency, signal });
   }
 
   /** Iterates the rest of the current epoch (from `position`). One iteration at a time. */
@@ -650,7 +664,15 @@ class BatchIterator implements AsyncIterator<Batch>, AsyncIterable<Batch> {
     }
   }
 
+  /** The caller aborted through the loader's `signal`: iteration ends with that error. */
+  private aborted(): CellMapError | null {
+    const sig = this.loader.signal;
+    return sig?.aborted ? new CellMapError("ABORTED", "loader aborted", undefined, { cause: sig.reason }) : null;
+  }
+
   async next(): Promise<IteratorResult<Batch>> {
+    const userAbort = this.aborted();
+    if (userAbort) throw userAbort;
     if (this.done) return { done: true, value: undefined };
     try {
       if (!this.plan) {
@@ -665,10 +687,14 @@ class BatchIterator implements AsyncIterator<Batch>, AsyncIterable<Batch> {
       }
       this.fill();
       const batch = await head.promise;
+      const abortedNow = this.aborted();
+      if (abortedNow) throw abortedNow;
       if (this.done) return { done: true, value: undefined };
       this.loader.handedOut(this.epoch, head.b);
       return { done: false, value: batch };
     } catch (err) {
+      const abortedNow = this.aborted();
+      if (abortedNow) throw abortedNow;
       if (this.done) return { done: true, value: undefined };
       this.stop();
       await this.loader.close();
