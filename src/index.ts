@@ -19,7 +19,6 @@ export { registerFastCodecs, registerWasmCodecs, codecBackends } from "./zarr/co
 export * from "./ome/index.js";
 
 export { chooseLevel, levelBoundingBox, samplingBox, intersectBoxes, sameScale, type Box } from "./geometry/level.js";
-export { sampleOffset, halfExtent } from "./geometry/grid.js";
 
 export { CellMapImage, type CellMapImageOptions, type ReadOptions, type ScaleLevel, type ValueTransformLike } from "./image/image.js";
 export { EmptyImage, type EmptyImageOptions } from "./image/empty.js";

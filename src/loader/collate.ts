@@ -7,6 +7,7 @@
 import { CellMapError, type CellMapErrorCode } from "../errors.js";
 import type { DatasetItem, DatasetLike, SampleMetadata } from "../dataset/types.js";
 import type { DataType, Tensor } from "../tensor.js";
+import type { Limiter } from "../store/limit.js";
 
 /**
  * One batch: every tensor key of the samples stacked along a new first axis (inputs
@@ -113,34 +114,12 @@ export class SampleError extends CellMapError {
   }
 }
 
-/**
- * A first-come-first-served bound on concurrent sample reads, shared by the batches of one
- * loader: earlier batches get their samples started first, so the head of the queue completes
- * first instead of every batch in flight finishing at once.
- */
-export class SampleSlots {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(readonly max: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
 /** Options of {@link buildBatch}. */
 export interface BuildBatchOptions {
   /** Samples read at once (default 4): overlaps I/O without holding many patches. */
   concurrency?: number;
   /** Shared bound across batches (then `concurrency` only limits this batch's own runners). */
-  slots?: SampleSlots;
+  slots?: Limiter;
   /**
    * Buffers to fill instead of allocating, by key (from recycled batches); used when their size
    * is exactly the batch's (every value is overwritten), otherwise ignored.

@@ -25,7 +25,8 @@ import type { DatasetDescription, DatasetLike } from "../dataset/types.js";
 import { ClassBalancedSampler, type Sampler } from "../sampling/samplers.js";
 import { chunkCache, setChunkCacheBytes, type CacheStats } from "../zarr/cache.js";
 import type { Tensor } from "../tensor.js";
-import { buildBatch, deserializeError, SampleError, SampleSlots, tensorKeys, type Batch } from "./collate.js";
+import { buildBatch, deserializeError, SampleError, tensorKeys, type Batch } from "./collate.js";
+import { Limiter } from "../store/limit.js";
 import { batchMemoryBytes, fitPrefetch } from "./memory.js";
 import { arraySequence, batchesPerEpoch, EpochPlan, identitySequence, shuffledSequence, type IndexSequence, type PlanShape } from "./order.js";
 import type { BatchResult, BatchTask, WorkerInit } from "./worker.js";
@@ -230,7 +231,8 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   /** The caller's signal (`signal` option): once aborted, iteration and `get` reject. */
   readonly signal: AbortSignal | undefined;
   /** Main-thread reads (numWorkers = 0): one FIFO bound across the batches in flight. */
-  private slots: SampleSlots;
+  /** FIFO bound on sample reads shared by the batches in flight (earlier batches finish first). */
+  private slots: Limiter;
 
   constructor(dataset: DatasetLike, opts: CellMapDataLoaderOptions = {}) {
     if (typeof dataset?.get !== "function" || !Number.isSafeInteger(dataset.length)) {
@@ -244,7 +246,7 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     this.rank = intOption(opts.rank, 0, 0, "rank");
     if (this.rank >= this.worldSize) throw bad(`rank must be in [0, worldSize = ${this.worldSize}), got ${this.rank}`, "rank");
     this.sampleConcurrency = intOption(opts.sampleConcurrency, 4, 1, "sampleConcurrency");
-    this.slots = new SampleSlots(this.sampleConcurrency);
+    this.slots = new Limiter(this.sampleConcurrency);
     this.isTrain = opts.isTrain ?? true;
     this.signal = opts.signal;
     opts.signal?.addEventListener("abort", () => {

@@ -7,7 +7,7 @@
  * → rank share (positions `rank, rank + worldSize, …`) → consecutive batches.
  */
 import { CellMapError } from "../errors.js";
-import { Rng, RngStream } from "../sampling/rng.js";
+import { mix32, Rng, RngStream } from "../sampling/rng.js";
 
 /** `index` slot of the loader's own shuffle stream (0 and 1 are taken by the samplers). */
 const SHUFFLE_STREAM_INDEX = 2;
@@ -30,14 +30,6 @@ export function identitySequence(n: number): IndexSequence {
 /** A sequence backed by an array. */
 export function arraySequence(a: ArrayLike<number>): IndexSequence {
   return { length: a.length, at: (p) => a[p] };
-}
-
-function mix32(h: number, v: number): number {
-  h = Math.imul(h ^ v, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 
 /** Mixes 32-bit words into one (murmur3 finaliser style avalanche). */
-function mix32(h: number, v: number): number {
+export function mix32(h: number, v: number): number {
   h = Math.imul(h ^ v, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
