@@ -1,10 +1,17 @@
 /**
- * Loader benchmark, the issue's standard workload: raw 64^3 at 8 nm read from a 4 nm pyramid
- * (blosc-lz4, 64^3 chunks, 512^3 at s0, 256^3 at s1) plus three label classes 64^3 at 8 nm
- * (same pyramid layout, uint8), batch 8, shuffled, no augmentation. Samples/s for 0, 1 and 2
- * workers, cold (chunk cache budget 0: every sample decodes its chunks) and warm (a 512 MiB
- * budget, split across workers, after a warm-up that fills every worker's cache), time to first
- * batch (from the start of iteration, pool start-up included) and peak RSS.
+ * Loader benchmark. Workloads (the Python reference's, `../shared/python-reference/bench.py`):
+ * - `std`: raw 64^3 at 8 nm from a 4 nm pyramid (level s1, no resampling) plus three label
+ *   classes 64^3 at 8 nm, batch 8, shuffled, no augmentation;
+ * - `resample`: the same at 6 nm (raw from s0 with trilinear, labels nearest from 8 nm);
+ * - `raw4nm`: raw 96^3 at 4 nm, labels 48^3 at 8 nm.
+ * On `jrc_synth-bench.zarr` when `CELLMAP_BENCH_FIXTURES` (or `--fixtures DIR`) names the
+ * folder `make_fixtures.py --bench` wrote, else on a built-in fixture of the same layout.
+ *
+ * For 0, 1 and 2 workers, warm (a 512 MiB shared cache, filled by a warm-up) and cold (budget 0:
+ * no chunk kept between reads): samples/s (median of 3 windows, as the Python bench), MB/s of
+ * float32 delivered, CPU ms per sample (all threads), time to first batch from
+ * `new CellMapDataLoader` (pool start-up included), peak RSS, and the copy-bound limit: bytes
+ * written per sample ÷ this machine's measured memcpy bandwidth, per reading core.
  *
  * Each configuration runs in a fresh child process, so peak RSS and first-batch times are not
  * polluted by earlier rows.
@@ -17,10 +24,10 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { CellMapDataset } from "../src/dataset/index.js";
 import { CellMapDataLoader } from "../src/loader/index.js";
 import { writeOmePyramid } from "../src/writer/pyramid.js";
-import { registerFastCodecs } from "../src/zarr/codecs/register.js";
 
 /** One benchmark row. */
 export interface LoaderRow {
+  workload: string;
   workers: number;
   cache: "cold" | "warm";
   /** Whether the consumer hands batches back with `loader.recycle(batch)`. */
@@ -36,12 +43,25 @@ export interface LoaderRow {
    * load on the machine; `cores · 1000 / cpuMsPerSample` bounds samples/s on idle cores.
    */
   cpuMsPerSample: number;
+  /** Float32 bytes delivered per second (MB/s). */
+  mbPerS: number;
+  /** samples/s ÷ copy-bound limit (memcpy bandwidth × reading cores ÷ bytes per sample). */
+  ofCopyLimit: number;
+  /** Chunk decodes per distinct chunk over the run (1 = each chunk decoded once per process). */
+  decodesPerChunk?: number;
 }
 
 const SIZE = 512;
 const CLASSES = ["mito", "er", "nuc"];
 const BATCH = 8;
 const WARM_CACHE = 512 * 2 ** 20;
+
+/** A workload: array specs (z y x). */
+const WORKLOADS: Record<string, { raw: { shape: number[]; scale: number[] }; labels: { shape: number[]; scale: number[] } }> = {
+  std: { raw: { shape: [64, 64, 64], scale: [8, 8, 8] }, labels: { shape: [64, 64, 64], scale: [8, 8, 8] } },
+  resample: { raw: { shape: [64, 64, 64], scale: [6, 6, 6] }, labels: { shape: [64, 64, 64], scale: [6, 6, 6] } },
+  raw4nm: { raw: { shape: [96, 96, 96], scale: [4, 4, 4] }, labels: { shape: [48, 48, 48], scale: [8, 8, 8] } },
+};
 const BLOSC = { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 } as const;
 
 /** 2x mean downsampling of a cubic uint8 volume. */
@@ -132,54 +152,88 @@ export async function loaderVolume(dataDir: string): Promise<{ raw: string; gt: 
 interface ChildConfig {
   raw: string;
   gt: string;
+  workload: string;
   workers: number;
   cache: "cold" | "warm";
   recycle: boolean;
   warmupBatches: number;
   batches: number;
+  windows: number;
+}
+
+/** memcpy bandwidth of this machine (bytes/s): Float32Array#set of 64 MiB, best of 5. */
+function memcpyBandwidth(): number {
+  const a = new Float32Array(16 * 2 ** 20).fill(1);
+  const b = new Float32Array(16 * 2 ** 20);
+  let best = Infinity;
+  for (let r = 0; r < 5; r++) {
+    const t = performance.now();
+    b.set(a);
+    best = Math.min(best, performance.now() - t);
+  }
+  return a.byteLength / (best / 1000);
 }
 
 /** Runs one configuration (in the child process) and returns its row. */
 async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
-  registerFastCodecs();
-  const spec = { shape: [64, 64, 64], scale: [8, 8, 8] };
+  const wl = WORKLOADS[cfg.workload];
   const dataset = await CellMapDataset.open({
-    rawPath: cfg.raw, targetPath: `${cfg.gt}/[${CLASSES.join(",")}]`, classes: CLASSES, inputArrays: { raw: spec }, targetArrays: { labels: spec },
+    rawPath: cfg.raw, targetPath: `${cfg.gt}/[${CLASSES.join(",")}]`, classes: CLASSES,
+    inputArrays: { raw: wl.raw }, targetArrays: { labels: wl.labels }, pad: false,
   });
+  const bytesPerSample = 4 * (wl.raw.shape.reduce((a, b) => a * b, 1) + CLASSES.length * wl.labels.shape.reduce((a, b) => a * b, 1));
   const t0 = performance.now(); // first batch: from construction (worker start-up included)
   const loader = new CellMapDataLoader(dataset, { batchSize: BATCH, numWorkers: cfg.workers, seed: 1, chunkCacheBytes: cfg.cache === "cold" ? 0 : WARM_CACHE });
   let firstBatchMs = 0;
   let k = 0;
-  let tStart = 0;
+  const rates: number[] = [];
+  let tWin = 0;
   let elu0 = performance.eventLoopUtilization();
   let cpu0 = process.cpuUsage();
-  const start = cfg.cache === "cold" ? 1 : cfg.warmupBatches; // cold: everything after the first batch
+  let tStart = 0;
+  const start = cfg.warmupBatches;
+  const end = start + cfg.windows * cfg.batches;
   for await (const b of loader) {
     if (k === 0) firstBatchMs = performance.now() - t0;
     if (!b.labels) throw new Error("batch without labels");
     if (cfg.recycle) loader.recycle(b);
     k++;
     if (k === start) {
-      tStart = performance.now();
+      tStart = tWin = performance.now();
       elu0 = performance.eventLoopUtilization();
       cpu0 = process.cpuUsage();
+    } else if (k > start && (k - start) % cfg.batches === 0) {
+      const now = performance.now();
+      rates.push((cfg.batches * BATCH) / ((now - tWin) / 1000));
+      tWin = now;
     }
-    if (k === start + cfg.batches) break;
+    if (k === end) break;
   }
-  const s = (performance.now() - tStart) / 1000;
   const elu = performance.eventLoopUtilization(elu0);
   const cpu = process.cpuUsage(cpu0);
+  const wall = (performance.now() - tStart) / 1000;
+  const stats = loader.cacheStats();
   await loader.close();
+  rates.sort((a, b) => a - b);
+  const samplesPerS = rates[Math.floor(rates.length / 2)];
+  const samples = cfg.windows * cfg.batches * BATCH;
+  const readers = Math.min(2, Math.max(1, cfg.workers));
+  const limit = (memcpyBandwidth() * readers) / bytesPerSample;
+  void wall;
   return {
+    workload: cfg.workload,
     workers: cfg.workers,
     cache: cfg.cache,
     recycle: cfg.recycle,
-    samples: cfg.batches * BATCH,
-    samplesPerS: (cfg.batches * BATCH) / s,
+    samples,
+    samplesPerS,
+    mbPerS: (samplesPerS * bytesPerSample) / 1e6,
+    cpuMsPerSample: (cpu.user + cpu.system) / 1000 / samples,
+    ofCopyLimit: samplesPerS / limit,
     firstBatchMs,
     peakRssMB: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
     mainBusy: elu.utilization,
-    cpuMsPerSample: (cpu.user + cpu.system) / 1000 / (cfg.batches * BATCH),
+    ...(cfg.cache === "warm" && stats.entries > 0 ? { decodesPerChunk: stats.misses / stats.entries } : {}),
   };
 }
 
@@ -198,19 +252,43 @@ function runChild(cfg: ChildConfig): Promise<LoaderRow> {
   });
 }
 
+/** The jrc_synth-bench paths under `dir`, or null when it is not there. */
+function jrcFixture(dir: string | undefined): { raw: string; gt: string } | null {
+  if (!dir) return null;
+  const root = path.join(dir, "jrc_synth-bench.zarr", "recon-1");
+  const raw = path.join(root, "em", "fibsem-uint8");
+  const gt = path.join(root, "labels", "groundtruth", "crop1");
+  return fs.existsSync(raw) && fs.existsSync(gt) ? { raw, gt } : null;
+}
+
+/** Options of {@link benchLoader}. */
+export interface LoaderBenchOptions {
+  /** Batches per timed window (default 15, as the Python comparison). */
+  batches?: number;
+  /** Folder holding `jrc_synth-bench.zarr`. */
+  fixtures?: string;
+  workloads?: string[];
+  workers?: number[];
+  caches?: ("warm" | "cold")[];
+}
+
 /** Runs every row (data generated once under `dataDir`). */
-export async function benchLoader(dataDir: string, opts: { batches?: number } = {}): Promise<LoaderRow[]> {
+export async function benchLoader(dataDir: string, opts: LoaderBenchOptions = {}): Promise<{ fixture: string; rows: LoaderRow[] }> {
   fs.mkdirSync(dataDir, { recursive: true });
-  const { raw, gt } = await loaderVolume(dataDir);
+  const jrc = jrcFixture(opts.fixtures ?? process.env.CELLMAP_BENCH_FIXTURES);
+  const { raw, gt } = jrc ?? (await loaderVolume(dataDir));
   const rows: LoaderRow[] = [];
-  const configs: { workers: number; cache: "cold" | "warm"; recycle: boolean }[] = [];
-  for (const workers of [0, 1, 2]) for (const cache of ["cold", "warm"] as const) configs.push({ workers, cache, recycle: false });
-  configs.push({ workers: 2, cache: "warm", recycle: true });
-  for (const c of configs) {
-    const batches = opts.batches ?? (c.cache === "cold" ? 40 : 100);
-    rows.push(await runChild({ raw, gt, ...c, warmupBatches: 40 * Math.max(1, c.workers), batches }));
+  for (const workload of opts.workloads ?? ["std", "resample", "raw4nm"]) {
+    for (const cache of opts.caches ?? (["warm", "cold"] as const)) {
+      for (const workers of opts.workers ?? [0, 1, 2]) {
+        const batches = opts.batches ?? 15;
+        // Warm: enough batches to touch most chunks of the crop once, so the windows read a full cache.
+        const warmupBatches = cache === "warm" ? 40 : 2;
+        rows.push(await runChild({ raw, gt, workload, workers, cache, recycle: true, warmupBatches, batches, windows: 3 }));
+      }
+    }
   }
-  return rows;
+  return { fixture: jrc ? "jrc_synth-bench.zarr" : "built-in loader-512.zarr", rows };
 }
 
 if (process.argv[2] === "--child" && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -7,7 +7,20 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { benchImage } from "./image.js";
 
-const sections = process.argv.slice(2);
+const args = process.argv.slice(2);
+/** `--name value` options (removed from the section list). */
+function option(name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  args.splice(i, 2);
+  return v;
+}
+const fixtures = option("fixtures");
+const workloads = option("workloads")?.split(",");
+const workers = option("workers")?.split(",").map(Number);
+const caches = option("caches")?.split(",") as ("warm" | "cold")[] | undefined;
+const sections = args;
 const want = (s: string) => sections.length === 0 || sections.includes(s);
 const dataDir = path.resolve(process.env.CELLMAP_BENCH_DIR ?? ".tmp/bench");
 
@@ -28,8 +41,9 @@ if (want("image")) {
 }
 if (want("loader")) {
   const { benchLoader } = await import("./loader.js");
-  console.log("## loader: raw 64^3 @ 8 nm from a 4 nm 512^3 blosc pyramid + 3 label classes 64^3, batch 8, shuffled");
-  table((await benchLoader(dataDir)) as unknown as Record<string, unknown>[]);
+  const { fixture, rows } = await benchLoader(dataDir, { fixtures, workloads, workers, caches });
+  console.log(`## loader on ${fixture}: std = raw 64^3 @ 8 nm + 3 classes 64^3 @ 8 nm; resample = the same @ 6 nm; raw4nm = raw 96^3 @ 4 nm + classes 48^3 @ 8 nm; batch 8, shuffled, batches recycled`);
+  table(rows as unknown as Record<string, unknown>[]);
 }
 if (want("codecs")) {
   const { benchCodecs } = await import("./codecs.js");

@@ -23,7 +23,7 @@
 import { CellMapError } from "../errors.js";
 import { intersectBoxes, type Box } from "../geometry/level.js";
 import { EmptyImage } from "../image/empty.js";
-import { CellMapImage, MAX_PATCH_VOXELS } from "../image/image.js";
+import { CellMapImage, keepIn, MAX_PATCH_VOXELS } from "../image/image.js";
 import { RngStream, sampleRng } from "../sampling/rng.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import type { HttpStoreOptions } from "../store/http.js";
@@ -140,6 +140,10 @@ interface TargetArray {
 }
 
 const RESERVED = new Set(["idx", "metadata"]);
+
+function sizeOf3(shape: readonly number[]): number {
+  return shape[0] * shape[1] * shape[2];
+}
 
 function bad(message: string, path: string): CellMapError {
   return new CellMapError("INVALID_ARGUMENT", message, path);
@@ -536,19 +540,36 @@ export class CellMapDataset implements DatasetLike {
     return drawSpatialTransform(this.spatial, sampleRng(this.seed, epoch, i, RngStream.spatial), this.twoD ? ["y", "x"] : ["z", "y", "x"]);
   }
 
-  /** Reads sample `i` (all sources concurrently). */
+  /** Reads sample `i` (all sources concurrently), into `opts.into` where given. */
   async get(i: number, opts: GetOptions = {}): Promise<DatasetItem> {
     const epoch = opts.epoch ?? 0;
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw bad(`epoch must be a non-negative integer, got ${epoch}`, "epoch");
     const center = this.center(i);
     const draw = this.spatialDraw(i, epoch);
-    const ro = { spatialTransform: draw ? draw.matrix : null, signal: opts.signal };
-    const inputReads = Promise.all(this.inputs.map((s) => s.image.read(center, ro)));
+    const base = { spatialTransform: draw ? draw.matrix : null, signal: opts.signal, store: opts.store };
+    // Destination of each read: its slot of the batch (classes stacked in place), or new.
+    const slot = (name: string, channels: number, size: number): Float32Array | null => {
+      const v = opts.into?.[name];
+      return v && v.length === channels * size ? v : null;
+    };
+    const inputViews = this.inputs.map((s) => slot(s.array.name, 1, sizeOf3(s.array.shape)));
+    const targetViews = this.targets.map((t) => slot(t.array.name, t.raw ? 1 : t.classes.length, sizeOf3(t.array.shape)));
+    const classView = (a: number, k: number): Float32Array | undefined => {
+      const v = targetViews[a];
+      if (!v) return undefined;
+      const size = v.length / this.targets[a].classes.length;
+      return v.subarray(k * size, (k + 1) * size);
+    };
+    const inputReads = Promise.all(this.inputs.map((s, k) => s.image.read(center, { ...base, into: inputViews[k] ?? undefined })));
     const targetReads = Promise.all(
-      this.targets.map((t) =>
+      this.targets.map((t, a) =>
         t.raw
-          ? Promise.all([t.raw.read(center, ro)])
-          : Promise.all(t.classes.map((s) => (s.kind === "image" ? s.image.read(center, ro) : s.kind === "empty" ? s.image.read() : null))),
+          ? Promise.all([t.raw.read(center, { ...base, into: targetViews[a] ?? undefined })])
+          : Promise.all(
+              t.classes.map((s, k) =>
+                s.kind === "image" ? s.image.read(center, { ...base, into: classView(a, k) }) : s.kind === "empty" ? s.image.read(undefined, { into: classView(a, k) }) : null,
+              ),
+            ),
       ),
     );
     const [rawTensors, targetTensors] = await Promise.all([inputReads, targetReads]);
@@ -556,14 +577,14 @@ export class CellMapDataset implements DatasetLike {
     const item: DatasetItem = { idx: i, metadata: this.metadata(center, i, epoch, draw) };
     const rawRng = sampleRng(this.seed, epoch, i, RngStream.rawValue);
     this.inputs.forEach((s, k) => {
-      const t = this.rawTransform ? this.rawTransform.apply(rawTensors[k], rawRng) : rawTensors[k];
+      const t = this.rawTransform ? keepIn(this.rawTransform.apply(rawTensors[k], rawRng), inputViews[k], s.array.name) : rawTensors[k];
       item[s.array.name] = this.withChannel(t);
     });
     const tgtRng = sampleRng(this.seed, epoch, i, RngStream.targetValue);
     this.targets.forEach((ta, a) => {
       const reads = targetTensors[a];
       if (ta.raw) {
-        const t = this.targetTransform ? this.targetTransform.apply(reads[0]!, tgtRng) : reads[0]!;
+        const t = this.targetTransform ? keepIn(this.targetTransform.apply(reads[0]!, tgtRng), targetViews[a], ta.array.name) : reads[0]!;
         item[ta.array.name] = this.withChannel(t);
         return;
       }
@@ -571,9 +592,9 @@ export class CellMapDataset implements DatasetLike {
         const t = reads[k];
         if (s.kind !== "image" || !t) return t;
         const tr = this.transformFor(this.classes[k]);
-        return tr ? tr.apply(t, tgtRng) : t;
+        return tr ? keepIn(tr.apply(t, tgtRng), classView(a, k), `${ta.array.name}/${this.classes[k]}`) : t;
       });
-      item[ta.array.name] = this.stackClasses(ta, per);
+      item[ta.array.name] = this.stackClasses(ta, per, targetViews[a]);
     });
     return item;
   }
@@ -593,26 +614,29 @@ export class CellMapDataset implements DatasetLike {
     return { data: t.data, shape: [1, ...this.spatialShape(t)], sourceDtype: t.sourceDtype };
   }
 
-  /** Fills inferred classes and stacks the classes into `[nClasses, ...spatial]`. */
-  private stackClasses(ta: TargetArray, per: (Tensor | null)[]): Tensor {
-    const first = per.find((t): t is Tensor => t !== null)!;
-    const size = first.data.length;
-    const shape = this.spatialShape(first);
+  /**
+   * Fills inferred classes and stacks the classes into `[nClasses, ...spatial]`. With `into`
+   * (the reads already sit in their channels of it) only inferred classes are written.
+   */
+  private stackClasses(ta: TargetArray, per: (Tensor | null)[], into: Float32Array | null): Tensor {
+    const first = per.find((t): t is Tensor => t !== null) ?? null;
+    const size = first ? first.data.length : into!.length / per.length;
+    const shape = first ? this.spatialShape(first) : this.spatialShape({ data: new Float32Array(0), shape: ta.array.spec.shape.length === 2 ? [1, ...ta.array.spec.shape] : [...ta.array.spec.shape], sourceDtype: "float32" });
     per.forEach((t, k) => {
       if (t && t.data.length !== size) {
         throw new CellMapError("INVALID_ARGUMENT", `class ${JSON.stringify(this.classes[k])} patch has ${t.data.length} values, expected ${size} (a target transform changed the size?)`, `${ta.array.name}/${this.classes[k]}`);
       }
     });
-    const out = new Float32Array(size * per.length);
+    const out = into ?? new Float32Array(size * per.length);
     ta.classes.forEach((s, k) => {
       const dst = out.subarray(k * size, (k + 1) * size);
       if (s.kind !== "inferred") {
-        dst.set(per[k]!.data);
+        if (per[k]!.data !== dst) dst.set(per[k]!.data);
         return;
       }
       dst.fill(this.emptyValue);
       for (const r of s.related) {
-        const rel = per[r]!.data;
+        const rel = out.subarray(r * size, (r + 1) * size);
         for (let j = 0; j < size; j++) if (rel[j] > 0) dst[j] = 0;
       }
     });

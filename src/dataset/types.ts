@@ -6,6 +6,7 @@
 import { CellMapError } from "../errors.js";
 import type { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import type { Tensor } from "../tensor.js";
+import type { ChunkStore } from "../zarr/chunk-store.js";
 import type { SpatialDraw } from "../transforms/spatial.js";
 import type { ClassCounts } from "./counts.js";
 
@@ -68,6 +69,15 @@ export interface GetOptions {
   /** Epoch of the random draws (default 0): augmentation is a function of (seed, epoch, index). */
   epoch?: number;
   signal?: AbortSignal;
+  /**
+   * Buffers to write the sample's tensors into, by key, each exactly the tensor's size (the
+   * loader passes the sample's slots of a batch buffer, so reads land in the batch directly).
+   * A key that is missing or of another size gets a new array. The item's tensors then view
+   * these buffers.
+   */
+  into?: Record<string, Float32Array>;
+  /** Decoded-chunk cache to read through (default: this thread's). */
+  store?: ChunkStore;
 }
 
 /** A serialised dataset (see {@link openDescription}). */

@@ -36,9 +36,10 @@ export class EmptyImage {
     return [...this.outputShape];
   }
 
-  /** A new patch filled with `emptyValue` (never shared between calls). */
-  async read(_center?: readonly number[], _opts?: unknown): Promise<Tensor> {
-    const data = new Float32Array(this.outputShape.reduce((p, v) => p * v, 1)).fill(this.emptyValue);
+  /** A patch filled with `emptyValue`: a new one (never shared between calls), or `opts.into` when it has the patch's size. */
+  async read(_center?: readonly number[], opts?: { into?: Float32Array }): Promise<Tensor> {
+    const size = this.outputShape.reduce((p, v) => p * v, 1);
+    const data = (opts?.into && opts.into.length === size ? opts.into : new Float32Array(size)).fill(this.emptyValue);
     return { data, shape: [...this.outputShape], sourceDtype: "float32" };
   }
 

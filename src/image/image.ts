@@ -16,7 +16,8 @@ import { type HttpStoreOptions } from "../store/http.js";
 import { openStore } from "../store/open.js";
 import { type DataType, type Tensor, sizeOf, stridesOf } from "../tensor.js";
 import { openZarrArray, type ZarrArray } from "../zarr/array.js";
-import { readRegion } from "../zarr/read.js";
+import type { ChunkStore } from "../zarr/chunk-store.js";
+import { defaultChunkStore, readRegion, readRegionInto } from "../zarr/read.js";
 import { countForeground } from "./counts.js";
 import { isDirectCopy, type LevelGeometry, type PatchGrid, samplePatch, sampleWindow } from "./resample.js";
 
@@ -61,6 +62,13 @@ export interface ReadOptions {
   /** Generator for random value transforms (one per sample). */
   rng?: Rng;
   signal?: AbortSignal;
+  /**
+   * Write the patch here instead of a new array (C order, exactly the patch's size; other sizes
+   * are ignored). The returned tensor's `data` is then this array.
+   */
+  into?: Float32Array;
+  /** Decoded-chunk cache to read through (default: this thread's, see `defaultChunkStore`). */
+  store?: ChunkStore;
 }
 
 /** The pyramid level an image reads from. */
@@ -79,6 +87,19 @@ const AXES = ["z", "y", "x"];
 
 /** Largest patch (voxels) a read may produce: 2^30 float32 values, 4 GiB. */
 export const MAX_PATCH_VOXELS = 2 ** 30;
+
+/**
+ * A transform's result, moved into `into` when the transform returned a new array (so the
+ * caller's buffer holds the final values).
+ */
+export function keepIn(t: Tensor, into: Float32Array | null | undefined, where: string): Tensor {
+  if (!into || t.data === into) return t;
+  if (t.data.length !== into.length) {
+    throw new CellMapError("INVALID_ARGUMENT", `a value transform changed the patch size from ${into.length} to ${t.data.length} values`, where);
+  }
+  into.set(t.data);
+  return { ...t, data: into };
+}
 
 function isLabelClass(c: string | undefined): boolean {
   return c !== undefined && c !== "raw";
@@ -268,18 +289,23 @@ export class CellMapImage {
         hi[d] = win.hi[w] + 1;
       }
     }
-    const region = await readRegion(this.array, lo, hi, opts.signal);
+    const size = sizeOf(this.outputShape);
+    const into = opts.into && opts.into.length === size ? opts.into : null;
+    const store = opts.store ?? defaultChunkStore();
     let out: Float32Array;
     if (this.storageIsZyx && isDirectCopy(this.geom, grid, win)) {
-      out = region.data; // the window is the patch, stored z y x (other dims have size 1)
+      // The window is the patch, stored z y x (other dims have size 1): gather it in place.
+      out = into ?? new Float32Array(size);
+      await readRegionInto(this.array, lo, hi, out, store, opts.signal);
     } else {
+      const region = await readRegion(this.array, lo, hi, opts.signal, store);
       const rstride = stridesOf(region.shape);
       const stride = this.dimOf.map((d) => (d >= 0 ? rstride[d] : 0));
-      out = new Float32Array(sizeOf(this.outputShape));
+      out = into ?? new Float32Array(size);
       samplePatch(this.geom, grid, { interpolation: this.interpolation, pad: this.pad, padValue: this.padValue }, region.data, win, stride, out);
     }
     let t: Tensor = { data: out, shape: this.patchShape, sourceDtype: this.array.dtype };
-    if (this.valueTransform) t = this.valueTransform.apply(t, opts.rng ?? new Rng(0));
+    if (this.valueTransform) t = keepIn(this.valueTransform.apply(t, opts.rng ?? new Rng(0)), into, this.array.id);
     return t;
   }
 

@@ -8,6 +8,7 @@ import { CellMapError, type CellMapErrorCode } from "../errors.js";
 import type { DatasetItem, DatasetLike, SampleMetadata } from "../dataset/types.js";
 import type { DataType, Tensor } from "../tensor.js";
 import type { Limiter } from "../store/limit.js";
+import type { ChunkStore } from "../zarr/chunk-store.js";
 
 /**
  * One batch: every tensor key of the samples stacked along a new first axis (inputs
@@ -114,6 +115,50 @@ export class SampleError extends CellMapError {
   }
 }
 
+/** One tensor key of a batch as the dataset declares it. */
+export interface BatchKey {
+  name: string;
+  /** Shape of one sample's tensor (`[C, ...spatial]`). */
+  sampleShape: number[];
+  /** Values of one sample's tensor. */
+  sampleSize: number;
+  /** Byte offset of the key's `[N, ...sampleShape]` block in a batch buffer. */
+  offset: number;
+}
+
+/** Where each key of a full batch sits in one batch buffer. */
+export interface BatchLayout {
+  batchSize: number;
+  keys: BatchKey[];
+  /** Bytes of one batch buffer. */
+  bytes: number;
+}
+
+/**
+ * The layout a dataset's batches have: inputs `[1, ...spatial]`, then targets `[C, ...spatial]`
+ * (`C` = number of classes, 1 in raw-only mode), 2-D specs without their z. Keys start on
+ * 64-byte boundaries.
+ */
+export function batchLayout(dataset: Pick<DatasetLike, "inputArrays" | "targetArrays" | "classes">, batchSize: number): BatchLayout {
+  const keys: BatchKey[] = [];
+  let offset = 0;
+  const add = (name: string, channels: number, shape: number[]) => {
+    const sampleShape = [channels, ...shape];
+    const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
+    keys.push({ name, sampleShape, sampleSize, offset });
+    offset += Math.ceil((sampleSize * batchSize * 4) / 64) * 64;
+  };
+  for (const [name, spec] of Object.entries(dataset.inputArrays)) add(name, 1, [...spec.shape]);
+  for (const [name, spec] of Object.entries(dataset.targetArrays)) add(name, Math.max(1, dataset.classes.length), [...spec.shape]);
+  return { batchSize, keys, bytes: offset };
+}
+
+/** A batch buffer to fill: one full-batch view per key of `layout`. */
+export interface BatchTarget {
+  layout: BatchLayout;
+  views: Record<string, Float32Array>;
+}
+
 /** Options of {@link buildBatch}. */
 export interface BuildBatchOptions {
   /** Samples read at once (default 4): overlaps I/O without holding many patches. */
@@ -125,6 +170,13 @@ export interface BuildBatchOptions {
    * is exactly the batch's (every value is overwritten), otherwise ignored.
    */
   reuse?: Record<string, ArrayBuffer>;
+  /**
+   * The batch buffer to read into: each sample is read straight into its slots (no copy).
+   * Ignored when the samples' keys or shapes differ from its layout.
+   */
+  target?: BatchTarget;
+  /** Decoded-chunk cache the reads go through (default: the thread's). */
+  store?: ChunkStore;
   signal?: AbortSignal;
 }
 
@@ -136,10 +188,17 @@ interface Slot {
   sourceDtype: DataType;
 }
 
+/** Whether `view` is `data` (the sample was read in place). */
+function sameView(a: Float32Array, b: Float32Array): boolean {
+  return a === b || (a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length);
+}
+
 /**
- * Reads `indices` with `dataset.get(i, { epoch })` and stacks them. Each sample is copied once,
- * into its slot of the batch buffers, as soon as it arrives (so at most `concurrency` sample
- * patches are alive besides the batch). Samples must agree on keys and shapes.
+ * Reads `indices` with `dataset.get(i, { epoch })` and stacks them. With a `target`, each
+ * sample is read straight into its slots of the target buffer; otherwise (or when the samples
+ * do not match the target's layout) each sample is copied once into its slot as it arrives (so
+ * at most `concurrency` sample patches are alive besides the batch). Samples must agree on keys
+ * and shapes.
  */
 export async function buildBatch(dataset: DatasetLike, indices: readonly number[], epoch: number, opts: BuildBatchOptions = {}): Promise<Batch> {
   const n = indices.length;
@@ -148,15 +207,29 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
   let slots: Slot[] | null = null;
   let next = 0;
   let failed = false;
+  let target = opts.target && n <= opts.target.layout.batchSize ? opts.target : undefined;
+
+  const intoFor = (k: number): Record<string, Float32Array> | undefined => {
+    if (!target) return undefined;
+    const out: Record<string, Float32Array> = {};
+    for (const key of target.layout.keys) out[key.name] = target.views[key.name].subarray(k * key.sampleSize, (k + 1) * key.sampleSize);
+    return out;
+  };
 
   const place = (k: number, item: DatasetItem): void => {
     const keys = tensorKeys(item);
     if (!slots) {
+      const t0 = target;
+      const fits = t0 && keys.length === t0.layout.keys.length && t0.layout.keys.every((key, j) => {
+        const t = item[keys[j]] as Tensor;
+        return key.name === keys[j] && t.data.length === key.sampleSize && t.shape.length === key.sampleShape.length && t.shape.every((v, a) => v === key.sampleShape[a]);
+      });
+      if (!fits) target = undefined;
       slots = keys.map((name) => {
         const t = item[name] as Tensor;
         const values = n * t.data.length;
         const spare = opts.reuse?.[name];
-        const data = spare && spare.byteLength === values * 4 ? new Float32Array(spare) : new Float32Array(values);
+        const data = fits ? t0!.views[name].subarray(0, values) : spare && spare.byteLength === values * 4 ? new Float32Array(spare) : new Float32Array(values);
         return { name, shape: [...t.shape], size: t.data.length, data, sourceDtype: t.sourceDtype };
       });
     }
@@ -168,7 +241,8 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
       if (t.data.length !== s.size || t.shape.length !== s.shape.length || t.shape.some((v, a) => v !== s.shape[a])) {
         throw new CellMapError("INVALID_ARGUMENT", `sample ${JSON.stringify(s.name)} has shape [${t.shape}], the batch has [${s.shape}]`, s.name);
       }
-      s.data.set(t.data, k * s.size);
+      const dst = s.data.subarray(k * s.size, (k + 1) * s.size);
+      if (!sameView(t.data, dst)) dst.set(t.data);
     }
     idx[k] = item.idx;
     metadata[k] = item.metadata;
@@ -181,7 +255,7 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
       try {
         const read = () => {
           if (opts.signal?.aborted) throw new CellMapError("ABORTED", "batch aborted", undefined, { cause: opts.signal.reason });
-          return dataset.get(i, { epoch, signal: opts.signal });
+          return dataset.get(i, { epoch, signal: opts.signal, into: intoFor(k), store: opts.store });
         };
         place(k, await (opts.slots ? opts.slots.run(read) : read()));
       } catch (err) {
@@ -196,4 +270,14 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
   const batch: Batch = { idx, metadata };
   for (const s of (slots ?? []) as Slot[]) batch[s.name] = { data: s.data, shape: [n, ...s.shape], sourceDtype: s.sourceDtype };
   return batch;
+}
+
+/** Whether a built batch's tensors are the target's views (it was read in place). */
+export function filledTarget(batch: Batch, target: BatchTarget): boolean {
+  const keys = tensorKeys(batch);
+  return keys.length === target.layout.keys.length && keys.every((k) => {
+    const t = batch[k] as Tensor;
+    const v = target.views[k];
+    return v !== undefined && t.data.buffer === v.buffer && t.data.byteOffset === v.byteOffset;
+  });
 }

@@ -23,9 +23,12 @@ import { Piscina } from "piscina";
 import { CellMapError } from "../errors.js";
 import type { DatasetDescription, DatasetLike } from "../dataset/types.js";
 import { ClassBalancedSampler, type Sampler } from "../sampling/samplers.js";
-import { chunkCache, setChunkCacheBytes, type CacheStats } from "../zarr/cache.js";
+import { ChunkCache, envChunkCacheBytes, type CacheStats } from "../zarr/cache.js";
+import { type ChunkStore, LocalChunkStore } from "../zarr/chunk-store.js";
+import { DataPlane } from "../plane/plane.js";
+import { BatchPool } from "./batch-pool.js";
 import type { Tensor } from "../tensor.js";
-import { buildBatch, deserializeError, SampleError, tensorKeys, type Batch } from "./collate.js";
+import { batchLayout, buildBatch, deserializeError, filledTarget, SampleError, tensorKeys, type Batch } from "./collate.js";
 import { Limiter } from "../store/limit.js";
 import { batchMemoryBytes, fitPrefetch } from "./memory.js";
 import { arraySequence, batchesPerEpoch, EpochPlan, identitySequence, shuffledSequence, type IndexSequence, type PlanShape } from "./order.js";
@@ -70,9 +73,11 @@ export interface CellMapDataLoaderOptions {
   /** Number of training processes sharing each epoch (default 1). */
   worldSize?: number;
   /**
-   * Total decoded-chunk cache budget in bytes, split evenly across workers (each thread has its
-   * own cache). Default: this thread's current budget. With `numWorkers = 0` it sets this
-   * thread's budget.
+   * Budget in bytes of the loader's decoded-chunk cache: one cache in shared memory, used by
+   * every worker thread (and by this thread with `numWorkers = 0`), so each chunk is decoded
+   * once per process whatever the worker count. Default `CELLMAP_CHUNK_CACHE_BYTES`, else 1 GiB;
+   * 0 keeps no chunk between reads. At most about 4 GiB (one WebAssembly memory holds the cache
+   * and the batch buffers; a larger budget is cut with a warning).
    */
   chunkCacheBytes?: number;
   /** Memory the loader may plan for (default half of the machine's RAM); see {@link CellMapDataLoader.prefetchDepth}. */
@@ -207,8 +212,13 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   readonly sampleConcurrency: number;
   /** Batches allowed in flight (`prefetchFactor · max(1, numWorkers)`, cut to the memory budget). */
   readonly prefetchDepth: number;
-  /** Total chunk-cache budget the loader plans with (all threads). */
+  /** Budget of the loader's shared chunk cache in bytes (what the slab holds; 0: none). */
   readonly chunkCacheBytes: number;
+  /** The shared memory of the chunk cache and the batch buffers. */
+  private readonly plane: DataPlane;
+  /** Where reads on this thread (numWorkers = 0, `get`) find chunks. */
+  private readonly store: ChunkStore;
+  private readonly batchPool: BatchPool;
   /** Memory budget the prefetch queue was sized for. */
   readonly memoryBudgetBytes: number;
   /** Warning issued at construction about the memory budget, or null. */
@@ -293,8 +303,7 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     if (opts.chunkCacheBytes !== undefined && !(Number.isFinite(opts.chunkCacheBytes) && opts.chunkCacheBytes >= 0)) {
       throw bad(`chunkCacheBytes must be a non-negative number, got ${opts.chunkCacheBytes}`, "chunkCacheBytes");
     }
-    this.chunkCacheBytes = Math.floor(opts.chunkCacheBytes ?? chunkCache.capacityBytes);
-    if (this.numWorkers === 0 && opts.chunkCacheBytes !== undefined) setChunkCacheBytes(this.chunkCacheBytes);
+    const requestedCache = Math.floor(opts.chunkCacheBytes ?? envChunkCacheBytes());
     if (opts.memoryBudgetBytes !== undefined && !(opts.memoryBudgetBytes > 0)) throw bad(`memoryBudgetBytes must be > 0, got ${opts.memoryBudgetBytes}`, "memoryBudgetBytes");
     this.memoryBudgetBytes = opts.memoryBudgetBytes ?? Math.floor(os.totalmem() / 2);
     const sampleBytes = batchMemoryBytes(dataset.inputArrays, dataset.targetArrays, dataset.classes.length, 1);
@@ -303,12 +312,20 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
       batchBytes: this.batchMemoryBytes(),
       sampleBytes,
       readers: Math.max(1, this.numWorkers) * this.sampleConcurrency,
-      cacheBytes: this.chunkCacheBytes,
+      cacheBytes: requestedCache,
       budgetBytes: this.memoryBudgetBytes,
     });
     this.prefetchDepth = fit.depth;
-    this.memoryWarning = fit.warning;
-    if (fit.warning) process.emitWarning(fit.warning, { code: "CELLMAP_LOADER_MEMORY" });
+
+    // The data plane: the shared chunk cache plus a pool of batch buffers (the batches in
+    // flight, those the consumer holds, and slack for batches awaiting garbage collection).
+    const layout = batchLayout(dataset, this.batchSize);
+    this.plane = DataPlane.create({ cacheBytes: requestedCache, batchBytes: layout.bytes, batchSlots: 2 * this.prefetchDepth + 2 });
+    this.chunkCacheBytes = this.plane.cache?.capacityBytes ?? 0;
+    this.store = this.plane.cache ?? new LocalChunkStore(new ChunkCache(0));
+    this.batchPool = new BatchPool(this.plane, layout);
+    this.memoryWarning = [fit.warning, this.plane.warning].filter(Boolean).join("; ") || null;
+    if (this.memoryWarning) process.emitWarning(this.memoryWarning, { code: "CELLMAP_LOADER_MEMORY" });
 
     // Workers re-open the dataset from its description: fail now, not in a thread, if it has none.
     if (this.numWorkers > 0) this.description = dataset.describe();
@@ -483,7 +500,7 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     const list = typeof indices === "number" ? [indices] : [...indices];
     const signals = [opts.signal, this.signal].filter((x): x is AbortSignal => !!x);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-    return buildBatch(this.dataset, list, this.epochValue, { concurrency: this.sampleConcurrency, signal });
+    return buildBatch(this.dataset, list, this.epochValue, { concurrency: this.sampleConcurrency, signal, store: this.store });
   }
 
   /** Iterates the rest of the current epoch (from `position`). One iteration at a time. */
@@ -523,6 +540,7 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
    * once, so a stale use cannot read another batch's values. Optional.
    */
   recycle(batch: Batch): void {
+    if (this.batchPool.recycle(batch)) return;
     const cap = this.prefetchDepth + 1;
     for (const key of tensorKeys(batch)) {
       const t = batch[key] as Tensor;
@@ -550,35 +568,58 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   private readonly workerCache = new Map<number, CacheStats>();
 
   /**
-   * Decoded-chunk cache counters summed over the threads that read (the workers, or this thread
-   * with `numWorkers: 0`), for throughput summaries.
+   * Decoded-chunk cache counters: the shared cache's (every thread together), or with a budget
+   * of 0 the sum over the threads that read.
    */
   cacheStats(): CacheStats {
-    if (this.numWorkers === 0) return chunkCache.getStats();
-    const sum = Object.fromEntries(Object.keys(chunkCache.getStats()).map((k) => [k, 0])) as unknown as CacheStats;
+    if (this.plane.cache || this.numWorkers === 0) return this.store.getStats();
+    const sum: CacheStats = { hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0, capacityBytes: 0, inflight: 0 };
     for (const s of this.workerCache.values()) {
-      for (const k of Object.keys(sum) as (keyof CacheStats)[]) sum[k] += s[k];
+      for (const k of Object.keys(sum) as (keyof CacheStats)[]) sum[k] = (sum[k] ?? 0) + (s[k] ?? 0);
     }
     return sum;
   }
 
   /** @internal Starts reading batch `indices` of `epoch`. */
   submit(indices: number[], epoch: number, signal: AbortSignal): Promise<Batch> {
-    const reuse = this.takeSpare();
-    if (this.numWorkers === 0) return buildBatch(this.dataset, indices, epoch, { concurrency: this.sampleConcurrency, slots: this.slots, reuse, signal });
+    const slot = this.batchPool.take();
+    const reuse = slot < 0 ? this.takeSpare() : undefined;
+    const built = (batch: Batch): Batch => {
+      if (slot >= 0) {
+        if (filledTarget(batch, this.batchPool.target(slot))) this.batchPool.handOut(batch, slot);
+        else this.batchPool.release(slot);
+      }
+      return batch;
+    };
+    const failed = (err: unknown): never => {
+      if (slot >= 0) this.batchPool.release(slot);
+      throw err;
+    };
+    if (this.numWorkers === 0) {
+      const target = slot >= 0 ? this.batchPool.target(slot) : undefined;
+      return buildBatch(this.dataset, indices, epoch, { concurrency: this.sampleConcurrency, slots: this.slots, reuse, target, store: this.store, signal }).then(built, failed);
+    }
     const pool = this.ensurePool();
-    const task: BatchTask = { indices, epoch, reuse };
+    const task: BatchTask = { indices, epoch, reuse, slot };
     // No abort signal for pool tasks: piscina would kill the thread running an aborted task; a
     // stopped iteration destroys the whole pool instead, which rejects what is still pending.
     return pool.run(task, { transferList: reuse ? Object.values(reuse) : undefined }).then(
       (r: BatchResult) => {
         if (r.ok && r.cache) this.workerCache.set(r.cache.thread, r.cache.stats);
-        if (r.ok) return r.batch;
-        throw deserializeError(r.error);
+        if (!r.ok) return failed(deserializeError(r.error));
+        if (r.batch) return built(r.batch);
+        // Read in place: the tensors are views of the slot.
+        const target = this.batchPool.target(slot);
+        const batch: Batch = { idx: r.idx, metadata: r.metadata };
+        for (const k of this.batchPool.layout.keys) {
+          batch[k.name] = { data: target.views[k.name].subarray(0, r.idx.length * k.sampleSize), shape: [r.idx.length, ...k.sampleShape], sourceDtype: r.sourceDtypes[k.name] };
+        }
+        this.batchPool.handOut(batch, slot);
+        return batch;
       },
       (err: unknown) => {
-        if (signal.aborted) throw new CellMapError("ABORTED", "batch aborted", undefined, { cause: err });
-        throw new SampleError(indices[0], epoch, this.poolError ?? err, "a worker thread died reading the batch starting at");
+        if (signal.aborted) return failed(new CellMapError("ABORTED", "batch aborted", undefined, { cause: err }));
+        return failed(new SampleError(indices[0], epoch, this.poolError ?? err, "a worker thread died reading the batch starting at"));
       },
     );
   }
@@ -588,8 +629,8 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
       const file = workerFile();
       const init: WorkerInit = {
         description: this.description!,
-        // 0 disables caching; otherwise each worker gets an equal share (at least 1 byte).
-        chunkCacheBytes: this.chunkCacheBytes === 0 ? 0 : Math.max(1, Math.floor(this.chunkCacheBytes / this.numWorkers)),
+        plane: this.plane.init(),
+        layout: this.batchPool.layout,
         sampleConcurrency: this.sampleConcurrency,
       };
       const preload = tsxPreload(file);

@@ -1,8 +1,10 @@
 /**
  * Worker-thread side of `CellMapDataLoader` (a piscina task module). Each worker re-opens the
  * dataset from its JSON description (transforms included: built-ins from their specs, user
- * transforms by importing their module), with its own codecs and its share of the chunk-cache
- * budget, then builds whole batches and transfers their buffers back (no copy on the way).
+ * transforms by importing their module) and maps the loader's data plane: it reads through the
+ * one shared chunk cache and writes each batch straight into the batch buffer the task names,
+ * so only indices and metadata travel back. Without a buffer (all handed out) it builds the
+ * batch in new buffers and transfers them.
  *
  * Opening starts as soon as the thread starts, so it overlaps the pool start-up and the first
  * task; failures are reported per task (with the first sample of the batch), never as a crash.
@@ -12,16 +14,23 @@ import { Piscina } from "piscina";
 import "../dataset/index.js"; // registers every dataset kind with openDescription
 import "../writer/index.js"; // registers CellMapDatasetWriter (inference tiles served by workers)
 import { openDescription, type DatasetDescription, type DatasetLike } from "../dataset/types.js";
-import { chunkCache, setChunkCacheBytes, type CacheStats } from "../zarr/cache.js";
+import { ChunkCache, type CacheStats } from "../zarr/cache.js";
+import { LocalChunkStore } from "../zarr/chunk-store.js";
+import { setDefaultChunkStore } from "../zarr/read.js";
+import { DataPlane, type DataPlaneInit } from "../plane/plane.js";
+import type { DataType, Tensor } from "../tensor.js";
 import { threadId } from "node:worker_threads";
 import { registerFastCodecs } from "../zarr/codecs/register.js";
-import { batchBuffers, buildBatch, SampleError, serializeError, type Batch, type SerializedError } from "./collate.js";
+import { batchBuffers, buildBatch, filledTarget, SampleError, serializeError, tensorKeys, type Batch, type BatchLayout, type SerializedError } from "./collate.js";
+import { BatchPool } from "./batch-pool.js";
 
 /** What the loader gives each worker at start-up. */
 export interface WorkerInit {
   description: DatasetDescription;
-  /** This worker's chunk-cache budget (null: keep the default). */
-  chunkCacheBytes: number | null;
+  /** The loader's shared memory (chunk cache and batch buffers). */
+  plane: DataPlaneInit;
+  /** Where each key sits in a batch buffer. */
+  layout: BatchLayout;
   /** Samples read at once within a batch. */
   sampleConcurrency: number;
 }
@@ -32,16 +41,25 @@ export interface BatchTask {
   epoch: number;
   /** Recycled batch buffers (transferred in) to fill instead of allocating. */
   reuse?: Record<string, ArrayBuffer>;
+  /** Batch buffer of the plane to fill (-1: none free, build in new buffers). */
+  slot: number;
 }
 
 /** A task's outcome; failures are data so that codes, paths and the index survive the thread hop. */
 /** `cache`: this worker's decoded-chunk cache counters after the batch (for summaries). */
-export type BatchResult = { ok: true; batch: Batch; cache?: { thread: number; stats: CacheStats } } | { ok: false; error: SerializedError };
+/** A batch read in place has no `batch`: its tensors are the slot's views, described by `idx`, `metadata` and `sourceDtypes`. */
+export type BatchResult =
+  | { ok: true; batch?: Batch; idx: number[]; metadata: Batch["metadata"]; sourceDtypes: Record<string, DataType>; cache?: { thread: number; stats: CacheStats } }
+  | { ok: false; error: SerializedError };
 
 const init = workerData as WorkerInit;
 // Decoding is lossless, so fast and WASM codecs give identical batches; CELLMAP_CODECS=wasm still wins.
 registerFastCodecs();
-if (init.chunkCacheBytes !== null) setChunkCacheBytes(init.chunkCacheBytes);
+const plane = DataPlane.attach(init.plane);
+const store = plane.cache ?? new LocalChunkStore(new ChunkCache(0));
+setDefaultChunkStore(store);
+// Views of the batch buffers (the pool's bookkeeping lives on the main thread).
+const buffers = new BatchPool(plane, init.layout);
 const opened: Promise<DatasetLike> = openDescription(init.description);
 opened.catch(() => {}); // reported by the first task instead
 
@@ -54,8 +72,16 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult | R
     return { ok: false, error: serializeError(new SampleError(task.indices[0], task.epoch, err, "opening the dataset in a worker thread for")) };
   }
   try {
-    const batch = await buildBatch(dataset, task.indices, task.epoch, { concurrency: init.sampleConcurrency, reuse: task.reuse });
-    const result: BatchResult = { ok: true, batch, cache: { thread: threadId, stats: chunkCache.getStats() } };
+    const target = task.slot >= 0 ? buffers.target(task.slot) : undefined;
+    const batch = await buildBatch(dataset, task.indices, task.epoch, { concurrency: init.sampleConcurrency, reuse: task.reuse, target, store });
+    const cache = plane.cache ? undefined : { thread: threadId, stats: store.getStats() };
+    const sourceDtypes: Record<string, DataType> = {};
+    for (const k of tensorKeys(batch)) sourceDtypes[k] = (batch[k] as Tensor).sourceDtype;
+    if (target && filledTarget(batch, target)) {
+      const result: BatchResult = { ok: true, idx: batch.idx, metadata: batch.metadata, sourceDtypes, cache };
+      return result;
+    }
+    const result: BatchResult = { ok: true, batch, idx: batch.idx, metadata: batch.metadata, sourceDtypes, cache };
     return Piscina.move({ [Piscina.transferableSymbol]: batchBuffers(batch), [Piscina.valueSymbol]: result } as never);
   } catch (err) {
     return { ok: false, error: serializeError(err) };

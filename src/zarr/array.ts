@@ -5,6 +5,7 @@
 import * as zarr from "zarrita";
 import type { Readable } from "@zarrita/storage";
 import { CellMapError } from "../errors.js";
+import { installDefaultCodecs } from "./codecs/register.js";
 import type { DataType } from "../tensor.js";
 
 /** Numeric dtypes the read path supports. */
@@ -58,6 +59,7 @@ export async function openZarrArray(
   id: string,
   signal?: AbortSignal,
 ): Promise<ZarrArray> {
+  installDefaultCodecs();
   let array: zarr.Array<zarr.DataType, Readable>;
   let zarrFormat: 2 | 3;
   try {

@@ -26,11 +26,16 @@ export interface CacheStats {
   capacityBytes: number;
   /** Loads in progress (0 when no read is pending). */
   inflight: number;
+  /** Shared cache: reads that waited for another read's decode of the same chunk. */
+  waits?: number;
+  /** Shared cache: chunks decoded without caching (too big for a page, or every page pinned). */
+  bypassed?: number;
 }
 
 const DEFAULT_BYTES = 1024 ** 3;
 
-function envBytes(): number {
+/** The chunk-cache budget from `CELLMAP_CHUNK_CACHE_BYTES` (default 1 GiB). */
+export function envChunkCacheBytes(): number {
   const v = process.env.CELLMAP_CHUNK_CACHE_BYTES;
   if (v === undefined || v === "") return DEFAULT_BYTES;
   const n = Number(v);
@@ -47,7 +52,7 @@ export class ChunkCache {
   private bytes = 0;
   private stats = { hits: 0, misses: 0, evictions: 0 };
 
-  constructor(private capacity: number = envBytes()) {}
+  constructor(private capacity: number = envChunkCacheBytes()) {}
 
   /** Budget in bytes (0 disables caching, but concurrent requests are still de-duplicated). */
   get capacityBytes(): number {
@@ -92,6 +97,17 @@ export class ChunkCache {
     );
     this.inflight.set(key, p);
     return p;
+  }
+
+  /** The cached chunk for `key` (counted as a hit, made most recent), or undefined. */
+  peek(key: string): DecodedChunk | undefined {
+    const hit = this.map.get(key);
+    if (hit) {
+      this.stats.hits++;
+      this.map.delete(key);
+      this.map.set(key, hit);
+    }
+    return hit;
   }
 
   private put(key: string, chunk: DecodedChunk): void {

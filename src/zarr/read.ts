@@ -9,7 +9,9 @@ import { Limiter } from "../store/limit.js";
 import { sizeOf, stridesOf } from "../tensor.js";
 import type { ZarrArray } from "./array.js";
 import { translateZarrError } from "./array.js";
+import { gatherBox } from "../kernels/gather.js";
 import { chunkCache, type DecodedChunk, type NumericArray } from "./cache.js";
+import { type ChunkLease, type ChunkStore, LocalChunkStore } from "./chunk-store.js";
 
 /** Bounds concurrent chunk fetch+decode across the whole thread. */
 const chunkLimiter = new Limiter(Number(process.env.CELLMAP_MAX_CHUNK_REQUESTS) || 64);
@@ -34,8 +36,6 @@ export function pendingChunkReads(): number {
   return chunkLimiter.active + chunkLimiter.waiting;
 }
 
-const isAbort = (err: unknown): boolean => err instanceof CellMapError && err.code === "ABORTED";
-
 /** Settles with `p`, or rejects with `ABORTED` as soon as `signal` fires (p keeps running for others). */
 function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, where: string): Promise<T> {
   if (!signal) return p;
@@ -47,22 +47,6 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, where: 
       (e) => (stop(), reject(e)),
     );
   });
-}
-
-/**
- * Loads (through the cache) the decoded chunk at `coords`. Concurrent readers share one load,
- * which runs under the first reader's signal: a reader whose signal fires stops waiting at once,
- * and a reader whose shared load was aborted by *another* reader's signal loads the chunk again.
- */
-export async function loadChunk(za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<DecodedChunk> {
-  const key = `${za.id}|${coords.join(",")}`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await untilAborted(chunkCache.get(key, () => loadChunkUncached(za, coords, signal)), signal, za.chunkKey(coords));
-    } catch (err) {
-      if (!isAbort(err) || signal?.aborted || attempt >= 3) throw err;
-    }
-  }
 }
 
 /** Fetches and decodes one chunk without touching the cache (whole-array scans). */
@@ -89,6 +73,19 @@ export function loadChunkUncached(za: ZarrArray, coords: number[], signal?: Abor
   }, signal);
 }
 
+/** This thread's default chunk store: its own LRU cache (budget `CELLMAP_CHUNK_CACHE_BYTES`). */
+let defaultStore: ChunkStore = new LocalChunkStore(chunkCache);
+
+/** The chunk store reads use when none is given (a loader's worker threads set theirs to the shared cache). */
+export function defaultChunkStore(): ChunkStore {
+  return defaultStore;
+}
+
+/** Replaces this thread's default chunk store. */
+export function setDefaultChunkStore(store: ChunkStore): void {
+  defaultStore = store;
+}
+
 /**
  * Reads the box `[lo, hi)` (array index space, all dimensions, inside the array) as float32,
  * C order, shape `hi - lo`.
@@ -98,7 +95,15 @@ export async function readRegion(
   lo: readonly number[],
   hi: readonly number[],
   signal?: AbortSignal,
+  store?: ChunkStore,
 ): Promise<{ data: Float32Array; shape: number[] }> {
+  const shape = checkRegion(za, lo, hi);
+  const out = new Float32Array(sizeOf(shape));
+  await readRegionInto(za, lo, hi, out, store ?? defaultStore, signal);
+  return { data: out, shape };
+}
+
+function checkRegion(za: ZarrArray, lo: readonly number[], hi: readonly number[]): number[] {
   const nd = za.shape.length;
   if (lo.length !== nd || hi.length !== nd) {
     throw new CellMapError("INVALID_ARGUMENT", `region has ${lo.length} dims, array has ${nd}`, za.id);
@@ -110,14 +115,37 @@ export async function readRegion(
     }
     shape.push(hi[d] - lo[d]);
   }
-  const out = new Float32Array(sizeOf(shape));
-  if (out.length === 0) return { data: out, shape };
+  return shape;
+}
+
+/**
+ * Fills `out` (C order over the box `[lo, hi)`, exactly its size) from the chunks the box
+ * touches: cached chunks are copied at once, the others as their decodes arrive (all
+ * requested concurrently). Each chunk is held (pinned) only while it is copied.
+ */
+export async function readRegionInto(
+  za: ZarrArray,
+  lo: readonly number[],
+  hi: readonly number[],
+  out: Float32Array,
+  store: ChunkStore = defaultStore,
+  signal?: AbortSignal,
+): Promise<void> {
+  const shape = checkRegion(za, lo, hi);
+  const size = sizeOf(shape);
+  if (out.length !== size) throw new CellMapError("INVALID_ARGUMENT", `region needs ${size} values, the target holds ${out.length}`, za.id);
+  if (size === 0) return;
+  const nd = za.shape.length;
   const c0 = lo.map((v, d) => Math.floor(v / za.chunks[d]));
   const c1 = hi.map((v, d) => Math.floor((v - 1) / za.chunks[d]));
-  const coordsList: number[][] = [];
+  const outStride = stridesOf(shape);
+  const pending: Promise<void>[] = [];
   const cur = [...c0];
   for (;;) {
-    coordsList.push([...cur]);
+    const cc = [...cur];
+    const hit = store.peek(za, cc);
+    if (hit) copyLease(hit, cc, za.chunks, lo, hi, out, outStride);
+    else pending.push(leaseChunk(store, za, cc, signal).then((l) => copyLease(l, cc, za.chunks, lo, hi, out, outStride)));
     let d = nd - 1;
     while (d >= 0 && ++cur[d] > c1[d]) {
       cur[d] = c0[d];
@@ -125,19 +153,40 @@ export async function readRegion(
     }
     if (d < 0) break;
   }
-  const outStride = stridesOf(shape);
-  await Promise.all(
-    coordsList.map(async (cc) => {
-      const chunk = await loadChunk(za, cc, signal);
-      copyChunk(chunk, cc, za.chunks, lo, hi, out, outStride);
-    }),
-  );
-  return { data: out, shape };
+  if (pending.length > 0) await untilAborted(Promise.all(pending), signal, za.id);
 }
 
-/** Copies the overlap of one chunk with the box into `out` (strided source, C-order target). */
+/**
+ * The chunk at `coords` through `store`. A decode shared with a concurrent reader runs under
+ * the first reader's signal: when that reader aborts, a reader whose own signal has not fired
+ * loads the chunk again.
+ */
+async function leaseChunk(store: ChunkStore, za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<ChunkLease> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await store.get(za, coords, () => loadChunkUncached(za, coords, signal), signal);
+    } catch (err) {
+      const aborted = err instanceof CellMapError && err.code === "ABORTED";
+      if (!aborted || signal?.aborted || attempt >= 3) throw err;
+    }
+  }
+}
+
+function copyLease(l: ChunkLease, cc: number[], chunkShape: number[], lo: readonly number[], hi: readonly number[], out: Float32Array, outStride: number[]): void {
+  try {
+    copyChunk(l, cc, chunkShape, lo, hi, out, outStride);
+  } finally {
+    l.release();
+  }
+}
+
+/**
+ * Copies the overlap of one chunk with the box into `out` (strided source, C-order target).
+ * Dimensions the overlap spans with one index fold into the base offsets, so up to three
+ * dimensions of extent > 1 (the usual zyx, czyx with one channel …) take the box gather.
+ */
 function copyChunk(
-  chunk: DecodedChunk,
+  chunk: { data: NumericArray; stride: number[] },
   cc: number[],
   chunkShape: number[],
   lo: readonly number[],
@@ -146,19 +195,33 @@ function copyChunk(
   outStride: number[],
 ): void {
   const nd = cc.length;
-  const a = new Array<number>(nd); // overlap start, array index
-  const b = new Array<number>(nd); // overlap end
+  const st = chunk.stride;
+  let sBase = 0;
+  let oBase = 0;
+  const dims: number[] = [];
+  const a = new Array<number>(nd);
+  const b = new Array<number>(nd);
   for (let d = 0; d < nd; d++) {
     const origin = cc[d] * chunkShape[d];
     a[d] = Math.max(lo[d], origin);
     b[d] = Math.min(hi[d], origin + chunkShape[d]);
     if (a[d] >= b[d]) return;
+    sBase += (a[d] - origin) * st[d];
+    oBase += (a[d] - lo[d]) * outStride[d];
+    if (b[d] - a[d] > 1) dims.push(d);
   }
   const src = chunk.data;
-  const st = chunk.stride;
-  if (nd === 3) {
-    copy3(src, st, cc, chunkShape, a, b, lo, out, outStride);
-    return;
+  if (dims.length <= 3) {
+    // Pad to three dims (extent 1 in front); the last dim must be contiguous in `out`.
+    while (dims.length < 3) dims.unshift(-1);
+    const ext = (d: number) => (d < 0 ? 1 : b[d] - a[d]);
+    const sst = (d: number) => (d < 0 ? 0 : st[d]);
+    const ost = (d: number) => (d < 0 ? 0 : outStride[d]);
+    const [d0, d1, d2] = dims;
+    if (d2 < 0 || ost(d2) === 1) {
+      gatherBox(src, sBase, sst(d0), sst(d1), d2 < 0 ? 1 : sst(d2), { data: out, offset: oBase, d0: ost(d0), d1: ost(d1) }, ext(d0), ext(d1), ext(d2));
+      return;
+    }
   }
   const last = nd - 1;
   const runLen = b[last] - a[last];
@@ -171,11 +234,7 @@ function copyChunk(
       s += (idx[d] - cc[d] * chunkShape[d]) * st[d];
       o += (idx[d] - lo[d]) * outStride[d];
     }
-    if (sStep === 1) {
-      for (let i = 0; i < runLen; i++) out[o + i] = src[s + i];
-    } else {
-      for (let i = 0; i < runLen; i++) out[o + i] = src[s + i * sStep];
-    }
+    for (let i = 0; i < runLen; i++) out[o + i] = src[s + i * sStep];
     let d = last - 1;
     while (d >= 0 && ++idx[d] >= b[d]) {
       idx[d] = a[d];
@@ -183,47 +242,4 @@ function copyChunk(
     }
     if (d < 0) break;
   }
-}
-
-/** A 3-D box copy with hoisted offsets (see {@link copyKernelFor}). */
-type CopyKernel = (
-  src: NumericArray, out: Float32Array, sBase: number, oBase: number,
-  s0: number, s1: number, s2: number, o0: number, o1: number, zn: number, yn: number, n2: number,
-) => void;
-
-const COPY_BODY = `
-  for (let z = 0; z < zn; z++) {
-    for (let y = 0; y < yn; y++) {
-      const s = sBase + z * s0 + y * s1;
-      const o = oBase + z * o0 + y * o1;
-      if (s2 === 1) for (let x = 0; x < n2; x++) out[o + x] = src[s + x];
-      else for (let x = 0; x < n2; x++) out[o + x] = src[s + x * s2];
-    }
-  }`;
-const kernels = new Map<unknown, CopyKernel>();
-
-/**
- * One compiled copy loop per source element type. A single shared loop sees every dtype of the
- * process (and Buffer-backed arrays), turns megamorphic and runs ~4x slower; closures share
- * their inline caches, so each type gets its own function literal (measured: 0.57 vs 2.3 ms per
- * 64^3 uint8 -> float32 copy; TypedArray#set per row pays an allocation per row instead).
- */
-function copyKernelFor(src: NumericArray): CopyKernel {
-  const key = Object.getPrototypeOf(src);
-  let k = kernels.get(key);
-  if (!k) {
-    k = new Function("src", "out", "sBase", "oBase", "s0", "s1", "s2", "o0", "o1", "zn", "yn", "n2", COPY_BODY) as CopyKernel;
-    kernels.set(key, k);
-  }
-  return k;
-}
-
-/** The common 3-D case with hoisted offsets (no per-row index arithmetic over arrays). */
-function copy3(
-  src: NumericArray, st: number[], cc: number[], chunkShape: number[], a: number[], b: number[],
-  lo: readonly number[], out: Float32Array, outStride: number[],
-): void {
-  const sBase = (a[0] - cc[0] * chunkShape[0]) * st[0] + (a[1] - cc[1] * chunkShape[1]) * st[1] + (a[2] - cc[2] * chunkShape[2]) * st[2];
-  const oBase = (a[0] - lo[0]) * outStride[0] + (a[1] - lo[1]) * outStride[1] + (a[2] - lo[2]);
-  copyKernelFor(src)(src, out, sBase, oBase, st[0], st[1], st[2], outStride[0], outStride[1], b[0] - a[0], b[1] - a[1], b[2] - a[2]);
 }

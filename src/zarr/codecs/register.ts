@@ -54,18 +54,32 @@ for (const [family, names] of Object.entries(FAMILIES) as [Family, readonly stri
   }
 }
 
+/** Whether this thread chose its codecs (then {@link installDefaultCodecs} leaves them alone). */
+let chosen = false;
+
+/**
+ * Installs the fast codecs in this thread unless codecs were already chosen here (with
+ * {@link registerFastCodecs} or {@link registerWasmCodecs}). Opening an array calls it, so every
+ * thread decodes at native speed by default, without an import side effect.
+ */
+export function installDefaultCodecs(): void {
+  if (!chosen) registerFastCodecs();
+}
+
 /**
  * Replaces zarrita's blosc/zstd/gzip/zlib/lz4 codecs (v3 and v2 names) with the fast ones in
  * this thread. Idempotent. A no-op when the environment variable `CELLMAP_CODECS=wasm` is set
  * (escape hatch back to zarrita's defaults).
  */
 export function registerFastCodecs(): void {
+  chosen = true;
   if (process.env.CELLMAP_CODECS === "wasm") return;
   for (const [name, loader] of fast) registry.set(name, loader as unknown as RegistryLoader);
 }
 
 /** Restores zarrita's default codecs for the names {@link registerFastCodecs} replaces. */
 export function registerWasmCodecs(): void {
+  chosen = true;
   for (const name of ALL_NAMES) {
     const d = defaults.get(name);
     if (d) registry.set(name, d);

@@ -1,0 +1,53 @@
+/**
+ * Where the read path gets decoded chunks from: the data plane's shared cache
+ * (`plane/chunk-cache.ts`) or, without one, this thread's own cache (`cache.ts`). A lease pins
+ * the chunk's memory until `release()`, so a shared slot cannot be evicted mid-copy.
+ */
+import type { ZarrArray } from "./array.js";
+import { type CacheStats, ChunkCache, type DecodedChunk, type NumericArray } from "./cache.js";
+
+/** A decoded chunk held for reading. */
+export interface ChunkLease {
+  data: NumericArray;
+  /** Element strides of `data` per dimension. */
+  stride: number[];
+  /** Ends the hold (once). */
+  release(): void;
+}
+
+/** A decoded-chunk cache the read path can use. */
+export interface ChunkStore {
+  /** The chunk if it is cached and ready, else null; never waits. */
+  peek(za: ZarrArray, coords: readonly number[]): ChunkLease | null;
+  /** The chunk, decoded with `load` on a miss (concurrent requests share one decode). */
+  get(za: ZarrArray, coords: readonly number[], load: () => Promise<DecodedChunk>, signal?: AbortSignal): Promise<ChunkLease>;
+  /** Counters. */
+  getStats(): CacheStats;
+  /** Budget in bytes. */
+  readonly capacityBytes: number;
+}
+
+const noop = () => {};
+
+/** A {@link ChunkStore} over a thread-local {@link ChunkCache} (Map, LRU). */
+export class LocalChunkStore implements ChunkStore {
+  constructor(readonly cache: ChunkCache) {}
+
+  get capacityBytes(): number {
+    return this.cache.capacityBytes;
+  }
+
+  peek(za: ZarrArray, coords: readonly number[]): ChunkLease | null {
+    const c = this.cache.peek(`${za.id}|${coords.join(",")}`);
+    return c ? { data: c.data, stride: c.stride, release: noop } : null;
+  }
+
+  async get(za: ZarrArray, coords: readonly number[], load: () => Promise<DecodedChunk>): Promise<ChunkLease> {
+    const c = await this.cache.get(`${za.id}|${coords.join(",")}`, load);
+    return { data: c.data, stride: c.stride, release: noop };
+  }
+
+  getStats(): CacheStats {
+    return this.cache.getStats();
+  }
+}
