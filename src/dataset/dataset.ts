@@ -631,7 +631,8 @@ export class CellMapDataset implements DatasetLike {
     ta.classes.forEach((s, k) => {
       const dst = out.subarray(k * size, (k + 1) * size);
       if (s.kind !== "inferred") {
-        if (per[k]!.data !== dst) dst.set(per[k]!.data);
+        const src = per[k]!.data;
+        if (src.buffer !== dst.buffer || src.byteOffset !== dst.byteOffset) dst.set(src); // read in place: nothing to move
         return;
       }
       dst.fill(this.emptyValue);

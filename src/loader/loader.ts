@@ -234,6 +234,10 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   private planCache: { epoch: number; plan: Promise<EpochPlan> } | null = null;
   private description: DatasetDescription | null = null;
   private pool: Piscina | null = null;
+  /** Whether a worker of the current pool has opened the dataset (until then this thread reads). */
+  private poolReady = false;
+  /** Batches this thread is building while the pool starts. */
+  private localBuilds = 0;
   private poolError: unknown = null;
   /** Recycled batch buffers by key (see {@link recycle}). */
   private readonly spare = new Map<string, ArrayBuffer[]>();
@@ -595,9 +599,20 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
       if (slot >= 0) this.batchPool.release(slot);
       throw err;
     };
-    if (this.numWorkers === 0) {
+    // While the workers start (module loading, re-opening the dataset: a few hundred ms), this
+    // idle thread builds a batch itself, so the first batch does not wait for the pool. Batches
+    // are identical wherever they are built.
+    const local = this.numWorkers === 0 || (!this.poolReady && this.localBuilds === 0);
+    if (local) {
       const target = slot >= 0 ? this.batchPool.target(slot) : undefined;
-      return buildBatch(this.dataset, indices, epoch, { concurrency: this.sampleConcurrency, slots: this.slots, reuse, target, store: this.store, signal }).then(built, failed);
+      if (this.numWorkers > 0) this.localBuilds++;
+      const done = () => {
+        if (this.numWorkers > 0) this.localBuilds--;
+      };
+      return buildBatch(this.dataset, indices, epoch, { concurrency: this.sampleConcurrency, slots: this.slots, reuse, target, store: this.store, signal }).then(
+        (b) => (done(), built(b)),
+        (e) => (done(), failed(e)),
+      );
     }
     const pool = this.ensurePool();
     const task: BatchTask = { indices, epoch, reuse, slot };
@@ -666,6 +681,16 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
         void pool.destroy();
       });
       this.poolError = null;
+      this.poolReady = false;
+      const ping: BatchTask = { indices: [], epoch: 0, slot: -1, ping: true };
+      for (let w = 0; w < this.numWorkers; w++) {
+        pool.run(ping).then(
+          () => {
+            if (this.pool === pool) this.poolReady = true;
+          },
+          () => {},
+        );
+      }
     }
     return this.pool;
   }

@@ -43,6 +43,8 @@ export interface BatchTask {
   reuse?: Record<string, ArrayBuffer>;
   /** Batch buffer of the plane to fill (-1: none free, build in new buffers). */
   slot: number;
+  /** Start-up probe: resolves once the dataset is open here (the loader then routes batches to the pool). */
+  ping?: boolean;
 }
 
 /** A task's outcome; failures are data so that codes, paths and the index survive the thread hop. */
@@ -68,6 +70,7 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult | R
   let dataset: DatasetLike;
   try {
     dataset = await opened;
+    if (task.ping) return { ok: true, idx: [], metadata: [], sourceDtypes: {} };
   } catch (err) {
     return { ok: false, error: serializeError(new SampleError(task.indices[0], task.epoch, err, "opening the dataset in a worker thread for")) };
   }

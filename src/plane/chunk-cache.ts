@@ -376,7 +376,12 @@ export class SharedChunkCache implements ChunkStore {
         Atomics.add(this.ctrl, C_WAITS, 1);
         if (Date.now() - started > DECODE_WAIT_MS) return this.bypass(load);
         const w = waitAsync(s, b + S_STATE, DECODING, 1000);
-        if (w.async) await w.value;
+        if (w.async) {
+          // A pending waitAsync does not keep the event loop alive; this timer does.
+          const keepAlive = setTimeout(() => {}, 1000);
+          await w.value;
+          clearTimeout(keepAlive);
+        }
         continue;
       }
       id = this.allocate(k.cls);
