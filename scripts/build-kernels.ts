@@ -91,11 +91,106 @@ function boxFunc(k: Kind): string {
       (local.set $z (i32.add (local.get $z) (i32.const 1))) (br $zl))))`;
 }
 
+/**
+ * Resampling passes over a region (float32) in the same memory; all index tables are i32 and
+ * weights f64, arithmetic in f64 exactly as the JS forms in `src/image/resample.ts` (so results
+ * are bit-identical): a blend `v0 * (1 - w) + v1 * w` only where `w != 0`.
+ */
+const get = (t: string, base: string, i: string, shift: number) => `(${t}.load (i32.add (local.get ${base}) (i32.shl (local.get ${i}) (i32.const ${shift}))))`;
+const RESAMPLE = `
+  ;; pass 1: tmp[(ia*nb + ib)*n2 + k] = blend of region[base + c0[k]], region[base + c1[k]] (c0/c1 byte offsets)
+  (func (export "lin_x") (param $region i32) (param $sa i32) (param $sb i32) (param $na i32) (param $nb i32)
+      (param $c0 i32) (param $c1 i32) (param $wc i32) (param $n2 i32) (param $tmp i32)
+    (local $ia i32) (local $ib i32) (local $k i32) (local $base i32) (local $o i32) (local $w f64) (local $v f64)
+    (block $ad (loop $al (br_if $ad (i32.ge_s (local.get $ia) (local.get $na)))
+      (local.set $ib (i32.const 0))
+      (block $bd (loop $bl (br_if $bd (i32.ge_s (local.get $ib) (local.get $nb)))
+        (local.set $base (i32.add (local.get $region) (i32.add (i32.mul (local.get $ia) (local.get $sa)) (i32.mul (local.get $ib) (local.get $sb)))))
+        (local.set $o (i32.add (local.get $tmp) (i32.shl (i32.mul (i32.add (i32.mul (local.get $ia) (local.get $nb)) (local.get $ib)) (local.get $n2)) (i32.const 3))))
+        (local.set $k (i32.const 0))
+        (block $kd (loop $kl (br_if $kd (i32.ge_s (local.get $k) (local.get $n2)))
+          (local.set $w ${get("f64", "$wc", "$k", 3)})
+          (local.set $v (f64.promote_f32 (f32.load (i32.add (local.get $base) ${get("i32", "$c0", "$k", 2)}))))
+          (if (f64.ne (local.get $w) (f64.const 0))
+            (then (local.set $v (f64.add (f64.mul (local.get $v) (f64.sub (f64.const 1) (local.get $w)))
+              (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $base) ${get("i32", "$c1", "$k", 2)}))) (local.get $w))))))
+          (f64.store (i32.add (local.get $o) (i32.shl (local.get $k) (i32.const 3))) (local.get $v))
+          (local.set $k (i32.add (local.get $k) (i32.const 1))) (br $kl)))
+        (local.set $ib (i32.add (local.get $ib) (i32.const 1))) (br $bl)))
+      (local.set $ia (i32.add (local.get $ia) (i32.const 1))) (br $al))))
+
+  ;;  pass 2: tmp2[(ia*n1 + j)*n2 + k] = blend of rows b0[j], b1[j] of tmp (row indices)
+  (func (export "lin_y") (param $tmp i32) (param $na i32) (param $nb i32) (param $n1 i32) (param $n2 i32)
+      (param $b0 i32) (param $b1 i32) (param $wb i32) (param $tmp2 i32)
+    (local $ia i32) (local $j i32) (local $k i32) (local $r0 i32) (local $r1 i32) (local $o i32) (local $w f64) (local $v f64)
+    (block $ad (loop $al (br_if $ad (i32.ge_s (local.get $ia) (local.get $na)))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl (br_if $jd (i32.ge_s (local.get $j) (local.get $n1)))
+        (local.set $w ${get("f64", "$wb", "$j", 3)})
+        (local.set $r0 (i32.add (local.get $tmp) (i32.shl (i32.mul (i32.add (i32.mul (local.get $ia) (local.get $nb)) ${get("i32", "$b0", "$j", 2)}) (local.get $n2)) (i32.const 3))))
+        (local.set $r1 (i32.add (local.get $tmp) (i32.shl (i32.mul (i32.add (i32.mul (local.get $ia) (local.get $nb)) ${get("i32", "$b1", "$j", 2)}) (local.get $n2)) (i32.const 3))))
+        (local.set $o (i32.add (local.get $tmp2) (i32.shl (i32.mul (i32.add (i32.mul (local.get $ia) (local.get $n1)) (local.get $j)) (local.get $n2)) (i32.const 3))))
+        (local.set $k (i32.const 0))
+        (block $kd (loop $kl (br_if $kd (i32.ge_s (local.get $k) (local.get $n2)))
+          (local.set $v ${get("f64", "$r0", "$k", 3)})
+          (if (f64.ne (local.get $w) (f64.const 0))
+            (then (local.set $v (f64.add (f64.mul (local.get $v) (f64.sub (f64.const 1) (local.get $w))) (f64.mul ${get("f64", "$r1", "$k", 3)} (local.get $w))))))
+          (f64.store (i32.add (local.get $o) (i32.shl (local.get $k) (i32.const 3))) (local.get $v))
+          (local.set $k (i32.add (local.get $k) (i32.const 1))) (br $kl)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jl)))
+      (local.set $ia (i32.add (local.get $ia) (i32.const 1))) (br $al))))
+
+  ;; pass 3: out[(i*n1 + j)*n2 + k] (float32) = blend of planes a0[i], a1[i] of tmp2, or pad where not valid
+  (func (export "lin_z") (param $tmp2 i32) (param $n0 i32) (param $n1 i32) (param $n2 i32)
+      (param $a0 i32) (param $a1 i32) (param $wa i32) (param $av i32) (param $bv i32) (param $cv i32) (param $pad f64) (param $out i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $r0 i32) (local $r1 i32) (local $o i32) (local $w f64) (local $v f64) (local $rv i32)
+    (local.set $o (local.get $out))
+    (block $id (loop $il (br_if $id (i32.ge_s (local.get $i) (local.get $n0)))
+      (local.set $w ${get("f64", "$wa", "$i", 3)})
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl (br_if $jd (i32.ge_s (local.get $j) (local.get $n1)))
+        (local.set $rv (i32.and ${get("i32", "$av", "$i", 2)} ${get("i32", "$bv", "$j", 2)}))
+        (local.set $r0 (i32.add (local.get $tmp2) (i32.shl (i32.mul (i32.add (i32.mul ${get("i32", "$a0", "$i", 2)} (local.get $n1)) (local.get $j)) (local.get $n2)) (i32.const 3))))
+        (local.set $r1 (i32.add (local.get $tmp2) (i32.shl (i32.mul (i32.add (i32.mul ${get("i32", "$a1", "$i", 2)} (local.get $n1)) (local.get $j)) (local.get $n2)) (i32.const 3))))
+        (local.set $k (i32.const 0))
+        (block $kd (loop $kl (br_if $kd (i32.ge_s (local.get $k) (local.get $n2)))
+          (local.set $v (local.get $pad))
+          (if (i32.and (local.get $rv) ${get("i32", "$cv", "$k", 2)})
+            (then
+              (local.set $v ${get("f64", "$r0", "$k", 3)})
+              (if (f64.ne (local.get $w) (f64.const 0))
+                (then (local.set $v (f64.add (f64.mul (local.get $v) (f64.sub (f64.const 1) (local.get $w))) (f64.mul ${get("f64", "$r1", "$k", 3)} (local.get $w))))))))
+          (f32.store (local.get $o) (f32.demote_f64 (local.get $v)))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))
+          (local.set $k (i32.add (local.get $k) (i32.const 1))) (br $kl)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $il))))
+
+  ;; nearest: out[(i*n1 + j)*n2 + k] = region[a0[i] + b0[j] + c0[k]] (byte offsets), or pad where not valid
+  (func (export "nearest") (param $region i32) (param $a0 i32) (param $b0 i32) (param $c0 i32) (param $n0 i32) (param $n1 i32) (param $n2 i32)
+      (param $av i32) (param $bv i32) (param $cv i32) (param $pad f32) (param $out i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $base i32) (local $o i32) (local $rv i32)
+    (local.set $o (local.get $out))
+    (block $id (loop $il (br_if $id (i32.ge_s (local.get $i) (local.get $n0)))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl (br_if $jd (i32.ge_s (local.get $j) (local.get $n1)))
+        (local.set $rv (i32.and ${get("i32", "$av", "$i", 2)} ${get("i32", "$bv", "$j", 2)}))
+        (local.set $base (i32.add (local.get $region) (i32.add ${get("i32", "$a0", "$i", 2)} ${get("i32", "$b0", "$j", 2)})))
+        (local.set $k (i32.const 0))
+        (block $kd (loop $kl (br_if $kd (i32.ge_s (local.get $k) (local.get $n2)))
+          (f32.store (local.get $o)
+            (select (f32.load (i32.add (local.get $base) ${get("i32", "$c0", "$k", 2)})) (local.get $pad)
+              (i32.and (local.get $rv) ${get("i32", "$cv", "$k", 2)})))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))
+          (local.set $k (i32.add (local.get $k) (i32.const 1))) (br $kl)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $il))))`;
+
 /** The module's text (exported for the test that checks the committed binary). */
 export function kernelWat(): string {
   return `;; generated by scripts/build-kernels.ts
 (module
-  (import "env" "memory" (memory 1 65536 shared))${KINDS.map(rowFunc).join("")}${KINDS.map(boxFunc).join("")}
+  (import "env" "memory" (memory 1 65536 shared))${KINDS.map(rowFunc).join("")}${KINDS.map(boxFunc).join("")}${RESAMPLE}
 )
 `;
 }

@@ -17,7 +17,7 @@ import { openStore } from "../store/open.js";
 import { type DataType, type Tensor, sizeOf, stridesOf } from "../tensor.js";
 import { openZarrArray, type ZarrArray } from "../zarr/array.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
-import { defaultChunkStore, readRegion, readRegionInto } from "../zarr/read.js";
+import { defaultChunkStore, readRegionInto } from "../zarr/read.js";
 import { countForeground } from "./counts.js";
 import { isDirectCopy, type LevelGeometry, type PatchGrid, samplePatch, sampleWindow } from "./resample.js";
 
@@ -298,11 +298,22 @@ export class CellMapImage {
       out = into ?? new Float32Array(size);
       await readRegionInto(this.array, lo, hi, out, store, opts.signal);
     } else {
-      const region = await readRegion(this.array, lo, hi, opts.signal, store);
-      const rstride = stridesOf(region.shape);
-      const stride = this.dimOf.map((d) => (d >= 0 ? rstride[d] : 0));
-      out = into ?? new Float32Array(size);
-      samplePatch(this.geom, grid, { interpolation: this.interpolation, pad: this.pad, padValue: this.padValue }, region.data, win, stride, out);
+      // The region goes to the thread's scratch arena in the data plane when there is one (the
+      // SIMD gather and the WebAssembly resampling passes read it there).
+      const rshape = hi.map((v, d) => v - lo[d]);
+      const rsize = sizeOf(rshape);
+      const arena = store.scratch ?? null;
+      const at = arena ? arena.alloc(rsize * 4) : -1;
+      try {
+        const region = at >= 0 ? new Float32Array(arena!.buffer, at, rsize) : new Float32Array(rsize);
+        await readRegionInto(this.array, lo, hi, region, store, opts.signal);
+        const rstride = stridesOf(rshape);
+        const stride = this.dimOf.map((d) => (d >= 0 ? rstride[d] : 0));
+        out = into ?? new Float32Array(size);
+        samplePatch(this.geom, grid, { interpolation: this.interpolation, pad: this.pad, padValue: this.padValue }, region, win, stride, out, arena);
+      } finally {
+        if (at >= 0) arena!.release(at);
+      }
     }
     let t: Tensor = { data: out, shape: this.patchShape, sourceDtype: this.array.dtype };
     if (this.valueTransform) t = keepIn(this.valueTransform.apply(t, opts.rng ?? new Rng(0)), into, this.array.id);

@@ -5,6 +5,9 @@
  * rotations evaluate each point. Points that land on voxel centres copy the stored value exactly.
  */
 
+import { wasmResampleFor } from "../kernels/gather.js";
+import type { ScratchArena } from "../plane/scratch.js";
+
 /** Geometry of the level being sampled, per world axis (z, y, x). */
 export interface LevelGeometry {
   /** Voxel count per world axis (1 for a virtual axis). */
@@ -141,15 +144,16 @@ export function samplePatch(
   win: Window,
   stride: number[],
   out: Float32Array,
+  arena?: ScratchArena | null,
 ): void {
   const aligned = axisAligned(grid.matrix);
-  if (aligned) sampleSeparable(g, grid, opt, region, win, stride, out, aligned.perm, aligned.sign);
+  if (aligned) sampleSeparable(g, grid, opt, region, win, stride, out, aligned.perm, aligned.sign, arena ?? null);
   else sampleGeneral(g, grid, opt, region, win, stride, out);
 }
 
 function sampleSeparable(
   g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Float32Array, win: Window, stride: number[],
-  out: Float32Array, perm: number[], sign: number[],
+  out: Float32Array, perm: number[], sign: number[], arena: ScratchArena | null,
 ): void {
   const [n0, n1, n2] = grid.shape;
   const a = axisTaps(g, grid, opt, win, stride, 0, perm[0], sign[0]);
@@ -159,7 +163,9 @@ function sampleSeparable(
   let o = 0;
   // Samples on voxel centres (all linear weights zero) are plain gathers: take the nearest loop.
   const onCentres = !a.w1.some((w) => w !== 0) && !b.w1.some((w) => w !== 0) && !c.w1.some((w) => w !== 0);
-  if (opt.interpolation === "nearest" || onCentres) {
+  const nearest = opt.interpolation === "nearest" || onCentres;
+  if (arena && region.buffer === arena.buffer && out.buffer === arena.buffer && separableWasm(arena, region, a, b, c, grid.shape, win, perm, stride, pad, nearest, out)) return;
+  if (nearest) {
     const allValid = !a.valid.includes(0) && !b.valid.includes(0) && !c.valid.includes(0);
     // Consecutive x taps (identity or mirrored-free rows): one native copy per row.
     const unitRuns = allValid && c.off0.every((v, k) => v === c.off0[0] + k);
@@ -179,6 +185,65 @@ function sampleSeparable(
     return;
   }
   linearSeparable(region, a, b, c, [n0, n1, n2], win, perm, stride, pad, out);
+}
+
+/**
+ * The separable sampling with the WebAssembly passes, when region and output both live in the
+ * data plane: tap tables and intermediates go to the thread's scratch arena. Same arithmetic as
+ * the JS forms (f64, same order), so bit-identical. Returns false (nothing done) when the
+ * kernels or scratch space are missing.
+ */
+function separableWasm(
+  arena: ScratchArena, region: Float32Array, a: Taps, b: Taps, c: Taps, [n0, n1, n2]: number[], win: Window, perm: number[], stride: number[],
+  pad: number, nearest: boolean, out: Float32Array,
+): boolean {
+  const k = wasmResampleFor(out.buffer);
+  if (!k) return false;
+  const sa = stride[perm[0]];
+  const sb = stride[perm[1]];
+  const na = sa === 0 ? 1 : win.hi[perm[0]] - win.lo[perm[0]] + 1;
+  const nb = sb === 0 ? 1 : win.hi[perm[1]] - win.lo[perm[1]] + 1;
+  const f64s = nearest ? 0 : n0 + n1 + n2 + na * nb * n2 + na * n1 * n2;
+  const i32s = 3 * (n0 + n1 + n2);
+  const at = arena.alloc(f64s * 8 + i32s * 4);
+  if (at < 0) return false;
+  try {
+    const buf = arena.buffer;
+    const f = new Float64Array(buf, at, f64s);
+    const iv = new Int32Array(buf, at + f64s * 8, i32s);
+    // i32 tables: [a0 | a1 | av], [b0 | b1 | bv], [c0 | c1 | cv]
+    const A = 0, B = 3 * n0, C = 3 * (n0 + n1);
+    const addr = (i: number) => at + f64s * 8 + i * 4;
+    const fill = (base: number, t: Taps, n: number, unit: (off: number) => number) => {
+      for (let i = 0; i < n; i++) {
+        iv[base + i] = unit(t.off0[i]);
+        iv[base + n + i] = unit(t.off1[i]);
+        iv[base + 2 * n + i] = t.valid[i];
+      }
+    };
+    if (nearest) {
+      const bytes = (off: number) => off * 4;
+      fill(A, a, n0, bytes);
+      fill(B, b, n1, bytes);
+      fill(C, c, n2, bytes);
+      k.nearest(region.byteOffset, addr(A), addr(B), addr(C), n0, n1, n2, addr(A + 2 * n0), addr(B + 2 * n1), addr(C + 2 * n2), pad, out.byteOffset);
+      return true;
+    }
+    fill(A, a, n0, (off) => (sa === 0 ? 0 : off / sa));
+    fill(B, b, n1, (off) => (sb === 0 ? 0 : off / sb));
+    fill(C, c, n2, (off) => off * 4);
+    f.set(a.w1, 0);
+    f.set(b.w1, n0);
+    f.set(c.w1, n0 + n1);
+    const tmp = at + (n0 + n1 + n2) * 8;
+    const tmp2 = tmp + na * nb * n2 * 8;
+    k.lin_x(region.byteOffset, sa * 4, sb * 4, na, nb, addr(C), addr(C + n2), at + (n0 + n1) * 8, n2, tmp);
+    k.lin_y(tmp, na, nb, n1, n2, addr(B), addr(B + n1), at + n0 * 8, tmp2);
+    k.lin_z(tmp2, n0, n1, n2, addr(A), addr(A + n0), at, addr(A + 2 * n0), addr(B + 2 * n1), addr(C + 2 * n2), pad, out.byteOffset);
+    return true;
+  } finally {
+    arena.release(at);
+  }
 }
 
 /** Reusable float64 scratch of the separable passes (sampling is synchronous, so one per thread). */

@@ -25,8 +25,17 @@ export interface GatherTarget {
 
 type WasmGather = (src: number, dst: number, s0: number, s1: number, d0: number, d1: number, zn: number, yn: number, xn: number) => void;
 
+/** The resampling passes (see `scripts/build-kernels.ts`); addresses are bytes of the plane. */
+export interface WasmResample {
+  lin_x(region: number, sa: number, sb: number, na: number, nb: number, c0: number, c1: number, wc: number, n2: number, tmp: number): void;
+  lin_y(tmp: number, na: number, nb: number, n1: number, n2: number, b0: number, b1: number, wb: number, tmp2: number): void;
+  lin_z(tmp2: number, n0: number, n1: number, n2: number, a0: number, a1: number, wa: number, av: number, bv: number, cv: number, pad: number, out: number): void;
+  nearest(region: number, a0: number, b0: number, c0: number, n0: number, n1: number, n2: number, av: number, bv: number, cv: number, pad: number, out: number): void;
+}
+
 interface WasmKernels {
   buffer: ArrayBufferLike;
+  resample: WasmResample;
   byType: Map<unknown, { fn: WasmGather; shift: number }>;
 }
 
@@ -45,6 +54,7 @@ export function enableWasmGather(memory: WasmMemory): void {
   const ex = new wasm.Instance(moduleCache, { env: { memory } }).exports as unknown as Record<string, WasmGather>;
   const k: WasmKernels = {
     buffer: memory.buffer,
+    resample: ex as unknown as WasmResample,
     byType: new Map<unknown, { fn: WasmGather; shift: number }>([
       [Uint8Array.prototype, { fn: ex.gather_u8, shift: 0 }],
       [Int8Array.prototype, { fn: ex.gather_i8, shift: 0 }],
@@ -55,6 +65,11 @@ export function enableWasmGather(memory: WasmMemory): void {
   };
   instances.set(memory, k);
   byBuffer.set(memory.buffer, k);
+}
+
+/** The resampling kernels over the memory whose buffer is `buffer`, or null (no plane there). */
+export function wasmResampleFor(buffer: ArrayBufferLike): WasmResample | null {
+  return byBuffer.get(buffer)?.resample ?? null;
 }
 
 /** A 3-D box copy with hoisted offsets (see {@link jsKernelFor}). */

@@ -23,8 +23,8 @@ import { Piscina } from "piscina";
 import { CellMapError } from "../errors.js";
 import type { DatasetDescription, DatasetLike } from "../dataset/types.js";
 import { ClassBalancedSampler, type Sampler } from "../sampling/samplers.js";
-import { ChunkCache, envChunkCacheBytes, type CacheStats } from "../zarr/cache.js";
-import { type ChunkStore, LocalChunkStore } from "../zarr/chunk-store.js";
+import { envChunkCacheBytes, type CacheStats } from "../zarr/cache.js";
+import type { ChunkStore } from "../zarr/chunk-store.js";
 import { DataPlane } from "../plane/plane.js";
 import { BatchPool } from "./batch-pool.js";
 import type { Tensor } from "../tensor.js";
@@ -324,9 +324,9 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     // The data plane: the shared chunk cache plus a pool of batch buffers (the batches in
     // flight, those the consumer holds, and slack for batches awaiting garbage collection).
     const layout = batchLayout(dataset, this.batchSize);
-    this.plane = DataPlane.create({ cacheBytes: requestedCache, batchBytes: layout.bytes, batchSlots: 2 * this.prefetchDepth + 2 });
+    this.plane = DataPlane.create({ cacheBytes: requestedCache, batchBytes: layout.bytes, batchSlots: 2 * this.prefetchDepth + 2, threads: this.numWorkers + 1 });
     this.chunkCacheBytes = this.plane.cache?.capacityBytes ?? 0;
-    this.store = this.plane.cache ?? new LocalChunkStore(new ChunkCache(0));
+    this.store = this.plane.store;
     this.batchPool = new BatchPool(this.plane, layout);
     this.memoryWarning = [fit.warning, this.plane.warning].filter(Boolean).join("; ") || null;
     if (this.memoryWarning) process.emitWarning(this.memoryWarning, { code: "CELLMAP_LOADER_MEMORY" });

@@ -14,8 +14,7 @@ import { Piscina } from "piscina";
 import "../dataset/index.js"; // registers every dataset kind with openDescription
 import "../writer/index.js"; // registers CellMapDatasetWriter (inference tiles served by workers)
 import { openDescription, type DatasetDescription, type DatasetLike } from "../dataset/types.js";
-import { ChunkCache, type CacheStats } from "../zarr/cache.js";
-import { LocalChunkStore } from "../zarr/chunk-store.js";
+import type { CacheStats } from "../zarr/cache.js";
 import { setDefaultChunkStore } from "../zarr/read.js";
 import { DataPlane, type DataPlaneInit } from "../plane/plane.js";
 import type { DataType, Tensor } from "../tensor.js";
@@ -58,7 +57,7 @@ const init = workerData as WorkerInit;
 // Decoding is lossless, so fast and WASM codecs give identical batches; CELLMAP_CODECS=wasm still wins.
 registerFastCodecs();
 const plane = DataPlane.attach(init.plane);
-const store = plane.cache ?? new LocalChunkStore(new ChunkCache(0));
+const store = plane.store;
 setDefaultChunkStore(store);
 // Views of the batch buffers (the pool's bookkeeping lives on the main thread).
 const buffers = new BatchPool(plane, init.layout);

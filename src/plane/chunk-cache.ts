@@ -24,6 +24,7 @@ import type { CacheStats, DecodedChunk, NumericArray } from "../zarr/cache.js";
 import type { ChunkLease, ChunkStore } from "../zarr/chunk-store.js";
 import { waitAsync } from "../kernels/wasm.js";
 import { lock, unlock } from "./lock.js";
+import type { ScratchArena } from "./scratch.js";
 
 const FREE = 0;
 const DECODING = 1;
@@ -144,6 +145,8 @@ export class SharedChunkCache implements ChunkStore {
   private readonly pages: Int32Array;
   private readonly mask: number;
   private readonly keys = new WeakMap<ZarrArray, ArrayKey>();
+  /** This thread's scratch arena (set by the plane). */
+  scratch: ScratchArena | null = null;
 
   constructor(
     private readonly buffer: SharedArrayBuffer,

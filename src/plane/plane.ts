@@ -11,7 +11,10 @@
 import { CellMapError } from "../errors.js";
 import { enableWasmGather } from "../kernels/gather.js";
 import { wasm, type WasmMemory } from "../kernels/wasm.js";
+import { ChunkCache } from "../zarr/cache.js";
+import { type ChunkStore, LocalChunkStore } from "../zarr/chunk-store.js";
 import { chunkCacheLayout, initChunkCache, SharedChunkCache, type ChunkCacheLayout } from "./chunk-cache.js";
+import { ScratchArena } from "./scratch.js";
 
 const PAGE = 65536;
 /** The largest wasm32 memory (pages of 64 KiB). */
@@ -24,6 +27,14 @@ export interface DataPlaneInit {
   memory: WasmMemory;
   cache: ChunkCacheLayout | null;
   batches: BatchRegion;
+  scratch: ScratchRegion;
+}
+
+/** Per-thread scratch arenas: `threads` of `bytes` each from `base` (thread k claims arena k). */
+export interface ScratchRegion {
+  base: number;
+  bytes: number;
+  threads: number;
 }
 
 /** The batch pool's region: `slots` buffers of `slotBytes` each from `base`. */
@@ -41,14 +52,24 @@ export interface DataPlaneOptions {
   batchBytes: number;
   /** Batch buffers in the pool. */
   batchSlots: number;
+  /** Threads that will map the plane (each gets a scratch arena). Default 1. */
+  threads?: number;
+  /** Scratch bytes per thread (resampling regions and passes). Default 64 MiB. */
+  scratchBytes?: number;
 }
 
-function layout(cacheBytes: number, batch: { slotBytes: number; slots: number }) {
-  const base = 64; // word 0 unused: a null offset is never valid
+function layout(cacheBytes: number, batch: { slotBytes: number; slots: number }, scratch: { bytes: number; threads: number }) {
+  const base = 64; // bytes 0..63: the plane's own words (word 0: arenas claimed)
   const c = cacheBytes > 0 ? chunkCacheLayout(cacheBytes, base) : { layout: null, end: base };
   const batchBase = Math.ceil(c.end / PAGE) * PAGE;
-  const end = batchBase + batch.slotBytes * batch.slots + GUARD;
-  return { cache: c.layout, batches: { base: batchBase, slotBytes: batch.slotBytes, slots: batch.slots }, pages: Math.ceil(end / PAGE) };
+  const scratchBase = batchBase + batch.slotBytes * batch.slots;
+  const end = scratchBase + scratch.bytes * scratch.threads + GUARD;
+  return {
+    cache: c.layout,
+    batches: { base: batchBase, slotBytes: batch.slotBytes, slots: batch.slots },
+    scratch: { base: scratchBase, bytes: scratch.bytes, threads: scratch.threads },
+    pages: Math.ceil(end / PAGE),
+  };
 }
 
 /** One thread's view of a data plane. */
@@ -56,11 +77,21 @@ export class DataPlane {
   readonly buffer: SharedArrayBuffer;
   /** The shared chunk cache, or null when the budget holds no cache page. */
   readonly cache: SharedChunkCache | null;
+  /** This thread's scratch arena in the plane (null when every arena is taken). */
+  readonly scratch: ScratchArena | null;
+  /** Where this thread's reads get chunks: the shared cache, or (budget 0) a cache that keeps nothing. */
+  readonly store: ChunkStore;
 
   private constructor(readonly memory: WasmMemory, private readonly layoutInfo: Omit<DataPlaneInit, "memory">, readonly warning: string | null) {
     this.buffer = memory.buffer as unknown as SharedArrayBuffer;
     this.cache = layoutInfo.cache ? new SharedChunkCache(this.buffer, layoutInfo.cache) : null;
     enableWasmGather(memory);
+    const sc = layoutInfo.scratch;
+    const k = Atomics.add(new Int32Array(this.buffer, 0, 1), 0, 1);
+    this.scratch = k < sc.threads && sc.bytes > 0 ? new ScratchArena(this.buffer, sc.base + k * sc.bytes, sc.bytes) : null;
+    const store: ChunkStore = this.cache ?? new LocalChunkStore(new ChunkCache(0));
+    store.scratch = this.scratch;
+    this.store = store;
   }
 
   /**
@@ -69,17 +100,18 @@ export class DataPlane {
    */
   static create(opts: DataPlaneOptions): DataPlane {
     const batch = { slotBytes: Math.ceil(opts.batchBytes / 64) * 64, slots: opts.batchBytes > 0 ? opts.batchSlots : 0 };
+    const scratch = { bytes: Math.ceil((opts.scratchBytes ?? 64 * 2 ** 20) / PAGE) * PAGE, threads: opts.threads ?? 1 };
     let cacheBytes = Math.max(0, Math.floor(opts.cacheBytes));
-    let l = layout(cacheBytes, batch);
+    let l = layout(cacheBytes, batch, scratch);
     let warning: string | null = null;
     if (l.pages > MAX_PAGES) {
-      const batchPages = Math.ceil((batch.slotBytes * batch.slots + GUARD) / PAGE) + 1;
+      const batchPages = Math.ceil((batch.slotBytes * batch.slots + scratch.bytes * scratch.threads + GUARD) / PAGE) + 1;
       if (batchPages >= MAX_PAGES) {
         throw new CellMapError("INVALID_ARGUMENT", `${batch.slots} batch buffers of ${batch.slotBytes} bytes do not fit the 4 GiB of shared memory; lower batchSize or prefetchFactor`, "batchSize");
       }
       // Shrink until it fits (metadata grows with the cache, so iterate).
       let fit = (MAX_PAGES - batchPages) * PAGE;
-      for (l = layout(fit, batch); l.pages > MAX_PAGES; l = layout(fit, batch)) fit -= 64 * PAGE;
+      for (l = layout(fit, batch, scratch); l.pages > MAX_PAGES; l = layout(fit, batch, scratch)) fit -= 64 * PAGE;
       warning = `chunk cache budget cut from ${(cacheBytes / 2 ** 30).toFixed(2)} GiB to ${(fit / 2 ** 30).toFixed(2)} GiB: the shared data plane is one 4 GiB WebAssembly memory`;
       cacheBytes = fit;
     }
@@ -91,17 +123,17 @@ export class DataPlane {
     }
     const buffer = memory.buffer as unknown as SharedArrayBuffer;
     if (l.cache) initChunkCache(buffer, l.cache);
-    return new DataPlane(memory, { cache: l.cache, batches: l.batches }, warning);
+    return new DataPlane(memory, { cache: l.cache, batches: l.batches, scratch: l.scratch }, warning);
   }
 
   /** Maps a plane another thread created. */
   static attach(init: DataPlaneInit): DataPlane {
-    return new DataPlane(init.memory, { cache: init.cache, batches: init.batches }, null);
+    return new DataPlane(init.memory, { cache: init.cache, batches: init.batches, scratch: init.scratch }, null);
   }
 
   /** What to send another thread so it can {@link attach}. */
   init(): DataPlaneInit {
-    return { memory: this.memory, cache: this.layoutInfo.cache, batches: this.layoutInfo.batches };
+    return { memory: this.memory, cache: this.layoutInfo.cache, batches: this.layoutInfo.batches, scratch: this.layoutInfo.scratch };
   }
 
   /** The batch pool's geometry. */

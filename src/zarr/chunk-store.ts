@@ -3,6 +3,7 @@
  * (`plane/chunk-cache.ts`) or, without one, this thread's own cache (`cache.ts`). A lease pins
  * the chunk's memory until `release()`, so a shared slot cannot be evicted mid-copy.
  */
+import type { ScratchArena } from "../plane/scratch.js";
 import type { ZarrArray } from "./array.js";
 import { type CacheStats, ChunkCache, type DecodedChunk, type NumericArray } from "./cache.js";
 
@@ -25,12 +26,16 @@ export interface ChunkStore {
   getStats(): CacheStats;
   /** Budget in bytes. */
   readonly capacityBytes: number;
+  /** The reading thread's scratch space in the data plane (resampling uses it), if any. */
+  scratch?: ScratchArena | null;
 }
 
 const noop = () => {};
 
 /** A {@link ChunkStore} over a thread-local {@link ChunkCache} (Map, LRU). */
 export class LocalChunkStore implements ChunkStore {
+  scratch: ScratchArena | null = null;
+
   constructor(readonly cache: ChunkCache) {}
 
   get capacityBytes(): number {
