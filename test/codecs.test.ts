@@ -11,7 +11,7 @@ import * as zarr from "zarrita";
 import { CellMapError } from "../src/errors.js";
 import { bitunshuffle, decodeBlosc, readBloscHeader, unshuffle } from "../src/zarr/codecs/blosc.js";
 import { decodeNumcodecsLz4, Lz4Codec } from "../src/zarr/codecs/lz4.js";
-import { decodeLz4Block } from "../src/zarr/codecs/lz4-block.js";
+import { decodeLz4Block, decodeLz4BlockTs, decodeLz4BlockWasm } from "../src/zarr/codecs/lz4-block.js";
 import { codecBackends, registerFastCodecs, registerWasmCodecs } from "../src/zarr/codecs/register.js";
 import { expectedDecodedSize } from "../src/zarr/codecs/shared.js";
 import { DeflateCodec, decodeDeflate, encodeDeflate } from "../src/zarr/codecs/zlib.js";
@@ -208,6 +208,47 @@ describe("lz4 block decoder", () => {
         assert.ok(err instanceof CellMapError && err.code === "CORRUPT_CHUNK", String(err));
       }
     }
+  });
+
+  test("the WebAssembly and TypeScript decoders agree byte for byte, and on every damaged block", async () => {
+    const lz4 = numcodecs.lz4.fromConfig({ id: "lz4", acceleration: 1 });
+    const r = rng(11);
+    let damagedOk = 0;
+    let damagedErr = 0;
+    for (const kind of ["random", "smooth", "constant", "em"] as Kind[]) {
+      for (const n of [4096, 20000, 131072]) {
+        const data = makeData(kind, n, 1, n + 5);
+        const enc = (await lz4.encode(data)).subarray(4);
+        const a = new Uint8Array(n + 32).fill(1);
+        const b = new Uint8Array(n + 32).fill(1);
+        assert.equal(decodeLz4BlockWasm(enc, b, 0, enc.length, 16, 16 + n), decodeLz4BlockTs(enc, a, 0, enc.length, 16, 16 + n));
+        assertBytes(b, a, `${kind} n=${n}`);
+        // Flipped, inverted and truncated bytes at seeded positions: both succeed with the same
+        // bytes, or both throw CORRUPT_CHUNK.
+        for (let it = 0; it < 60; it++) {
+          const bad = enc.slice(0, it % 3 === 2 ? Math.floor(r() * enc.length) : enc.length);
+          const at = Math.floor(r() * bad.length);
+          if (it % 3 === 0) bad[at] ^= 1 << Math.floor(r() * 8);
+          if (it % 3 === 1) bad[at] = ~bad[at] & 255;
+          const outs = [decodeLz4BlockTs, decodeLz4BlockWasm].map((fn) => {
+            const dst = new Uint8Array(n);
+            try {
+              return { end: fn(bad, dst), dst };
+            } catch (err) {
+              assert.ok(err instanceof CellMapError && err.code === "CORRUPT_CHUNK", String(err));
+              return null;
+            }
+          });
+          assert.equal(outs[0] === null, outs[1] === null, `${kind} n=${n} damage ${it}: one decoder threw, the other did not`);
+          if (outs[0] && outs[1]) {
+            assert.equal(outs[1].end, outs[0].end);
+            assertBytes(outs[1].dst, outs[0].dst, `${kind} n=${n} damage ${it}`);
+            damagedOk++;
+          } else damagedErr++;
+        }
+      }
+    }
+    assert.ok(damagedOk > 0 && damagedErr > 0, `${damagedOk} decoded, ${damagedErr} rejected`);
   });
 
   test("numcodecs lz4 wrapper checks the size prefix", async () => {
