@@ -160,6 +160,30 @@ describe("shared chunk cache", () => {
     assert.equal(cache.getStats().bypassed, 1);
   });
 
+  it("a budget of 0 keeps nothing between reads, but concurrent readers share one decode", async () => {
+    const plane = DataPlane.create({ cacheBytes: 0, batchBytes: 0, batchSlots: 0, transitBytes: 8 * MiB });
+    const cache = plane.cache!;
+    assert.equal(cache.capacityBytes, 0);
+    const za = fakeArray("t", "uint8");
+    let loads = 0;
+    const load = async () => {
+      loads++;
+      await new Promise((r) => setTimeout(r, 5));
+      return chunkFor(za, [0, 1, 0]);
+    };
+    const [a, b] = await Promise.all([cache.get(za, [0, 1, 0], load), cache.get(za, [0, 1, 0], load)]);
+    assert.equal(loads, 1);
+    assert.equal(a.data.buffer, plane.buffer); // decoded into shared memory (the SIMD gathers read it)
+    assert.equal(a.data[77], chunkFor(za, [0, 1, 0]).data[77]);
+    a.release();
+    assert.equal(cache.getStats().entries, 1); // b still reads it
+    b.release();
+    assert.equal(cache.getStats().entries, 0);
+    assert.equal(cache.peek(za, [0, 1, 0]), null);
+    (await cache.get(za, [0, 1, 0], load)).release();
+    assert.equal(loads, 2); // not kept
+  });
+
   it("threads share one cache: each chunk is decoded once in the process", async () => {
     const plane = DataPlane.create({ cacheBytes: 64 * MiB, batchBytes: 0, batchSlots: 0 });
     // Worker threads run TypeScript through tsx's loader, registered by a preload.

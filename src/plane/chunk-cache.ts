@@ -58,6 +58,12 @@ export interface ChunkCacheLayout {
   nPages: number;
   pageBytes: number;
   slotsPerPage: number;
+  /**
+   * Whether chunks stay after their last reader lets go (a cache), or leave at once (transit:
+   * a budget of 0 keeps nothing between reads, yet decodes land in shared memory, so the SIMD
+   * gathers read them and concurrent readers of one chunk share its decode).
+   */
+  retain: boolean;
 }
 
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
@@ -70,7 +76,7 @@ export function pageBytesFor(capacity: number): number {
 }
 
 /** Bytes the cache needs for `capacity` bytes of slab (0 when the budget holds no page). */
-export function chunkCacheLayout(capacity: number, base: number): { layout: ChunkCacheLayout | null; end: number } {
+export function chunkCacheLayout(capacity: number, base: number, retain = true): { layout: ChunkCacheLayout | null; end: number } {
   const pageBytes = pageBytesFor(capacity);
   const nPages = Math.floor(capacity / pageBytes);
   if (nPages < 1) return { layout: null, end: base };
@@ -83,7 +89,7 @@ export function chunkCacheLayout(capacity: number, base: number): { layout: Chun
   const slots = table + tableSize * 4;
   const pages = slots + nSlots * SLOT_WORDS * 4;
   const slab = align(pages + nPages * PAGE_WORDS * 4, 65536);
-  return { layout: { ctrl, table, tableSize, slots, pages, slab, nPages, pageBytes, slotsPerPage }, end: slab + nPages * pageBytes };
+  return { layout: { ctrl, table, tableSize, slots, pages, slab, nPages, pageBytes, slotsPerPage, retain }, end: slab + nPages * pageBytes };
 }
 
 /** Writes the empty state (once, by the thread that creates the plane). */
@@ -160,8 +166,13 @@ export class SharedChunkCache implements ChunkStore {
     this.mask = l.tableSize - 1;
   }
 
-  /** Slab bytes (the budget actually usable). */
+  /** Slab bytes (the budget actually usable); 0 for a transit area, which keeps nothing. */
   get capacityBytes(): number {
+    return this.l.retain ? this.l.nPages * this.l.pageBytes : 0;
+  }
+
+  /** Bytes of the slab (cache or transit area). */
+  get slabBytes(): number {
     return this.l.nPages * this.l.pageBytes;
   }
 
@@ -324,7 +335,23 @@ export class SharedChunkCache implements ChunkStore {
     const stride = new Array<number>(nd);
     for (let d = 0; d < nd; d++) stride[d] = s[b + S_STRIDE + d];
     const data = new k.ctor(this.buffer, this.slotOffset(id), k.length);
-    return { data, stride, release: () => void Atomics.sub(s, b + S_REF, 1) };
+    if (this.l.retain) return { data, stride, release: () => void Atomics.sub(s, b + S_REF, 1) };
+    return { data, stride, release: () => (Atomics.sub(s, b + S_REF, 1) === 1 ? this.drop(id) : undefined) };
+  }
+
+  /** Transit: frees slot `id` once its last reader is done (unless a new reader pinned it meanwhile). */
+  private drop(id: number): void {
+    const b = id * SLOT_WORDS;
+    const s = this.slots;
+    lock(this.ctrl, C_LOCK);
+    if (Atomics.load(s, b + S_REF) === 0 && s[b + S_STATE] === READY) {
+      this.removeSlot(id);
+      s[b + S_STATE] = FREE;
+      this.pages[Math.floor(id / this.l.slotsPerPage) * PAGE_WORDS + P_USED]--;
+      this.ctrl[C_ENTRIES]--;
+      this.ctrlF64[CTRL_BYTES_F64] -= s[b + S_BYTES];
+    }
+    unlock(this.ctrl, C_LOCK);
   }
 
   /** The chunk if it is ready in the cache (pinned until `release()`), else null. Never waits. */

@@ -46,8 +46,13 @@ export interface BatchRegion {
 
 /** Options of {@link DataPlane.create}. */
 export interface DataPlaneOptions {
-  /** Decoded-chunk cache budget in bytes (0: no shared cache). */
+  /** Decoded-chunk cache budget in bytes (0: keep no chunk between reads). */
   cacheBytes: number;
+  /**
+   * With `cacheBytes` 0: bytes of shared memory decodes land in while they are read (transit;
+   * nothing stays). Default 32 MiB per thread; 0 decodes into private arrays.
+   */
+  transitBytes?: number;
   /** Bytes of one batch buffer (0: no batch pool). */
   batchBytes: number;
   /** Batch buffers in the pool. */
@@ -58,9 +63,9 @@ export interface DataPlaneOptions {
   scratchBytes?: number;
 }
 
-function layout(cacheBytes: number, batch: { slotBytes: number; slots: number }, scratch: { bytes: number; threads: number }) {
+function layout(cacheBytes: number, batch: { slotBytes: number; slots: number }, scratch: { bytes: number; threads: number }, transitBytes = 0) {
   const base = 64; // bytes 0..63: the plane's own words (word 0: arenas claimed)
-  const c = cacheBytes > 0 ? chunkCacheLayout(cacheBytes, base) : { layout: null, end: base };
+  const c = cacheBytes > 0 ? chunkCacheLayout(cacheBytes, base) : transitBytes > 0 ? chunkCacheLayout(transitBytes, base, false) : { layout: null, end: base };
   const batchBase = Math.ceil(c.end / PAGE) * PAGE;
   const scratchBase = batchBase + batch.slotBytes * batch.slots;
   const end = scratchBase + scratch.bytes * scratch.threads + GUARD;
@@ -75,7 +80,7 @@ function layout(cacheBytes: number, batch: { slotBytes: number; slots: number },
 /** One thread's view of a data plane. */
 export class DataPlane {
   readonly buffer: SharedArrayBuffer;
-  /** The shared chunk cache, or null when the budget holds no cache page. */
+  /** The shared chunk cache (with a budget of 0: the transit area), or null when there is none. */
   readonly cache: SharedChunkCache | null;
   /** This thread's scratch arena in the plane (null when every arena is taken). */
   readonly scratch: ScratchArena | null;
@@ -102,7 +107,8 @@ export class DataPlane {
     const batch = { slotBytes: Math.ceil(opts.batchBytes / 64) * 64, slots: opts.batchBytes > 0 ? opts.batchSlots : 0 };
     const scratch = { bytes: Math.ceil((opts.scratchBytes ?? 64 * 2 ** 20) / PAGE) * PAGE, threads: opts.threads ?? 1 };
     let cacheBytes = Math.max(0, Math.floor(opts.cacheBytes));
-    let l = layout(cacheBytes, batch, scratch);
+    const transit = cacheBytes > 0 ? 0 : Math.floor(opts.transitBytes ?? 32 * 2 ** 20 * scratch.threads);
+    let l = layout(cacheBytes, batch, scratch, transit);
     let warning: string | null = null;
     if (l.pages > MAX_PAGES) {
       const batchPages = Math.ceil((batch.slotBytes * batch.slots + scratch.bytes * scratch.threads + GUARD) / PAGE) + 1;
