@@ -15,6 +15,10 @@ import GZip from "numcodecs/gzip";
 import LZ4 from "numcodecs/lz4";
 import Zstd from "numcodecs/zstd";
 import { registry } from "zarrita";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { setLz4Backend } from "../src/zarr/codecs/lz4-block.js";
 import { codecBackends, registerFastCodecs, registerWasmCodecs } from "../src/zarr/codecs/register.js";
 
 /** One measurement: decoded megabytes (1e6 bytes) per second. */
@@ -178,4 +182,79 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   console.log("backends:", JSON.stringify(codecBackends()));
   const rows = await benchCodecs();
   for (const r of rows) console.log(`${r.name.padEnd(44)} ${r.variant.padEnd(8)} ${r.mbPerS.toFixed(0).padStart(6)} MB/s`);
+}
+
+/** Chunk files of a v2 array folder (`/`-separated keys), up to `max`. */
+function chunkFiles(dir: string, max: number): string[] {
+  const out: string[] = [];
+  const walk = (d: string, depth: number) => {
+    for (const e of fs.readdirSync(d).sort()) {
+      if (out.length >= max) return;
+      if (e.startsWith(".")) continue;
+      const p = path.join(d, e);
+      if (depth < 2) walk(p, depth + 1);
+      else out.push(p);
+    }
+  };
+  walk(dir, 0);
+  return out;
+}
+
+/** Python numcodecs' c-blosc on the same chunk files (one thread), MB/s, or null when Python is not there. */
+function pythonBlosc(files: string[], ms: number): number | null {
+  const code = `
+import sys, time, json
+try:
+    import numcodecs
+    from numcodecs import Blosc
+except Exception:
+    print("null"); sys.exit(0)
+numcodecs.blosc.set_nthreads(1)
+bufs = [open(f, "rb").read() for f in json.loads(sys.argv[1])]
+c = Blosc()
+for b in bufs: c.decode(b)
+n = 0; t = time.perf_counter()
+while time.perf_counter() - t < ${ms / 1000}:
+    for b in bufs: n += len(c.decode(b))
+print(n / (time.perf_counter() - t) / 1e6)`;
+  const r = spawnSync("/usr/bin/python3", ["-c", code, JSON.stringify(files)], { encoding: "utf8" });
+  if (r.status !== 0) return null;
+  const v = Number(r.stdout.trim());
+  return Number.isFinite(v) ? v : null;
+}
+
+/**
+ * Decode MB/s on the real chunks of `jrc_synth-bench.zarr` (raw blosc-zstd, labels blosc-lz4):
+ * ours (WebAssembly LZ4, the default), ours with the TypeScript LZ4 decoder, zarrita's WASM
+ * codecs, and Python numcodecs' c-blosc on the same files (single-threaded), when available.
+ */
+export async function benchFixtureChunks(fixtures: string, msPerRun = 400): Promise<Row[]> {
+  const root = path.join(fixtures, "jrc_synth-bench.zarr", "recon-1");
+  const sets = [
+    { name: "jrc raw s1, blosc-zstd", dir: path.join(root, "em", "fibsem-uint8", "s1"), cname: "zstd", clevel: 3 },
+    { name: "jrc labels s0, blosc-lz4", dir: path.join(root, "labels", "groundtruth", "crop1", "mito", "s0"), cname: "lz4", clevel: 5 },
+  ];
+  const rows: Row[] = [];
+  for (const set of sets) {
+    if (!fs.existsSync(set.dir)) continue;
+    const files = chunkFiles(set.dir, 48);
+    const frames = files.map((f) => new Uint8Array(fs.readFileSync(f)));
+    const c: Case = { name: set.name, codec: "numcodecs.blosc", config: { cname: set.cname, clevel: set.clevel, shuffle: 1 }, frames };
+    registerWasmCodecs();
+    const slow = await decoderFor(c);
+    registerFastCodecs();
+    const fast = await decoderFor(c);
+    for (const f of frames) if (!sameBytes(await fast.decode(f), await slow.decode(f))) throw new Error(`${set.name}: decoders disagree`);
+    rows.push({ name: set.name, variant: "ours (wasm lz4)", mbPerS: await time(fast, frames, msPerRun) });
+    if (set.cname === "lz4") {
+      setLz4Backend("ts");
+      rows.push({ name: set.name, variant: "ours (ts lz4)", mbPerS: await time(fast, frames, msPerRun) });
+      setLz4Backend("wasm");
+    }
+    rows.push({ name: set.name, variant: "zarrita wasm", mbPerS: await time(slow, frames, msPerRun) });
+    const py = pythonBlosc(files, msPerRun * 2);
+    if (py !== null) rows.push({ name: set.name, variant: "python c-blosc", mbPerS: py });
+  }
+  registerFastCodecs();
+  return rows;
 }

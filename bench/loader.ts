@@ -10,13 +10,16 @@
  * For 0, 1 and 2 workers, warm (a 512 MiB shared cache, filled by a warm-up) and cold (budget 0:
  * no chunk kept between reads): samples/s (median of 3 windows, as the Python bench), MB/s of
  * float32 delivered, CPU ms per sample (all threads), time to first batch from
- * `new CellMapDataLoader` (pool start-up included), peak RSS, and the copy-bound limit: bytes
- * written per sample ÷ this machine's measured memcpy bandwidth, per reading core.
+ * `new CellMapDataLoader` (pool start-up included), peak RSS, and `ofCopyLimit`: samples/s as a
+ * fraction of the copy-bound limit, bytes written per sample ÷ this machine's memcpy bandwidth
+ * measured with as many threads copying at once as read samples (they share the memory bus).
  *
  * Each configuration runs in a fresh child process, so peak RSS and first-batch times are not
  * polluted by earlier rows.
  */
 import { spawn } from "node:child_process";
+import * as os from "node:os";
+import { Worker } from "node:worker_threads";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -161,17 +164,26 @@ interface ChildConfig {
   windows: number;
 }
 
-/** memcpy bandwidth of this machine (bytes/s): Float32Array#set of 64 MiB, best of 5. */
-function memcpyBandwidth(): number {
-  const a = new Float32Array(16 * 2 ** 20).fill(1);
-  const b = new Float32Array(16 * 2 ** 20);
-  let best = Infinity;
-  for (let r = 0; r < 5; r++) {
-    const t = performance.now();
+/**
+ * memcpy bandwidth of this machine (bytes/s) with `threads` threads copying at once (they share
+ * the memory bus): each copies 64 MiB of float32 with `TypedArray#set`, best of 5, summed.
+ */
+async function memcpyBandwidth(threads: number): Promise<number> {
+  const code = `
+    const { parentPort } = require("node:worker_threads");
+    const a = new Float32Array(16 * 2 ** 20).fill(1), b = new Float32Array(16 * 2 ** 20);
     b.set(a);
-    best = Math.min(best, performance.now() - t);
-  }
-  return a.byteLength / (best / 1000);
+    let best = Infinity;
+    for (let r = 0; r < 5; r++) { const t = performance.now(); b.set(a); best = Math.min(best, performance.now() - t); }
+    parentPort.postMessage(a.byteLength / (best / 1000));`;
+  const rates = await Promise.all(
+    Array.from({ length: threads }, () => new Promise<number>((resolve, reject) => {
+      const w = new Worker(code, { eval: true });
+      w.once("message", (v: number) => (resolve(v), void w.terminate()));
+      w.once("error", reject);
+    })),
+  );
+  return rates.reduce((x, y) => x + y, 0);
 }
 
 /** Runs one configuration (in the child process) and returns its row. */
@@ -217,8 +229,8 @@ async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
   rates.sort((a, b) => a - b);
   const samplesPerS = rates[Math.floor(rates.length / 2)];
   const samples = cfg.windows * cfg.batches * BATCH;
-  const readers = Math.min(2, Math.max(1, cfg.workers));
-  const limit = (memcpyBandwidth() * readers) / bytesPerSample;
+  const readers = Math.min(os.cpus().length, Math.max(1, cfg.workers));
+  const limit = (await memcpyBandwidth(readers)) / bytesPerSample;
   void wall;
   return {
     workload: cfg.workload,

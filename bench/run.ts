@@ -49,6 +49,12 @@ if (want("codecs")) {
   const { benchCodecs } = await import("./codecs.js");
   console.log("## codec decode throughput (64^3 uint8 EM-like chunks)");
   table((await benchCodecs()) as unknown as Record<string, unknown>[]);
+  const fx = fixtures ?? process.env.CELLMAP_BENCH_FIXTURES;
+  if (fx) {
+    const { benchFixtureChunks } = await import("./codecs.js");
+    console.log("## decode of jrc_synth-bench.zarr chunks, ours vs zarrita's WASM vs Python c-blosc (1 thread)");
+    table((await benchFixtureChunks(fx)) as unknown as Record<string, unknown>[]);
+  }
 }
 if (want("writer")) {
   const { benchWriter } = await import("./writer.js");

@@ -11,7 +11,7 @@ import path from "node:path";
 import { after } from "node:test";
 import { CellMapImage } from "../src/image/image.js";
 import { gatherBox } from "../src/kernels/gather.js";
-import { makeLabelPyramid, makeRawEM } from "./fixtures/builder.js";
+import { makeCoordPyramid, makeLabelPyramid, makeRawEM } from "./fixtures/builder.js";
 import { DataPlane } from "../src/plane/plane.js";
 import type { ZarrArray } from "../src/zarr/array.js";
 import type { DecodedChunk, NumericArray } from "../src/zarr/cache.js";
@@ -248,5 +248,53 @@ describe("reads through the plane", () => {
     }
     assert.equal(n, 48);
     assert.equal(plane.scratch!.inUse, 0); // every scratch block returned
+  });
+});
+
+describe("decoding straight into the cache", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cm-direct-"));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it("gives zarrita's values for every v2 codec, dtype and order; missing chunks read as the fill value", async () => {
+    const cases = [
+      { codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 }, dtype: "uint8" },
+      { codec: { id: "blosc", cname: "zstd", clevel: 3, shuffle: 2 }, dtype: "uint16" },
+      { codec: { id: "zstd", level: 3 }, dtype: "float32", order: "F" },
+      { codec: { id: "lz4", acceleration: 1 }, dtype: "int16" },
+      { codec: null, dtype: "int32" },
+      { codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 }, dtype: "float64", skipEmptyChunks: true },
+      { codec: { id: "gzip", level: 5 }, dtype: "uint8" }, // no direct plan: zarrita decodes
+      { codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 }, dtype: "uint16", endian: "big" }, // no direct plan
+    ] as const;
+    for (const [i, c] of cases.entries()) {
+      const dir = path.join(tmp, `a${i}`);
+      await makeCoordPyramid(dir, { shape: [20, 24, 28], levels: 1, chunks: [8, 8, 8], ...c } as Parameters<typeof makeCoordPyramid>[1]);
+      const img = await CellMapImage.open({ path: dir, targetScale: [4, 4, 4], targetVoxelShape: [10, 12, 14], pad: true });
+      const expectDirect = !("endian" in c) && c.codec?.id !== "gzip";
+      assert.equal(img.array.direct !== null, expectDirect, `case ${i}`);
+      const plane = DataPlane.create({ cacheBytes: 16 * MiB, batchBytes: 1 * MiB, batchSlots: 1 });
+      for (const centre of [[40, 48, 56], [2, 2, 2], [78, 94, 110]]) {
+        const js = await img.read(centre);
+        const into = plane.batchView(0, 0, 10 * 12 * 14);
+        await img.read(centre, { store: plane.store, into });
+        assert.deepEqual(new Uint32Array(into.slice().buffer), new Uint32Array(js.data.slice().buffer), `case ${i} at [${centre}]`);
+      }
+    }
+  });
+
+  it("a damaged chunk is CORRUPT_CHUNK naming the array and the chunk", async () => {
+    const dir = path.join(tmp, "bad");
+    await makeCoordPyramid(dir, { shape: [16, 16, 16], levels: 1, chunks: [8, 8, 8], dtype: "uint8", codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 } } as Parameters<typeof makeCoordPyramid>[1]);
+    const chunk = path.join(dir, "s0", "0.0.0");
+    const bytes = fs.readFileSync(chunk);
+    fs.writeFileSync(chunk, bytes.subarray(0, bytes.length - 7)); // cut short
+    const img = await CellMapImage.open({ path: dir, targetScale: [4, 4, 4], targetVoxelShape: [4, 4, 4] });
+    const plane = DataPlane.create({ cacheBytes: 16 * MiB, batchBytes: 0, batchSlots: 0 });
+    await assert.rejects(img.read([8, 8, 8], { store: plane.store }), (e: unknown) => {
+      assert.ok(e instanceof Error && (e as { code?: string }).code === "CORRUPT_CHUNK", String(e));
+      assert.match(e.message, /s0: chunk s0\/0\.0\.0/);
+      return true;
+    });
+    assert.equal(plane.cache!.getStats().entries, 0);
   });
 });

@@ -655,7 +655,8 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
           minThreads: this.numWorkers,
           maxThreads: this.numWorkers,
           idleTimeout: Infinity,
-          concurrentTasksPerWorker: 1,
+          // Two tasks per worker: the next batch is already in the thread when one finishes (no idle round trip).
+          concurrentTasksPerWorker: 2,
           // Keep the workers' event loops running between tasks (the dataset opens in the background).
           atomics: "disabled",
           execArgv,

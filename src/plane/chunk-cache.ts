@@ -21,7 +21,7 @@ import { CellMapError } from "../errors.js";
 import { sizeOf } from "../tensor.js";
 import type { ZarrArray } from "../zarr/array.js";
 import type { CacheStats, DecodedChunk, NumericArray } from "../zarr/cache.js";
-import type { ChunkLease, ChunkStore } from "../zarr/chunk-store.js";
+import type { ChunkLease, ChunkStore, LoadInto } from "../zarr/chunk-store.js";
 import { waitAsync } from "../kernels/wasm.js";
 import { lock, unlock } from "./lock.js";
 import type { ScratchArena } from "./scratch.js";
@@ -379,7 +379,7 @@ export class SharedChunkCache implements ChunkStore {
    * The chunk at `coords`, pinned until `release()`: from the cache, from another thread's
    * decode in progress, or decoded here with `load` and published for every thread.
    */
-  async get(za: ZarrArray, coords: readonly number[], load: () => Promise<DecodedChunk>, signal?: AbortSignal): Promise<ChunkLease> {
+  async get(za: ZarrArray, coords: readonly number[], load: () => Promise<DecodedChunk>, signal?: AbortSignal, loadInto?: LoadInto): Promise<ChunkLease> {
     const k = this.keyOf(za);
     if (coords.length > MAX_ND || k.cls > 30 || 1 << k.cls > this.l.pageBytes) return this.bypass(load);
     const lin = this.linear(k, coords);
@@ -429,20 +429,29 @@ export class SharedChunkCache implements ChunkStore {
       this.insert(id);
       this.ctrl[C_MISSES]++;
       unlock(this.ctrl, C_LOCK);
-      return this.fill(id, k, load);
+      return this.fill(id, k, load, loadInto);
     }
   }
 
   /** Decodes into slot `id` (claimed, pinned, `DECODING`) and publishes it. */
-  private async fill(id: number, k: ArrayKey, load: () => Promise<DecodedChunk>): Promise<ChunkLease> {
+  private async fill(id: number, k: ArrayKey, load: () => Promise<DecodedChunk>, loadInto?: LoadInto): Promise<ChunkLease> {
     const b = id * SLOT_WORDS;
     const s = this.slots;
-    let chunk: DecodedChunk;
+    let stride: number[];
     try {
-      chunk = await load();
-      if (chunk.data.length !== k.length || chunk.data.BYTES_PER_ELEMENT !== k.elemBytes || chunk.stride.length > MAX_ND) {
-        throw new CellMapError("CORRUPT_CHUNK", `decoded chunk has ${chunk.data.length} values of ${chunk.data.BYTES_PER_ELEMENT} bytes, expected ${k.length} of ${k.elemBytes}`);
+      if (loadInto) {
+        // Decode straight into the slot (no chunk-sized allocation, no copy).
+        stride = await loadInto(new Uint8Array(this.buffer, this.slotOffset(id), k.bytes));
+      } else {
+        const chunk = await load();
+        if (chunk.data.length !== k.length || chunk.data.BYTES_PER_ELEMENT !== k.elemBytes) {
+          throw new CellMapError("CORRUPT_CHUNK", `decoded chunk has ${chunk.data.length} values of ${chunk.data.BYTES_PER_ELEMENT} bytes, expected ${k.length} of ${k.elemBytes}`);
+        }
+        const d = chunk.data;
+        new Uint8Array(this.buffer, this.slotOffset(id), k.bytes).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+        stride = chunk.stride;
       }
+      if (stride.length > MAX_ND) throw new CellMapError("UNSUPPORTED", `chunks of more than ${MAX_ND} dimensions are not cached`);
     } catch (err) {
       lock(this.ctrl, C_LOCK);
       this.removeSlot(id);
@@ -453,11 +462,9 @@ export class SharedChunkCache implements ChunkStore {
       Atomics.notify(s, b + S_STATE);
       throw err;
     }
-    const d = chunk.data;
-    new Uint8Array(this.buffer, this.slotOffset(id), k.bytes).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
     s[b + S_BYTES] = k.bytes;
-    s[b + S_ND] = chunk.stride.length;
-    for (let i = 0; i < chunk.stride.length; i++) s[b + S_STRIDE + i] = chunk.stride[i];
+    s[b + S_ND] = stride.length;
+    for (let i = 0; i < stride.length; i++) s[b + S_STRIDE + i] = stride[i];
     lock(this.ctrl, C_LOCK);
     Atomics.store(s, b + S_STATE, READY);
     this.ctrl[C_ENTRIES]++;

@@ -6,6 +6,7 @@ import * as zarr from "zarrita";
 import type { Readable } from "@zarrita/storage";
 import { CellMapError } from "../errors.js";
 import { installDefaultCodecs } from "./codecs/register.js";
+import { type DirectDecode, directDecodePlan } from "./direct.js";
 import type { DataType } from "../tensor.js";
 
 /** Numeric dtypes the read path supports. */
@@ -26,6 +27,8 @@ export interface ZarrArray {
   zarrFormat: 2 | 3;
   /** Store key of the chunk (or shard, for sharded arrays) holding chunk `coords`, for messages. */
   chunkKey(coords: number[]): string;
+  /** How to decode chunks straight into a buffer (common v2 layouts), or null: zarrita decodes. */
+  direct: DirectDecode | null;
 }
 
 /** Maps any zarrita/codec failure to a CellMapError naming `where`. */
@@ -93,7 +96,8 @@ export async function openZarrArray(
   }
   const codecs = readCodecNames(meta, zarrFormat);
   const chunkKey = chunkKeyFunction(meta, path, zarrFormat, array.chunks);
-  return { array, id, shape: array.shape, chunks: array.chunks, dtype: dtype as DataType, codecs, zarrFormat, chunkKey };
+  const direct = process.env.CELLMAP_DIRECT_DECODE === "0" ? null : directDecodePlan(meta, root.resolve(path).path, array.chunks, root.store);
+  return { array, id, shape: array.shape, chunks: array.chunks, dtype: dtype as DataType, codecs, zarrFormat, chunkKey, direct };
 }
 
 async function readJson(root: zarr.Location<Readable>, key: string, signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {

@@ -16,12 +16,19 @@ export interface ChunkLease {
   release(): void;
 }
 
+/** Decodes a chunk into `dst` (exactly its bytes) and returns its element strides. */
+export type LoadInto = (dst: Uint8Array) => Promise<number[]>;
+
 /** A decoded-chunk cache the read path can use. */
 export interface ChunkStore {
   /** The chunk if it is cached and ready, else null; never waits. */
   peek(za: ZarrArray, coords: readonly number[]): ChunkLease | null;
-  /** The chunk, decoded with `load` on a miss (concurrent requests share one decode). */
-  get(za: ZarrArray, coords: readonly number[], load: () => Promise<DecodedChunk>, signal?: AbortSignal): Promise<ChunkLease>;
+  /**
+   * The chunk, decoded with `load` on a miss (concurrent requests share one decode). A store
+   * with its own memory may use `loadInto` instead, which decodes into the given bytes and
+   * returns the chunk's element strides.
+   */
+  get(za: ZarrArray, coords: readonly number[], load: () => Promise<DecodedChunk>, signal?: AbortSignal, loadInto?: LoadInto): Promise<ChunkLease>;
   /** Counters. */
   getStats(): CacheStats;
   /** Budget in bytes. */

@@ -49,6 +49,26 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, where: 
   });
 }
 
+/**
+ * Fetches chunk `coords` and decodes it straight into `dst` (arrays with a direct decode plan);
+ * returns its element strides. Bounded by the same limiter as zarrita reads.
+ */
+function loadChunkInto(za: ZarrArray, coords: number[], dst: Uint8Array, signal?: AbortSignal): Promise<number[]> {
+  const direct = za.direct!;
+  return chunkLimiter.run(async () => {
+    const where = `${za.id}: chunk ${za.chunkKey(coords)}`;
+    if (signal?.aborted) throw new CellMapError("ABORTED", "read aborted", za.chunkKey(coords), { cause: signal.reason });
+    try {
+      const bytes = await direct.store.get(direct.key(coords), { signal });
+      await direct.decodeInto(bytes, dst);
+    } catch (err) {
+      if (err instanceof CellMapError && err.path === undefined) throw new CellMapError(err.code, err.message, where, { cause: err });
+      throw translateZarrError(err, where);
+    }
+    return direct.stride;
+  }, signal);
+}
+
 /** Fetches and decodes one chunk without touching the cache (whole-array scans). */
 export function loadChunkUncached(za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<DecodedChunk> {
   return chunkLimiter.run(async () => {
@@ -164,7 +184,8 @@ export async function readRegionInto(
 async function leaseChunk(store: ChunkStore, za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<ChunkLease> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await store.get(za, coords, () => loadChunkUncached(za, coords, signal), signal);
+      const into = za.direct ? (dst: Uint8Array) => loadChunkInto(za, coords, dst, signal) : undefined;
+      return await store.get(za, coords, () => loadChunkUncached(za, coords, signal), signal, into);
     } catch (err) {
       const aborted = err instanceof CellMapError && err.code === "ABORTED";
       if (!aborted || signal?.aborted || attempt >= 3) throw err;

@@ -349,10 +349,12 @@ async function decodeWithWasm(src: Uint8Array, nbytes: number, what: string): Pr
  *
  * @param src the whole chunk; its length must equal the header's `cbytes`.
  * @param expectedSize decoded size the chunk must have (chunk shape × item size), if known.
+ * @param into where to decode (exactly the decoded size; e.g. a slot of the shared chunk cache),
+ *   instead of a new array. The result is then `into`.
  * @throws CellMapError `CORRUPT_CHUNK` for truncated/inconsistent frames or sizes that disagree
  *   with `src.length`/`expectedSize`; `UNSUPPORTED` for frame versions other than blosc1's.
  */
-export async function decodeBlosc(src: Uint8Array, expectedSize?: number): Promise<Uint8Array> {
+export async function decodeBlosc(src: Uint8Array, expectedSize?: number, into?: Uint8Array): Promise<Uint8Array> {
   const h = readBloscHeader(src);
   if (h.version !== VERSION_FORMAT) {
     throw new CellMapError("UNSUPPORTED", `blosc: frame format version ${h.version} (only blosc1 frames, version ${VERSION_FORMAT}, are supported)`);
@@ -373,7 +375,7 @@ export async function decodeBlosc(src: Uint8Array, expectedSize?: number): Promi
     if (h.cbytes !== h.nbytes + HEADER_SIZE) {
       throw corruptChunk(`blosc: memcpy'd frame of ${h.cbytes} bytes cannot hold ${h.nbytes} bytes`);
     }
-    const copy = allocUninit(h.nbytes);
+    const copy = into && into.length === h.nbytes ? into : allocUninit(h.nbytes);
     copy.set(src.subarray(HEADER_SIZE, HEADER_SIZE + h.nbytes));
     return copy;
   }
@@ -404,7 +406,7 @@ export async function decodeBlosc(src: Uint8Array, expectedSize?: number): Promi
   const doBitshuffle = !doShuffle && (h.flags & DOBITSHUFFLE) !== 0;
   const dontSplit = (h.flags & DONT_SPLIT) !== 0;
   // Every byte is written below (splits must decode to exactly their size) or we throw.
-  const out = allocUninit(nbytes);
+  const out = into && into.length === nbytes ? into : allocUninit(nbytes);
   const tmp = doShuffle || doBitshuffle ? (sync ? scratchOf(blocksize) : new Uint8Array(blocksize)) : out;
   const cbytes = h.cbytes;
 

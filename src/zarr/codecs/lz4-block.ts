@@ -42,7 +42,12 @@ export function decodeLz4Block(
 
 /** Blocks at least this large (decoded) take the WebAssembly decoder (below, the copies in and out cost more than they save). */
 const WASM_MIN_BYTES = 4096;
-const useWasm = process.env.CELLMAP_LZ4 !== "ts";
+let useWasm = process.env.CELLMAP_LZ4 !== "ts";
+
+/** Which LZ4 block decoder this thread uses for large blocks (benchmarks compare them). */
+export function setLz4Backend(backend: "wasm" | "ts"): void {
+  useWasm = backend === "wasm";
+}
 
 const WASM_ERRORS: Record<number, string> = {
   [-1]: "input ends before the last sequence",

@@ -22,7 +22,7 @@ import {
 const MAX_RATIO = 255;
 
 /** Decodes a numcodecs `lz4` buffer; `expectedSize`, when given, must match the size prefix. */
-export function decodeNumcodecsLz4(src: Uint8Array, expectedSize?: number): Uint8Array {
+export function decodeNumcodecsLz4(src: Uint8Array, expectedSize?: number, into?: Uint8Array): Uint8Array {
   if (src.length < 5) throw corruptChunk(`lz4: ${src.length} bytes is too short for a size prefix and a block`);
   const size = src[0] | (src[1] << 8) | (src[2] << 16) | (src[3] << 24);
   if (size < 0) throw corruptChunk(`lz4: negative decoded size ${size} in the size prefix`);
@@ -32,7 +32,7 @@ export function decodeNumcodecsLz4(src: Uint8Array, expectedSize?: number): Uint
   if (size > (src.length - 4) * MAX_RATIO + 64) {
     throw corruptChunk(`lz4: size prefix ${size} is impossible for a ${src.length - 4}-byte block`);
   }
-  const out = allocUninit(size); // fully written, or the end check below throws
+  const out = into && into.length === size ? into : allocUninit(size); // fully written, or the end check below throws
   const end = decodeLz4Block(src, out, 4);
   if (end !== size) throw corruptChunk(`lz4: block decoded to ${end} bytes, size prefix says ${size}`);
   return out;
