@@ -7,9 +7,12 @@
  *   on nothing but the seed, the epoch and the options — not on `numWorkers`, timing or which
  *   process asks. Values are deterministic too, because the dataset draws its augmentations from
  *   (dataset seed, epoch, index).
- * - Each worker builds whole batches (read, augment, stack into one Float32Array per key) and
- *   transfers the buffers; the main thread only reorders results. `numWorkers = 0` runs the same
- *   batch builder on the main thread.
+ * - One data plane per loader (`plane/`): a shared WebAssembly memory holding the decoded-chunk
+ *   cache every thread reads through (each chunk decoded once per process) and a pool of batch
+ *   buffers. Each worker builds whole batches, gathering every sample straight from cached
+ *   chunks into its slot of a batch buffer (one copy per voxel), and returns only indices and
+ *   metadata; the consumer gets views of the buffer. `numWorkers = 0` runs the same batch
+ *   builder on the main thread, which also builds the first batch while the workers start.
  * - At most `prefetchDepth` (= `prefetchFactor · max(1, numWorkers)`, cut to fit the memory
  *   budget) batches are in flight: a batch is requested only when one is handed out.
  * - The loader moves to the next epoch by itself when the last batch of an epoch is handed
@@ -538,10 +541,12 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   }
 
   /**
-   * Hands a batch you are done with back to the loader: its buffers are filled again by a later
-   * batch instead of allocating new ones, which spares both threads the allocation and the
-   * garbage collection of tens of MB per batch. The batch's tensors are detached (length 0) at
-   * once, so a stale use cannot read another batch's values. Optional.
+   * Hands a batch you are done with back to the loader. Batches live in the loader's pool of
+   * shared batch buffers; a recycled batch's buffer is filled again by a later batch at once
+   * (the batch's tensors are emptied to length 0, so `batch.raw.data` can no longer be read by
+   * mistake; a view you took of it yourself would see the later batch). Optional: a batch you
+   * keep is never overwritten, and its buffer returns to the pool when its tensors are garbage
+   * collected; while the pool is empty, batches get new buffers.
    */
   recycle(batch: Batch): void {
     if (this.batchPool.recycle(batch)) return;
