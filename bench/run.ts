@@ -20,6 +20,7 @@ const fixtures = option("fixtures");
 const workloads = option("workloads")?.split(",");
 const workers = option("workers")?.split(",").map(Number);
 const caches = option("caches")?.split(",") as ("warm" | "cold")[] | undefined;
+const python = option("python");
 const sections = args;
 const want = (s: string) => sections.length === 0 || sections.includes(s);
 const dataDir = path.resolve(process.env.CELLMAP_BENCH_DIR ?? ".tmp/bench");
@@ -44,6 +45,14 @@ if (want("loader")) {
   const { fixture, rows } = await benchLoader(dataDir, { fixtures, workloads, workers, caches });
   console.log(`## loader on ${fixture}: std = raw 64^3 @ 8 nm + 3 classes 64^3 @ 8 nm; resample = the same @ 6 nm; raw4nm = raw 96^3 @ 4 nm + classes 48^3 @ 8 nm; batch 8, shuffled, batches recycled`);
   table(rows as unknown as Record<string, unknown>[]);
+  if (python) {
+    const { benchPython, ratioRows } = await import("./python.js");
+    console.log(`## Python CellMap-Data on the same fixture, right after (${python}/bench.py; median samples/s, no chunk cache)`);
+    const py = await benchPython(python, fixtures ?? process.env.CELLMAP_BENCH_FIXTURES ?? "", workloads ?? ["std", "resample", "raw4nm"]);
+    table(py as unknown as Record<string, unknown>[]);
+    console.log("## ratio: ours (2 workers) / Python's best (0 or 2 workers)");
+    table(ratioRows(rows, py) as unknown as Record<string, unknown>[]);
+  }
 }
 if (want("codecs")) {
   const { benchCodecs } = await import("./codecs.js");

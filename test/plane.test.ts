@@ -182,6 +182,16 @@ describe("shared chunk cache", () => {
     assert.equal(cache.peek(za, [0, 1, 0]), null);
     (await cache.get(za, [0, 1, 0], load)).release();
     assert.equal(loads, 2); // not kept
+    // A reader that lets go at once (as a copy does) does not take the chunk away from a
+    // concurrent reader still waiting for the decode: that one shares it too.
+    const quick = cache.get(za, [3, 1, 0], load).then((l) => l.release());
+    const waiter = cache.get(za, [3, 1, 0], load);
+    await quick;
+    const w = await waiter;
+    assert.equal(loads, 3);
+    assert.equal(w.data[77], chunkFor(za, [0, 1, 0]).data[77]);
+    w.release();
+    assert.equal(cache.getStats().entries, 0);
   });
 
   it("threads share one cache: each chunk is decoded once in the process", async () => {

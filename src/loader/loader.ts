@@ -85,7 +85,11 @@ export interface CellMapDataLoaderOptions {
   chunkCacheBytes?: number;
   /** Memory the loader may plan for (default half of the machine's RAM); see {@link CellMapDataLoader.prefetchDepth}. */
   memoryBudgetBytes?: number;
-  /** Samples each worker reads at once within a batch (default 4). */
+  /**
+   * Samples each thread reads at once within a batch (default: the batch size, at most 16). Reads
+   * of one batch then overlap, so samples that share chunks share their decodes (with a chunk
+   * budget of 0 too). Samples are read into the batch buffer directly: more costs no memory.
+   */
   sampleConcurrency?: number;
   /** Resume from {@link CellMapDataLoader.state} output. */
   state?: LoaderState;
@@ -262,7 +266,7 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     this.worldSize = intOption(opts.worldSize, 1, 1, "worldSize");
     this.rank = intOption(opts.rank, 0, 0, "rank");
     if (this.rank >= this.worldSize) throw bad(`rank must be in [0, worldSize = ${this.worldSize}), got ${this.rank}`, "rank");
-    this.sampleConcurrency = intOption(opts.sampleConcurrency, 4, 1, "sampleConcurrency");
+    this.sampleConcurrency = intOption(opts.sampleConcurrency, Math.min(this.batchSize, 16), 1, "sampleConcurrency");
     this.slots = new Limiter(this.sampleConcurrency);
     this.isTrain = opts.isTrain ?? true;
     this.signal = opts.signal;

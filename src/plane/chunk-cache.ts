@@ -266,7 +266,7 @@ export class SharedChunkCache implements ChunkStore {
       if (pg[pb + P_CLASS] !== cls || pg[pb + P_USED] >= per) continue;
       for (let i = 0; i < per; i++) {
         const id = p * slotsPerPage + i;
-        if (s[id * SLOT_WORDS + S_STATE] === FREE) return this.claimIn(p, id);
+        if (s[id * SLOT_WORDS + S_STATE] === FREE && Atomics.load(s, id * SLOT_WORDS + S_REF) === 0) return this.claimIn(p, id);
       }
     }
     for (let p = 0; p < nPages; p++) {
@@ -336,7 +336,7 @@ export class SharedChunkCache implements ChunkStore {
     for (let d = 0; d < nd; d++) stride[d] = s[b + S_STRIDE + d];
     const data = new k.ctor(this.buffer, this.slotOffset(id), k.length);
     if (this.l.retain) return { data, stride, release: () => void Atomics.sub(s, b + S_REF, 1) };
-    return { data, stride, release: () => (Atomics.sub(s, b + S_REF, 1) === 1 ? this.drop(id) : undefined) };
+    return { data, stride, release: () => this.unpin(id) };
   }
 
   /** Transit: frees slot `id` once its last reader is done (unless a new reader pinned it meanwhile). */
@@ -401,17 +401,19 @@ export class SharedChunkCache implements ChunkStore {
           Atomics.add(this.ctrl, C_HITS, 1);
           return this.lease(id, k);
         }
+        // Another thread (or this one) is decoding it: pin it as a waiter (so it cannot leave
+        // between the decoder's publish and this wake-up), wait for the notify, then use it.
+        Atomics.add(s, b + S_REF, 1);
         unlock(this.ctrl, C_LOCK);
-        // Another thread (or this one) is decoding it: wait for its notify, then look again.
         Atomics.add(this.ctrl, C_WAITS, 1);
-        if (Date.now() - started > DECODE_WAIT_MS) return this.bypass(load);
-        const w = waitAsync(s, b + S_STATE, DECODING, 1000);
-        if (w.async) {
-          // A pending waitAsync does not keep the event loop alive; this timer does.
-          const keepAlive = setTimeout(() => {}, 1000);
-          await w.value;
-          clearTimeout(keepAlive);
+        const state = await this.waitWhileDecoding(b, started);
+        if (state === READY) {
+          this.pages[Math.floor(id / this.l.slotsPerPage) * PAGE_WORDS + P_REF] = 1;
+          Atomics.add(this.ctrl, C_HITS, 1);
+          return this.lease(id, k);
         }
+        this.unpin(id); // the decode failed (or took too long): look again, decoding here if need be
+        if (state === DECODING) return this.bypass(load);
         continue;
       }
       id = this.allocate(k.cls);
@@ -431,6 +433,27 @@ export class SharedChunkCache implements ChunkStore {
       unlock(this.ctrl, C_LOCK);
       return this.fill(id, k, load, loadInto);
     }
+  }
+
+  /** Waits until the slot at word `b` leaves `DECODING` (or the wait limit passes); returns its state. */
+  private async waitWhileDecoding(b: number, started: number): Promise<number> {
+    const s = this.slots;
+    for (;;) {
+      const state = Atomics.load(s, b + S_STATE);
+      if (state !== DECODING || Date.now() - started > DECODE_WAIT_MS) return state;
+      const w = waitAsync(s, b + S_STATE, DECODING, 1000);
+      if (w.async) {
+        // A pending waitAsync does not keep the event loop alive; this timer does.
+        const keepAlive = setTimeout(() => {}, 1000);
+        await w.value;
+        clearTimeout(keepAlive);
+      }
+    }
+  }
+
+  /** Drops one pin of slot `id`; a transit slot leaves with its last reader. */
+  private unpin(id: number): void {
+    if (Atomics.sub(this.slots, id * SLOT_WORDS + S_REF, 1) === 1 && !this.l.retain) this.drop(id);
   }
 
   /** Decodes into slot `id` (claimed, pinned, `DECODING`) and publishes it. */
@@ -453,10 +476,12 @@ export class SharedChunkCache implements ChunkStore {
       }
       if (stride.length > MAX_ND) throw new CellMapError("UNSUPPORTED", `chunks of more than ${MAX_ND} dimensions are not cached`);
     } catch (err) {
+      // Publish nothing: unlist the slot and free it; waiters (still pinning it) wake, let go
+      // and look again. The slot is reused only once no pin is left.
       lock(this.ctrl, C_LOCK);
       this.removeSlot(id);
       s[b + S_STATE] = FREE;
-      Atomics.store(s, b + S_REF, 0);
+      Atomics.sub(s, b + S_REF, 1);
       this.pages[Math.floor(id / this.l.slotsPerPage) * PAGE_WORDS + P_USED]--;
       unlock(this.ctrl, C_LOCK);
       Atomics.notify(s, b + S_STATE);

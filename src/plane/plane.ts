@@ -50,7 +50,7 @@ export interface DataPlaneOptions {
   cacheBytes: number;
   /**
    * With `cacheBytes` 0: bytes of shared memory decodes land in while they are read (transit;
-   * nothing stays). Default 32 MiB per thread; 0 decodes into private arrays.
+   * nothing stays). Default 64 MiB per thread; 0 decodes into private arrays.
    */
   transitBytes?: number;
   /** Bytes of one batch buffer (0: no batch pool). */
@@ -107,7 +107,7 @@ export class DataPlane {
     const batch = { slotBytes: Math.ceil(opts.batchBytes / 64) * 64, slots: opts.batchBytes > 0 ? opts.batchSlots : 0 };
     const scratch = { bytes: Math.ceil((opts.scratchBytes ?? 64 * 2 ** 20) / PAGE) * PAGE, threads: opts.threads ?? 1 };
     let cacheBytes = Math.max(0, Math.floor(opts.cacheBytes));
-    const transit = cacheBytes > 0 ? 0 : Math.floor(opts.transitBytes ?? 32 * 2 ** 20 * scratch.threads);
+    const transit = cacheBytes > 0 ? 0 : Math.floor(opts.transitBytes ?? 64 * 2 ** 20 * scratch.threads);
     let l = layout(cacheBytes, batch, scratch, transit);
     let warning: string | null = null;
     if (l.pages > MAX_PAGES) {
