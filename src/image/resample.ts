@@ -203,16 +203,20 @@ function separableWasm(
   const sb = stride[perm[1]];
   const na = sa === 0 ? 1 : win.hi[perm[0]] - win.lo[perm[0]] + 1;
   const nb = sb === 0 ? 1 : win.hi[perm[1]] - win.lo[perm[1]] + 1;
-  const f64s = nearest ? 0 : n0 + n1 + n2 + na * nb * n2 + na * n1 * n2;
-  const i32s = 3 * (n0 + n1 + n2);
+  // Linear: plane by plane (window planes along output axis 0), so the intermediates stay in
+  // cache: x pass of one plane (nb rows), y pass into a ring of RING planes, then each output
+  // plane blends the two ring planes it needs. Same arithmetic, same order as the one-shot form.
+  const RING = 4;
+  const f64s = nearest ? 0 : n0 + n1 + n2 + nb * n2 + RING * n1 * n2 + 2;
+  const i32s = 3 * (n0 + n1 + n2) + 4;
   const at = arena.alloc(f64s * 8 + i32s * 4);
   if (at < 0) return false;
   try {
     const buf = arena.buffer;
     const f = new Float64Array(buf, at, f64s);
     const iv = new Int32Array(buf, at + f64s * 8, i32s);
-    // i32 tables: [a0 | a1 | av], [b0 | b1 | bv], [c0 | c1 | cv]
-    const A = 0, B = 3 * n0, C = 3 * (n0 + n1);
+    // i32 tables: [a0 | a1 | av], [b0 | b1 | bv], [c0 | c1 | cv], then one output plane's [p0, p1, av]
+    const A = 0, B = 3 * n0, C = 3 * (n0 + n1), P = 3 * (n0 + n1 + n2);
     const addr = (i: number) => at + f64s * 8 + i * 4;
     const fill = (base: number, t: Taps, n: number, unit: (off: number) => number) => {
       for (let i = 0; i < n; i++) {
@@ -235,11 +239,29 @@ function separableWasm(
     f.set(a.w1, 0);
     f.set(b.w1, n0);
     f.set(c.w1, n0 + n1);
-    const tmp = at + (n0 + n1 + n2) * 8;
-    const tmp2 = tmp + na * nb * n2 * 8;
-    k.lin_x(region.byteOffset, sa * 4, sb * 4, na, nb, addr(C), addr(C + n2), at + (n0 + n1) * 8, n2, tmp);
-    k.lin_y(tmp, na, nb, n1, n2, addr(B), addr(B + n1), at + n0 * 8, tmp2);
-    k.lin_z(tmp2, n0, n1, n2, addr(A), addr(A + n0), at, addr(A + 2 * n0), addr(B + 2 * n1), addr(C + 2 * n2), pad, out.byteOffset);
+    const tmpx = at + (n0 + n1 + n2) * 8; // one plane after the x pass: nb × n2
+    const ring = tmpx + nb * n2 * 8; // RING planes after the y pass: n1 × n2 each
+    const wa1 = ring + RING * n1 * n2 * 8; // this output plane's weight
+    const planeOf = new Int32Array(RING).fill(-1); // window plane held by each ring slot
+    let next = 0;
+    const ensure = (p: number): number => {
+      for (let r = 0; r < RING; r++) if (planeOf[r] === p) return r;
+      const r = next;
+      next = (next + 1) % RING;
+      planeOf[r] = p;
+      k.lin_x(region.byteOffset + p * sa * 4, 0, sb * 4, 1, nb, addr(C), addr(C + n2), at + (n0 + n1) * 8, n2, tmpx);
+      k.lin_y(tmpx, 1, nb, n1, n2, addr(B), addr(B + n1), at + n0 * 8, ring + r * n1 * n2 * 8);
+      return r;
+    };
+    for (let i = 0; i < n0; i++) {
+      const r0 = ensure(iv[A + i]);
+      const r1 = a.w1[i] === 0 ? r0 : ensure(iv[A + n0 + i]);
+      iv[P] = r0;
+      iv[P + 1] = r1;
+      iv[P + 2] = iv[A + 2 * n0 + i];
+      f[f64s - 2] = a.w1[i];
+      k.lin_z(ring, 1, n1, n2, addr(P), addr(P + 1), wa1, addr(P + 2), addr(B + 2 * n1), addr(C + 2 * n2), pad, out.byteOffset + i * n1 * n2 * 4);
+    }
     return true;
   } finally {
     arena.release(at);
