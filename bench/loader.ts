@@ -229,6 +229,7 @@ async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
   rates.sort((a, b) => a - b);
   const samplesPerS = rates[Math.floor(rates.length / 2)];
   const samples = cfg.windows * cfg.batches * BATCH;
+  const peakRssMB = (process.resourceUsage().maxRSS * 1024) / 2 ** 20; // before the memcpy probe's buffers
   const readers = Math.min(os.cpus().length, Math.max(1, cfg.workers));
   const limit = (await memcpyBandwidth(readers)) / bytesPerSample;
   void wall;
@@ -243,7 +244,7 @@ async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
     cpuMsPerSample: (cpu.user + cpu.system) / 1000 / samples,
     ofCopyLimit: samplesPerS / limit,
     firstBatchMs,
-    peakRssMB: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
+    peakRssMB,
     mainBusy: elu.utilization,
     ...(cfg.cache === "warm" && stats.entries > 0 ? { decodesPerChunk: stats.misses / stats.entries } : {}),
   };
