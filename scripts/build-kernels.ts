@@ -186,11 +186,99 @@ const RESAMPLE = `
         (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jl)))
       (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $il))))`;
 
+/**
+ * Sampling at the points of a rotated grid, one pass (the JS `sampleGeneral` of
+ * `src/image/resample.ts`, operation for operation: the same f64 sums in the same order, JS
+ * `Math.round` for nearest, zero-weight taps skipped), so the two are bit-identical.
+ * Table P (f64): f0[3] di[3] dj[3] dk[3] (N-1)[3] (N-0.5+eps)[3] (-0.5-eps) pad.
+ * Table Q (i32): lo[3] hi[3] stride-bytes[3] padOn nearest.
+ */
+const fP = (i: number) => `(f64.load offset=${i * 8} (local.get $P))`;
+const iQ = (i: number) => `(i32.load offset=${i * 4} (local.get $Q))`;
+const clampIdx = (v: string, axis: number) =>
+  `(i32.mul (i32.sub (call $clampi ${v} ${iQ(axis)} ${iQ(3 + axis)}) ${iQ(axis)}) ${iQ(6 + axis)})`;
+const rd = (addr: string) => `(f64.promote_f32 (f32.load (i32.add (local.get $region) ${addr})))`;
+const lerp1 = (base: string) => `(call $lerp1 (local.get $region) ${base} (local.get $xa) (local.get $xb) (local.get $wx))`;
+const GENERAL = `
+  (func $clampi (param $v i32) (param $lo i32) (param $hi i32) (result i32)
+    (select (local.get $lo) (select (local.get $hi) (local.get $v) (i32.gt_s (local.get $v) (local.get $hi))) (i32.lt_s (local.get $v) (local.get $lo))))
+  (func $clampf (param $v f64) (param $max f64) (result f64)
+    (if (result f64) (f64.lt (local.get $v) (f64.const 0)) (then (f64.const 0))
+      (else (if (result f64) (f64.gt (local.get $v) (local.get $max)) (then (local.get $max)) (else (local.get $v))))))
+  ;; JS Math.round for v >= 0
+  (func $round (param $v f64) (result i32) (local $r f64)
+    (local.set $r (f64.floor (local.get $v)))
+    (if (f64.ge (f64.sub (local.get $v) (local.get $r)) (f64.const 0.5)) (then (local.set $r (f64.add (local.get $r) (f64.const 1)))))
+    (i32.trunc_f64_s (local.get $r)))
+  (func $lerp1 (param $region i32) (param $base i32) (param $c0 i32) (param $c1 i32) (param $w f64) (result f64)
+    (if (result f64) (f64.eq (local.get $w) (f64.const 0))
+      (then ${rd("(i32.add (local.get $base) (local.get $c0))")})
+      (else (f64.add (f64.mul ${rd("(i32.add (local.get $base) (local.get $c0))")} (f64.sub (f64.const 1) (local.get $w)))
+        (f64.mul ${rd("(i32.add (local.get $base) (local.get $c1))")} (local.get $w))))))
+  (func (export "general") (param $region i32) (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $o i32)
+    (local $fz f64) (local $fy f64) (local $fx f64) (local $cz f64) (local $cy f64) (local $cx f64)
+    (local $wz f64) (local $wy f64) (local $wx f64) (local $za i32) (local $zb i32) (local $ya i32) (local $yb i32) (local $xa i32) (local $xb i32)
+    (local $z0 i32) (local $y0 i32) (local $x0 i32) (local $v f64) (local $u f64)
+    (local.set $o (local.get $out))
+    (block $id (loop $il (br_if $id (i32.ge_s (local.get $i) (local.get $n0)))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl (br_if $jd (i32.ge_s (local.get $j) (local.get $n1)))
+        (local.set $fz (f64.add (f64.add ${fP(0)} (f64.mul (f64.convert_i32_s (local.get $i)) ${fP(3)})) (f64.mul (f64.convert_i32_s (local.get $j)) ${fP(6)})))
+        (local.set $fy (f64.add (f64.add ${fP(1)} (f64.mul (f64.convert_i32_s (local.get $i)) ${fP(4)})) (f64.mul (f64.convert_i32_s (local.get $j)) ${fP(7)})))
+        (local.set $fx (f64.add (f64.add ${fP(2)} (f64.mul (f64.convert_i32_s (local.get $i)) ${fP(5)})) (f64.mul (f64.convert_i32_s (local.get $j)) ${fP(8)})))
+        (local.set $k (i32.const 0))
+        (block $kd (loop $kl (br_if $kd (i32.ge_s (local.get $k) (local.get $n2)))
+          (block $done
+            (if (i32.and ${iQ(9)}
+                (i32.or (i32.or (i32.or (f64.lt (local.get $fz) ${fP(18)}) (f64.gt (local.get $fz) ${fP(15)}))
+                                (i32.or (f64.lt (local.get $fy) ${fP(18)}) (f64.gt (local.get $fy) ${fP(16)})))
+                        (i32.or (f64.lt (local.get $fx) ${fP(18)}) (f64.gt (local.get $fx) ${fP(17)}))))
+              (then (f32.store (local.get $o) (f32.demote_f64 ${fP(19)})) (br $done)))
+            (local.set $cz (call $clampf (local.get $fz) ${fP(12)}))
+            (local.set $cy (call $clampf (local.get $fy) ${fP(13)}))
+            (local.set $cx (call $clampf (local.get $fx) ${fP(14)}))
+            (if ${iQ(10)}
+              (then
+                (f32.store (local.get $o) (f32.load (i32.add (local.get $region) (i32.add (i32.add
+                  ${clampIdx("(call $round (local.get $cz))", 0)} ${clampIdx("(call $round (local.get $cy))", 1)}) ${clampIdx("(call $round (local.get $cx))", 2)}))))
+                (br $done)))
+            (local.set $z0 (i32.trunc_f64_s (f64.floor (local.get $cz))))
+            (local.set $y0 (i32.trunc_f64_s (f64.floor (local.get $cy))))
+            (local.set $x0 (i32.trunc_f64_s (f64.floor (local.get $cx))))
+            (local.set $wz (f64.sub (local.get $cz) (f64.floor (local.get $cz))))
+            (local.set $wy (f64.sub (local.get $cy) (f64.floor (local.get $cy))))
+            (local.set $wx (f64.sub (local.get $cx) (f64.floor (local.get $cx))))
+            (local.set $za ${clampIdx("(local.get $z0)", 0)})
+            (local.set $zb ${clampIdx("(i32.add (local.get $z0) (i32.const 1))", 0)})
+            (local.set $ya ${clampIdx("(local.get $y0)", 1)})
+            (local.set $yb ${clampIdx("(i32.add (local.get $y0) (i32.const 1))", 1)})
+            (local.set $xa ${clampIdx("(local.get $x0)", 2)})
+            (local.set $xb ${clampIdx("(i32.add (local.get $x0) (i32.const 1))", 2)})
+            ;; lerp2 at za, then (if wz) at zb; lerp2 = lerp1 at ya, then (if wy) at yb
+            (local.set $v ${lerp1("(i32.add (local.get $za) (local.get $ya))")})
+            (if (f64.ne (local.get $wy) (f64.const 0))
+              (then (local.set $v (f64.add (f64.mul (local.get $v) (f64.sub (f64.const 1) (local.get $wy))) (f64.mul ${lerp1("(i32.add (local.get $za) (local.get $yb))")} (local.get $wy))))))
+            (if (f64.ne (local.get $wz) (f64.const 0))
+              (then
+                (local.set $u ${lerp1("(i32.add (local.get $zb) (local.get $ya))")})
+                (if (f64.ne (local.get $wy) (f64.const 0))
+                  (then (local.set $u (f64.add (f64.mul (local.get $u) (f64.sub (f64.const 1) (local.get $wy))) (f64.mul ${lerp1("(i32.add (local.get $zb) (local.get $yb))")} (local.get $wy))))))
+                (local.set $v (f64.add (f64.mul (local.get $v) (f64.sub (f64.const 1) (local.get $wz))) (f64.mul (local.get $u) (local.get $wz))))))
+            (f32.store (local.get $o) (f32.demote_f64 (local.get $v))))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))
+          (local.set $fz (f64.add (local.get $fz) ${fP(9)}))
+          (local.set $fy (f64.add (local.get $fy) ${fP(10)}))
+          (local.set $fx (f64.add (local.get $fx) ${fP(11)}))
+          (local.set $k (i32.add (local.get $k) (i32.const 1))) (br $kl)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $il))))`;
+
 /** The module's text (exported for the test that checks the committed binary). */
 export function kernelWat(): string {
   return `;; generated by scripts/build-kernels.ts
 (module
-  (import "env" "memory" (memory 1 65536 shared))${KINDS.map(rowFunc).join("")}${KINDS.map(boxFunc).join("")}${RESAMPLE}
+  (import "env" "memory" (memory 1 65536 shared))${KINDS.map(rowFunc).join("")}${KINDS.map(boxFunc).join("")}${RESAMPLE}${GENERAL}
 )
 `;
 }

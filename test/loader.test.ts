@@ -382,6 +382,46 @@ describe("CellMapDataLoader: shared data plane", () => {
     }
   });
 
+  it("a failing sample rejects its batch only after the batch's other reads have settled (nothing writes into a released buffer)", async () => {
+    let started = 0;
+    let finished = 0;
+    const slow = fakeDataset(8, {
+      onGet: async (i) => {
+        started++;
+        try {
+          if (i === 0) throw new Error("boom");
+          await new Promise((r) => setTimeout(r, 30));
+        } finally {
+          finished++;
+        }
+      },
+    });
+    const loader = new CellMapDataLoader(slow, { batchSize: 4, isTrain: false, prefetchFactor: 1 });
+    await assert.rejects(loader.get([0, 1, 2, 3]), /boom/);
+    assert.equal(finished, started);
+    await assert.rejects(collect(loader), (e: unknown) => e instanceof SampleError && e.index === 0);
+    // The prefetched batch still reading settles by itself (into its own buffer).
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(finished, started);
+  });
+
+  it("breaking out mid-epoch and iterating again gives exactly the remaining batches (a fresh plane after the workers end)", async () => {
+    const sub = new CellMapSubset(ds, range(96, 10));
+    const reference = (await collect(new CellMapDataLoader(sub, { batchSize: 4, seed: 9 }))).map((b) => digest([b]));
+    for (const chunkCacheBytes of [0, 32 * 2 ** 20]) {
+      const loader = new CellMapDataLoader(sub, { batchSize: 4, numWorkers: 2, seed: 9, chunkCacheBytes });
+      const got: string[] = [];
+      let n = 0;
+      for await (const b of loader) {
+        got.push(digest([b]));
+        if (++n === 5) break; // the workers are terminated with reads in flight
+      }
+      for await (const b of loader) got.push(digest([b]));
+      assert.deepEqual(got, reference, `chunkCacheBytes ${chunkCacheBytes}`);
+      await loader.close();
+    }
+  });
+
   it("recycled batches are emptied and their buffers reused; one shared cache decodes each chunk once", async () => {
     const sub = new CellMapSubset(ds, range(64, 100));
     const referenceBatches = await collect(new CellMapDataLoader(sub, { batchSize: 4, seed: 5 }));

@@ -148,7 +148,9 @@ export function samplePatch(
 ): void {
   const aligned = axisAligned(grid.matrix);
   if (aligned) sampleSeparable(g, grid, opt, region, win, stride, out, aligned.perm, aligned.sign, arena ?? null);
-  else sampleGeneral(g, grid, opt, region, win, stride, out);
+  else if (!(arena && region.buffer === arena.buffer && out.buffer === arena.buffer && generalWasm(arena, g, grid, opt, region, win, stride, out))) {
+    sampleGeneral(g, grid, opt, region, win, stride, out);
+  }
 }
 
 function sampleSeparable(
@@ -356,12 +358,9 @@ function lerp1(r: Float32Array, base: number, c0: number, c1: number, wc: number
   return wc === 0 ? r[base + c0] : r[base + c0] * (1 - wc) + r[base + c1] * wc;
 }
 
-function sampleGeneral(
-  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Float32Array, win: Window, stride: number[], out: Float32Array,
-): void {
+/** Fractional level index as an affine function of the output index: f_w = f0_w + i*di_w + j*dj_w + k*dk_w. */
+function affineIndex(g: LevelGeometry, grid: PatchGrid): { f0: number[]; di: number[]; dj: number[]; dk: number[] } {
   const m = grid.matrix!;
-  const [n0, n1, n2] = grid.shape;
-  // Fractional level index is affine in the output index: f_w = f0_w + i*di_w + j*dj_w + k*dk_w.
   // Virtual axes (2-D images) have every coefficient 0 and a one-voxel window.
   const f0 = [0, 0, 0], di = [0, 0, 0], dj = [0, 0, 0], dk = [0, 0, 0];
   for (let w = 0; w < 3; w++) {
@@ -374,6 +373,35 @@ function sampleGeneral(
     dj[w] = (m[w][1] * grid.scale[1]) / L;
     dk[w] = (m[w][2] * grid.scale[2]) / L;
   }
+  return { f0, di, dj, dk };
+}
+
+/** {@link sampleGeneral} with the WebAssembly pass (bit-identical); false when it cannot run. */
+function generalWasm(
+  arena: ScratchArena, g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Float32Array, win: Window, stride: number[], out: Float32Array,
+): boolean {
+  const k = wasmResampleFor(out.buffer);
+  if (!k) return false;
+  const at = arena.alloc(20 * 8 + 11 * 4);
+  if (at < 0) return false;
+  try {
+    const { f0, di, dj, dk } = affineIndex(g, grid);
+    const [N0, N1, N2] = g.size;
+    const eps = SNAP;
+    new Float64Array(arena.buffer, at, 20).set([...f0, ...di, ...dj, ...dk, N0 - 1, N1 - 1, N2 - 1, N0 - 0.5 + eps, N1 - 0.5 + eps, N2 - 0.5 + eps, -0.5 - eps, opt.padValue]);
+    new Int32Array(arena.buffer, at + 160, 11).set([...win.lo, ...win.hi, stride[0] * 4, stride[1] * 4, stride[2] * 4, opt.pad ? 1 : 0, opt.interpolation === "nearest" ? 1 : 0]);
+    k.general(region.byteOffset, at, at + 160, grid.shape[0], grid.shape[1], grid.shape[2], out.byteOffset);
+    return true;
+  } finally {
+    arena.release(at);
+  }
+}
+
+function sampleGeneral(
+  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Float32Array, win: Window, stride: number[], out: Float32Array,
+): void {
+  const [n0, n1, n2] = grid.shape;
+  const { f0, di, dj, dk } = affineIndex(g, grid);
   const [N0, N1, N2] = g.size;
   const [lo0, lo1, lo2] = win.lo;
   const [hi0, hi1, hi2] = win.hi;

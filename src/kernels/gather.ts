@@ -31,6 +31,7 @@ export interface WasmResample {
   lin_y(tmp: number, na: number, nb: number, n1: number, n2: number, b0: number, b1: number, wb: number, tmp2: number): void;
   lin_z(tmp2: number, n0: number, n1: number, n2: number, a0: number, a1: number, wa: number, av: number, bv: number, cv: number, pad: number, out: number): void;
   nearest(region: number, a0: number, b0: number, c0: number, n0: number, n1: number, n2: number, av: number, bv: number, cv: number, pad: number, out: number): void;
+  general(region: number, p: number, q: number, n0: number, n1: number, n2: number, out: number): void;
 }
 
 interface WasmKernels {

@@ -257,7 +257,8 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
           if (opts.signal?.aborted) throw new CellMapError("ABORTED", "batch aborted", undefined, { cause: opts.signal.reason });
           return dataset.get(i, { epoch, signal: opts.signal, into: intoFor(k), store: opts.store });
         };
-        place(k, await (opts.slots ? opts.slots.run(read) : read()));
+        const item = await (opts.slots ? opts.slots.run(read) : read());
+        if (!failed) place(k, item);
       } catch (err) {
         failed = true;
         throw new SampleError(i, epoch, err);
@@ -265,7 +266,11 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
     }
   };
   const width = Math.max(1, Math.min(opts.concurrency ?? 4, n));
-  await Promise.all(Array.from({ length: width }, runner));
+  // Every runner settles before the batch does: reads still in flight write into the target,
+  // which must not be reused (or handed out) before they are done.
+  const settled = await Promise.allSettled(Array.from({ length: width }, runner));
+  const firstError = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (firstError) throw firstError.reason;
 
   const batch: Batch = { idx, metadata };
   for (const s of (slots ?? []) as Slot[]) batch[s.name] = { data: s.data, shape: [n, ...s.shape], sourceDtype: s.sourceDtype };

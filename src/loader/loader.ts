@@ -222,10 +222,12 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   /** Budget of the loader's shared chunk cache in bytes (what the slab holds; 0: none). */
   readonly chunkCacheBytes: number;
   /** The shared memory of the chunk cache and the batch buffers. */
-  private readonly plane: DataPlane;
+  private plane: DataPlane;
   /** Where reads on this thread (numWorkers = 0, `get`) find chunks. */
-  private readonly store: ChunkStore;
-  private readonly batchPool: BatchPool;
+  private store: ChunkStore;
+  private batchPool: BatchPool;
+  /** How the data plane was made (a new one replaces it after worker threads were terminated). */
+  private readonly planeOptions: Parameters<typeof DataPlane.create>[0];
   /** Memory budget the prefetch queue was sized for. */
   readonly memoryBudgetBytes: number;
   /** Warning issued at construction about the memory budget, or null. */
@@ -331,7 +333,8 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     // The data plane: the shared chunk cache plus a pool of batch buffers (the batches in
     // flight, those the consumer holds, and slack for batches awaiting garbage collection).
     const layout = batchLayout(dataset, this.batchSize);
-    this.plane = DataPlane.create({ cacheBytes: requestedCache, batchBytes: layout.bytes, batchSlots: 2 * this.prefetchDepth + 2, threads: this.numWorkers + 1 });
+    this.planeOptions = { cacheBytes: requestedCache, batchBytes: layout.bytes, batchSlots: 2 * this.prefetchDepth + 2, threads: this.numWorkers + 1 };
+    this.plane = DataPlane.create(this.planeOptions);
     this.chunkCacheBytes = this.plane.cache?.capacityBytes ?? 0;
     this.store = this.plane.store;
     this.batchPool = new BatchPool(this.plane, layout);
@@ -529,7 +532,23 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     if (it) it.stop();
     const pool = this.pool;
     this.pool = null;
-    if (pool) await pool.destroy();
+    if (pool) {
+      await pool.destroy();
+      this.replacePlane();
+    }
+  }
+
+  /**
+   * After worker threads were terminated (close, break, a dead worker), the shared plane may hold
+   * what they left mid-way: a chunk claimed but never published, pins never released, the index
+   * lock held. The next pool gets a new plane (a fresh cache and batch pool); batches already
+   * handed out keep the old memory alive and stay valid.
+   */
+  private replacePlane(): void {
+    this.plane = DataPlane.create(this.planeOptions);
+    this.store = this.plane.store;
+    this.batchPool = new BatchPool(this.plane, this.batchPool.layout);
+    this.workerCache.clear();
   }
 
   /** @internal Called by the iterator when it is done. */
@@ -595,17 +614,20 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
 
   /** @internal Starts reading batch `indices` of `epoch`. */
   submit(indices: number[], epoch: number, signal: AbortSignal): Promise<Batch> {
-    const slot = this.batchPool.take();
+    // The pool (and plane) of this batch, even if the loader replaces them meanwhile.
+    const batchPool = this.batchPool;
+    const store = this.store;
+    const slot = batchPool.take();
     const reuse = slot < 0 ? this.takeSpare() : undefined;
     const built = (batch: Batch): Batch => {
       if (slot >= 0) {
-        if (filledTarget(batch, this.batchPool.target(slot))) this.batchPool.handOut(batch, slot);
-        else this.batchPool.release(slot);
+        if (filledTarget(batch, batchPool.target(slot))) batchPool.handOut(batch, slot);
+        else batchPool.release(slot);
       }
       return batch;
     };
     const failed = (err: unknown): never => {
-      if (slot >= 0) this.batchPool.release(slot);
+      if (slot >= 0) batchPool.release(slot);
       throw err;
     };
     // While the workers start (module loading, re-opening the dataset: a few hundred ms), this
@@ -613,12 +635,12 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     // are identical wherever they are built.
     const local = this.numWorkers === 0 || (!this.poolReady && this.localBuilds === 0);
     if (local) {
-      const target = slot >= 0 ? this.batchPool.target(slot) : undefined;
+      const target = slot >= 0 ? batchPool.target(slot) : undefined;
       if (this.numWorkers > 0) this.localBuilds++;
       const done = () => {
         if (this.numWorkers > 0) this.localBuilds--;
       };
-      return buildBatch(this.dataset, indices, epoch, { concurrency: this.sampleConcurrency, slots: this.slots, reuse, target, store: this.store, signal }).then(
+      return buildBatch(this.dataset, indices, epoch, { concurrency: this.sampleConcurrency, slots: this.slots, reuse, target, store, signal }).then(
         (b) => (done(), built(b)),
         (e) => (done(), failed(e)),
       );
@@ -633,12 +655,12 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
         if (!r.ok) return failed(deserializeError(r.error));
         if (r.batch) return built(r.batch);
         // Read in place: the tensors are views of the slot.
-        const target = this.batchPool.target(slot);
+        const target = batchPool.target(slot);
         const batch: Batch = { idx: r.idx, metadata: r.metadata };
-        for (const k of this.batchPool.layout.keys) {
+        for (const k of batchPool.layout.keys) {
           batch[k.name] = { data: target.views[k.name].subarray(0, r.idx.length * k.sampleSize), shape: [r.idx.length, ...k.sampleShape], sourceDtype: r.sourceDtypes[k.name] };
         }
-        this.batchPool.handOut(batch, slot);
+        batchPool.handOut(batch, slot);
         return batch;
       },
       (err: unknown) => {
@@ -664,8 +686,9 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
           minThreads: this.numWorkers,
           maxThreads: this.numWorkers,
           idleTimeout: Infinity,
-          // Two tasks per worker: the next batch is already in the thread when one finishes (no idle round trip).
-          concurrentTasksPerWorker: 2,
+          // One batch per worker at a time: its samples are all read at once already (and share
+          // decodes), and a second batch would double the scratch memory of resampled reads.
+          concurrentTasksPerWorker: 1,
           // Keep the workers' event loops running between tasks (the dataset opens in the background).
           atomics: "disabled",
           execArgv,
@@ -688,7 +711,7 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
       pool.on("error", (err: unknown) => {
         this.poolError = err;
         if (this.pool === pool) this.pool = null;
-        void pool.destroy();
+        void pool.destroy().then(() => this.replacePlane());
       });
       this.poolError = null;
       this.poolReady = false;

@@ -431,7 +431,7 @@ export class SharedChunkCache implements ChunkStore {
       this.insert(id);
       this.ctrl[C_MISSES]++;
       unlock(this.ctrl, C_LOCK);
-      return this.fill(id, k, load, loadInto);
+      return this.fill(id, k, load, loadInto, `${za.id}: chunk ${za.chunkKey([...coords])}`);
     }
   }
 
@@ -457,7 +457,7 @@ export class SharedChunkCache implements ChunkStore {
   }
 
   /** Decodes into slot `id` (claimed, pinned, `DECODING`) and publishes it. */
-  private async fill(id: number, k: ArrayKey, load: () => Promise<DecodedChunk>, loadInto?: LoadInto): Promise<ChunkLease> {
+  private async fill(id: number, k: ArrayKey, load: () => Promise<DecodedChunk>, loadInto: LoadInto | undefined, where: string): Promise<ChunkLease> {
     const b = id * SLOT_WORDS;
     const s = this.slots;
     let stride: number[];
@@ -468,13 +468,13 @@ export class SharedChunkCache implements ChunkStore {
       } else {
         const chunk = await load();
         if (chunk.data.length !== k.length || chunk.data.BYTES_PER_ELEMENT !== k.elemBytes) {
-          throw new CellMapError("CORRUPT_CHUNK", `decoded chunk has ${chunk.data.length} values of ${chunk.data.BYTES_PER_ELEMENT} bytes, expected ${k.length} of ${k.elemBytes}`);
+          throw new CellMapError("CORRUPT_CHUNK", `decoded chunk has ${chunk.data.length} values of ${chunk.data.BYTES_PER_ELEMENT} bytes, expected ${k.length} of ${k.elemBytes}`, where);
         }
         const d = chunk.data;
         new Uint8Array(this.buffer, this.slotOffset(id), k.bytes).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
         stride = chunk.stride;
       }
-      if (stride.length > MAX_ND) throw new CellMapError("UNSUPPORTED", `chunks of more than ${MAX_ND} dimensions are not cached`);
+      if (stride.length > MAX_ND) throw new CellMapError("UNSUPPORTED", `chunks of more than ${MAX_ND} dimensions are not cached`, where);
     } catch (err) {
       // Publish nothing: unlist the slot and free it; waiters (still pinning it) wake, let go
       // and look again. The slot is reused only once no pin is left.

@@ -59,7 +59,7 @@ export interface DataPlaneOptions {
   batchSlots: number;
   /** Threads that will map the plane (each gets a scratch arena). Default 1. */
   threads?: number;
-  /** Scratch bytes per thread (resampling regions and passes). Default 64 MiB. */
+  /** Scratch bytes per thread (resampling regions and passes; committed only where used). Default 128 MiB. */
   scratchBytes?: number;
 }
 
@@ -105,7 +105,7 @@ export class DataPlane {
    */
   static create(opts: DataPlaneOptions): DataPlane {
     const batch = { slotBytes: Math.ceil(opts.batchBytes / 64) * 64, slots: opts.batchBytes > 0 ? opts.batchSlots : 0 };
-    const scratch = { bytes: Math.ceil((opts.scratchBytes ?? 64 * 2 ** 20) / PAGE) * PAGE, threads: opts.threads ?? 1 };
+    const scratch = { bytes: Math.ceil((opts.scratchBytes ?? 128 * 2 ** 20) / PAGE) * PAGE, threads: opts.threads ?? 1 };
     let cacheBytes = Math.max(0, Math.floor(opts.cacheBytes));
     const transit = cacheBytes > 0 ? 0 : Math.floor(opts.transitBytes ?? 64 * 2 ** 20 * scratch.threads);
     let l = layout(cacheBytes, batch, scratch, transit);
@@ -115,11 +115,15 @@ export class DataPlane {
       if (batchPages >= MAX_PAGES) {
         throw new CellMapError("INVALID_ARGUMENT", `${batch.slots} batch buffers of ${batch.slotBytes} bytes do not fit the 4 GiB of shared memory; lower batchSize or prefetchFactor`, "batchSize");
       }
-      // Shrink until it fits (metadata grows with the cache, so iterate).
+      // Shrink the cache (or, with a budget of 0, the transit area) until it fits; metadata
+      // grows with it, so iterate.
       let fit = (MAX_PAGES - batchPages) * PAGE;
-      for (l = layout(fit, batch, scratch); l.pages > MAX_PAGES; l = layout(fit, batch, scratch)) fit -= 64 * PAGE;
-      warning = `chunk cache budget cut from ${(cacheBytes / 2 ** 30).toFixed(2)} GiB to ${(fit / 2 ** 30).toFixed(2)} GiB: the shared data plane is one 4 GiB WebAssembly memory`;
-      cacheBytes = fit;
+      const shrunk = (n: number) => (cacheBytes > 0 ? layout(n, batch, scratch) : layout(0, batch, scratch, n));
+      for (l = shrunk(fit); l.pages > MAX_PAGES && fit > 0; l = shrunk(fit)) fit -= 64 * PAGE;
+      if (cacheBytes > 0) {
+        warning = `chunk cache budget cut from ${(cacheBytes / 2 ** 30).toFixed(2)} GiB to ${(fit / 2 ** 30).toFixed(2)} GiB: the shared data plane is one 4 GiB WebAssembly memory`;
+        cacheBytes = fit;
+      }
     }
     let memory: WasmMemory;
     try {

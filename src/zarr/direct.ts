@@ -44,7 +44,8 @@ export function directDecodePlan(meta: Record<string, unknown> | undefined, arra
   const filters = meta.filters;
   if (filters !== null && filters !== undefined && !(Array.isArray(filters) && filters.length === 0)) return null;
   const dt = typeof meta.dtype === "string" ? meta.dtype : "";
-  const m = /^([|<])([biuf][1248])$/.exec(dt);
+  // 64-bit integers are widened to float64 by zarrita's path; they go that way.
+  const m = /^([|<])(b1|[iu][124]|f[48])$/.exec(dt);
   if (!m || (m[1] === "|" && !m[2].endsWith("1"))) return null;
   const Type = TYPES[m[2]];
   const fill = fillNumber(meta.fill_value);

@@ -160,12 +160,16 @@ export async function readRegionInto(
   const c1 = hi.map((v, d) => Math.floor((v - 1) / za.chunks[d]));
   const outStride = stridesOf(shape);
   const pending: Promise<void>[] = [];
+  // Once this read has failed or been aborted, `out` may already serve someone else (a scratch
+  // block freed, a batch slot reused): late chunks are released without being copied.
+  let dead = false;
+  const copyLate = (l: ChunkLease, cc: number[]) => (dead ? l.release() : copyLease(l, cc, za.chunks, lo, hi, out, outStride));
   const cur = [...c0];
   for (;;) {
     const cc = [...cur];
     const hit = store.peek(za, cc);
     if (hit) copyLease(hit, cc, za.chunks, lo, hi, out, outStride);
-    else pending.push(leaseChunk(store, za, cc, signal).then((l) => copyLease(l, cc, za.chunks, lo, hi, out, outStride)));
+    else pending.push(leaseChunk(store, za, cc, signal).then((l) => copyLate(l, cc)));
     let d = nd - 1;
     while (d >= 0 && ++cur[d] > c1[d]) {
       cur[d] = c0[d];
@@ -173,7 +177,13 @@ export async function readRegionInto(
     }
     if (d < 0) break;
   }
-  if (pending.length > 0) await untilAborted(Promise.all(pending), signal, za.id);
+  if (pending.length === 0) return;
+  try {
+    await untilAborted(Promise.all(pending), signal, za.id);
+  } catch (err) {
+    dead = true;
+    throw err;
+  }
 }
 
 /**
