@@ -545,6 +545,7 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
    * handed out keep the old memory alive and stay valid.
    */
   private replacePlane(): void {
+    this.retiredStats = addStats(this.retiredStats, this.currentStats(), false);
     this.plane = DataPlane.create(this.planeOptions);
     this.store = this.plane.store;
     this.batchPool = new BatchPool(this.plane, this.batchPool.layout);
@@ -598,18 +599,27 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   }
 
   private readonly workerCache = new Map<number, CacheStats>();
+  /** Counters of the planes replaced so far (their caches are gone; their work still counts). */
+  private retiredStats: CacheStats | null = null;
 
   /**
    * Decoded-chunk cache counters: the shared cache's (every thread together), or with a budget
    * of 0 the sum over the threads that read.
    */
   cacheStats(): CacheStats {
-    if (this.plane.cache || this.numWorkers === 0) return this.store.getStats();
-    const sum: CacheStats = { hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0, capacityBytes: 0, inflight: 0 };
-    for (const s of this.workerCache.values()) {
-      for (const k of Object.keys(sum) as (keyof CacheStats)[]) sum[k] = (sum[k] ?? 0) + (s[k] ?? 0);
+    const now = this.currentStats();
+    return this.retiredStats ? addStats(now, this.retiredStats, false) : now;
+  }
+
+  /** Counters of the current plane only. */
+  private currentStats(): CacheStats {
+    let now: CacheStats;
+    if (this.plane.cache || this.numWorkers === 0) now = this.store.getStats();
+    else {
+      now = { hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0, capacityBytes: 0, inflight: 0 };
+      for (const s of this.workerCache.values()) now = addStats(now, s, true);
     }
-    return sum;
+    return now;
   }
 
   /** @internal Starts reading batch `indices` of `epoch`. */
@@ -731,6 +741,20 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   toString(): string {
     return `CellMapDataLoader(dataset=${this.dataset.kind}(${this.dataset.length}), batchSize=${this.batchSize}, numWorkers=${this.numWorkers}, isTrain=${this.isTrain}, length=${this.length})`;
   }
+}
+
+/**
+ * `a + b` for the counters (hits, misses, evictions, waits, bypassed); the gauges (bytes,
+ * entries, capacity, inflight) are summed only when `gauges` (threads of one moment), else a's.
+ */
+function addStats(a: CacheStats | null, b: CacheStats, gauges: boolean): CacheStats {
+  if (!a) return { ...b, ...(gauges ? {} : { bytes: 0, entries: 0, inflight: 0 }) };
+  const out: CacheStats = { ...a };
+  for (const k of ["hits", "misses", "evictions", "waits", "bypassed"] as const) {
+    if (a[k] !== undefined || b[k] !== undefined) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
+  }
+  if (gauges) for (const k of ["bytes", "entries", "capacityBytes", "inflight"] as const) out[k] = a[k] + b[k];
+  return out;
 }
 
 /** One pass over the rest of an epoch, with a bounded queue of batches in flight. */
