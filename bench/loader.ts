@@ -205,6 +205,7 @@ async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
   let tStart = 0;
   const start = cfg.warmupBatches;
   const end = start + cfg.windows * cfg.batches;
+  let stats = loader.cacheStats();
   for await (const b of loader) {
     if (k === 0) firstBatchMs = performance.now() - t0;
     if (!b.labels) throw new Error("batch without labels");
@@ -219,12 +220,14 @@ async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
       rates.push((cfg.batches * BATCH) / ((now - tWin) / 1000));
       tWin = now;
     }
-    if (k === end) break;
+    if (k === end) {
+      stats = loader.cacheStats(); // before break ends the workers (and retires the plane)
+      break;
+    }
   }
   const elu = performance.eventLoopUtilization(elu0);
   const cpu = process.cpuUsage(cpu0);
   const wall = (performance.now() - tStart) / 1000;
-  const stats = loader.cacheStats();
   await loader.close();
   rates.sort((a, b) => a - b);
   const samplesPerS = rates[Math.floor(rates.length / 2)];

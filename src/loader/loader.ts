@@ -696,9 +696,10 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
           minThreads: this.numWorkers,
           maxThreads: this.numWorkers,
           idleTimeout: Infinity,
-          // One batch per worker at a time: its samples are all read at once already (and share
-          // decodes), and a second batch would double the scratch memory of resampled reads.
-          concurrentTasksPerWorker: 1,
+          // Two batches per worker at once: the next one is already in the thread when one
+          // finishes (no idle round trip), and more reads in flight share more decodes
+          // (measured: +50% with the cache off, +5% warm).
+          concurrentTasksPerWorker: 2,
           // Keep the workers' event loops running between tasks (the dataset opens in the background).
           atomics: "disabled",
           execArgv,

@@ -59,7 +59,10 @@ export interface DataPlaneOptions {
   batchSlots: number;
   /** Threads that will map the plane (each gets a scratch arena). Default 1. */
   threads?: number;
-  /** Scratch bytes per thread (resampling regions and passes; committed only where used). Default 128 MiB. */
+  /**
+   * Scratch bytes per thread (resampling regions and passes; committed only where used).
+   * Default 192 MiB, less with many threads (1 GiB in all, at least 32 MiB each).
+   */
   scratchBytes?: number;
 }
 
@@ -105,7 +108,9 @@ export class DataPlane {
    */
   static create(opts: DataPlaneOptions): DataPlane {
     const batch = { slotBytes: Math.ceil(opts.batchBytes / 64) * 64, slots: opts.batchBytes > 0 ? opts.batchSlots : 0 };
-    const scratch = { bytes: Math.ceil((opts.scratchBytes ?? 128 * 2 ** 20) / PAGE) * PAGE, threads: opts.threads ?? 1 };
+    const threads = opts.threads ?? 1;
+    const perThread = opts.scratchBytes ?? Math.min(192 * 2 ** 20, Math.max(32 * 2 ** 20, 2 ** 30 / threads));
+    const scratch = { bytes: Math.ceil(perThread / PAGE) * PAGE, threads };
     let cacheBytes = Math.max(0, Math.floor(opts.cacheBytes));
     const transit = cacheBytes > 0 ? 0 : Math.floor(opts.transitBytes ?? 64 * 2 ** 20 * scratch.threads);
     let l = layout(cacheBytes, batch, scratch, transit);
