@@ -29,8 +29,6 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 const fresh = (name: string) => path.join(tmp, `${n++}-${name}`);
 
-const conformance = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../shared/conformance/ngff");
-
 /** Asserts a CellMapError with `code` whose message contains every `names` entry. */
 function isError(code: string | string[], ...names: string[]) {
   return (e: unknown) => {
@@ -56,39 +54,6 @@ function editJson(file: string, edit: (j: Record<string, any>) => void): void {
 }
 
 describe("bad input", () => {
-  it("invalid NGFF metadata (conformance suite cases) -> INVALID_METADATA / UNSUPPORTED naming the group", async () => {
-    const cases: { version: "0.4" | "0.5"; marker: string }[] = [
-      { version: "0.4", marker: '"datasets":[]' },
-      { version: "0.4", marker: '"version":"0.3"' },
-      { version: "0.4", marker: '"multiscales":[]' },
-      { version: "0.4", marker: '"path":0' },
-      { version: "0.4", marker: '{"scale":[1,1],"type":"translation"}' },
-      { version: "0.5", marker: '"type":"invalid"' },
-      { version: "0.5", marker: '"datasets":[]' },
-      { version: "0.5", marker: '{"name":"x","type":"space","unit":"micrometer"},{"name":"x"' },
-    ];
-    for (const { version, marker } of cases) {
-      const suite = JSON.parse(fs.readFileSync(path.join(conformance, version, "tests", "image_suite.json"), "utf8")) as { tests: { valid: boolean; data: Record<string, unknown> }[] };
-      const tc = suite.tests.find((t) => !t.valid && JSON.stringify(t.data).includes(marker));
-      assert.ok(tc, `no invalid ${version} case contains ${marker}`);
-      const dir = fresh(`ngff-${version}`);
-      fs.mkdirSync(dir, { recursive: true });
-      if (version === "0.4") {
-        fs.writeFileSync(path.join(dir, ".zgroup"), JSON.stringify({ zarr_format: 2 }));
-        fs.writeFileSync(path.join(dir, ".zattrs"), JSON.stringify(tc.data));
-      } else {
-        fs.writeFileSync(path.join(dir, "zarr.json"), JSON.stringify({ zarr_format: 3, node_type: "group", attributes: tc.data }));
-      }
-      const opts = { targetScale: [1, 1], targetVoxelShape: [2, 2], axisOrder: "yx" };
-      await assert.rejects(open3(dir, opts), isError(["INVALID_METADATA", "UNSUPPORTED"], dir), `${version} ${marker}`);
-      await assert.rejects(describeImage(dir), isError(["INVALID_METADATA", "UNSUPPORTED"], dir));
-      await assert.rejects(
-        CellMapDataset.open({ rawPath: dir, inputArrays: { raw: { shape: [2, 2], scale: [1, 1] } } }),
-        isError(["INVALID_METADATA", "UNSUPPORTED"], dir),
-      );
-    }
-  });
-
   it("missing or malformed metadata -> NOT_FOUND / INVALID_METADATA naming the path", async () => {
     const dir = fresh("meta");
     await pyramid(dir, { levels: 2 });
