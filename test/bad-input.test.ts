@@ -10,7 +10,6 @@ import * as fs from "node:fs";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { describeImage } from "../src/cli/info.js";
 import { CellMapDataset, CellMapDataSplit, CellMapMultiDataset, CellMapSubset, type CellMapDatasetOptions } from "../src/dataset/index.js";
 import { defaultRawTransform } from "../src/dataset/split.js";
