@@ -202,7 +202,6 @@ async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
   let tWin = 0;
   let elu0 = performance.eventLoopUtilization();
   let cpu0 = process.cpuUsage();
-  let tStart = 0;
   const start = cfg.warmupBatches;
   const end = start + cfg.windows * cfg.batches;
   let stats = loader.cacheStats();
@@ -212,7 +211,7 @@ async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
     if (cfg.recycle) loader.recycle(b);
     k++;
     if (k === start) {
-      tStart = tWin = performance.now();
+      tWin = performance.now();
       elu0 = performance.eventLoopUtilization();
       cpu0 = process.cpuUsage();
     } else if (k > start && (k - start) % cfg.batches === 0) {
@@ -227,7 +226,6 @@ async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
   }
   const elu = performance.eventLoopUtilization(elu0);
   const cpu = process.cpuUsage(cpu0);
-  const wall = (performance.now() - tStart) / 1000;
   await loader.close();
   rates.sort((a, b) => a - b);
   const samplesPerS = rates[Math.floor(rates.length / 2)];
@@ -235,7 +233,6 @@ async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
   const peakRssMB = (process.resourceUsage().maxRSS * 1024) / 2 ** 20; // before the memcpy probe's buffers
   const readers = Math.min(os.cpus().length, Math.max(1, cfg.workers));
   const limit = (await memcpyBandwidth(readers)) / bytesPerSample;
-  void wall;
   return {
     workload: cfg.workload,
     workers: cfg.workers,

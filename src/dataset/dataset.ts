@@ -619,9 +619,10 @@ export class CellMapDataset implements DatasetLike {
    * (the reads already sit in their channels of it) only inferred classes are written.
    */
   private stackClasses(ta: TargetArray, per: (Tensor | null)[], into: Float32Array | null): Tensor {
-    const first = per.find((t): t is Tensor => t !== null) ?? null;
-    const size = first ? first.data.length : into!.length / per.length;
-    const shape = first ? this.spatialShape(first) : this.spatialShape({ data: new Float32Array(0), shape: ta.array.spec.shape.length === 2 ? [1, ...ta.array.spec.shape] : [...ta.array.spec.shape], sourceDtype: "float32" });
+    // Annotated and empty classes always give a patch (an inferred class needs an annotated one).
+    const first = per.find((t): t is Tensor => t !== null)!;
+    const size = first.data.length;
+    const shape = this.spatialShape(first);
     per.forEach((t, k) => {
       if (t && t.data.length !== size) {
         throw new CellMapError("INVALID_ARGUMENT", `class ${JSON.stringify(this.classes[k])} patch has ${t.data.length} values, expected ${size} (a target transform changed the size?)`, `${ta.array.name}/${this.classes[k]}`);

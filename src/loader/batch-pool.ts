@@ -16,6 +16,13 @@ interface Lease {
   returned: boolean;
 }
 
+/** Full-batch views of batch buffer `slot` of `plane`, one per key of `layout` (any thread). */
+export function batchTarget(plane: DataPlane, layout: BatchLayout, slot: number): BatchTarget {
+  const views: Record<string, Float32Array> = {};
+  for (const k of layout.keys) views[k.name] = plane.batchView(slot, k.offset, k.sampleSize * layout.batchSize);
+  return { layout, views };
+}
+
 /** Slots of a plane's batch region (main thread only). */
 export class BatchPool {
   private readonly free: number[] = [];
@@ -48,9 +55,7 @@ export class BatchPool {
 
   /** Full-batch views of `slot`, one per key. */
   target(slot: number): BatchTarget {
-    const views: Record<string, Float32Array> = {};
-    for (const k of this.layout.keys) views[k.name] = this.plane.batchView(slot, k.offset, k.sampleSize * this.layout.batchSize);
-    return { layout: this.layout, views };
+    return batchTarget(this.plane, this.layout, slot);
   }
 
   /** Records that `batch` (built in `slot`) goes to the consumer. */

@@ -21,7 +21,7 @@ import type { DataType, Tensor } from "../tensor.js";
 import { threadId } from "node:worker_threads";
 import { registerFastCodecs } from "../zarr/codecs/register.js";
 import { batchBuffers, buildBatch, filledTarget, SampleError, serializeError, tensorKeys, type Batch, type BatchLayout, type SerializedError } from "./collate.js";
-import { BatchPool } from "./batch-pool.js";
+import { batchTarget } from "./batch-pool.js";
 
 /** What the loader gives each worker at start-up. */
 export interface WorkerInit {
@@ -59,8 +59,7 @@ registerFastCodecs();
 const plane = DataPlane.attach(init.plane);
 const store = plane.store;
 setDefaultChunkStore(store);
-// Views of the batch buffers (the pool's bookkeeping lives on the main thread).
-const buffers = new BatchPool(plane, init.layout);
+
 const opened: Promise<DatasetLike> = openDescription(init.description);
 opened.catch(() => {}); // reported by the first task instead
 
@@ -74,7 +73,8 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult | R
     return { ok: false, error: serializeError(new SampleError(task.indices[0], task.epoch, err, "opening the dataset in a worker thread for")) };
   }
   try {
-    const target = task.slot >= 0 ? buffers.target(task.slot) : undefined;
+    // The slot the main thread took from its pool (the pool's bookkeeping lives there).
+    const target = task.slot >= 0 ? batchTarget(plane, init.layout, task.slot) : undefined;
     const batch = await buildBatch(dataset, task.indices, task.epoch, { concurrency: init.sampleConcurrency, reuse: task.reuse, target, store });
     const cache = plane.cache ? undefined : { thread: threadId, stats: store.getStats() };
     const sourceDtypes: Record<string, DataType> = {};

@@ -66,10 +66,14 @@ interface Lz4Wasm {
 }
 let instance: Lz4Wasm | null = null;
 
-/** {@link decodeLz4Block} with the WebAssembly decoder (block copied in, output copied out). */
-export function decodeLz4BlockWasm(src: Uint8Array, dst: Uint8Array, srcStart = 0, srcEnd = src.length, dstStart = 0, dstEnd = dst.length): number {
+function checkRanges(src: Uint8Array, dst: Uint8Array, srcStart: number, srcEnd: number, dstStart: number, dstEnd: number): void {
   if (srcStart < 0 || srcEnd > src.length || srcStart > srcEnd) corrupt("input range out of bounds");
   if (dstStart < 0 || dstEnd > dst.length || dstStart > dstEnd) corrupt("output range out of bounds");
+}
+
+/** {@link decodeLz4Block} with the WebAssembly decoder (block copied in, output copied out). */
+export function decodeLz4BlockWasm(src: Uint8Array, dst: Uint8Array, srcStart = 0, srcEnd = src.length, dstStart = 0, dstEnd = dst.length): number {
+  checkRanges(src, dst, srcStart, srcEnd, dstStart, dstEnd);
   if (!instance) {
     const mod = new wasm.Module(Buffer.from(LZ4_WASM_BASE64, "base64"));
     instance = new wasm.Instance(mod, {}).exports as unknown as Lz4Wasm;
@@ -97,8 +101,7 @@ export function decodeLz4BlockTs(
   dstStart = 0,
   dstEnd = dst.length,
 ): number {
-  if (srcStart < 0 || srcEnd > src.length || srcStart > srcEnd) corrupt("input range out of bounds");
-  if (dstStart < 0 || dstEnd > dst.length || dstStart > dstEnd) corrupt("output range out of bounds");
+  checkRanges(src, dst, srcStart, srcEnd, dstStart, dstEnd);
   let s = srcStart;
   let d = dstStart;
   for (;;) {
