@@ -341,3 +341,51 @@ function failWrites(when: (p: string) => boolean, code: string, text: string, pa
     syncBuiltinESMExports();
   };
 }
+
+describe("metadata other tools write", () => {
+  it("NGFF versions like 0.4-dev-* / 0.5-rc* are read by their base version and noted under problems; unknown bases are refused", async () => {
+    const v2 = fresh("dev04");
+    await pyramid(v2, { levels: 2 });
+    editJson(path.join(v2, ".zattrs"), (j) => { j.multiscales[0].version = "0.4-dev-spatialdata"; });
+    const img = await open3(v2);
+    assert.equal(img.multiscale.version, "0.4");
+    assert.deepEqual(img.multiscale.notes, [`NGFF version "0.4-dev-spatialdata" read as 0.4`]);
+    const info = await describeImage(v2);
+    assert.ok(info.problems.includes(`NGFF version "0.4-dev-spatialdata" read as 0.4`), info.problems.join("; "));
+    assert.equal(info.levels.length, 2);
+
+    const v3 = fresh("rc05");
+    await pyramid(v3, { levels: 1, format: 3 });
+    editJson(path.join(v3, "zarr.json"), (j) => { j.attributes.ome.version = "0.5-rc2"; });
+    assert.equal((await open3(v3)).multiscale.version, "0.5");
+    assert.ok((await describeImage(v3)).problems.includes(`NGFF version "0.5-rc2" read as 0.5`));
+
+    editJson(path.join(v3, "zarr.json"), (j) => { j.attributes.ome.version = "0.6-dev"; });
+    await assert.rejects(open3(v3), isError("UNSUPPORTED", `unsupported NGFF version "0.6-dev"`, v3));
+    editJson(path.join(v2, ".zattrs"), (j) => { j.multiscales[0].version = "0.40"; });
+    await assert.rejects(open3(v2), isError("UNSUPPORTED", `unsupported NGFF version "0.40"`));
+  });
+
+  it("spatial axes without a unit: read as nanometer, noted under problems, one warning per image", async () => {
+    const dir = fresh("nounit");
+    await pyramid(dir, { levels: 1 });
+    editJson(path.join(dir, ".zattrs"), (j) => {
+      for (const a of j.multiscales[0].axes) if (a.name !== "z") delete a.unit;
+    });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const img = await open3(dir);
+      await open3(dir);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(img.scaleLevel.scale, [4, 4, 4]);
+      const ours = warnings.filter((w) => (w as Error & { code?: string }).code === "CELLMAP_NO_UNIT");
+      assert.deepEqual(ours.map((w) => w.message), [`${dir}: axis y has no unit; assuming nanometer`, `${dir}: axis x has no unit; assuming nanometer`]);
+    } finally {
+      process.off("warning", onWarning);
+    }
+    const info = await describeImage(dir);
+    assert.deepEqual(info.problems, ["axis y has no unit; assuming nanometer", "axis x has no unit; assuming nanometer"]);
+  });
+});

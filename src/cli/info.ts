@@ -37,7 +37,7 @@ export async function describeImage(location: string, signal?: AbortSignal, http
   const { store, location: loc } = openStore(location, http);
   const root = zarr.root(store);
   const ms = await readMultiscale(root, "", { id: loc, signal });
-  const problems: string[] = [];
+  const problems: string[] = [...ms.notes];
   const levels: LevelInfo[] = [];
   for (const l of ms.levels) {
     try {

@@ -12,6 +12,7 @@ import { type Box, chooseLevel, levelBoundingBox, samplingBox } from "../geometr
 import type { Multiscale } from "../ome/model.js";
 import { readMultiscale } from "../ome/read.js";
 import { Rng } from "../sampling/rng.js";
+import { warnOnce } from "../warnings.js";
 import { type HttpStoreOptions } from "../store/http.js";
 import { openStore } from "../store/open.js";
 import { type DataType, type Tensor, sizeOf, stridesOf } from "../tensor.js";
@@ -177,6 +178,9 @@ export class CellMapImage {
     const root = zarr.root(store);
     throwIfAborted(opts.signal, location);
     const ms = await readMultiscale(root, "", { id: location, signal: opts.signal, index: opts.multiscaleIndex });
+    for (const note of ms.notes) {
+      if (/has no unit/.test(note)) warnOnce(`${location}: ${note}`, "CELLMAP_NO_UNIT");
+    }
     // Map internal z,y,x to the image's spatial axes by name.
     const spatialIndex = AXES.map((a) => ms.spatialAxes.indexOf(a));
     for (const name of ms.spatialAxes) {

@@ -44,4 +44,10 @@ export interface Multiscale {
   levels: Level[];
   /** Zarr format of the group the metadata came from. */
   zarrFormat: 2 | 3;
+  /**
+   * Non-fatal observations about the metadata, one line each, e.g.
+   * `NGFF version "0.4-dev-spatialdata" read as 0.4` or `axis y has no unit; assuming nanometer`.
+   * `cellmap-data info` lists them under *problems*.
+   */
+  notes: string[];
 }

@@ -99,8 +99,10 @@ export function parseMultiscales(attrs: unknown, opts: ParseMultiscalesOptions):
   });
 
   checkFinestFirst(levels, spatialDims.map((d) => ms.axes[d].name), field, path);
+  const unitless = spatialDims.filter((d) => (ms.axes[d].unit ?? "").trim() === "").map((d) => `axis ${ms.axes[d].name} has no unit; assuming nanometer`);
   return {
     version: doc.version,
+    notes: [...doc.notes, ...unitless],
     ...(typeof ms.name === "string" && { name: ms.name }),
     axes,
     spatialAxes: spatialDims.map((d) => ms.axes[d].name),

@@ -162,10 +162,25 @@ function checkMultiscale(ms: MultiscaleMetadata, ctx: z.RefinementCtx): void {
   }
 }
 
+/**
+ * The `major.minor` release a version string belongs to: `"0.4"` for `0.4`, `0.4.1`,
+ * `0.4-dev-spatialdata` or `0.4rc1`; `undefined` when the string does not start with one. Writers
+ * such as SpatialData tag pre-release or vendor variants this way while writing the base layout,
+ * so the library reads them by their base version and notes the difference.
+ */
+export function baseVersion(version: string): string | undefined {
+  return /^(\d+\.\d+)(?!\d)/.exec(version.trim())?.[1];
+}
+
+/** A note for a version string that is not exactly its base version, or none. */
+function versionNote(version: string | undefined, base: string): string[] {
+  return version !== undefined && version !== base ? [`NGFF version "${version}" read as ${base}`] : [];
+}
+
 /** A multiscale entry of an NGFF 0.4 document (`version` optional but, if present, `0.4`). */
 export const multiscaleSchema04 = multiscaleShape.superRefine((ms, ctx) => {
-  if (ms.version !== undefined && ms.version !== "0.4") {
-    const hint = ms.version === "0.5" ? `; NGFF 0.5 metadata belongs under "ome"` : "";
+  if (ms.version !== undefined && baseVersion(ms.version) !== "0.4") {
+    const hint = baseVersion(ms.version) === "0.5" ? `; NGFF 0.5 metadata belongs under "ome"` : "";
     ctx.addIssue({ code: "custom", path: ["version"], message: `unsupported NGFF version "${ms.version}" (expected "0.4"${hint})`, params: UNSUPPORTED });
   }
   checkMultiscale(ms, ctx);
@@ -182,7 +197,7 @@ export const imageSchema05 = z.looseObject({
   ome: z
     .looseObject({ version: z.string(), multiscales: z.array(multiscaleSchema05).min(1) })
     .superRefine((ome, ctx) => {
-      if (ome.version !== "0.5") {
+      if (baseVersion(ome.version) !== "0.5") {
         ctx.addIssue({ code: "custom", path: ["version"], message: `unsupported NGFF version "${ome.version}" (expected "0.5")`, params: UNSUPPORTED });
       }
     }),
@@ -191,6 +206,8 @@ export const imageSchema05 = z.looseObject({
 /** The validated multiscales of a group, whichever NGFF layout they came in. */
 export interface NgffImageMetadata {
   version: "0.4" | "0.5";
+  /** Non-fatal observations about the metadata (a version read by its base), for `problems`. */
+  notes: string[];
   /** Field path of the `multiscales` array inside the attributes (for messages). */
   field: "multiscales" | "ome.multiscales";
   multiscales: MultiscaleMetadata[];
@@ -259,12 +276,13 @@ export function validateImageMetadata(attrs: unknown, path: string): NgffImageMe
   if (isRecord(attrs.ome) && "multiscales" in attrs.ome) {
     const r = imageSchema05.safeParse(attrs, { error: errorMap });
     if (!r.success) throw zodToCellMapError(r.error, path);
-    return { version: "0.5", field: "ome.multiscales", multiscales: r.data.ome.multiscales };
+    return { version: "0.5", notes: versionNote(r.data.ome.version, "0.5"), field: "ome.multiscales", multiscales: r.data.ome.multiscales };
   }
   if ("multiscales" in attrs) {
     const r = imageSchema04.safeParse(attrs, { error: errorMap });
     if (!r.success) throw zodToCellMapError(r.error, path);
-    return { version: "0.4", field: "multiscales", multiscales: r.data.multiscales };
+    const versions = [...new Set(r.data.multiscales.map((m) => m.version))];
+    return { version: "0.4", notes: versions.flatMap((v) => versionNote(v, "0.4")), field: "multiscales", multiscales: r.data.multiscales };
   }
   throw new CellMapError(
     "INVALID_METADATA",
