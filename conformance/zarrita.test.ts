@@ -17,6 +17,8 @@ import { readRegion } from "../src/zarr/read.js";
 import { chunkCache } from "../src/zarr/cache.js";
 import { registerFastCodecs, registerWasmCodecs } from "../src/zarr/codecs/register.js";
 import { CellMapError } from "../src/errors.js";
+import { describeImage } from "../src/cli/info.js";
+import { CellMapImage } from "../src/image/image.js";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const base = path.resolve(repo, "../shared/conformance/zarrita");
@@ -120,3 +122,22 @@ for (const version of ["v2", "v3"]) {
 }
 
 before(() => registerFastCodecs());
+
+describe("bare arrays as images (no multiscales group)", () => {
+  for (const version of ["v2", "v3"]) {
+    for (const name of ["2d.chunked.i2", "3d.chunked.i2", "3d.chunked.mixed.i2.C", "3d.chunked.mixed.i2.F", "2d.contiguous.compressed.sharded.i2"]) {
+      const dir = path.join(base, version, "data.zarr", name);
+      if (!fs.existsSync(dir)) continue;
+      it(`${version}/${name}: info describes it, CellMapImage.open({ voxelSize }) reads the generator's values`, async () => {
+        const info = await describeImage(dir);
+        assert.equal(info.kind, "array");
+        const shape = info.levels[0].shape;
+        const n = shape.length;
+        const voxelSize = new Array<number>(n).fill(4);
+        const img = await CellMapImage.open({ path: dir, voxelSize, targetScale: voxelSize, targetVoxelShape: shape, axisOrder: n === 2 ? "yx" : "zyx" });
+        const patch = await img.read(shape.map((s) => ((s - 1) * 4) / 2));
+        assert.deepEqual(Array.from(patch.data), KNOWN[name]);
+      });
+    }
+  }
+});

@@ -19,6 +19,7 @@ import { CellMapDataLoader } from "../src/loader/index.js";
 import { TEMP_PREFIX } from "../src/store/atomic.js";
 import { FLOAT32_MAX } from "../src/transforms/augment/threshold.js";
 import { writeOmePyramid } from "../src/writer/pyramid.js";
+import { writeArray } from "../src/writer/zarr-array.js";
 import type { Tensor } from "../src/tensor.js";
 import { chunkCache } from "../src/zarr/cache.js";
 import { makeCoordPyramid, makeLabelPyramid } from "./fixtures/builder.js";
@@ -387,5 +388,39 @@ describe("metadata other tools write", () => {
     }
     const info = await describeImage(dir);
     assert.deepEqual(info.problems, ["axis y has no unit; assuming nanometer", "axis x has no unit; assuming nanometer"]);
+  });
+
+  it("bare zarr arrays: info describes them; CellMapImage.open reads them with the voxel size and offset the caller gives", async () => {
+    const v3 = fresh("bare3");
+    const data = Float32Array.from({ length: 2 * 6 * 8 * 10 }, (_, i) => i);
+    await writeArray(v3, { zarrFormat: 3, shape: [2, 6, 8, 10], chunks: [1, 3, 4, 5], dtype: "float32", compressor: { id: "zstd" } }, data);
+    const info = await describeImage(v3);
+    assert.equal(info.kind, "array");
+    assert.deepEqual(info.levels.map((l) => [l.shape, l.chunks, l.dtype, l.scale]), [[[2, 6, 8, 10], [1, 3, 4, 5], "float32", []]]);
+    assert.match(info.problems.join(), /bare array: no multiscales metadata, so no voxel size/);
+    const withSize = await describeImage(v3, undefined, undefined, { voxelSize: [16, 8, 8], translation: [100, 0, 4] });
+    assert.deepEqual([withSize.spatialAxes, withSize.levels[0].scale, withSize.levels[0].translation], [["z", "y", "x"], [16, 8, 8], [100, 0, 4]]);
+
+    await assert.rejects(open3(v3), isError("NOT_FOUND", "found an array", "voxelSize"));
+    // Leading dim = channel; voxel (z=1, y=2, x=3) of channel 1 sits at [116, 16, 28] nm.
+    const img = await CellMapImage.open({ path: v3, voxelSize: [16, 8, 8], translation: [100, 0, 4], targetScale: [16, 8, 8], targetVoxelShape: [1, 1, 2], channel: 1 });
+    assert.deepEqual(img.scaleLevel.scale, [16, 8, 8]);
+    assert.equal(img.multiscale.version, "none");
+    const patch = await img.read([116, 16, 32]);
+    const at = (c: number, z: number, y: number, x: number) => ((c * 6 + z) * 8 + y) * 10 + x;
+    assert.deepEqual(Array.from(patch.data), [at(1, 1, 2, 3), at(1, 1, 2, 4)]);
+
+    const v2 = fresh("bare2");
+    await writeArray(v2, { zarrFormat: 2, shape: [6, 8], chunks: [3, 4], dtype: "uint8", compressor: { id: "blosc", cname: "lz4" } }, Uint8Array.from({ length: 48 }, (_, i) => i));
+    const flat = await CellMapImage.open({ path: v2, voxelSize: [4, 4], targetScale: [4, 4], targetVoxelShape: [6, 8], axisOrder: "yx" });
+    assert.deepEqual(Array.from((await flat.read([10, 14])).data), Array.from({ length: 48 }, (_, i) => i));
+
+    await assert.rejects(CellMapImage.open({ path: v2, voxelSize: [4, 4, 4], targetScale: [4, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }), isError("INVALID_ARGUMENT", "voxelSize has 3 entries but the array has only 2 dimensions"));
+    await assert.rejects(CellMapImage.open({ path: v2, voxelSize: [4, 0], targetScale: [4, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }), isError("INVALID_ARGUMENT", "voxelSize must be 2 or 3 positive numbers"));
+    await assert.rejects(CellMapImage.open({ path: v2, voxelSize: [4, 4], translation: [1], targetScale: [4, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }), isError("INVALID_ARGUMENT", "translation must be 2 finite numbers"));
+    const group = fresh("group");
+    await pyramid(group, { levels: 1 });
+    await assert.rejects(open3(group, { voxelSize: [4, 4, 4] }), isError("NOT_FOUND", "no zarr array here (voxelSize opens a bare array"));
+    await assert.rejects(open3(group, { translation: [0, 0, 0] }), isError("INVALID_ARGUMENT", "translation is only for bare arrays"));
   });
 });

@@ -1,7 +1,9 @@
 /** `cellmap-data info`: describe a multiscale image (levels, geometry, chunks, codecs, problems). */
 import * as zarr from "zarrita";
+import type { Readable } from "@zarrita/storage";
 import { CellMapError } from "../errors.js";
 import type { Multiscale } from "../ome/model.js";
+import { bareArrayMultiscale, type BareArrayGeometry } from "../ome/bare.js";
 import { readMultiscale } from "../ome/read.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import { openStore } from "../store/open.js";
@@ -9,7 +11,9 @@ import { openZarrArray } from "../zarr/array.js";
 
 /** One level as reported by `info`. */
 export interface LevelInfo {
+  /** Array path inside the image (`""` for a bare array). */
   path: string;
+  /** Voxel size (nm) per spatial axis; empty for a bare array described without a voxel size. */
   scale: number[];
   translation: number[];
   shape: number[];
@@ -22,6 +26,9 @@ export interface LevelInfo {
 /** The report of {@link describeImage}. */
 export interface ImageInfo {
   location: string;
+  /** `multiscale`: an OME-NGFF image group; `array`: a bare Zarr array (no multiscales). */
+  kind: "multiscale" | "array";
+  /** NGFF version the metadata was read as; `none` for a bare array. */
   version: string;
   axes: Multiscale["axes"];
   spatialAxes: string[];
@@ -33,15 +40,34 @@ export interface ImageInfo {
  * Reads the metadata of every level (no voxel reads) and collects problems instead of failing on
  * them. `http` configures remote reads (timeouts, retries).
  */
-export async function describeImage(location: string, signal?: AbortSignal, http?: HttpStoreOptions): Promise<ImageInfo> {
+export async function describeImage(location: string, signal?: AbortSignal, http?: HttpStoreOptions, bare?: BareArrayGeometry): Promise<ImageInfo> {
   const { store, location: loc } = openStore(location, http);
   const root = zarr.root(store);
-  const ms = await readMultiscale(root, "", { id: loc, signal });
+  if (bare) {
+    const a = await openZarrArray(root, "", loc, signal);
+    return describeLevels(root, loc, bareArrayMultiscale(a.shape.length, bare, a.zarrFormat, loc), "array", signal);
+  }
+  let ms: Multiscale;
+  try {
+    ms = await readMultiscale(root, "", { id: loc, signal });
+  } catch (err) {
+    const a = err instanceof CellMapError && err.code === "NOT_FOUND" ? await openZarrArray(root, "", loc, signal).catch(() => undefined) : undefined;
+    if (!a) throw err;
+    return {
+      location: loc, kind: "array", version: "none", axes: [], spatialAxes: [],
+      levels: [{ path: "", scale: [], translation: [], shape: a.shape, chunks: a.chunks, dtype: a.dtype, codecs: a.codecs, zarrFormat: a.zarrFormat }],
+      problems: ["bare array: no multiscales metadata, so no voxel size; give one (info --voxel-size, CellMapImage.open({ voxelSize })) to read it as an image"],
+    };
+  }
+  return describeLevels(root, loc, ms, "multiscale", signal);
+}
+
+async function describeLevels(root: zarr.Location<Readable>, loc: string, ms: Multiscale, kind: ImageInfo["kind"], signal?: AbortSignal): Promise<ImageInfo> {
   const problems: string[] = [...ms.notes];
   const levels: LevelInfo[] = [];
   for (const l of ms.levels) {
     try {
-      const a = await openZarrArray(root, l.path, `${loc}/${l.path}`, signal);
+      const a = await openZarrArray(root, l.path, l.path ? `${loc}/${l.path}` : loc, signal);
       levels.push({ path: l.path, scale: l.scale, translation: l.translation, shape: a.shape, chunks: a.chunks, dtype: a.dtype, codecs: a.codecs, zarrFormat: a.zarrFormat });
       if (a.shape.length !== ms.axes.length) problems.push(`${l.path}: array has ${a.shape.length} dims, metadata declares ${ms.axes.length} axes`);
     } catch (err) {
@@ -59,20 +85,18 @@ export async function describeImage(location: string, signal?: AbortSignal, http
       }
     });
   }
-  return { location: loc, version: ms.version, axes: ms.axes, spatialAxes: ms.spatialAxes, levels, problems };
+  return { location: loc, kind, version: ms.version, axes: ms.axes, spatialAxes: ms.spatialAxes, levels, problems };
 }
 
 /** Human-readable rendering of {@link ImageInfo}. */
 export function formatImageInfo(info: ImageInfo): string {
-  const lines = [
-    `${info.location}`,
-    `  OME-NGFF ${info.version}, axes ${info.axes.map((a) => `${a.name}${a.type ? `:${a.type}` : ""}${a.unit ? `[${a.unit}]` : ""}`).join(" ")}`,
-    `  spatial axes (nm): ${info.spatialAxes.join("")}`,
-  ];
+  const axes = info.axes.map((a) => `${a.name}${a.type ? `:${a.type}` : ""}${a.unit ? `[${a.unit}]` : ""}`).join(" ");
+  const head = info.kind === "array" ? `  bare zarr array (no multiscales)${axes ? `, axes ${axes}` : ""}` : `  OME-NGFF ${info.version}, axes ${axes}`;
+  const lines = [`${info.location}`, head];
+  if (info.spatialAxes.length) lines.push(`  spatial axes (nm): ${info.spatialAxes.join("")}`);
   for (const l of info.levels) {
-    lines.push(
-      `  ${l.path.padEnd(4)} voxel ${l.scale.map((v) => +v.toFixed(4)).join("x")} nm  origin [${l.translation.map((v) => +v.toFixed(3)).join(", ")}] nm  shape [${l.shape}]  chunks [${l.chunks}]  ${l.dtype}  zarr v${l.zarrFormat}  ${l.codecs.join(" > ")}`,
-    );
+    const voxel = l.scale.length ? `voxel ${l.scale.map((v) => +v.toFixed(4)).join("x")} nm  origin [${l.translation.map((v) => +v.toFixed(3)).join(", ")}] nm` : "voxel size unknown";
+    lines.push(`  ${(l.path || ".").padEnd(4)} ${voxel}  shape [${l.shape}]  chunks [${l.chunks}]  ${l.dtype}  zarr v${l.zarrFormat}  ${l.codecs.join(" > ")}`);
   }
   lines.push(info.problems.length ? `  problems:\n${info.problems.map((p) => `    - ${p}`).join("\n")}` : "  problems: none");
   return lines.join("\n");

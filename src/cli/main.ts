@@ -32,6 +32,14 @@ function nonNegative(name: string) {
   };
 }
 
+function numbers(name: string) {
+  return (v: string) => {
+    const xs = v.split(",").map((x) => Number(x.trim()));
+    if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) throw new InvalidArgumentError(`${name} must be comma-separated numbers, got "${v}"`);
+    return xs;
+  };
+}
+
 async function main(argv: string[]): Promise<void> {
   registerFastCodecs();
   const program = new Command()
@@ -42,10 +50,13 @@ async function main(argv: string[]): Promise<void> {
   program
     .command("info")
     .description("describe a multiscale image: levels, voxel sizes, translations, shapes, chunks, codecs, problems")
-    .argument("<path>", "local path, http(s):// or s3:// URL of a multiscale image group")
+    .argument("<path>", "local path, http(s):// or s3:// URL of a multiscale image group (or a bare zarr array)")
+    .option("--voxel-size <nm>", "voxel size of a bare array, z,y,x or y,x in nm", numbers("--voxel-size"))
+    .option("--translation <nm>", "position of voxel 0 of a bare array, like --voxel-size", numbers("--translation"))
     .option("--json", "print JSON")
-    .action(async (p: string, o: { json?: boolean }) => {
-      const info = await describeImage(p);
+    .action(async (p: string, o: { json?: boolean; voxelSize?: number[]; translation?: number[] }) => {
+      if (o.translation && !o.voxelSize) throw new InvalidArgumentError("--translation needs --voxel-size (it is for bare arrays)");
+      const info = await describeImage(p, undefined, undefined, o.voxelSize ? { voxelSize: o.voxelSize, translation: o.translation } : undefined);
       console.log(o.json ? JSON.stringify(info, null, 2) : formatImageInfo(info));
     });
 
@@ -200,7 +211,9 @@ async function main(argv: string[]): Promise<void> {
       } else {
         const s0 = info.levels[0];
         if (!s0) throw new CellMapError("INVALID_METADATA", "image has no readable level", raw);
-        center = s0.translation.map((t, a) => t + ((s0.shape[a] - 1) * s0.scale[a]) / 2);
+        // Spatial axes are the trailing dims (NGFF), after any channel/time axes.
+        const spatialShape = s0.shape.slice(s0.shape.length - s0.scale.length);
+        center = s0.translation.map((t, a) => t + ((spatialShape[a] - 1) * s0.scale[a]) / 2);
       }
       const layers: NeuroglancerLayer[] = [
         { name: "raw", path: info.location, kind: "image" },

@@ -10,6 +10,7 @@ import type { Readable } from "@zarrita/storage";
 import { CellMapError, throwIfAborted } from "../errors.js";
 import { type Box, chooseLevel, levelBoundingBox, samplingBox } from "../geometry/level.js";
 import type { Multiscale } from "../ome/model.js";
+import { bareArrayMultiscale } from "../ome/bare.js";
 import { readMultiscale } from "../ome/read.js";
 import { Rng } from "../sampling/rng.js";
 import { warnOnce } from "../warnings.js";
@@ -51,6 +52,14 @@ export interface CellMapImageOptions {
   channel?: number;
   /** Which entry of `multiscales` to use. Default 0. */
   multiscaleIndex?: number;
+  /**
+   * Open `path` as a bare Zarr array (no multiscales group) with this voxel size in nm, in
+   * `axisOrder` restricted to the array's trailing 2 or 3 dims (`[y, x]` or `[z, y, x]`);
+   * leading dims are channels. Leave it out for a multiscale group.
+   */
+  voxelSize?: number[];
+  /** World position (nm) of voxel 0 of a bare array, like `voxelSize` (default zeros). */
+  translation?: number[];
   /** HTTP options for remote locations. */
   http?: HttpStoreOptions;
   signal?: AbortSignal;
@@ -177,7 +186,17 @@ export class CellMapImage {
     const { store, location } = openStore(opts.path, opts.http);
     const root = zarr.root(store);
     throwIfAborted(opts.signal, location);
-    const ms = await readMultiscale(root, "", { id: location, signal: opts.signal, index: opts.multiscaleIndex });
+    let bare: ZarrArray | undefined;
+    let ms: Multiscale;
+    if (opts.voxelSize !== undefined) {
+      bare = await openBareArray(root, location, opts.signal);
+      ms = bareArrayMultiscale(bare.shape.length, { voxelSize: opts.voxelSize, translation: opts.translation }, bare.zarrFormat, location);
+    } else {
+      if (opts.translation !== undefined) {
+        throw new CellMapError("INVALID_ARGUMENT", "translation is only for bare arrays, together with voxelSize (a multiscale group states its own)", location);
+      }
+      ms = await readMultiscale(root, "", { id: location, signal: opts.signal, index: opts.multiscaleIndex });
+    }
     for (const note of ms.notes) {
       if (/has no unit/.test(note)) warnOnce(`${location}: ${note}`, "CELLMAP_NO_UNIT");
     }
@@ -200,7 +219,7 @@ export class CellMapImage {
     const levelScales = ms.levels.map((l) => AXES.map((_, w) => pick(l.scale, w, scale[w])));
     const li = chooseLevel(levelScales, scale);
     const lvl = ms.levels[li];
-    const array = await openZarrArray(root, lvl.path, `${location}/${lvl.path}`, opts.signal);
+    const array = bare ?? (await openZarrArray(root, lvl.path, `${location}/${lvl.path}`, opts.signal));
     if (array.shape.length !== ms.axes.length) {
       throw new CellMapError("INVALID_METADATA", `array has ${array.shape.length} dimensions but the multiscales metadata declares ${ms.axes.length} axes`, array.id);
     }
@@ -349,5 +368,17 @@ export class CellMapImage {
 
   toString(): string {
     return `CellMapImage(${this.array.id}, class=${this.targetClass}, scale=[${this.outputScale}], shape=[${this.outputShape}])`;
+  }
+}
+
+/** Opens the array at the store root for `voxelSize` images, with a hint when it is not an array. */
+async function openBareArray(root: zarr.Location<Readable>, location: string, signal?: AbortSignal): Promise<ZarrArray> {
+  try {
+    return await openZarrArray(root, "", location, signal);
+  } catch (err) {
+    if (err instanceof CellMapError && err.code === "NOT_FOUND") {
+      throw new CellMapError("NOT_FOUND", "no zarr array here (voxelSize opens a bare array; leave it out to open a multiscale group)", location, { cause: err });
+    }
+    throw err;
   }
 }
