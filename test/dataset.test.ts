@@ -21,6 +21,7 @@ import {
   type DatasetItem,
 } from "../src/dataset/index.js";
 import { makeCropFixture, samplePoints, type CropFixture } from "./fixtures/crops.js";
+import { makeCoordPyramid, makeLabelPyramid } from "./fixtures/builder.js";
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "cm-"));
 let fixture: Promise<CropFixture> | null = null;
@@ -231,6 +232,42 @@ test("raw-only mode: targets are raw patches", async () => {
   assert.deepEqual(tgt.shape, [1, 4, 4, 4]);
   samplePoints(item.metadata.center, [4, 4, 4], [8, 8, 8]).forEach((p, k) => assert.ok(Math.abs(tgt.data[k] - f.raw.value(p)) < 1e-3));
   assert.deepEqual(await ds.classCounts(), {});
+});
+
+test("2-D sections on anisotropic data: the level is chosen by y/x alone and z steps by the data's own section spacing", async () => {
+  // z is 16 nm at every level; y/x go 4 -> 8 -> 16 nm.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cm-aniso-"));
+  try {
+    const geometry = { shape: [6, 96, 96], s0Scale: [16, 4, 4], factor: [1, 2, 2], levels: 3, chunks: [2, 32, 32] };
+    const raw = await makeCoordPyramid(path.join(dir, "raw"), geometry);
+    await makeLabelPyramid(path.join(dir, "gt", "mito"), { ...geometry, shapes: [{ kind: "sphere", center: [48, 192, 192], radius: 100 }] });
+    const ds = await CellMapDataset.open({
+      rawPath: path.join(dir, "raw"),
+      targetPath: path.join(dir, "gt", "[mito]"),
+      classes: ["mito"],
+      inputArrays: { raw: { shape: [48, 48], scale: [8, 8] } },
+      targetArrays: { gt: { shape: [24, 24], scale: [16, 16] } },
+      pad: false,
+    });
+    assert.deepEqual(ds.sourceLevels().raw, { path: "s1", index: 1, scale: [16, 8, 8] });
+    assert.deepEqual(ds.sourceLevels()["gt/mito"], { path: "s2", index: 2, scale: [16, 16, 16] });
+    assert.equal(ds.step[0], 16, "z steps by the 16 nm sections");
+    assert.equal(ds.gridShape[0], 6, "one sample row per stored section");
+    const s1 = raw.levels[1];
+    const exact = await CellMapImage.open({ path: path.join(dir, "raw"), targetScale: [16, 8, 8], targetVoxelShape: [1, 48, 48] });
+    for (const i of [0, ds.length - 1, Math.floor(ds.length / 2) + 1]) {
+      const item = await ds.get(i);
+      const z = item.metadata.center[0];
+      assert.ok(Number.isInteger((z - s1.translation[0]) / 16), `sample ${i}: centre z ${z} is a stored section`);
+      assert.deepEqual(Array.from(T(item, "raw").data), Array.from((await exact.read(item.metadata.center)).data), `sample ${i} is one stored section, not an interpolation`);
+    }
+    // An explicit 3-entry scale keeps its own z step.
+    const explicit = await CellMapDataset.open({ rawPath: path.join(dir, "raw"), inputArrays: { raw: { shape: [48, 48], scale: [8, 8, 8] } }, pad: false });
+    assert.equal(explicit.step[0], 8);
+    assert.equal(explicit.sourceLevels().raw.path, "s0");
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("2-D: a 2-entry shape trains on z-slices, tensors [1,y,x] / [nClasses,y,x]", async () => {

@@ -9,7 +9,10 @@
  *   throw `OUT_OF_RANGE` (Python wrapped or clamped, P26).
  * - 2-D: a 2-entry patch shape `[y, x]` trains on z-slices only (one dataset, one slicing
  *   direction; Python built three datasets, one per axis). The slice is read from 3-D data as a
- *   `[1, y, x]` patch (2-D data works too); samples are `[1, y, x]` / `[nClasses, y, x]` and the
+ *   `[1, y, x]` patch (2-D data works too). With a 2-entry scale the level is chosen by y/x alone
+ *   and z steps by the data's own section spacing, so a patch is one stored section, never an
+ *   interpolation between sections (anisotropic EM: 16 nm sections, 4 nm pixels; Python picks the
+ *   same level). Samples are `[1, y, x]` / `[nClasses, y, x]` and the
  *   spatial augmentation acts in the y-x plane (rotation about z only). Explicit 3-entry shapes
  *   such as `[1, 128, 128]` keep their singleton axis (`[1, 1, 128, 128]`), unlike Python.
  * - Unannotated classes: `EmptyImage` filled with `emptyValue` (Python crashed, P1); classes with
@@ -123,7 +126,10 @@ interface Resolved {
   name: string;
   spec: ArraySpec;
   shape: number[];
+  /** z y x; for `sections`, z is the data's section spacing once the images are open. */
   scale: number[];
+  /** A 2-entry shape with a 2-entry scale: z-sections at the data's own z spacing. */
+  sections: boolean;
 }
 
 /** Where one class of one target array comes from. */
@@ -168,7 +174,8 @@ function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolve
   const twoD = shape.length === 2;
   const scale3 = [...Array(3 - scale.length).fill(scale[0]), ...scale];
   const shape3 = twoD ? [1, ...shape] : [...shape];
-  return { r: { name, spec: { shape: [...shape], scale: [...scale] }, shape: shape3, scale: scale3 }, twoD };
+  const sections = twoD && scale.length === 2;
+  return { r: { name, spec: { shape: [...shape], scale: [...scale] }, shape: shape3, scale: scale3, sections }, twoD };
 }
 
 async function resolveTransform(t: TransformInput | null | undefined, where: string): Promise<ValueTransform | null> {
@@ -379,7 +386,7 @@ export class CellMapDataset implements DatasetLike {
     const emptyValue = opts.emptyValue ?? NaN;
     const common = { axisOrder: "zyx", pad, http: opts.http, signal: opts.signal } as const;
     const openRaw = (r: Resolved) =>
-      CellMapImage.open({ ...common, path: opts.rawPath, targetClass: "raw", targetScale: r.scale, targetVoxelShape: r.shape, padValue: 0, interpolation: "linear" });
+      CellMapImage.open({ ...common, path: opts.rawPath, targetClass: "raw", targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: 0, interpolation: "linear" });
 
     const inputsP = Promise.all(inputSpecs.map(async ({ r }) => ({ array: r, image: await openRaw(r) })));
     const targetsP = Promise.all(
@@ -390,7 +397,7 @@ export class CellMapDataset implements DatasetLike {
           classes.map(async (c): Promise<ClassSource> => {
             if (annotated.has(c)) {
               const image = await CellMapImage.open({
-                ...common, path: classPath(target!, c), targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, padValue: emptyValue, interpolation: "nearest",
+                ...common, path: classPath(target!, c), targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: emptyValue, interpolation: "nearest",
               });
               return { kind: "image", image };
             }
@@ -403,6 +410,16 @@ export class CellMapDataset implements DatasetLike {
       }),
     );
     const [inputs, targets] = await Promise.all([inputsP, targetsP]);
+    // Sections: an array's z step is the section spacing of the data it reads (the largest, if
+    // its class images differ); arrays without data of their own (all classes empty) follow raw.
+    const zOf = (images: CellMapImage[]) => (images.length ? Math.max(...images.map((i) => i.outputScale[0])) : undefined);
+    const rawZ = zOf(inputs.map((i) => i.image))!;
+    for (const i of inputs) if (i.array.sections) i.array.scale[0] = i.image.outputScale[0];
+    for (const t of targets) {
+      if (!t.array.sections) continue;
+      const own = t.raw ? [t.raw] : t.classes.flatMap((s) => (s.kind === "image" ? [s.image] : []));
+      t.array.scale[0] = zOf(own) ?? rawZ;
+    }
 
     const levels: Record<string, LevelInfo> = {};
     const lv = (img: CellMapImage): LevelInfo => ({ path: img.scaleLevel.path, index: img.scaleLevel.index, scale: [...img.scaleLevel.scale] });

@@ -13,7 +13,8 @@ import type { ClassCounts } from "./counts.js";
 /**
  * One requested array: patch `shape` in voxels and voxel `scale` in nm, both z y x. A 2-entry
  * shape `[y, x]` asks for 2-D z-slices (see `CellMapDataset`); its scale may have 2 entries
- * (`[y, x]`, the z step then equals the y scale) or 3 (`[z, y, x]`).
+ * (`[y, x]`: sections, the level is chosen by y/x alone and z steps by the data's own section
+ * spacing) or 3 (`[z, y, x]`, an explicit z step).
  */
 export interface ArraySpec {
   shape: number[];

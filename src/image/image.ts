@@ -46,6 +46,13 @@ export interface CellMapImageOptions {
   interpolation?: "nearest" | "linear";
   /** `"zyx"` (default) or `"yx"`. */
   axisOrder?: string;
+  /**
+   * 2-D sections of a 3-D image: choose the level by the y/x voxel size alone and step z by the
+   * chosen level's own section spacing (the z entry of `targetScale` is ignored), so that a patch
+   * with one z voxel is one stored section. What a 2-entry `{ shape: [y, x], scale: [y, x] }`
+   * dataset spec asks for. Default false.
+   */
+  sections?: boolean;
   /** Value transform applied to every patch after spatial sampling. */
   valueTransform?: ValueTransformLike;
   /** Index read along non-spatial axes (channel, time). Default 0. */
@@ -217,7 +224,9 @@ export class CellMapImage {
     });
     const pick = (v: number[], w: number, fallback: number) => (spatialIndex[w] >= 0 ? v[spatialIndex[w]] : fallback);
     const levelScales = ms.levels.map((l) => AXES.map((_, w) => pick(l.scale, w, scale[w])));
-    const li = chooseLevel(levelScales, scale);
+    const sections = opts.sections === true && spatialIndex[0] >= 0;
+    const li = sections ? chooseLevel(levelScales.map((l) => l.slice(1)), scale.slice(1)) : chooseLevel(levelScales, scale);
+    if (sections) scale[0] = levelScales[li][0];
     const lvl = ms.levels[li];
     const array = bare ?? (await openZarrArray(root, lvl.path, `${location}/${lvl.path}`, opts.signal));
     if (array.shape.length !== ms.axes.length) {
