@@ -425,6 +425,49 @@ test("validation tiles cover the sampling box without overlap", async () => {
   for (let k = 1; k < zs.length; k++) assert.ok(zs[k] - zs[k - 1] <= 24, "no gap between tiles");
 });
 
+test("validation tiles: every label voxel lies in some tile's target patch (pad), or every one a target patch can reach (no pad), with an input larger than the target", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cm-tiles-"));
+  try {
+    await makeCoordPyramid(path.join(dir, "raw"), { shape: [64, 64, 64], levels: 2, chunks: [32, 32, 32] });
+    // An 11 x 13 x 9 crop at 8 nm in the raw data's low corner: a 10³ raw patch cannot fit around its edge voxels.
+    const crop = { shape: [11, 13, 9], s0Scale: [8, 8, 8], translation: [4, 4, 4], chunks: [16, 16, 16] };
+    await makeLabelPyramid(path.join(dir, "gt", "mito"), { ...crop, shapes: [{ kind: "box", min: [0, 0, 0], max: [40, 40, 40] }] });
+    const opts = {
+      rawPath: path.join(dir, "raw"),
+      targetPath: path.join(dir, "gt", "[mito]"),
+      classes: ["mito"],
+      inputArrays: { raw: { shape: [10, 10, 10], scale: [8, 8, 8] } },
+      targetArrays: { gt: { shape: [6, 6, 6], scale: [8, 8, 8] } },
+    };
+    /** Label voxels (flat crop indices) inside the target patches centred at `centres`. */
+    const covered = (centres: number[][]): Set<number> => {
+      const out = new Set<number>();
+      for (const c of centres) {
+        const range = [0, 1, 2].map((a) => {
+          const ks: number[] = [];
+          for (let k = 0; k < crop.shape[a]; k++) if (Math.abs(crop.translation[a] + k * 8 - c[a]) <= 20 + 1e-6) ks.push(k);
+          return ks;
+        });
+        for (const z of range[0]) for (const y of range[1]) for (const x of range[2]) out.add((z * 13 + y) * 9 + x);
+      }
+      return out;
+    };
+    const padded = await CellMapDataset.open({ ...opts, pad: true });
+    const tiles = padded.validationIndices();
+    assert.equal(covered(tiles.map((i) => padded.center(i))).size, 11 * 13 * 9, "with pad every label voxel is in a tile's target patch");
+    const raw = await padded.get(tiles[0]);
+    assert.ok(Array.from(T(raw, "raw").data).includes(0), "the raw patch at the crop's corner is padded");
+
+    const unpadded = await CellMapDataset.open({ ...opts, pad: false });
+    const all = Array.from({ length: unpadded.length }, (_, i) => unpadded.center(i));
+    const reachable = covered(all);
+    assert.ok(reachable.size < 11 * 13 * 9 && reachable.size > 0);
+    assert.deepEqual([...covered(unpadded.validationIndices().map((i) => unpadded.center(i)))].sort((a, b) => a - b), [...reachable].sort((a, b) => a - b));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("all source reads of one sample run concurrently", async () => {
   const f = await fx();
   const ds = await open(f, "crop1", { inputArrays: { raw: INPUT.raw, raw8: { shape: [4, 4, 4], scale: [8, 8, 8] } } });

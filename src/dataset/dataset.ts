@@ -320,7 +320,12 @@ export class CellMapDataset implements DatasetLike {
   readonly hasData: boolean;
   /** Intersection of all sources' bounding boxes (nm, z y x); null if empty. */
   readonly boundingBox: Box | null;
-  /** Intersection of all sources' sampling boxes (nm, z y x); null if no valid centre. */
+  /**
+   * Where patch centres may lie (nm, z y x); null if no valid centre. With `pad`: the
+   * intersection of the target images' sampling boxes (every target patch inside its labels)
+   * and the inputs' bounding boxes (raw is padded where it runs out). Without: the
+   * intersection of every source's sampling box.
+   */
   readonly samplingBox: Box | null;
   /** Grid step per axis: the largest requested voxel size (nm, z y x). */
   readonly step: number[];
@@ -357,7 +362,13 @@ export class CellMapDataset implements DatasetLike {
     this.hasData = hasData;
     const images = this.images();
     this.boundingBox = intersectBoxes(images.map((i) => i.boundingBox));
-    this.samplingBox = intersectBoxes(images.map((i) => i.samplingBox));
+    const targetImages = images.slice(inputs.length);
+    // With padding, the targets decide where centres may lie: every target patch inside its
+    // labels (a crop smaller than the patch gives its middle), the centre inside the raw data,
+    // whose patch is padded where it runs out. Without padding, every patch must fit its source.
+    this.samplingBox = this.pad && targetImages.length > 0
+      ? intersectBoxes([...targetImages.map((i) => i.samplingBox), ...inputs.map((i) => i.image.boundingBox)])
+      : intersectBoxes(images.map((i) => i.samplingBox));
     const all = [...inputs.map((i) => i.array), ...targets.map((t) => t.array)];
     this.step = [0, 1, 2].map((a) => Math.max(...all.map((r) => r.scale[a])));
     const sb = this.samplingBox;
@@ -697,15 +708,18 @@ export class CellMapDataset implements DatasetLike {
   }
 
   /**
-   * Flat indices of tiles that cover the sampling box without gaps: per axis every
-   * `floor(E / step)` grid points, where `E` is the largest patch extent (shape × scale) over all
-   * arrays, plus the last grid point (a final tile shifted inward to end at the far edge).
+   * Flat indices of tiles whose target patches cover the sampling box without gaps: per axis
+   * every `floor(E / step)` grid points, where `E` is the smallest target patch extent (shape ×
+   * scale; the inputs' when there are no targets), plus the last grid point (a final tile
+   * shifted inward to end at the far edge). With `pad`, every label voxel of the crop then lies
+   * in some tile's target patch; without, every label voxel a target patch can reach. Inputs
+   * larger than the targets overlap between tiles.
    */
   validationIndices(): number[] {
     if (this.length === 0) return [];
-    const arrays = [...this.inputs.map((i) => i.array), ...this.targets.map((t) => t.array)];
+    const arrays = this.targets.length > 0 ? this.targets.map((t) => t.array) : this.inputs.map((i) => i.array);
     const per = [0, 1, 2].map((a) => {
-      const extent = Math.max(...arrays.map((r) => r.shape[a] * r.scale[a]));
+      const extent = Math.min(...arrays.map((r) => r.shape[a] * r.scale[a]));
       const tile = Math.max(1, Math.floor(extent / this.step[a] + 1e-9));
       const n = this.gridShape[a];
       const pos: number[] = [];
