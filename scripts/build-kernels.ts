@@ -289,7 +289,9 @@ export function kernelWat(): string {
  * the checks of the TypeScript decoder (`src/zarr/codecs/lz4-block.ts`), so both paths agree on
  * every input: -1 input ends before the last sequence, -2 truncated literal length, -3 literals
  * past the input end, -4 literals overflow the output, -5 truncated match offset, -6 offset
- * before the output start, -7 truncated match length, -8 match overflows the output.
+ * before the output start, -7 truncated match length, -8 match overflows the output or ends in
+ * its last 5 bytes, -9 a match follows literals ending in the last 12 bytes of the output (the
+ * format's end-of-block rules, which the reference decoder enforces).
  * Measured on the dev machine: 2.5–3x the TypeScript decoder on label chunks.
  */
 export function lz4Wat(): string {
@@ -334,13 +336,14 @@ export function lz4Wat(): string {
         (local.set $d (i32.add (local.get $d) (local.get $lit)))))
       ;; the last sequence has literals only
       (if (i32.eq (local.get $s) (local.get $se)) (then (return (i32.sub (local.get $d) (local.get $d0)))))
+      (if (i32.lt_u (i32.sub (local.get $de) (local.get $d)) (i32.const 12)) (then ${fail(-9)}))
       (if (i32.lt_u (i32.sub (local.get $se) (local.get $s)) (i32.const 2)) (then ${fail(-5)}))
       (local.set $off (i32.load16_u align=1 (local.get $s)))
       (local.set $s (i32.add (local.get $s) (i32.const 2)))
       (if (i32.or (i32.eqz (local.get $off)) (i32.gt_u (local.get $off) (i32.sub (local.get $d) (local.get $d0)))) (then ${fail(-6)}))
       (local.set $len (i32.add (i32.and (local.get $token) (i32.const 15)) (i32.const 4)))
       (if (i32.eq (local.get $len) (i32.const 19)) (then ${readLen("$len", -7)}))
-      (if (i32.gt_u (local.get $len) (i32.sub (local.get $de) (local.get $d))) (then ${fail(-8)}))
+      (if (i32.gt_u (local.get $len) (i32.sub (i32.sub (local.get $de) (local.get $d)) (i32.const 5))) (then ${fail(-8)}))
       (local.set $m (i32.sub (local.get $d) (local.get $off)))
       (local.set $end (i32.add (local.get $d) (local.get $len)))
       (if (i32.ge_u (local.get $off) (local.get $len))

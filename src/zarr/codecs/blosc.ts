@@ -9,11 +9,17 @@
  * bit-unshuffled. Inner compressors handled here: lz4/lz4hc (TS), zstd (zstd-napi, else
  * numcodecs' WASM zstd), zlib (`node:zlib`). Anything else (blosclz, snappy) is handed to
  * numcodecs' WASM blosc for that chunk. Encoding always goes through numcodecs' WASM blosc.
+ *
+ * Every frame is first checked whole by {@link parseBloscFrame}: header sizes against the
+ * chunk, block starts and split sizes within the frame, and the blocks tiling the frame
+ * exactly (c-blosc writes them back to back), so a damaged offset cannot make a block decode
+ * another block's bytes. {@link verifyBloscFrame} adds the checks of every compressed split
+ * for decoders that do not report damage themselves (see `checked.ts`).
  */
 
 import { inflateSync } from "node:zlib";
 import { CellMapError } from "../../errors.js";
-import { decodeLz4Block } from "./lz4-block.js";
+import { checkLz4Block, decodeLz4Block } from "./lz4-block.js";
 import {
   allocUninit,
   asCorrupt,
@@ -344,17 +350,30 @@ async function decodeWithWasm(src: Uint8Array, nbytes: number, what: string): Pr
   return out;
 }
 
+/** The compressor format version c-blosc 1.x writes (and requires) for every inner compressor. */
+const VERSION_LZ = 1;
+
+/** A blosc1 frame checked by {@link parseBloscFrame}: where every split lies. */
+export interface BloscLayout {
+  header: BloscHeader;
+  memcpyed: boolean;
+  nblocks: number;
+  /** Split `i` of the frame: data at `splits[3i]`, `splits[3i+1]` compressed bytes, `splits[3i+2]` decoded bytes. */
+  splits: Int32Array;
+  /** Block `j` holds splits `firstSplit[j]` .. `firstSplit[j+1] - 1`. */
+  firstSplit: Int32Array;
+}
+
 /**
- * Decodes one blosc1 frame.
+ * Checks the structure of a blosc1 frame without decoding it and returns where its splits lie:
+ * the header against the chunk (`cbytes` = its length, `nbytes` = `expectedSize`), the block
+ * sizes, every block start and split size within the frame, and the blocks covering
+ * `[header + block starts, cbytes)` exactly, without gaps or overlaps, as c-blosc writes them.
  *
- * @param src the whole chunk; its length must equal the header's `cbytes`.
- * @param expectedSize decoded size the chunk must have (chunk shape × item size), if known.
- * @param into where to decode (exactly the decoded size; e.g. a slot of the shared chunk cache),
- *   instead of a new array. The result is then `into`.
- * @throws CellMapError `CORRUPT_CHUNK` for truncated/inconsistent frames or sizes that disagree
- *   with `src.length`/`expectedSize`; `UNSUPPORTED` for frame versions other than blosc1's.
+ * @throws CellMapError `CORRUPT_CHUNK` naming the first inconsistency; `UNSUPPORTED` for frame
+ *   versions other than blosc1's.
  */
-export async function decodeBlosc(src: Uint8Array, expectedSize?: number, into?: Uint8Array): Promise<Uint8Array> {
+export function parseBloscFrame(src: Uint8Array, expectedSize?: number): BloscLayout {
   const h = readBloscHeader(src);
   if (h.version !== VERSION_FORMAT) {
     throw new CellMapError("UNSUPPORTED", `blosc: frame format version ${h.version} (only blosc1 frames, version ${VERSION_FORMAT}, are supported)`);
@@ -367,14 +386,112 @@ export async function decodeBlosc(src: Uint8Array, expectedSize?: number, into?:
   if (expectedSize !== undefined && h.nbytes !== expectedSize) {
     throw corruptChunk(`blosc: header says ${h.nbytes} decoded bytes, expected ${expectedSize} (chunk shape × item size)`);
   }
-  if (h.nbytes === 0) return new Uint8Array(0);
+  const empty = { header: h, memcpyed: false, nblocks: 0, splits: new Int32Array(0), firstSplit: new Int32Array(1) };
+  if (h.nbytes === 0) return empty;
   if (h.typesize === 0) throw corruptChunk("blosc: typesize 0 in the header");
   if (h.blocksize <= 0) throw corruptChunk(`blosc: invalid blocksize ${h.blocksize} in the header`);
-
   if (h.flags & MEMCPYED) {
     if (h.cbytes !== h.nbytes + HEADER_SIZE) {
       throw corruptChunk(`blosc: memcpy'd frame of ${h.cbytes} bytes cannot hold ${h.nbytes} bytes`);
     }
+    return { ...empty, memcpyed: true };
+  }
+  if (h.versionlz !== VERSION_LZ) throw corruptChunk(`blosc: compressor format version ${h.versionlz} in the header (c-blosc writes ${VERSION_LZ})`);
+
+  const { typesize, nbytes, blocksize, cbytes } = h;
+  // c-blosc never writes (and refuses to read) blocks larger than the buffer.
+  if (blocksize > nbytes) throw corruptChunk(`blosc: blocksize ${blocksize} exceeds the decoded size ${nbytes}`);
+  const nblocks = Math.ceil(nbytes / blocksize);
+  const leftover = nbytes % blocksize;
+  const tableEnd = HEADER_SIZE + 4 * nblocks;
+  if (tableEnd > cbytes) throw corruptChunk(`blosc: frame of ${cbytes} bytes is too short for ${nblocks} block offsets`);
+  const dontSplit = (h.flags & DONT_SPLIT) !== 0;
+  const firstSplit = new Int32Array(nblocks + 1);
+  const starts = new Int32Array(nblocks);
+  const ends = new Int32Array(nblocks);
+  const out: number[] = [];
+  let sorted = true;
+  for (let j = 0; j < nblocks; j++) {
+    const isLeftover = j === nblocks - 1 && leftover > 0;
+    const bsize = isLeftover ? leftover : blocksize;
+    const nsplits = !dontSplit && typesize <= MAX_SPLITS && bsize / typesize >= MIN_BUFFERSIZE && !isLeftover ? typesize : 1;
+    if (bsize % nsplits !== 0) throw corruptChunk(`blosc: block ${j} of ${bsize} bytes cannot be split into ${nsplits} streams`);
+    const neblock = bsize / nsplits;
+    let pos = readI32(src, HEADER_SIZE + 4 * j);
+    if (pos < tableEnd || pos > cbytes) throw corruptChunk(`blosc: block ${j} starts at ${pos}, outside the frame (${tableEnd}..${cbytes})`);
+    starts[j] = pos;
+    if (j > 0 && pos < starts[j - 1]) sorted = false;
+    firstSplit[j] = out.length / 3;
+    for (let k = 0; k < nsplits; k++) {
+      if (pos > cbytes - 4) throw corruptChunk(`blosc: block ${j} split ${k} header runs past the end of the frame`);
+      const csize = readI32(src, pos);
+      pos += 4;
+      if (csize <= 0 || csize > cbytes - pos) throw corruptChunk(`blosc: block ${j} split ${k} claims ${csize} bytes, past the end of the frame`);
+      out.push(pos, csize, neblock);
+      pos += csize;
+    }
+    ends[j] = pos;
+  }
+  firstSplit[nblocks] = out.length / 3;
+  // The blocks must tile the rest of the frame (c-blosc writes them back to back, in any order).
+  const order = Array.from({ length: nblocks }, (_, j) => j);
+  if (!sorted) order.sort((a, b) => starts[a] - starts[b]);
+  let at = tableEnd;
+  for (const j of order) {
+    if (starts[j] !== at) {
+      throw corruptChunk(`blosc: block ${j} starts at ${starts[j]}, expected ${at} (blocks must cover the frame without gaps or overlaps)`);
+    }
+    at = ends[j];
+  }
+  if (at !== cbytes) throw corruptChunk(`blosc: the blocks end at byte ${at} of a ${cbytes}-byte frame`);
+  return { header: h, memcpyed: false, nblocks, splits: Int32Array.from(out), firstSplit };
+}
+
+/**
+ * {@link parseBloscFrame} plus a check of every compressed split, for decoders that do not
+ * report damage (c-blosc inside numcodecs' WASM blosc returns a buffer whatever happens):
+ * LZ4 splits are walked without decoding ({@link checkLz4Block}: exactly their decoded size,
+ * every length and offset in bounds); zlib and zstd splits cannot be checked without
+ * inflating them, so they are decoded once into scratch, by node:zlib (whose inflate accepts
+ * what c-blosc's zlib accepts) and by numcodecs' WASM zstd (the same 32-bit libzstd build as
+ * c-blosc's, which checks its Huffman streams; 64-bit zstd-napi does not). blosclz and snappy
+ * splits get the frame checks only.
+ */
+export async function verifyBloscFrame(src: Uint8Array, expectedSize?: number): Promise<BloscLayout> {
+  const layout = parseBloscFrame(src, expectedSize);
+  if (layout.memcpyed || layout.nblocks === 0) return layout;
+  const format = layout.header.flags >> 5;
+  const sp = layout.splits;
+  let tmp: Uint8Array | undefined;
+  for (let i = 0; i < sp.length; i += 3) {
+    const [pos, csize, n] = [sp[i], sp[i + 1], sp[i + 2]];
+    if (csize === n) continue; // stored raw
+    if (format === FORMAT_LZ4) checkLz4Block(src, pos, pos + csize, n);
+    else if (format === FORMAT_ZLIB || format === FORMAT_ZSTD) {
+      if (!tmp || tmp.length < n) tmp = new Uint8Array(n);
+      if (format === FORMAT_ZLIB) zlibInner(src, pos, csize, tmp, 0, n);
+      else await zstdWasmInner(src, pos, csize, tmp, 0, n);
+    }
+  }
+  return layout;
+}
+
+/**
+ * Decodes one blosc1 frame.
+ *
+ * @param src the whole chunk; its length must equal the header's `cbytes`.
+ * @param expectedSize decoded size the chunk must have (chunk shape × item size), if known.
+ * @param into where to decode (exactly the decoded size; e.g. a slot of the shared chunk cache),
+ *   instead of a new array. The result is then `into`.
+ * @throws CellMapError `CORRUPT_CHUNK` for truncated/inconsistent frames or sizes that disagree
+ *   with `src.length`/`expectedSize` (see {@link parseBloscFrame}); `UNSUPPORTED` for frame
+ *   versions other than blosc1's.
+ */
+export async function decodeBlosc(src: Uint8Array, expectedSize?: number, into?: Uint8Array): Promise<Uint8Array> {
+  const layout = parseBloscFrame(src, expectedSize);
+  const h = layout.header;
+  if (h.nbytes === 0) return new Uint8Array(0);
+  if (layout.memcpyed) {
     const copy = into && into.length === h.nbytes ? into : allocUninit(h.nbytes);
     copy.set(src.subarray(HEADER_SIZE, HEADER_SIZE + h.nbytes));
     return copy;
@@ -395,20 +512,13 @@ export async function decodeBlosc(src: Uint8Array, expectedSize?: number, into?:
   }
 
   const { typesize, nbytes, blocksize } = h;
-  // c-blosc never writes (and refuses to read) blocks larger than the buffer.
-  if (blocksize > nbytes) throw corruptChunk(`blosc: blocksize ${blocksize} exceeds the decoded size ${nbytes}`);
-  const nblocks = Math.ceil(nbytes / blocksize);
+  const { nblocks, splits, firstSplit } = layout;
   const leftover = nbytes % blocksize;
-  const tableEnd = HEADER_SIZE + 4 * nblocks;
-  if (tableEnd > h.cbytes) throw corruptChunk(`blosc: frame of ${h.cbytes} bytes is too short for ${nblocks} block offsets`);
-
   const doShuffle = (h.flags & DOSHUFFLE) !== 0 && typesize > 1;
   const doBitshuffle = !doShuffle && (h.flags & DOBITSHUFFLE) !== 0;
-  const dontSplit = (h.flags & DONT_SPLIT) !== 0;
   // Every byte is written below (splits must decode to exactly their size) or we throw.
   const out = into && into.length === nbytes ? into : allocUninit(nbytes);
   const tmp = doShuffle || doBitshuffle ? (sync ? scratchOf(blocksize) : new Uint8Array(blocksize)) : out;
-  const cbytes = h.cbytes;
 
   for (let j = 0; j < nblocks; j++) {
     const isLeftover = j === nblocks - 1 && leftover > 0;
@@ -417,25 +527,14 @@ export async function decodeBlosc(src: Uint8Array, expectedSize?: number, into?:
     const filter = doShuffle || (doBitshuffle && bsize >= typesize);
     const target = filter ? tmp : out;
     let t = filter ? 0 : outPos;
-
-    const nsplits = !dontSplit && typesize <= MAX_SPLITS && bsize / typesize >= MIN_BUFFERSIZE && !isLeftover ? typesize : 1;
-    if (bsize % nsplits !== 0) throw corruptChunk(`blosc: block ${j} of ${bsize} bytes cannot be split into ${nsplits} streams`);
-    const neblock = bsize / nsplits;
-
-    let pos = readI32(src, HEADER_SIZE + 4 * j);
-    if (pos < tableEnd || pos > cbytes) throw corruptChunk(`blosc: block ${j} starts at ${pos}, outside the frame (${tableEnd}..${cbytes})`);
-    for (let k = 0; k < nsplits; k++) {
-      if (pos > cbytes - 4) throw corruptChunk(`blosc: block ${j} split ${k} header runs past the end of the frame`);
-      const csize = readI32(src, pos);
-      pos += 4;
-      if (csize < 0 || csize > cbytes - pos) throw corruptChunk(`blosc: block ${j} split ${k} claims ${csize} bytes, past the end of the frame`);
+    for (let i = 3 * firstSplit[j]; i < 3 * firstSplit[j + 1]; i += 3) {
+      const pos = splits[i], csize = splits[i + 1], neblock = splits[i + 2];
       if (csize === neblock) {
         target.set(src.subarray(pos, pos + csize), t); // stored raw
       } else {
         const p = inner(src, pos, csize, target, t, neblock);
         if (p) await p;
       }
-      pos += csize;
       t += neblock;
     }
 
