@@ -12,6 +12,7 @@ export type CellMapErrorCode =
   | "INVALID_ARGUMENT" // bad option passed by the caller
   | "OUT_OF_RANGE" // index outside a dataset / image
   | "IO" // network or filesystem failure after retries
+  | "FORBIDDEN" // access denied (HTTP 403): missing or wrong credentials, or no permission
   | "ABORTED" // the caller's AbortSignal fired
   | "WRITE_CONFLICT"; // refusing to clobber existing output
 

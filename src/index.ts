@@ -7,8 +7,9 @@
 export { CellMapError, type CellMapErrorCode } from "./errors.js";
 export { type Tensor, type DataType, tensor, sizeOf, stridesOf, dtypeMax } from "./tensor.js";
 
-export { openStore, s3ToHttps, isRemote, joinLocation, type OpenedStore } from "./store/open.js";
-export { HttpStore, type HttpStoreOptions } from "./store/http.js";
+export { openStore, s3ToHttps, isRemote, joinLocation, readLocation, type OpenedStore } from "./store/open.js";
+export { HttpStore, type HttpStoreOptions, type HttpStoreHooks, type HttpRequest } from "./store/http.js";
+export { openS3Store, resolveS3, parseS3Url, type S3Options, type S3Credentials, type ResolvedS3 } from "./store/s3.js";
 export { LocalStore } from "./store/local.js";
 
 export { chunkCache, setChunkCacheBytes, ChunkCache, type CacheStats } from "./zarr/cache.js";

@@ -8,16 +8,16 @@
  * - 3 columns `usage,raw_path,gt_path`; 2 columns `usage,raw_path` (raw-only);
  * - with a header row, columns are matched by name (`usage`/`split`, `raw_container`,
  *   `raw_dataset`, `raw_path`/`raw`, `gt_container`, `gt_dataset`, `gt_path`/`gt`).
- * Usage is `train`/`training` or `validate`/`validation`/`val` (any case). Relative local paths
- * in a CSV file are resolved against the CSV file's directory. Rows that cannot be parsed or
- * opened, and datasets without a valid sample, are listed in `problems` (path + reason) and
- * skipped — never silently.
+ * Usage is `train`/`training` or `validate`/`validation`/`val` (any case). Relative paths in a
+ * CSV file are resolved against the CSV file's directory (its parent URL for a CSV read from
+ * `http(s)://` or `s3://`). Rows that cannot be parsed or opened, and datasets without a valid
+ * sample, are listed in `problems` (path + reason) and skipped — never silently.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CellMapError } from "../errors.js";
 import { Limiter } from "../store/limit.js";
-import { isRemote, joinLocation } from "../store/open.js";
+import { isRemote, joinLocation, readLocation } from "../store/open.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import { Compose } from "../transforms/augment/compose.js";
 import { Normalize } from "../transforms/augment/normalize.js";
@@ -65,6 +65,7 @@ export interface CellMapDataSplitOptions {
   pad?: boolean | "train" | "validate";
   datasets?: { train: DatasetLike[]; validate?: DatasetLike[] };
   datasetDict?: DataSplitDict;
+  /** Datasplit CSV: a local path, or a `http(s)://` / `s3://` URL read with the `http` options. */
   csvPath?: string;
   /** CSV content (instead of `csvPath`; relative paths stay relative to the working directory). */
   csvText?: string;
@@ -119,7 +120,8 @@ export function parseDataSplitCsv(text: string, opts: { baseDir?: string; source
     header = first.fields.map((f) => f.toLowerCase());
     records.shift();
   }
-  const resolve = (p: string): string => (opts.baseDir && !isRemote(p) && !p.startsWith("file://") && !path.isAbsolute(p) ? path.join(opts.baseDir, p) : p);
+  const resolve = (p: string): string =>
+    opts.baseDir && !isRemote(p) && !p.startsWith("file://") && !path.isAbsolute(p) ? (isRemote(opts.baseDir) ? joinLocation(opts.baseDir, p) : path.join(opts.baseDir, p)) : p;
   const join = (a: string | undefined, b: string | undefined): string | null => {
     if (a && b) return joinLocation(resolve(a), b);
     return a ? resolve(a) : b ? resolve(b) : null;
@@ -227,7 +229,11 @@ export class CellMapDataSplit {
         let text: string;
         let baseDir: string | undefined;
         if (opts.csvText !== undefined) text = opts.csvText;
-        else {
+        else if (isRemote(opts.csvPath!)) {
+          // FORBIDDEN, NOT_FOUND and IO errors name the URL.
+          text = new TextDecoder().decode(await readLocation(opts.csvPath!, opts.http, opts.signal));
+          baseDir = opts.csvPath!.replace(/\/+[^/]*$/, "");
+        } else {
           try {
             text = fs.readFileSync(opts.csvPath!, "utf8");
           } catch (err) {

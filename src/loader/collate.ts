@@ -45,7 +45,7 @@ export function batchBuffers(batch: Batch): ArrayBuffer[] {
 }
 
 /** Stable codes, so a plain error from a worker can become a CellMapError again. */
-const CODES = new Set<CellMapErrorCode>(["NOT_FOUND", "INVALID_METADATA", "UNSUPPORTED", "CORRUPT_CHUNK", "INVALID_ARGUMENT", "OUT_OF_RANGE", "IO", "ABORTED", "WRITE_CONFLICT"]);
+const CODES = new Set<CellMapErrorCode>(["NOT_FOUND", "INVALID_METADATA", "UNSUPPORTED", "CORRUPT_CHUNK", "INVALID_ARGUMENT", "OUT_OF_RANGE", "IO", "FORBIDDEN", "ABORTED", "WRITE_CONFLICT"]);
 
 /** An error as plain data (structured clone drops custom fields and classes). */
 export interface SerializedError {

@@ -2,7 +2,12 @@
  * Anonymous HTTP(S) store with range requests, as public S3/GCS buckets serve OME-Zarr.
  * Transient failures (5xx, 429, timeouts, connection resets, truncated bodies) are retried with
  * exponential backoff and jitter; 404 means "missing" (a chunk then reads as fill value);
- * other 4xx fail at once with the URL in the message.
+ * 403 is `FORBIDDEN` (on a chunk key optionally "missing", see `forbiddenAsMissing`); other 4xx
+ * fail at once with the URL in the message.
+ *
+ * The store is also the transport of `s3://` locations (`./s3.ts`): a {@link HttpStoreHooks}
+ * `prepare` hook signs every attempt (AWS Signature V4) and `name` names keys as `s3://` URLs
+ * in messages.
  *
  * Range reads issued in the same tick for the same file (the inner chunks of one shard that a
  * patch touches) are merged into one request when adjacent, through zarrita's
@@ -14,6 +19,7 @@ import { withRangeCoalescing } from "zarrita";
 import { CellMapError } from "../errors.js";
 import { onAbort } from "./abort.js";
 import { Limiter } from "./limit.js";
+import type { S3Options } from "./s3.js";
 
 /** Options of {@link HttpStore}. */
 export interface HttpStoreOptions {
@@ -32,8 +38,65 @@ export interface HttpStoreOptions {
    * many bytes (default 0: only adjacent ranges); `null` disables merging.
    */
   coalesceGapBytes?: number | null;
+  /**
+   * Read an HTTP 403 on a *chunk* key as a missing chunk (fill value) instead of a `FORBIDDEN`
+   * error. S3 answers 403, not 404, for a missing key when the caller may not list the bucket
+   * (no `s3:ListBucket`). Metadata keys (`.zarray`, `.zattrs`, `.zgroup`, `.zmetadata`,
+   * `zarr.json`) always raise `FORBIDDEN`. Default false.
+   */
+  forbiddenAsMissing?: boolean;
+  /** Options of `s3://` locations: credentials, region, endpoint (see {@link S3Options}). */
+  s3?: S3Options;
   /** Replacement for global fetch (tests). */
   fetch?: typeof fetch;
+}
+
+/** A request about to be sent (one attempt). */
+export interface HttpRequest {
+  url: string;
+  method: "GET";
+  headers: Record<string, string>;
+}
+
+/** Request preparation of an {@link HttpStore} (not part of the serialisable options). */
+export interface HttpStoreHooks {
+  /**
+   * Called before every attempt (retries included) with the request to send; returns the
+   * request actually sent, e.g. with an `Authorization` header (request signing). A
+   * `CellMapError` thrown here fails the read at once.
+   */
+  prepare?(req: HttpRequest): Promise<HttpRequest> | HttpRequest;
+  /** How messages name a key (default: its URL), e.g. `s3://bucket/key`. */
+  name?(key: AbsolutePath): string;
+  /** Appended to `FORBIDDEN` messages, e.g. which credentials were used. */
+  forbiddenHint?: string;
+}
+
+const METADATA_KEYS = new Set([".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json"]);
+
+/** Whether a store key names zarr metadata (never read as "missing" on 403). */
+export function isMetadataKey(key: string): boolean {
+  return METADATA_KEYS.has(key.slice(key.lastIndexOf("/") + 1));
+}
+
+/** `Code: Message` of an S3-style XML error body, or "" (the body is read only when it is small XML). */
+async function errorDetail(res: Response): Promise<string> {
+  const type = res.headers.get("content-type") ?? "";
+  const length = Number(res.headers.get("content-length") ?? "0");
+  if (!/xml/i.test(type) || length > 65536) {
+    await res.body?.cancel();
+    return "";
+  }
+  let text: string;
+  try {
+    text = await res.text();
+  } catch {
+    return "";
+  }
+  const entities: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+  const tag = (t: string) =>
+    new RegExp(`<${t}>([^<]{0,1000})</${t}>`).exec(text)?.[1]?.trim().replace(/&(amp|lt|gt|quot|apos);/g, (_, e: string) => entities[e]);
+  return [tag("Code"), tag("Message")].filter(Boolean).join(": ");
 }
 
 class TransientError extends Error {}
@@ -56,18 +119,22 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** A zarrita-compatible read-only store over an HTTP(S) base URL. */
 export class HttpStore implements AsyncReadable {
   readonly url: string;
-  private readonly opts: Required<Omit<HttpStoreOptions, "headers" | "fetch" | "coalesceGapBytes">> & Pick<HttpStoreOptions, "headers" | "fetch">;
+  private readonly opts: Required<Omit<HttpStoreOptions, "headers" | "fetch" | "coalesceGapBytes" | "s3">> & Pick<HttpStoreOptions, "headers" | "fetch">;
   private readonly coalesced: AsyncReadable["getRange"] | null;
   private readonly limiter: Limiter;
   private pendingRequests = 0;
+  private readonly hooks: HttpStoreHooks;
 
-  constructor(url: string, options: HttpStoreOptions = {}) {
+  /** `hooks` prepare each request (signing) and name keys in messages; see {@link HttpStoreHooks}. */
+  constructor(url: string, options: HttpStoreOptions = {}, hooks: HttpStoreHooks = {}) {
     this.url = url.replace(/\/+$/, "");
+    this.hooks = hooks;
     this.opts = {
       timeoutMs: options.timeoutMs ?? 30000,
       retries: options.retries ?? 5,
       backoffMs: options.backoffMs ?? 200,
       maxConcurrency: options.maxConcurrency ?? 32,
+      forbiddenAsMissing: options.forbiddenAsMissing ?? false,
       headers: options.headers,
       fetch: options.fetch,
     };
@@ -142,9 +209,11 @@ export class HttpStore implements AsyncReadable {
           const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
           const headers: Record<string, string> = { ...this.opts.headers };
           if (range) headers.Range = range.header;
+          let req: HttpRequest = { url, method: "GET", headers };
+          if (this.hooks.prepare) req = await this.hooks.prepare(req);
           let res: Response;
           try {
-            res = await doFetch(url, { headers, signal: combined });
+            res = await doFetch(req.url, { method: req.method, headers: req.headers, signal: combined });
           } catch (err) {
             if (signal?.aborted) throw new CellMapError("ABORTED", "request aborted", url, { cause: signal.reason });
             throw new TransientError(`request failed: ${(err as Error).message}`, { cause: err });
@@ -152,6 +221,19 @@ export class HttpStore implements AsyncReadable {
           if (res.status === 404) {
             await res.body?.cancel();
             return undefined;
+          }
+          if (res.status === 403) {
+            if (this.opts.forbiddenAsMissing && !isMetadataKey(key)) {
+              await res.body?.cancel();
+              return undefined;
+            }
+            const detail = await errorDetail(res);
+            const name = this.hooks.name ? ` to ${this.hooks.name(key)}` : "";
+            throw new CellMapError(
+              "FORBIDDEN",
+              `access denied${name} (HTTP 403 ${res.statusText}${detail ? `: ${detail}` : ""})${this.hooks.forbiddenHint ? `; ${this.hooks.forbiddenHint}` : ""}`,
+              url,
+            );
           }
           if (res.status === 429 || res.status >= 500) {
             await res.body?.cancel();
@@ -163,8 +245,8 @@ export class HttpStore implements AsyncReadable {
             throw new CellMapError("CORRUPT_CHUNK", `HTTP 416: byte range ${range.header} not satisfiable (truncated or corrupt shard?)`, url);
           }
           if (!res.ok) {
-            await res.body?.cancel();
-            throw new CellMapError("IO", `HTTP ${res.status} ${res.statusText}`, url);
+            const detail = await errorDetail(res);
+            throw new CellMapError("IO", `HTTP ${res.status} ${res.statusText}${detail ? `: ${detail}` : ""}`, url);
           }
           let bytes: Uint8Array;
           try {
