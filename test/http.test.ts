@@ -56,12 +56,23 @@ describe("HTTP store", () => {
     assert.deepEqual(Array.from(remote.data), Array.from(local.data));
   });
 
-  it("does not retry other 4xx and names the URL", async () => {
+  it("does not retry other 4xx and names the URL; 403 is FORBIDDEN", async () => {
     let n = 0;
     faultFn = () => (n++, "403");
     const store = new HttpStore(`${server.url}/v2.zarr`, { backoffMs: 1 });
-    await assert.rejects(store.get("/raw/.zattrs"), (e: unknown) => e instanceof CellMapError && e.code === "IO" && /403/.test(e.message) && e.message.includes("/raw/.zattrs"));
+    await assert.rejects(store.get("/raw/.zattrs"), (e: unknown) => e instanceof CellMapError && e.code === "FORBIDDEN" && /access denied \(HTTP 403/.test(e.message) && e.message.includes("/raw/.zattrs"));
     assert.equal(n, 1);
+  });
+
+  it("forbiddenAsMissing: 403 on a chunk key reads as missing, on a metadata key still FORBIDDEN", async () => {
+    faultFn = () => "403";
+    const store = new HttpStore(`${server.url}/v2.zarr`, { backoffMs: 1, forbiddenAsMissing: true });
+    assert.equal(await store.get("/raw/s0/0.0.0"), undefined);
+    assert.equal(await store.getRange("/raw/s0/0.0.0", { offset: 0, length: 4 }), undefined);
+    for (const key of ["/raw/.zattrs", "/raw/.zgroup", "/raw/s0/.zarray", "/raw/zarr.json"] as const) {
+      await assert.rejects(store.get(key), (e: unknown) => e instanceof CellMapError && e.code === "FORBIDDEN" && e.message.includes(key));
+    }
+    faultFn = undefined;
   });
 
   it("gives up after the retry budget with an IO error naming the URL", async () => {
