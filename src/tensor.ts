@@ -9,7 +9,7 @@ export type DataType =
   | "bool"
   | "int8" | "int16" | "int32" | "int64"
   | "uint8" | "uint16" | "uint32" | "uint64"
-  | "float32" | "float64";
+  | "float16" | "float32" | "float64";
 
 /** A dense C-order float32 tensor. */
 export interface Tensor {

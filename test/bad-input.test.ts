@@ -20,6 +20,7 @@ import { TEMP_PREFIX } from "../src/store/atomic.js";
 import { FLOAT32_MAX } from "../src/transforms/augment/threshold.js";
 import { writeOmePyramid } from "../src/writer/pyramid.js";
 import { writeArray } from "../src/writer/zarr-array.js";
+import { DataPlane } from "../src/plane/plane.js";
 import type { Tensor } from "../src/tensor.js";
 import { chunkCache } from "../src/zarr/cache.js";
 import { makeCoordPyramid, makeLabelPyramid } from "./fixtures/builder.js";
@@ -422,5 +423,39 @@ describe("metadata other tools write", () => {
     await pyramid(group, { levels: 1 });
     await assert.rejects(open3(group, { voxelSize: [4, 4, 4] }), isError("NOT_FOUND", "no zarr array here (voxelSize opens a bare array"));
     await assert.rejects(open3(group, { translation: [0, 0, 0] }), isError("INVALID_ARGUMENT", "translation is only for bare arrays"));
+  });
+
+  it("float16 arrays (v2 <f2 / >f2, v3 float16, sharded) read as their float values, fill value included", async () => {
+    // bits -> value: 1, -2, 65504 (max), 2^-24 (smallest subnormal), +Inf, NaN, -0, 1/3 rounded.
+    const bits = [0x3c00, 0xc000, 0x7bff, 0x0001, 0x7c00, 0x7e00, 0x8000, 0x3555];
+    const want = [1, -2, 65504, 2 ** -24, Infinity, NaN, -0, 0.333251953125];
+    const data = Uint16Array.from({ length: 4 * 8 }, (_, i) => bits[i % 8]);
+    const cases = [
+      { name: "v2-le", spec: { zarrFormat: 2 as const, compressor: { id: "blosc" as const, cname: "lz4" as const } } },
+      { name: "v2-be", spec: { zarrFormat: 2 as const, endian: "big" as const, compressor: { id: "zstd" as const } } },
+      { name: "v3-sharded", spec: { zarrFormat: 3 as const, shards: [4, 8], compressor: { id: "zstd" as const } } },
+    ];
+    for (const c of cases) {
+      const dir = fresh(`f16-${c.name}`);
+      // The project's writer has no float16; write the bit patterns as uint16, then declare float16.
+      await writeArray(dir, { ...c.spec, shape: [8, 8], chunks: [4, 4], dtype: "uint16" }, Uint16Array.from({ length: 64 }, (_, i) => (i < 32 ? data[i] : 0)), { skipEmptyChunks: true });
+      const metaFile = path.join(dir, c.spec.zarrFormat === 3 ? "zarr.json" : ".zarray");
+      editJson(metaFile, (j) => {
+        if (c.spec.zarrFormat === 3) { j.data_type = "float16"; j.fill_value = "NaN"; }
+        else { j.dtype = j.dtype.replace("u2", "f2"); j.fill_value = "NaN"; }
+      });
+      // Rows 4..7 are all fill, so not stored (missing chunks / inner chunks): they read as the NaN fill value.
+      const img = await CellMapImage.open({ path: dir, voxelSize: [4, 4], targetScale: [4, 4], targetVoxelShape: [8, 8], axisOrder: "yx" });
+      assert.equal(img.dtype, "float16");
+      const got = Array.from((await img.read([14, 14])).data);
+      assert.deepEqual(got.slice(0, 32), Array.from({ length: 32 }, (_, i) => want[i % 8]), c.name);
+      assert.ok(got.slice(32).every(Number.isNaN), `${c.name}: missing chunks read as the NaN fill value`);
+      assert.ok(Object.is(got[6], -0), "negative zero survives");
+      // The shared data plane (what loaders use) holds the bit patterns and widens them the same way.
+      const plane = DataPlane.create({ cacheBytes: 1 << 20, batchBytes: 1 << 16, batchSlots: 1 });
+      const into = plane.batchView(0, 0, 64);
+      await img.read([14, 14], { store: plane.store, into });
+      assert.deepEqual(new Uint32Array(into.slice().buffer), new Uint32Array(Float32Array.from(got).buffer), `${c.name} through the plane`);
+    }
   });
 });

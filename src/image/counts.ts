@@ -1,6 +1,7 @@
 /** Counting foreground voxels of a whole array, chunk by chunk (bounded memory). */
 import { throwIfAborted } from "../errors.js";
 import type { ZarrArray } from "../zarr/array.js";
+import { Float16Bits, float16ToFloat32 } from "../zarr/float16.js";
 import { loadChunkUncached } from "../zarr/read.js";
 
 const memo = new Map<string, Promise<number>>();
@@ -32,7 +33,8 @@ async function count(za: ZarrArray, fixed: number[], signal?: AbortSignal): Prom
   for (;;) {
     throwIfAborted(signal, za.id);
     const coords = cc.map((c, d) => (fixed[d] >= 0 ? Math.floor(fixed[d] / za.chunks[d]) : c));
-    const chunk = await loadChunkUncached(za, coords, signal);
+    const loaded = await loadChunkUncached(za, coords, signal);
+    const chunk = loaded.data instanceof Float16Bits ? { ...loaded, data: float16ToFloat32(loaded.data) } : loaded;
     // Count inside the array bounds only (edge chunks are padded).
     const lo = coords.map((c, d) => (fixed[d] >= 0 ? fixed[d] - c * za.chunks[d] : 0));
     const hi = coords.map((c, d) => (fixed[d] >= 0 ? lo[d] + 1 : Math.min(za.chunks[d], za.shape[d] - c * za.chunks[d])));

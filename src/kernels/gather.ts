@@ -11,6 +11,7 @@
  * - Compiled JS loops, one per source element type, for everything else (0.4–0.7 Gvoxel/s).
  */
 import type { NumericArray } from "../zarr/cache.js";
+import { Float16Bits, float16Table } from "../zarr/float16.js";
 import { GATHER_WASM_BASE64 } from "./gather-wasm.js";
 import { wasm, type WasmMemory } from "./wasm.js";
 
@@ -90,6 +91,9 @@ const COPY_BODY = `
   }`;
 const jsKernels = new Map<unknown, JsKernel>();
 
+/** float16 bit patterns widen through a lookup table (see zarr/float16.ts). */
+const F16_BODY = COPY_BODY.replace(/= src\[([^\]]+)\]/g, "= f16[src[$1]]");
+
 /**
  * One compiled copy loop per source element type. A single shared loop sees every dtype of the
  * process (and Buffer-backed arrays), turns megamorphic and runs ~4x slower; closures share
@@ -99,7 +103,12 @@ function jsKernelFor(src: NumericArray): JsKernel {
   const key = Object.getPrototypeOf(src);
   let k = jsKernels.get(key);
   if (!k) {
-    k = new Function("src", "out", "sBase", "oBase", "s0", "s1", "s2", "o0", "o1", "zn", "yn", "n2", COPY_BODY) as JsKernel;
+    if (src instanceof Float16Bits) {
+      const body = new Function("f16", `return function (src, out, sBase, oBase, s0, s1, s2, o0, o1, zn, yn, n2) {${F16_BODY}}`);
+      k = body(float16Table()) as JsKernel;
+    } else {
+      k = new Function("src", "out", "sBase", "oBase", "s0", "s1", "s2", "o0", "o1", "zn", "yn", "n2", COPY_BODY) as JsKernel;
+    }
     jsKernels.set(key, k);
   }
   return k;

@@ -25,6 +25,7 @@ import type { ChunkLease, ChunkStore, LoadInto } from "../zarr/chunk-store.js";
 import { waitAsync } from "../kernels/wasm.js";
 import { lock, unlock } from "./lock.js";
 import type { ScratchArena } from "./scratch.js";
+import { Float16Bits } from "../zarr/float16.js";
 
 const FREE = 0;
 const DECODING = 1;
@@ -107,6 +108,7 @@ function viewType(dtype: string): { ctor: new (b: ArrayBufferLike, o: number, n:
     case "int8": return { ctor: Int8Array, bytes: 1 };
     case "int16": return { ctor: Int16Array, bytes: 2 };
     case "uint16": return { ctor: Uint16Array, bytes: 2 };
+    case "float16": return { ctor: Float16Bits, bytes: 2 }; // bit patterns, widened by the gather
     case "int32": return { ctor: Int32Array, bytes: 4 };
     case "uint32": return { ctor: Uint32Array, bytes: 4 };
     case "float32": return { ctor: Float32Array, bytes: 4 };

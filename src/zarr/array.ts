@@ -7,11 +7,12 @@ import type { Readable } from "@zarrita/storage";
 import { CellMapError } from "../errors.js";
 import { installDefaultCodecs } from "./codecs/register.js";
 import { type DirectDecode, directDecodePlan } from "./direct.js";
+import { float16AsUint16Store, isFloat16Metadata } from "./float16.js";
 import type { DataType } from "../tensor.js";
 
 /** Numeric dtypes the read path supports. */
 export const SUPPORTED_DTYPES: readonly DataType[] = [
-  "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+  "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64",
 ];
 
 /** An opened zarr array plus where it came from. */
@@ -65,27 +66,29 @@ export async function openZarrArray(
   installDefaultCodecs();
   let array: zarr.Array<zarr.DataType, Readable>;
   let zarrFormat: 2 | 3;
+  // The metadata document as stored (zarrita keeps its parsed copy private), read once.
+  let meta: Record<string, unknown> | undefined;
+  let float16 = false;
   try {
     // Open the format that is there: zarrita's auto-detection hides v3 errors behind a v2 "not found".
     zarrFormat = await detectFormat(root, path, signal);
-    const loc = root.resolve(path);
+    const metaKey = `${path}/${zarrFormat === 3 ? "zarr.json" : ".zarray"}`;
+    meta = await readJson(root, metaKey, signal).catch((err: unknown) => {
+      if (err instanceof SyntaxError) throw err;
+      return undefined; // zarrita reports the missing or unreadable document
+    });
+    let loc = root.resolve(path);
+    float16 = isFloat16Metadata(meta);
+    if (float16) loc = zarr.root(float16AsUint16Store(root.store, root.resolve(metaKey).path)).resolve(loc.path);
     array = zarrFormat === 3 ? await zarr.open.v3(loc, { kind: "array", signal }) : await zarr.open.v2(loc, { kind: "array", signal });
   } catch (err) {
     throw translateZarrError(err, id);
   }
   if (signal?.aborted) throw new CellMapError("ABORTED", "operation aborted", id);
-  const dtype = array.dtype as string;
+  const dtype = float16 ? "float16" : (array.dtype as string);
   if (!SUPPORTED_DTYPES.includes(dtype as DataType)) {
     throw new CellMapError("UNSUPPORTED", `unsupported dtype "${dtype}" (expected one of ${SUPPORTED_DTYPES.join(", ")})`, id);
   }
-  // The metadata document as stored (zarrita keeps its parsed copy private), read once.
-  let meta: Record<string, unknown> | undefined;
-  try {
-    meta = await readJson(root, `${path}/${zarrFormat === 3 ? "zarr.json" : ".zarray"}`, signal);
-  } catch (err) {
-    throw translateZarrError(err, id);
-  }
-  if (signal?.aborted) throw new CellMapError("ABORTED", "operation aborted", id);
   const unknown = unknownCodecs(meta, zarrFormat);
   if (unknown.length > 0) {
     throw new CellMapError(

@@ -11,6 +11,7 @@ import type { ZarrArray } from "./array.js";
 import { translateZarrError } from "./array.js";
 import { gatherBox } from "../kernels/gather.js";
 import { chunkCache, type DecodedChunk, type NumericArray } from "./cache.js";
+import { asFloat16Bits } from "./float16.js";
 import { type ChunkLease, type ChunkStore, LocalChunkStore } from "./chunk-store.js";
 
 /** Bounds concurrent chunk fetch+decode across the whole thread. */
@@ -80,7 +81,9 @@ export function loadChunkUncached(za: ZarrArray, coords: number[], signal?: Abor
         const e = translateZarrError(err, `${za.id}: chunk ${za.chunkKey(coords)}`);
         throw e;
       }
-      const data = widen(chunk.data, za.chunkKey(coords));
+      const decoded = widen(chunk.data, za.chunkKey(coords));
+      // float16 arrays are decoded by zarrita as uint16 (see float16.ts).
+      const data = za.dtype === "float16" ? asFloat16Bits(decoded as Uint16Array) : decoded;
       const expected = sizeOf(za.chunks);
       if (data.length !== expected) {
         throw new CellMapError(
