@@ -235,6 +235,20 @@ describe("s3:// on a private S3-compatible bucket", () => {
     );
   });
 
+  it("a signature for the wrong region is an IO error carrying S3's code and message", async () => {
+    s3.configure({ region: "eu-west-3" });
+    try {
+      await withEnv({ ...envKeys(), AWS_REGION: "us-east-1" }, () =>
+        assert.rejects(
+          CellMapImage.open({ path: `s3://${BUCKET}/${fx.v2.raw}`, targetScale: [4, 4, 4], targetVoxelShape: [2, 2, 2], http: HTTP }),
+          isCode("IO", "HTTP 400", "AuthorizationHeaderMalformed", "the region 'us-east-1' is wrong; expecting 'eu-west-3'"),
+        ),
+      );
+    } finally {
+      s3.configure({});
+    }
+  });
+
   it("no credentials on a private bucket: FORBIDDEN saying the request was unsigned", async () => {
     await withEnv({ AWS_ENDPOINT_URL: s3.url }, async () => {
       await assert.rejects(CellMapDataset.open(crop1(`s3://${BUCKET}`, fx.v3)), isCode("FORBIDDEN", `access denied to s3://${BUCKET}/${fx.v3.raw}/zarr.json`, "unsigned"));

@@ -46,6 +46,8 @@ export interface S3GatewayOptions {
   private?: boolean;
   /** Keys (paths `/bucket/key`) that always get 403 AccessDenied. */
   deny?: RegExp[];
+  /** The buckets' region: a signature for another one gets 400 AuthorizationHeaderMalformed, as from S3 (default: any). */
+  region?: string;
 }
 
 export interface S3TestServer {
@@ -133,7 +135,7 @@ export async function startS3(buckets: string[], opts: S3GatewayOptions = {}): P
   const address = (await s3rver.run()) as AddressInfo;
   const backend = new URL(`http://127.0.0.1:${address.port}`);
   const keys = new Map([S3_KEY, S3_KEY2].map((k) => [k.accessKeyId, k.secretAccessKey]));
-  let conf: Required<S3GatewayOptions> = { private: opts.private ?? true, deny: opts.deny ?? [] };
+  let conf: S3GatewayOptions = { private: true, deny: [], ...opts };
   const requests: S3Request[] = [];
 
   const gateway = http.createServer((req, res) => {
@@ -141,9 +143,9 @@ export async function startS3(buckets: string[], opts: S3GatewayOptions = {}): P
       const urlPath = (req.url ?? "/").split("?")[0];
       const rec: S3Request = { method: req.method ?? "GET", path: decodeURIComponent(urlPath), range: req.headers.range, signedBy: null, status: 0 };
       requests.push(rec);
-      const deny = (code: string, message: string) => {
-        rec.status = 403;
-        res.writeHead(403, { "Content-Type": "application/xml" });
+      const deny = (code: string, message: string, status = 403) => {
+        rec.status = status;
+        res.writeHead(status, { "Content-Type": "application/xml" });
         res.end(s3ErrorXml(code, message));
       };
       if (req.headers.authorization) {
@@ -151,12 +153,15 @@ export async function startS3(buckets: string[], opts: S3GatewayOptions = {}): P
         if (v.error) return deny(v.error, v.error === "InvalidAccessKeyId" ? "The AWS Access Key Id you provided does not exist in our records." : "The request signature we calculated does not match the signature you provided.");
         rec.signedBy = v.accessKeyId;
         rec.region = v.region;
+        if (conf.region && v.region !== conf.region) {
+          return deny("AuthorizationHeaderMalformed", `The authorization header is malformed; the region &apos;${v.region}&apos; is wrong; expecting &apos;${conf.region}&apos;`, 400);
+        }
         const token = req.headers["x-amz-security-token"];
         if (typeof token === "string") rec.token = token;
       } else if (conf.private) {
         return deny("AccessDenied", "Access Denied");
       }
-      if (conf.deny.some((re) => re.test(rec.path))) return deny("AccessDenied", "Access Denied");
+      if (conf.deny?.some((re) => re.test(rec.path))) return deny("AccessDenied", "Access Denied");
       const { authorization: _a, ...headers } = req.headers;
       const suffix = /^bytes=-(\d+)$/.exec(req.headers.range ?? "");
       if (suffix && req.method === "GET") {
@@ -202,7 +207,7 @@ export async function startS3(buckets: string[], opts: S3GatewayOptions = {}): P
     backend: backend.origin,
     requests,
     configure: (o) => {
-      conf = { private: o.private ?? true, deny: o.deny ?? [] };
+      conf = { private: true, deny: [], ...o };
     },
     upload,
     close: async () => {
