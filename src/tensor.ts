@@ -11,14 +11,59 @@ export type DataType =
   | "uint8" | "uint16" | "uint32" | "uint64"
   | "float16" | "float32" | "float64";
 
-/** A dense C-order float32 tensor. */
-export interface Tensor {
+/**
+ * Element type of a patch tensor: float32 (the default everywhere), or, for an array that asks
+ * for it with `outputDtype`, int32 / uint32 (instance ids above 2^24, which float32 would round)
+ * or float64.
+ */
+export type OutputDtype = "float32" | "int32" | "uint32" | "float64";
+
+/** The typed array of each {@link OutputDtype}. */
+export interface TensorArrays {
+  float32: Float32Array;
+  int32: Int32Array;
+  uint32: Uint32Array;
+  float64: Float64Array;
+}
+
+/** Data of a tensor of any {@link OutputDtype}. */
+export type TensorData = TensorArrays[OutputDtype];
+
+/** Constructors of the {@link OutputDtype}s. */
+export const TENSOR_ARRAYS = { float32: Float32Array, int32: Int32Array, uint32: Uint32Array, float64: Float64Array } as const;
+
+/** All output dtypes, for validation. */
+export const OUTPUT_DTYPES: readonly OutputDtype[] = ["float32", "int32", "uint32", "float64"];
+
+/**
+ * A dense C-order tensor: float32 unless its array asked for another `outputDtype` (then
+ * `data` is that typed array and `dtype` says which).
+ */
+export interface Tensor<D extends TensorData = Float32Array> {
   /** Values, C order (last axis fastest). */
-  data: Float32Array;
+  data: D;
   /** Extent per axis. `data.length === product(shape)`. */
   shape: number[];
   /** Dtype of the stored source the values came from (`float32` for computed tensors). */
   sourceDtype: DataType;
+  /** Element type of `data`; absent means float32. */
+  dtype?: OutputDtype;
+}
+
+/** A tensor of any output dtype (what datasets and batches hold). */
+export type AnyTensor = Tensor<TensorData>;
+
+/** The output dtype of a tensor's data. */
+export function dtypeOfData(data: TensorData): OutputDtype {
+  if (data instanceof Float32Array) return "float32";
+  if (data instanceof Int32Array) return "int32";
+  if (data instanceof Uint32Array) return "uint32";
+  return "float64";
+}
+
+/** Whether a tensor holds float32 data (what value transforms work on). */
+export function isFloat32Tensor(t: AnyTensor): t is Tensor {
+  return t.data instanceof Float32Array;
 }
 
 /** Product of the entries of a shape. */

@@ -458,4 +458,39 @@ describe("metadata other tools write", () => {
       assert.deepEqual(new Uint32Array(into.slice().buffer), new Uint32Array(Float32Array.from(got).buffer), `${c.name} through the plane`);
     }
   });
+
+  it("integers float32 cannot hold: an error naming the array and the largest value by default; outputDtype int32/uint32/float64 reads them exactly", async () => {
+    const dir = fresh("ids");
+    const ids = Uint32Array.from({ length: 64 }, (_, i) => (i % 3 === 0 ? 16777217 + i : i)); // 2^24 + 1 + i
+    await writeArray(dir, { zarrFormat: 2, shape: [8, 8], chunks: [4, 4], dtype: "uint32", compressor: { id: "zstd" } }, ids);
+    const base = { path: dir, voxelSize: [4, 4], targetScale: [4, 4], targetVoxelShape: [8, 8], axisOrder: "yx" };
+    const f32 = await CellMapImage.open(base);
+    await assert.rejects(f32.read([14, 14]), isError("UNSUPPORTED", dir, "largest 16777280", "outputDtype"));
+    // A patch that holds only small ids reads fine as float32.
+    const small = await CellMapImage.open({ ...base, targetVoxelShape: [1, 2] });
+    assert.deepEqual(Array.from((await small.read([0, 6])).data), [1, 2]);
+
+    const u32 = await CellMapImage.open({ ...base, outputDtype: "uint32" });
+    const t = await u32.read([14, 14]);
+    assert.ok(t.data instanceof Uint32Array);
+    assert.equal(t.dtype, "uint32");
+    assert.deepEqual(Array.from(t.data), Array.from(ids));
+    // Resampled (nearest, mirrored) reads stay exact.
+    const half = await CellMapImage.open({ ...base, targetScale: [8, 8], targetVoxelShape: [4, 4], outputDtype: "int32", interpolation: "nearest" });
+    const m = await half.read([14, 14], { spatialTransform: [[1, 0, 0], [0, 1, 0], [0, 0, -1]] });
+    assert.ok(m.data instanceof Int32Array);
+    assert.ok(Array.from(m.data).every((v) => ids.includes(v)), "nearest samples are stored ids");
+    const f64 = await CellMapImage.open({ ...base, outputDtype: "float64" });
+    assert.deepEqual(Array.from((await f64.read([14, 14])).data), Array.from(ids));
+
+    // Values that do not fit the asked dtype, NaN padding for integers, transforms: refused.
+    const neg = fresh("neg");
+    await writeArray(neg, { zarrFormat: 3, shape: [2, 2], chunks: [2, 2], dtype: "int64" }, BigInt64Array.from([-5n, 2n ** 40n, 3n, 2n ** 54n]));
+    const negBase = { ...base, path: neg, targetVoxelShape: [2, 2] };
+    await assert.rejects((await CellMapImage.open({ ...negBase, outputDtype: "uint32" })).read([2, 2]), isError("UNSUPPORTED", "does not fit outputDtype uint32", neg));
+    await assert.rejects((await CellMapImage.open({ ...negBase, outputDtype: "float64" })).read([2, 2]), isError("UNSUPPORTED", "does not fit outputDtype float64"));
+    await assert.rejects(CellMapImage.open({ ...base, outputDtype: "int32", pad: true, targetClass: "ids" }), isError("INVALID_ARGUMENT", "integer padValue", "NaN"));
+    assert.ok(await CellMapImage.open({ ...base, outputDtype: "int32", pad: true, padValue: -1, targetClass: "ids" }));
+    await assert.rejects(CellMapImage.open({ ...base, outputDtype: "int16" as never }), isError("INVALID_ARGUMENT", "outputDtype must be one of"));
+  });
 });

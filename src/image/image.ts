@@ -16,12 +16,12 @@ import { Rng } from "../sampling/rng.js";
 import { warnOnce } from "../warnings.js";
 import { type HttpStoreOptions } from "../store/http.js";
 import { openStore } from "../store/open.js";
-import { type DataType, type Tensor, sizeOf, stridesOf } from "../tensor.js";
+import { type DataType, type OutputDtype, OUTPUT_DTYPES, TENSOR_ARRAYS, type Tensor, type TensorArrays, type TensorData, sizeOf, stridesOf } from "../tensor.js";
 import { openZarrArray, type ZarrArray } from "../zarr/array.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
 import { defaultChunkStore, readRegionInto } from "../zarr/read.js";
 import { countForeground } from "./counts.js";
-import { isDirectCopy, type LevelGeometry, type PatchGrid, samplePatch, sampleWindow } from "./resample.js";
+import { isDirectCopy, type LevelGeometry, type PatchGrid, type Samples, samplePatch, sampleWindow, type Window } from "./resample.js";
 
 /** Anything with an `apply(tensor, rng)` (value transforms of `transforms/augment`). */
 export interface ValueTransformLike {
@@ -29,7 +29,7 @@ export interface ValueTransformLike {
 }
 
 /** Options of {@link CellMapImage.open}. */
-export interface CellMapImageOptions {
+export interface CellMapImageOptions<D extends OutputDtype = "float32"> {
   /** Local path, `file://`, `http(s)://` or `s3://` location of the multiscale group. */
   path: string;
   /** Class label this image holds (`"raw"`, the default, for input images). */
@@ -67,6 +67,14 @@ export interface CellMapImageOptions {
   voxelSize?: number[];
   /** World position (nm) of voxel 0 of a bare array, like `voxelSize` (default zeros). */
   translation?: number[];
+  /**
+   * Element type of the patches (default float32). float32 holds integers exactly only up to
+   * 2^24: a float32 read of an int32/uint32/int64/uint64 array holding larger values (instance
+   * ids) raises `UNSUPPORTED` naming the largest one. `int32` / `uint32` give those values
+   * exactly (each must fit, and the pad value must be an integer); `float64` holds integers up
+   * to 2^53. Such patches are read without a value transform.
+   */
+  outputDtype?: D;
   /** HTTP options for remote locations. */
   http?: HttpStoreOptions;
   signal?: AbortSignal;
@@ -81,9 +89,9 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /**
    * Write the patch here instead of a new array (C order, exactly the patch's size; other sizes
-   * are ignored). The returned tensor's `data` is then this array.
+   * or types are ignored). The returned tensor's `data` is then this array.
    */
-  into?: Float32Array;
+  into?: TensorData;
   /** Decoded-chunk cache to read through (default: this thread's, see `defaultChunkStore`). */
   store?: ChunkStore;
 }
@@ -127,8 +135,27 @@ function padFront(v: number[], n: number, fill: number): number[] {
   return [...Array(Math.max(0, n - v.length)).fill(fill), ...v];
 }
 
+/** Integer dtypes whose values float32 may not hold exactly (beyond 2^24). */
+const WIDE_INTEGERS: ReadonlySet<DataType> = new Set(["int32", "uint32", "int64", "uint64"]);
+const FLOAT32_EXACT = 2 ** 24;
+
+/** Range of exactly representable integers of each output dtype. */
+const EXACT_RANGE: Record<OutputDtype, [number, number]> = {
+  float32: [-FLOAT32_EXACT, FLOAT32_EXACT],
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+  uint32: [0, 2 ** 32 - 1],
+  float64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+/** The value of largest magnitude in `data` (NaN skipped), or 0. */
+function largest(data: Samples): number {
+  let m = 0;
+  for (let i = 0; i < data.length; i++) if (Math.abs(data[i]) > Math.abs(m)) m = data[i];
+  return m;
+}
+
 /** One multiscale image at one requested resolution. */
-export class CellMapImage {
+export class CellMapImage<D extends OutputDtype = "float32"> {
   /** Axes of the public API (`zyx` or `yx`). */
   readonly axes: string[];
   /** Output patch shape in z y x (internal, always 3). */
@@ -140,6 +167,8 @@ export class CellMapImage {
   readonly interpolation: "nearest" | "linear";
   readonly targetClass: string;
   readonly valueTransform?: ValueTransformLike;
+  /** Element type of the patches. */
+  readonly outputDtype: D;
 
   private constructor(
     readonly path: string,
@@ -150,7 +179,7 @@ export class CellMapImage {
     private readonly dimOf: number[],
     private readonly fixedIndex: number[],
     private readonly root: zarr.Location<Readable>,
-    opts: CellMapImageOptions,
+    opts: CellMapImageOptions<D>,
     axes: string[],
     shape: number[],
     scale: number[],
@@ -164,10 +193,12 @@ export class CellMapImage {
     this.padValue = opts.padValue ?? (label ? NaN : 0);
     this.interpolation = opts.interpolation ?? (label ? "nearest" : "linear");
     this.valueTransform = opts.valueTransform;
+    this.outputDtype = opts.outputDtype ?? ("float32" as D);
   }
 
   /** Opens the multiscale group at `opts.path` and picks the level for `opts.targetScale`. */
-  static async open(opts: CellMapImageOptions): Promise<CellMapImage> {
+  static async open<D extends OutputDtype = "float32">(opts: CellMapImageOptions<D>): Promise<CellMapImage<D>> {
+    checkOutputDtype(opts);
     const axisOrder = opts.axisOrder ?? "zyx";
     if (axisOrder !== "zyx" && axisOrder !== "yx") {
       throw new CellMapError("INVALID_ARGUMENT", `axisOrder must be "zyx" or "yx", got "${axisOrder}"`, opts.path);
@@ -295,10 +326,14 @@ export class CellMapImage {
   }
 
   /**
-   * Reads the patch centred on `center` (nm, API axis order) as float32. Spatial transforms act
-   * on the sample grid; the value transform runs last.
+   * Reads the patch centred on `center` (nm, API axis order), as float32 unless the image has
+   * another `outputDtype`. Spatial transforms act on the sample grid; the value transform runs
+   * last.
+   *
+   * @throws CellMapError `UNSUPPORTED` when an integer the output dtype cannot hold exactly is
+   *   read (naming the array and the value), besides the errors of the chunk reads
    */
-  async read(center: readonly number[], opts: ReadOptions = {}): Promise<Tensor> {
+  async read(center: readonly number[], opts: ReadOptions = {}): Promise<Tensor<TensorArrays[D]>> {
     const c = this.toInternal(center, "center");
     if (c.some((v) => !Number.isFinite(v))) {
       throw new CellMapError("INVALID_ARGUMENT", `center must be finite numbers, got [${center}]`, this.path);
@@ -322,34 +357,81 @@ export class CellMapImage {
       }
     }
     const size = sizeOf(this.outputShape);
-    const into = opts.into && opts.into.length === size ? opts.into : null;
+    const Out = TENSOR_ARRAYS[this.outputDtype];
+    const into = opts.into && opts.into.length === size && opts.into instanceof Out ? (opts.into as TensorArrays[D]) : null;
     const store = opts.store ?? defaultChunkStore();
-    let out: Float32Array;
-    if (this.storageIsZyx && isDirectCopy(this.geom, grid, win)) {
-      // The window is the patch, stored z y x (other dims have size 1): gather it in place.
-      out = into ?? new Float32Array(size);
-      await readRegionInto(this.array, lo, hi, out, store, opts.signal);
-    } else {
-      // The region goes to the thread's scratch arena in the data plane when there is one (the
-      // SIMD gather and the WebAssembly resampling passes read it there).
-      const rshape = hi.map((v, d) => v - lo[d]);
-      const rsize = sizeOf(rshape);
-      const arena = store.scratch ?? null;
-      const at = arena ? arena.alloc(rsize * 4) : -1;
-      try {
-        const region = at >= 0 ? new Float32Array(arena!.buffer, at, rsize) : new Float32Array(rsize);
-        await readRegionInto(this.array, lo, hi, region, store, opts.signal);
-        const rstride = stridesOf(rshape);
-        const stride = this.dimOf.map((d) => (d >= 0 ? rstride[d] : 0));
-        out = into ?? new Float32Array(size);
-        samplePatch(this.geom, grid, { interpolation: this.interpolation, pad: this.pad, padValue: this.padValue }, region, win, stride, out, arena);
-      } finally {
-        if (at >= 0) arena!.release(at);
-      }
+    const window = { grid, win, lo, hi, store, signal: opts.signal };
+    if (this.outputDtype !== "float32") {
+      // Exact through float64 (every int32/uint32 and every integer up to 2^53), then checked.
+      const exact = new Float64Array(size);
+      await this.sample(exact, window, false);
+      const out = into ?? (new Out(size) as TensorArrays[D]);
+      if (out !== exact) this.checkExact(exact, this.outputDtype);
+      out.set(exact);
+      return { data: out, shape: this.patchShape, sourceDtype: this.array.dtype, dtype: this.outputDtype };
+    }
+    const out = (into as Float32Array | null) ?? new Float32Array(size);
+    await this.sample(out, window, true);
+    if (WIDE_INTEGERS.has(this.array.dtype) && Math.abs(largest(out)) >= FLOAT32_EXACT) {
+      // Rounded values at or past 2^24 may stand for integers float32 cannot hold: look exactly.
+      const exact = new Float64Array(size);
+      await this.sample(exact, window, false);
+      this.checkExact(exact, "float32");
     }
     let t: Tensor = { data: out, shape: this.patchShape, sourceDtype: this.array.dtype };
-    if (this.valueTransform) t = keepIn(this.valueTransform.apply(t, opts.rng ?? new Rng(0)), into, this.array.id);
-    return t;
+    if (this.valueTransform) t = keepIn(this.valueTransform.apply(t, opts.rng ?? new Rng(0)), into as Float32Array | null, this.array.id);
+    return t as Tensor<TensorArrays[D]>;
+  }
+
+  /** Raises when `exact` holds a value the output dtype cannot represent exactly (NaN included for integers). */
+  private checkExact(exact: Float64Array, dtype: OutputDtype): void {
+    const [min, max] = EXACT_RANGE[dtype];
+    const integer = dtype === "int32" || dtype === "uint32";
+    let bad: number | null = null;
+    for (let i = 0; i < exact.length; i++) {
+      const v = exact[i];
+      if (v < min || v > max || (integer && !Number.isInteger(v))) {
+        if (bad === null || Math.abs(v) > Math.abs(bad) || Number.isNaN(bad)) bad = v;
+      }
+    }
+    if (bad === null) return;
+    if (dtype === "float32") {
+      throw new CellMapError(
+        "UNSUPPORTED",
+        `array holds integers float32 cannot represent exactly (largest ${largest(exact)}, float32 is exact up to 2^24 = ${FLOAT32_EXACT}); read it with outputDtype "int32", "uint32" or "float64"`,
+        this.array.id,
+      );
+    }
+    throw new CellMapError("UNSUPPORTED", `value ${bad} does not fit outputDtype ${dtype} (exact range ${integer ? `[${min}, ${max}]` : `±2^53`}${integer ? ", integers only" : ""})`, this.array.id);
+  }
+
+  /** Reads the window and samples the patch into `out` (float32 may use the plane's scratch and SIMD kernels). */
+  private async sample(
+    out: Samples,
+    w: { grid: PatchGrid; win: Window; lo: number[]; hi: number[]; store: ChunkStore; signal?: AbortSignal },
+    scratchOk: boolean,
+  ): Promise<void> {
+    const { grid, win, lo, hi, store } = w;
+    if (this.storageIsZyx && isDirectCopy(this.geom, grid, win)) {
+      // The window is the patch, stored z y x (other dims have size 1): gather it in place.
+      await readRegionInto(this.array, lo, hi, out, store, w.signal);
+      return;
+    }
+    // The region goes to the thread's scratch arena in the data plane when there is one (the
+    // SIMD gather and the WebAssembly resampling passes read it there).
+    const rshape = hi.map((v, d) => v - lo[d]);
+    const rsize = sizeOf(rshape);
+    const arena = scratchOk ? store.scratch ?? null : null;
+    const at = arena ? arena.alloc(rsize * 4) : -1;
+    try {
+      const region = at >= 0 ? new Float32Array(arena!.buffer, at, rsize) : out instanceof Float64Array ? new Float64Array(rsize) : new Float32Array(rsize);
+      await readRegionInto(this.array, lo, hi, region, store, w.signal);
+      const rstride = stridesOf(rshape);
+      const stride = this.dimOf.map((d) => (d >= 0 ? rstride[d] : 0));
+      samplePatch(this.geom, grid, { interpolation: this.interpolation, pad: this.pad, padValue: this.padValue }, region, win, stride, out, arena);
+    } finally {
+      if (at >= 0) arena!.release(at);
+    }
   }
 
   /**
@@ -389,5 +471,24 @@ async function openBareArray(root: zarr.Location<Readable>, location: string, si
       throw new CellMapError("NOT_FOUND", "no zarr array here (voxelSize opens a bare array; leave it out to open a multiscale group)", location, { cause: err });
     }
     throw err;
+  }
+}
+
+/** Validates `outputDtype` against the options that cannot go with it. */
+function checkOutputDtype(opts: CellMapImageOptions<OutputDtype>): void {
+  const d = opts.outputDtype;
+  if (d === undefined || d === "float32") return;
+  if (!OUTPUT_DTYPES.includes(d)) {
+    throw new CellMapError("INVALID_ARGUMENT", `outputDtype must be one of ${OUTPUT_DTYPES.join(", ")}, got ${JSON.stringify(d)}`, opts.path);
+  }
+  if (opts.valueTransform) {
+    throw new CellMapError("INVALID_ARGUMENT", `value transforms work on float32 patches; an outputDtype ${d} image is read as stored`, opts.path);
+  }
+  if (d !== "float64") {
+    const pad = opts.padValue ?? (isLabelClass(opts.targetClass) ? NaN : 0);
+    const [min, max] = EXACT_RANGE[d];
+    if ((opts.pad ?? false) && !(Number.isInteger(pad) && pad >= min && pad <= max)) {
+      throw new CellMapError("INVALID_ARGUMENT", `outputDtype ${d} needs an integer padValue in [${min}, ${max}], got ${pad} (NaN cannot be stored in ${d})`, opts.path);
+    }
   }
 }

@@ -8,6 +8,9 @@
 import { wasmResampleFor } from "../kernels/gather.js";
 import type { ScratchArena } from "../plane/scratch.js";
 
+/** Values the sampling reads and writes: float32 patches, or float64 for exact wide integers (`outputDtype`). */
+export type Samples = Float32Array | Float64Array;
+
 /** Geometry of the level being sampled, per world axis (z, y, x). */
 export interface LevelGeometry {
   /** Voxel count per world axis (1 for a virtual axis). */
@@ -140,22 +143,22 @@ export function samplePatch(
   g: LevelGeometry,
   grid: PatchGrid,
   opt: SampleOptions,
-  region: Float32Array,
+  region: Samples,
   win: Window,
   stride: number[],
-  out: Float32Array,
+  out: Samples,
   arena?: ScratchArena | null,
 ): void {
   const aligned = axisAligned(grid.matrix);
   if (aligned) sampleSeparable(g, grid, opt, region, win, stride, out, aligned.perm, aligned.sign, arena ?? null);
-  else if (!(arena && region.buffer === arena.buffer && out.buffer === arena.buffer && generalWasm(arena, g, grid, opt, region, win, stride, out))) {
+  else if (!(arena && region instanceof Float32Array && out instanceof Float32Array && region.buffer === arena.buffer && out.buffer === arena.buffer && generalWasm(arena, g, grid, opt, region, win, stride, out))) {
     sampleGeneral(g, grid, opt, region, win, stride, out);
   }
 }
 
 function sampleSeparable(
-  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Float32Array, win: Window, stride: number[],
-  out: Float32Array, perm: number[], sign: number[], arena: ScratchArena | null,
+  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Samples, win: Window, stride: number[],
+  out: Samples, perm: number[], sign: number[], arena: ScratchArena | null,
 ): void {
   const [n0, n1, n2] = grid.shape;
   const a = axisTaps(g, grid, opt, win, stride, 0, perm[0], sign[0]);
@@ -166,7 +169,7 @@ function sampleSeparable(
   // Samples on voxel centres (all linear weights zero) are plain gathers: take the nearest loop.
   const onCentres = !a.w1.some((w) => w !== 0) && !b.w1.some((w) => w !== 0) && !c.w1.some((w) => w !== 0);
   const nearest = opt.interpolation === "nearest" || onCentres;
-  if (arena && region.buffer === arena.buffer && out.buffer === arena.buffer && separableWasm(arena, region, a, b, c, grid.shape, win, perm, stride, pad, nearest, out)) return;
+  if (arena && region instanceof Float32Array && out instanceof Float32Array && region.buffer === arena.buffer && out.buffer === arena.buffer && separableWasm(arena, region, a, b, c, grid.shape, win, perm, stride, pad, nearest, out)) return;
   if (nearest) {
     const allValid = !a.valid.includes(0) && !b.valid.includes(0) && !c.valid.includes(0);
     // Consecutive x taps (identity or mirrored-free rows): one native copy per row.
@@ -285,7 +288,7 @@ function scratch(n: number): Float64Array {
  * per-point form (zero weights skip their second tap, on-centre samples stay exact copies).
  */
 function linearSeparable(
-  region: Float32Array, a: Taps, b: Taps, c: Taps, [n0, n1, n2]: number[], win: Window, perm: number[], stride: number[], pad: number, out: Float32Array,
+  region: Samples, a: Taps, b: Taps, c: Taps, [n0, n1, n2]: number[], win: Window, perm: number[], stride: number[], pad: number, out: Samples,
 ): void {
   // Window extents (and strides) along the world axes read by output axes 0 and 1.
   const sa = stride[perm[0]];
@@ -341,20 +344,20 @@ function linearSeparable(
 
 /** Trilinear blend; taps with zero weight are skipped so on-centre samples are exact copies. */
 function trilinear(
-  r: Float32Array, a0: number, a1: number, wa: number, b0: number, b1: number, wb: number, c0: number, c1: number, wc: number,
+  r: Samples, a0: number, a1: number, wa: number, b0: number, b1: number, wb: number, c0: number, c1: number, wc: number,
 ): number {
   let v = lerp2(r, a0, b0, b1, wb, c0, c1, wc);
   if (wa !== 0) v = v * (1 - wa) + lerp2(r, a1, b0, b1, wb, c0, c1, wc) * wa;
   return v;
 }
 
-function lerp2(r: Float32Array, base: number, b0: number, b1: number, wb: number, c0: number, c1: number, wc: number): number {
+function lerp2(r: Samples, base: number, b0: number, b1: number, wb: number, c0: number, c1: number, wc: number): number {
   let v = lerp1(r, base + b0, c0, c1, wc);
   if (wb !== 0) v = v * (1 - wb) + lerp1(r, base + b1, c0, c1, wc) * wb;
   return v;
 }
 
-function lerp1(r: Float32Array, base: number, c0: number, c1: number, wc: number): number {
+function lerp1(r: Samples, base: number, c0: number, c1: number, wc: number): number {
   return wc === 0 ? r[base + c0] : r[base + c0] * (1 - wc) + r[base + c1] * wc;
 }
 
@@ -398,7 +401,7 @@ function generalWasm(
 }
 
 function sampleGeneral(
-  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Float32Array, win: Window, stride: number[], out: Float32Array,
+  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Samples, win: Window, stride: number[], out: Samples,
 ): void {
   const [n0, n1, n2] = grid.shape;
   const { f0, di, dj, dk } = affineIndex(g, grid);

@@ -17,7 +17,8 @@ import { wasm, type WasmMemory } from "./wasm.js";
 
 /** Where a box goes: a float32 array, the element offset of the box's first voxel, and its z/y strides (elements). */
 export interface GatherTarget {
-  data: Float32Array;
+  /** float32, or float64 for exact wide integers (`outputDtype`; always the JS loops). */
+  data: Float32Array | Float64Array;
   offset: number;
   /** Element strides of the destination along z and y (x is contiguous). */
   d0: number;
@@ -76,7 +77,7 @@ export function wasmResampleFor(buffer: ArrayBufferLike): WasmResample | null {
 
 /** A 3-D box copy with hoisted offsets (see {@link jsKernelFor}). */
 type JsKernel = (
-  src: NumericArray, out: Float32Array, sBase: number, oBase: number,
+  src: NumericArray, out: Float32Array | Float64Array, sBase: number, oBase: number,
   s0: number, s1: number, s2: number, o0: number, o1: number, zn: number, yn: number, n2: number,
 ) => void;
 
@@ -90,6 +91,13 @@ const COPY_BODY = `
     }
   }`;
 const jsKernels = new Map<unknown, JsKernel>();
+/** Keys of the float64-destination loops, one per source prototype. */
+const wide = new Map<unknown, object>();
+function wideKey(src: NumericArray): object {
+  const k = {};
+  wide.set(Object.getPrototypeOf(src), k);
+  return k;
+}
 
 /** float16 bit patterns widen through a lookup table (see zarr/float16.ts). */
 const F16_BODY = COPY_BODY.replace(/= src\[([^\]]+)\]/g, "= f16[src[$1]]");
@@ -99,8 +107,9 @@ const F16_BODY = COPY_BODY.replace(/= src\[([^\]]+)\]/g, "= f16[src[$1]]");
  * process (and Buffer-backed arrays), turns megamorphic and runs ~4x slower; closures share
  * their inline caches, so each type gets its own function literal.
  */
-function jsKernelFor(src: NumericArray): JsKernel {
-  const key = Object.getPrototypeOf(src);
+function jsKernelFor(src: NumericArray, out: Float32Array | Float64Array): JsKernel {
+  // float64 destinations get loops of their own (their stores would otherwise turn polymorphic).
+  const key = out instanceof Float64Array ? wide.get(Object.getPrototypeOf(src)) ?? wideKey(src) : Object.getPrototypeOf(src);
   let k = jsKernels.get(key);
   if (!k) {
     if (src instanceof Float16Bits) {
@@ -123,7 +132,7 @@ export function gatherBox(
   dst: GatherTarget, zn: number, yn: number, xn: number,
 ): void {
   if (zn <= 0 || yn <= 0 || xn <= 0) return;
-  if (s2 === 1 && src.buffer === dst.data.buffer) {
+  if (s2 === 1 && src.buffer === dst.data.buffer && dst.data instanceof Float32Array) {
     const k = byBuffer.get(src.buffer);
     const w = k?.byType.get(Object.getPrototypeOf(src));
     if (w) {
@@ -132,5 +141,5 @@ export function gatherBox(
       return;
     }
   }
-  jsKernelFor(src)(src, dst.data, sBase, dst.offset, s0, s1, s2, dst.d0, dst.d1, zn, yn, xn);
+  jsKernelFor(src, dst.data)(src, dst.data, sBase, dst.offset, s0, s1, s2, dst.d0, dst.d1, zn, yn, xn);
 }

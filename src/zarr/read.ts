@@ -150,7 +150,7 @@ export async function readRegionInto(
   za: ZarrArray,
   lo: readonly number[],
   hi: readonly number[],
-  out: Float32Array,
+  out: Float32Array | Float64Array,
   store: ChunkStore = defaultStore,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -206,7 +206,7 @@ async function leaseChunk(store: ChunkStore, za: ZarrArray, coords: number[], si
   }
 }
 
-function copyLease(l: ChunkLease, cc: number[], chunkShape: number[], lo: readonly number[], hi: readonly number[], out: Float32Array, outStride: number[]): void {
+function copyLease(l: ChunkLease, cc: number[], chunkShape: number[], lo: readonly number[], hi: readonly number[], out: Float32Array | Float64Array, outStride: number[]): void {
   try {
     copyChunk(l, cc, chunkShape, lo, hi, out, outStride);
   } finally {
@@ -225,7 +225,7 @@ function copyChunk(
   chunkShape: number[],
   lo: readonly number[],
   hi: readonly number[],
-  out: Float32Array,
+  out: Float32Array | Float64Array,
   outStride: number[],
 ): void {
   const nd = cc.length;
