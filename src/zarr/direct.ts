@@ -3,13 +3,17 @@
  * common Zarr v2 layout: one blosc, zstd or lz4 compressor (or none), no filters, a 1-byte or
  * little-endian numeric dtype of up to 32 bits, C or F order. Such a chunk's decoded bytes are
  * its values, so going around zarrita's codec pipeline saves an allocation and a copy of every
- * decoded chunk (and the garbage collection of both). Other arrays go through zarrita.
+ * decoded chunk (and the garbage collection of both). Other arrays go through zarrita, and so
+ * do all compressed arrays while this thread has zarrita's WASM codecs registered
+ * (`registerWasmCodecs`, `CELLMAP_CODECS=wasm`): the direct decode uses the fast codecs'
+ * decoders, so it stands in for zarrita only when those are the registered ones.
  */
 import type { AbsolutePath, Readable } from "@zarrita/storage";
 import { CellMapError } from "../errors.js";
 import { sizeOf, stridesOf } from "../tensor.js";
 import { decodeBlosc } from "./codecs/blosc.js";
 import { decodeNumcodecsLz4 } from "./codecs/lz4.js";
+import { fastCodecActive } from "./codecs/register.js";
 import { decodeZstd, nativeZstd, zstdDecodeInto } from "./codecs/zstd.js";
 
 /** How to fetch and decode one array's chunks into a buffer. */
@@ -53,6 +57,7 @@ export function directDecodePlan(meta: Record<string, unknown> | undefined, arra
   const comp = meta.compressor as { id?: unknown } | null | undefined;
   const id = comp ? comp.id : null;
   if (id !== null && id !== "blosc" && id !== "zstd" && id !== "lz4") return null;
+  if (id !== null && !fastCodecActive(id)) return null;
   const order = meta.order === "F" ? "F" : "C";
   const stride = order === "C" ? stridesOf(chunks) : stridesOf([...chunks].reverse()).reverse();
   const sep = typeof meta.dimension_separator === "string" ? meta.dimension_separator : ".";

@@ -78,8 +78,12 @@ export function loadChunkUncached(za: ZarrArray, coords: number[], signal?: Abor
       try {
         chunk = await za.array.getChunk(coords, { signal });
       } catch (err) {
-        const e = translateZarrError(err, `${za.id}: chunk ${za.chunkKey(coords)}`);
-        throw e;
+        const where = `${za.id}: chunk ${za.chunkKey(coords)}`;
+        // A store's CORRUPT_CHUNK (a shard range outside its file) names the file only: add the chunk.
+        if (err instanceof CellMapError && err.code === "CORRUPT_CHUNK" && err.path !== where) {
+          throw new CellMapError(err.code, err.message, where, { cause: err });
+        }
+        throw translateZarrError(err, where);
       }
       const decoded = widen(chunk.data, za.chunkKey(coords));
       // float16 arrays are decoded by zarrita as uint16 (see float16.ts).
