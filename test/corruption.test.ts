@@ -22,6 +22,7 @@ import * as path from "node:path";
 import * as zarr from "zarrita";
 import { CellMapError } from "../src/errors.js";
 import { LocalStore } from "../src/store/local.js";
+import { crc32c } from "../src/writer/crc32c.js";
 import { createZarrArray, type CompressorSpec } from "../src/writer/zarr-array.js";
 import { type ZarrArray, openZarrArray } from "../src/zarr/array.js";
 import { chunkCache } from "../src/zarr/cache.js";
@@ -325,6 +326,13 @@ describe("corrupt chunks on every decode path", () => {
       await check(fx, { kind: "flip", at: index + 16 + 8, bit: 0 }, "raise"); // a length
       await check(fx, { kind: "flip", at: fx.clean.length - 2, bit: 1 }, "raise"); // the checksum itself
       await check(fx, { kind: "invert", at: index + 32, len: 16 }, "raise"); // a whole entry
+      // an entry only half marked missing, under a valid checksum (a writer's bug, not damage)
+      const bad = fx.clean.slice();
+      const dv = new DataView(bad.buffer, index);
+      dv.setBigUint64(16, 0xffffffffffffffffn, true);
+      dv.setUint32(16 * N_INNER, crc32c(bad.subarray(index, index + 16 * N_INNER)), true);
+      await checkBytes(fx, bad, "index entry 1 with only its offset marked missing", "raise");
+      fs.writeFileSync(fx.file, fx.clean);
     }
   });
 
