@@ -450,6 +450,41 @@ describe("CellMapDataLoader: shared data plane", () => {
   });
 });
 
+describe("CellMapDataLoader: outputDtype", () => {
+  it("instance ids above 2^24 reach the batch exactly as uint32 (0, 1 and 2 workers, in place in the shared pool)", async () => {
+    const dir = path.join(tmp, "ids");
+    await makeRawEM(path.join(dir, "raw"), { shape: [32, 32, 32], levels: 2, chunks: [8, 8, 8] });
+    const big = 2 ** 24 + 1;
+    await makeLabelPyramid(path.join(dir, "gt", "a"), {
+      shape: [32, 32, 32], levels: 2, chunks: [8, 8, 8], dtype: "uint32",
+      shapes: [{ kind: "sphere", center: [40, 40, 40], radius: 30, value: big }, { kind: "box", min: [80, 0, 0], max: [128, 128, 128], value: big + 2 }],
+    });
+    const opts = { rawPath: path.join(dir, "raw"), targetPath: path.join(dir, "gt", "[a]"), classes: ["a"], inputArrays: { raw: SPEC } };
+    await assert.rejects(CellMapDataset.open({ ...opts, targetArrays: { ids: { ...SPEC, outputDtype: "uint32" } } }), (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT" && e.message.includes("targetArrays.ids.outputDtype") && e.message.includes("emptyValue"));
+    const f32 = await CellMapDataset.open({ ...opts, targetArrays: { ids: SPEC }, emptyValue: 0 });
+    await assert.rejects(f32.get(f32.length - 1), (e: unknown) => e instanceof CellMapError && e.code === "UNSUPPORTED" && e.message.includes("largest 16777219"));
+    const ids = await CellMapDataset.open({ ...opts, targetArrays: { ids: { ...SPEC, outputDtype: "uint32" } }, emptyValue: 0, targetValueTransforms: { type: "Binarize", params: { threshold: 0 } } });
+    const values = new Set<number>();
+    const digests: string[] = [];
+    for (const numWorkers of [0, 1, 2]) {
+      const loader = new CellMapDataLoader(ids, { batchSize: 4, numWorkers, seed: 3 });
+      const h = createHash("sha256");
+      for await (const b of loader) {
+        const t = b.ids as Tensor<Uint32Array>;
+        assert.ok(t.data instanceof Uint32Array, `${numWorkers} workers: ${t.data.constructor.name}`);
+        assert.equal(t.dtype, "uint32");
+        assert.ok((b.raw as Tensor).data instanceof Float32Array);
+        for (const v of t.data) values.add(v);
+        h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      }
+      digests.push(h.digest("hex"));
+      await loader.close();
+    }
+    assert.deepEqual([...values].sort((a, b) => a - b), [0, big, big + 2], "ids exact; the value transform does not touch uint32 arrays");
+    assert.equal(new Set(digests).size, 1, "same bytes for 0, 1 and 2 workers");
+  });
+});
+
 describe("CellMapDataLoader: backpressure, memory, failures, threads", () => {
   it("keeps at most prefetchFactor * max(1, numWorkers) batches in flight", async () => {
     let started = 0;

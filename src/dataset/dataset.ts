@@ -27,10 +27,10 @@ import { CellMapError } from "../errors.js";
 import { intersectBoxes, type Box } from "../geometry/level.js";
 import { EmptyImage } from "../image/empty.js";
 import { CellMapImage, keepIn, MAX_PATCH_VOXELS } from "../image/image.js";
-import { RngStream, sampleRng } from "../sampling/rng.js";
+import { type Rng, RngStream, sampleRng } from "../sampling/rng.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import type { HttpStoreOptions } from "../store/http.js";
-import type { Tensor } from "../tensor.js";
+import { type AnyTensor, isFloat32Tensor, OUTPUT_DTYPES, type OutputDtype, TENSOR_ARRAYS, type Tensor, type TensorData } from "../tensor.js";
 import { PerClass } from "../transforms/augment/compose.js";
 import { loadTransform } from "../transforms/registry.js";
 import { drawSpatialTransform, parseSpatialConfig, type ParsedSpatialConfig, type SpatialConfig, type SpatialDraw } from "../transforms/spatial.js";
@@ -130,18 +130,23 @@ interface Resolved {
   scale: number[];
   /** A 2-entry shape with a 2-entry scale: z-sections at the data's own z spacing. */
   sections: boolean;
+  /** Element type of the array's tensors. */
+  dtype: OutputDtype;
 }
+
+/** An image a dataset reads (any output dtype). */
+type SourceImage = CellMapImage<OutputDtype>;
 
 /** Where one class of one target array comes from. */
 type ClassSource =
-  | { kind: "image"; image: CellMapImage }
+  | { kind: "image"; image: SourceImage }
   | { kind: "empty"; image: EmptyImage }
   | { kind: "inferred"; related: number[] };
 
 interface TargetArray {
   array: Resolved;
   /** Raw-only mode: the raw image. */
-  raw: CellMapImage | null;
+  raw: SourceImage | null;
   classes: ClassSource[];
 }
 
@@ -175,7 +180,10 @@ function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolve
   const scale3 = [...Array(3 - scale.length).fill(scale[0]), ...scale];
   const shape3 = twoD ? [1, ...shape] : [...shape];
   const sections = twoD && scale.length === 2;
-  return { r: { name, spec: { shape: [...shape], scale: [...scale] }, shape: shape3, scale: scale3, sections }, twoD };
+  const dtype = spec.outputDtype ?? "float32";
+  if (!OUTPUT_DTYPES.includes(dtype)) throw bad(`outputDtype must be one of ${OUTPUT_DTYPES.join(", ")}, got ${JSON.stringify(dtype)}`, `${p}.outputDtype`);
+  const kept = { shape: [...shape], scale: [...scale], ...(spec.outputDtype !== undefined && { outputDtype: dtype }) };
+  return { r: { name, spec: kept, shape: shape3, scale: scale3, sections, dtype }, twoD };
 }
 
 async function resolveTransform(t: TransformInput | null | undefined, where: string): Promise<ValueTransform | null> {
@@ -275,6 +283,12 @@ function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
     throw bad("classRelationDict must map class names to lists of class names", "classRelationDict");
   }
   const spatial = opts.spatialTransforms ? parseSpatialConfig(opts.spatialTransforms, twoD ? ["y", "x"] : ["z", "y", "x"]) : null;
+  const emptyValue = opts.emptyValue ?? NaN;
+  for (const { r } of targetSpecs) {
+    if (classes && (r.dtype === "int32" || r.dtype === "uint32") && !(Number.isInteger(emptyValue) && (r.dtype === "int32" ? Math.abs(emptyValue) < 2 ** 31 : emptyValue >= 0 && emptyValue < 2 ** 32))) {
+      throw bad(`outputDtype ${r.dtype} needs an integer emptyValue that fits it (unknown voxels), got ${emptyValue}: NaN cannot be stored in ${r.dtype}`, `targetArrays.${r.name}.outputDtype`);
+    }
+  }
   return { inputSpecs, targetSpecs, twoD, classes, relations, spatial };
 }
 
@@ -288,7 +302,7 @@ export function validateDatasetOptions(opts: Omit<CellMapDatasetOptions, "rawPat
 }
 
 /** Class counts of an image, read once (failed reads are retried next time). */
-function memoCount(memo: Map<CellMapImage, Promise<ClassCount>>, image: CellMapImage, signal?: AbortSignal): Promise<ClassCount> {
+function memoCount(memo: Map<SourceImage, Promise<ClassCount>>, image: SourceImage, signal?: AbortSignal): Promise<ClassCount> {
   let p = memo.get(image);
   if (!p) {
     p = image.classCounts(signal);
@@ -337,14 +351,14 @@ export class CellMapDataset implements DatasetLike {
 
   private constructor(
     private readonly opts: CellMapDatasetOptions,
-    private readonly inputs: { array: Resolved; image: CellMapImage }[],
+    private readonly inputs: { array: Resolved; image: SourceImage }[],
     private readonly targets: TargetArray[],
     private readonly spatial: ParsedSpatialConfig | null,
     private readonly rawTransform: ValueTransform | null,
     private readonly targetTransform: ValueTransform | null,
     private readonly levels: Record<string, LevelInfo>,
     /** Memoised class counts per annotated image. */
-    private readonly counts: Map<CellMapImage, Promise<ClassCount>>,
+    private readonly counts: Map<SourceImage, Promise<ClassCount>>,
     hasData: boolean,
   ) {
     this.rawPath = opts.rawPath;
@@ -397,7 +411,7 @@ export class CellMapDataset implements DatasetLike {
     const emptyValue = opts.emptyValue ?? NaN;
     const common = { axisOrder: "zyx", pad, http: opts.http, signal: opts.signal } as const;
     const openRaw = (r: Resolved) =>
-      CellMapImage.open({ ...common, path: opts.rawPath, targetClass: "raw", targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: 0, interpolation: "linear" });
+      CellMapImage.open<OutputDtype>({ ...common, path: opts.rawPath, targetClass: "raw", targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: 0, interpolation: r.dtype === "float32" || r.dtype === "float64" ? "linear" : "nearest", outputDtype: r.dtype });
 
     const inputsP = Promise.all(inputSpecs.map(async ({ r }) => ({ array: r, image: await openRaw(r) })));
     const targetsP = Promise.all(
@@ -407,14 +421,14 @@ export class CellMapDataset implements DatasetLike {
         const sources = await Promise.all(
           classes.map(async (c): Promise<ClassSource> => {
             if (annotated.has(c)) {
-              const image = await CellMapImage.open({
-                ...common, path: classPath(target!, c), targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: emptyValue, interpolation: "nearest",
+              const image = await CellMapImage.open<OutputDtype>({
+                ...common, path: classPath(target!, c), targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: emptyValue, interpolation: "nearest", outputDtype: r.dtype,
               });
               return { kind: "image", image };
             }
             const related = (Object.hasOwn(relations, c) ? relations[c] : []).filter((x) => annotated.has(x) && classes.includes(x));
             if (related.length > 0) return { kind: "inferred", related: [...new Set(related)].map((x) => classes.indexOf(x)) };
-            return { kind: "empty", image: new EmptyImage({ targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, emptyValue, axisOrder: "zyx" }) };
+            return { kind: "empty", image: new EmptyImage({ targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, emptyValue, axisOrder: "zyx", outputDtype: r.dtype }) };
           }),
         );
         return { array: r, raw: null, classes: sources };
@@ -423,7 +437,7 @@ export class CellMapDataset implements DatasetLike {
     const [inputs, targets] = await Promise.all([inputsP, targetsP]);
     // Sections: an array's z step is the section spacing of the data it reads (the largest, if
     // its class images differ); arrays without data of their own (all classes empty) follow raw.
-    const zOf = (images: CellMapImage[]) => (images.length ? Math.max(...images.map((i) => i.outputScale[0])) : undefined);
+    const zOf = (images: SourceImage[]) => (images.length ? Math.max(...images.map((i) => i.outputScale[0])) : undefined);
     const rawZ = zOf(inputs.map((i) => i.image))!;
     for (const i of inputs) if (i.array.sections) i.array.scale[0] = i.image.outputScale[0];
     for (const t of targets) {
@@ -433,7 +447,7 @@ export class CellMapDataset implements DatasetLike {
     }
 
     const levels: Record<string, LevelInfo> = {};
-    const lv = (img: CellMapImage): LevelInfo => ({ path: img.scaleLevel.path, index: img.scaleLevel.index, scale: [...img.scaleLevel.scale] });
+    const lv = (img: SourceImage): LevelInfo => ({ path: img.scaleLevel.path, index: img.scaleLevel.index, scale: [...img.scaleLevel.scale] });
     for (const i of inputs) levels[i.array.name] = lv(i.image);
     for (const t of targets) {
       if (t.raw) levels[t.array.name] = lv(t.raw);
@@ -443,7 +457,7 @@ export class CellMapDataset implements DatasetLike {
     }
 
     // Python's has_data: a crop whose annotated classes are all empty has nothing to learn from.
-    const counts = new Map<CellMapImage, Promise<ClassCount>>();
+    const counts = new Map<SourceImage, Promise<ClassCount>>();
     let hasData = true;
     if (opts.knownHasData !== undefined) hasData = opts.knownHasData;
     else if (!(opts.forceHasData ?? false) && classes && targets.length > 0) {
@@ -512,7 +526,7 @@ export class CellMapDataset implements DatasetLike {
     };
   }
 
-  private images(): CellMapImage[] {
+  private images(): SourceImage[] {
     const out = this.inputs.map((i) => i.image);
     for (const t of this.targets) {
       if (t.raw) out.push(t.raw);
@@ -521,7 +535,7 @@ export class CellMapDataset implements DatasetLike {
     return out;
   }
 
-  private countOf(image: CellMapImage, signal?: AbortSignal): Promise<ClassCount> {
+  private countOf(image: SourceImage, signal?: AbortSignal): Promise<ClassCount> {
     return memoCount(this.counts, image, signal);
   }
 
@@ -576,13 +590,13 @@ export class CellMapDataset implements DatasetLike {
     const draw = this.spatialDraw(i, epoch);
     const base = { spatialTransform: draw ? draw.matrix : null, signal: opts.signal, store: opts.store };
     // Destination of each read: its slot of the batch (classes stacked in place), or new.
-    const slot = (name: string, channels: number, size: number): Float32Array | null => {
-      const v = opts.into?.[name];
-      return v && v.length === channels * size ? v : null;
+    const slot = (r: Resolved, channels: number): TensorData | null => {
+      const v = opts.into?.[r.name];
+      return v && v.length === channels * sizeOf3(r.shape) && v instanceof TENSOR_ARRAYS[r.dtype] ? v : null;
     };
-    const inputViews = this.inputs.map((s) => slot(s.array.name, 1, sizeOf3(s.array.shape)));
-    const targetViews = this.targets.map((t) => slot(t.array.name, t.raw ? 1 : t.classes.length, sizeOf3(t.array.shape)));
-    const classView = (a: number, k: number): Float32Array | undefined => {
+    const inputViews = this.inputs.map((s) => slot(s.array, 1));
+    const targetViews = this.targets.map((t) => slot(t.array, t.raw ? 1 : t.classes.length));
+    const classView = (a: number, k: number): TensorData | undefined => {
       const v = targetViews[a];
       if (!v) return undefined;
       const size = v.length / this.targets[a].classes.length;
@@ -604,23 +618,23 @@ export class CellMapDataset implements DatasetLike {
 
     const item: DatasetItem = { idx: i, metadata: this.metadata(center, i, epoch, draw) };
     const rawRng = sampleRng(this.seed, epoch, i, RngStream.rawValue);
+    // Value transforms work on float32; arrays with another outputDtype are served as read.
+    const transformed = (tr: ValueTransform | null, t: AnyTensor, rng: Rng, into: TensorData | null | undefined, where: string): AnyTensor =>
+      tr && isFloat32Tensor(t) ? keepIn(tr.apply(t, rng), into instanceof Float32Array ? into : null, where) : t;
     this.inputs.forEach((s, k) => {
-      const t = this.rawTransform ? keepIn(this.rawTransform.apply(rawTensors[k], rawRng), inputViews[k], s.array.name) : rawTensors[k];
-      item[s.array.name] = this.withChannel(t);
+      item[s.array.name] = this.withChannel(transformed(this.rawTransform, rawTensors[k], rawRng, inputViews[k], s.array.name));
     });
     const tgtRng = sampleRng(this.seed, epoch, i, RngStream.targetValue);
     this.targets.forEach((ta, a) => {
       const reads = targetTensors[a];
       if (ta.raw) {
-        const t = this.targetTransform ? keepIn(this.targetTransform.apply(reads[0]!, tgtRng), targetViews[a], ta.array.name) : reads[0]!;
-        item[ta.array.name] = this.withChannel(t);
+        item[ta.array.name] = this.withChannel(transformed(this.targetTransform, reads[0]!, tgtRng, targetViews[a], ta.array.name));
         return;
       }
-      const per: (Tensor | null)[] = ta.classes.map((s, k) => {
+      const per: (AnyTensor | null)[] = ta.classes.map((s, k) => {
         const t = reads[k];
         if (s.kind !== "image" || !t) return t;
-        const tr = this.transformFor(this.classes[k]);
-        return tr ? keepIn(tr.apply(t, tgtRng), classView(a, k), `${ta.array.name}/${this.classes[k]}`) : t;
+        return transformed(this.transformFor(this.classes[k]), t, tgtRng, classView(a, k), `${ta.array.name}/${this.classes[k]}`);
       });
       item[ta.array.name] = this.stackClasses(ta, per, targetViews[a]);
     });
@@ -634,21 +648,21 @@ export class CellMapDataset implements DatasetLike {
   }
 
   /** Spatial shape of a patch tensor as served (2-D: the z singleton dropped). */
-  private spatialShape(t: Tensor): number[] {
+  private spatialShape(t: AnyTensor): number[] {
     return this.twoD && t.shape.length === 3 && t.shape[0] === 1 ? t.shape.slice(1) : t.shape;
   }
 
-  private withChannel(t: Tensor): Tensor {
-    return { data: t.data, shape: [1, ...this.spatialShape(t)], sourceDtype: t.sourceDtype };
+  private withChannel(t: AnyTensor): AnyTensor {
+    return { data: t.data, shape: [1, ...this.spatialShape(t)], sourceDtype: t.sourceDtype, ...(t.dtype && t.dtype !== "float32" && { dtype: t.dtype }) };
   }
 
   /**
    * Fills inferred classes and stacks the classes into `[nClasses, ...spatial]`. With `into`
    * (the reads already sit in their channels of it) only inferred classes are written.
    */
-  private stackClasses(ta: TargetArray, per: (Tensor | null)[], into: Float32Array | null): Tensor {
+  private stackClasses(ta: TargetArray, per: (AnyTensor | null)[], into: TensorData | null): AnyTensor {
     // Annotated and empty classes always give a patch (an inferred class needs an annotated one).
-    const first = per.find((t): t is Tensor => t !== null)!;
+    const first = per.find((t): t is AnyTensor => t !== null)!;
     const size = first.data.length;
     const shape = this.spatialShape(first);
     per.forEach((t, k) => {
@@ -656,12 +670,13 @@ export class CellMapDataset implements DatasetLike {
         throw new CellMapError("INVALID_ARGUMENT", `class ${JSON.stringify(this.classes[k])} patch has ${t.data.length} values, expected ${size} (a target transform changed the size?)`, `${ta.array.name}/${this.classes[k]}`);
       }
     });
-    const out = into ?? new Float32Array(size * per.length);
+    const dtype = ta.array.dtype;
+    const out: TensorData = into ?? new TENSOR_ARRAYS[dtype](size * per.length);
     ta.classes.forEach((s, k) => {
       const dst = out.subarray(k * size, (k + 1) * size);
       if (s.kind !== "inferred") {
         const src = per[k]!.data;
-        if (src.buffer !== dst.buffer || src.byteOffset !== dst.byteOffset) dst.set(src); // read in place: nothing to move
+        if (src.buffer !== dst.buffer || src.byteOffset !== dst.byteOffset) dst.set(src as never); // read in place: nothing to move
         return;
       }
       dst.fill(this.emptyValue);
@@ -670,7 +685,7 @@ export class CellMapDataset implements DatasetLike {
         for (let j = 0; j < size; j++) if (rel[j] > 0) dst[j] = 0;
       }
     });
-    return { data: out, shape: [per.length, ...shape], sourceDtype: "float32" };
+    return { data: out, shape: [per.length, ...shape], sourceDtype: "float32", ...(dtype !== "float32" && { dtype }) };
   }
 
   private metadata(center: number[], i: number, epoch: number, draw: SpatialDraw | null): SampleMetadata {

@@ -5,7 +5,7 @@
  */
 import { CellMapError } from "../errors.js";
 import type { MutableSubsetRandomSampler } from "../sampling/samplers.js";
-import type { Tensor } from "../tensor.js";
+import type { AnyTensor, OutputDtype, TensorData } from "../tensor.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
 import type { SpatialDraw } from "../transforms/spatial.js";
 import type { ClassCounts } from "./counts.js";
@@ -17,6 +17,13 @@ import type { ClassCounts } from "./counts.js";
  * spacing) or 3 (`[z, y, x]`, an explicit z step).
  */
 export interface ArraySpec {
+  /**
+   * Element type of this array's tensors (default float32). `int32` / `uint32` serve instance
+   * ids above 2^24 exactly, `float64` integers up to 2^53; such arrays are served as stored
+   * (no value transforms), and integer ones need an integer `emptyValue` when they have
+   * classes (NaN cannot be stored).
+   */
+  outputDtype?: OutputDtype;
   shape: number[];
   scale: number[];
 }
@@ -62,7 +69,7 @@ export interface SampleMetadata {
 export interface DatasetItem {
   idx: number;
   metadata: SampleMetadata;
-  [name: string]: Tensor | number | SampleMetadata;
+  [name: string]: AnyTensor | number | SampleMetadata;
 }
 
 /** Options of `get`. */
@@ -76,7 +83,7 @@ export interface GetOptions {
    * A key that is missing or of another size gets a new array. The item's tensors then view
    * these buffers.
    */
-  into?: Record<string, Float32Array>;
+  into?: Record<string, TensorData>;
   /** Decoded-chunk cache to read through (default: this thread's). */
   store?: ChunkStore;
 }

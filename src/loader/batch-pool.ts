@@ -6,7 +6,7 @@
  * batches get fresh buffers instead (never a wait).
  */
 import type { DataPlane } from "../plane/plane.js";
-import type { Tensor } from "../tensor.js";
+import type { AnyTensor, TensorData } from "../tensor.js";
 import { type Batch, type BatchLayout, type BatchTarget, tensorKeys } from "./collate.js";
 
 interface Lease {
@@ -18,8 +18,8 @@ interface Lease {
 
 /** Full-batch views of batch buffer `slot` of `plane`, one per key of `layout` (any thread). */
 export function batchTarget(plane: DataPlane, layout: BatchLayout, slot: number): BatchTarget {
-  const views: Record<string, Float32Array> = {};
-  for (const k of layout.keys) views[k.name] = plane.batchView(slot, k.offset, k.sampleSize * layout.batchSize);
+  const views: Record<string, TensorData> = {};
+  for (const k of layout.keys) views[k.name] = plane.batchView(slot, k.offset, k.sampleSize * layout.batchSize, k.dtype);
   return { layout, views };
 }
 
@@ -63,7 +63,7 @@ export class BatchPool {
     const keys = tensorKeys(batch);
     const lease: Lease = { slot, alive: keys.length, returned: false };
     this.leases.set(batch, lease);
-    for (const k of keys) this.registry.register((batch[k] as Tensor).data, lease, lease);
+    for (const k of keys) this.registry.register((batch[k] as AnyTensor).data, lease, lease);
   }
 
   /** Whether `batch` lives in this pool. */
@@ -77,7 +77,10 @@ export class BatchPool {
     if (!lease) return false;
     this.leases.delete(batch);
     this.registry.unregister(lease);
-    for (const k of tensorKeys(batch)) (batch[k] as Tensor).data = new Float32Array(0);
+    for (const k of tensorKeys(batch)) {
+      const t = batch[k] as AnyTensor;
+      t.data = new (t.data.constructor as new (n: number) => TensorData)(0);
+    }
     this.giveBack(lease);
     return true;
   }

@@ -6,7 +6,7 @@
  */
 import { CellMapError, type CellMapErrorCode } from "../errors.js";
 import type { DatasetItem, DatasetLike, SampleMetadata } from "../dataset/types.js";
-import type { DataType, Tensor } from "../tensor.js";
+import { type AnyTensor, type DataType, dtypeOfData, type OutputDtype, TENSOR_ARRAYS, type TensorData } from "../tensor.js";
 import type { Limiter } from "../store/limit.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
 
@@ -18,7 +18,7 @@ import type { ChunkStore } from "../zarr/chunk-store.js";
 export interface Batch {
   idx: number[];
   metadata: SampleMetadata[];
-  [name: string]: Tensor | number[] | SampleMetadata[];
+  [name: string]: AnyTensor | number[] | SampleMetadata[];
 }
 
 /** The tensor keys of a batch (or sample), in the order the dataset produced them. */
@@ -26,12 +26,14 @@ export function tensorKeys(item: Batch | DatasetItem): string[] {
   return Object.keys(item).filter((k) => k !== "idx" && k !== "metadata" && isTensor(item[k]));
 }
 
-function isTensor(v: unknown): v is Tensor {
-  return typeof v === "object" && v !== null && (v as Tensor).data instanceof Float32Array && Array.isArray((v as Tensor).shape);
+function isTensor(v: unknown): v is AnyTensor {
+  if (typeof v !== "object" || v === null || !Array.isArray((v as AnyTensor).shape)) return false;
+  const d = (v as AnyTensor).data;
+  return d instanceof Float32Array || d instanceof Int32Array || d instanceof Uint32Array || d instanceof Float64Array;
 }
 
 /** Tensor `name` of a batch; throws `INVALID_ARGUMENT` naming the keys present when it is missing. */
-export function batchTensor(batch: Batch, name: string): Tensor {
+export function batchTensor(batch: Batch, name: string): AnyTensor {
   const t = batch[name];
   if (name === "idx" || name === "metadata" || !isTensor(t)) {
     throw new CellMapError("INVALID_ARGUMENT", `batch has no tensor ${JSON.stringify(name)} (tensors: ${tensorKeys(batch).join(", ")})`, name);
@@ -41,7 +43,7 @@ export function batchTensor(batch: Batch, name: string): Tensor {
 
 /** The ArrayBuffers of a batch's tensors (what a worker transfers instead of copying). */
 export function batchBuffers(batch: Batch): ArrayBuffer[] {
-  return tensorKeys(batch).map((k) => (batch[k] as Tensor).data.buffer as ArrayBuffer);
+  return tensorKeys(batch).map((k) => (batch[k] as AnyTensor).data.buffer as ArrayBuffer);
 }
 
 /** Stable codes, so a plain error from a worker can become a CellMapError again. */
@@ -122,6 +124,8 @@ export interface BatchKey {
   sampleShape: number[];
   /** Values of one sample's tensor. */
   sampleSize: number;
+  /** Element type (the array spec's `outputDtype`, default float32). */
+  dtype: OutputDtype;
   /** Byte offset of the key's `[N, ...sampleShape]` block in a batch buffer. */
   offset: number;
 }
@@ -142,21 +146,21 @@ export interface BatchLayout {
 export function batchLayout(dataset: Pick<DatasetLike, "inputArrays" | "targetArrays" | "classes">, batchSize: number): BatchLayout {
   const keys: BatchKey[] = [];
   let offset = 0;
-  const add = (name: string, channels: number, shape: number[]) => {
+  const add = (name: string, channels: number, shape: number[], dtype: OutputDtype) => {
     const sampleShape = [channels, ...shape];
     const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
-    keys.push({ name, sampleShape, sampleSize, offset });
-    offset += Math.ceil((sampleSize * batchSize * 4) / 64) * 64;
+    keys.push({ name, sampleShape, sampleSize, dtype, offset });
+    offset += Math.ceil((sampleSize * batchSize * TENSOR_ARRAYS[dtype].BYTES_PER_ELEMENT) / 64) * 64;
   };
-  for (const [name, spec] of Object.entries(dataset.inputArrays)) add(name, 1, [...spec.shape]);
-  for (const [name, spec] of Object.entries(dataset.targetArrays)) add(name, Math.max(1, dataset.classes.length), [...spec.shape]);
+  for (const [name, spec] of Object.entries(dataset.inputArrays)) add(name, 1, [...spec.shape], spec.outputDtype ?? "float32");
+  for (const [name, spec] of Object.entries(dataset.targetArrays)) add(name, Math.max(1, dataset.classes.length), [...spec.shape], spec.outputDtype ?? "float32");
   return { batchSize, keys, bytes: offset };
 }
 
 /** A batch buffer to fill: one full-batch view per key of `layout`. */
 export interface BatchTarget {
   layout: BatchLayout;
-  views: Record<string, Float32Array>;
+  views: Record<string, TensorData>;
 }
 
 /** Options of {@link buildBatch}. */
@@ -184,12 +188,13 @@ interface Slot {
   name: string;
   shape: number[];
   size: number;
-  data: Float32Array;
+  data: TensorData;
   sourceDtype: DataType;
+  dtype?: OutputDtype;
 }
 
 /** Whether `view` is `data` (the sample was read in place). */
-function sameView(a: Float32Array, b: Float32Array): boolean {
+function sameView(a: TensorData, b: TensorData): boolean {
   return a === b || (a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length);
 }
 
@@ -209,9 +214,9 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
   let failed = false;
   let target = opts.target && n <= opts.target.layout.batchSize ? opts.target : undefined;
 
-  const intoFor = (k: number): Record<string, Float32Array> | undefined => {
+  const intoFor = (k: number): Record<string, TensorData> | undefined => {
     if (!target) return undefined;
-    const out: Record<string, Float32Array> = {};
+    const out: Record<string, TensorData> = {};
     for (const key of target.layout.keys) out[key.name] = target.views[key.name].subarray(k * key.sampleSize, (k + 1) * key.sampleSize);
     return out;
   };
@@ -221,28 +226,32 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
     if (!slots) {
       const t0 = target;
       const fits = t0 && keys.length === t0.layout.keys.length && t0.layout.keys.every((key, j) => {
-        const t = item[keys[j]] as Tensor;
-        return key.name === keys[j] && t.data.length === key.sampleSize && t.shape.length === key.sampleShape.length && t.shape.every((v, a) => v === key.sampleShape[a]);
+        const t = item[keys[j]] as AnyTensor;
+        return key.name === keys[j] && t.data.length === key.sampleSize && dtypeOfData(t.data) === key.dtype && t.shape.length === key.sampleShape.length && t.shape.every((v, a) => v === key.sampleShape[a]);
       });
       if (!fits) target = undefined;
       slots = keys.map((name) => {
-        const t = item[name] as Tensor;
+        const t = item[name] as AnyTensor;
         const values = n * t.data.length;
         const spare = opts.reuse?.[name];
-        const data = fits ? t0!.views[name].subarray(0, values) : spare && spare.byteLength === values * 4 ? new Float32Array(spare) : new Float32Array(values);
-        return { name, shape: [...t.shape], size: t.data.length, data, sourceDtype: t.sourceDtype };
+        const Type = TENSOR_ARRAYS[dtypeOfData(t.data)];
+        const data = fits ? t0!.views[name].subarray(0, values) : spare && spare.byteLength === values * Type.BYTES_PER_ELEMENT ? new Type(spare) : new Type(values);
+        return { name, shape: [...t.shape], size: t.data.length, data, sourceDtype: t.sourceDtype, ...(t.dtype && t.dtype !== "float32" && { dtype: t.dtype }) };
       });
     }
     if (keys.length !== slots.length || slots.some((s, j) => s.name !== keys[j])) {
       throw new CellMapError("INVALID_ARGUMENT", `sample has keys [${keys.join(", ")}], the batch has [${slots.map((s) => s.name).join(", ")}]`, "batch");
     }
     for (const s of slots) {
-      const t = item[s.name] as Tensor;
+      const t = item[s.name] as AnyTensor;
+      if (dtypeOfData(t.data) !== dtypeOfData(s.data)) {
+        throw new CellMapError("INVALID_ARGUMENT", `sample ${JSON.stringify(s.name)} is ${dtypeOfData(t.data)}, the batch is ${dtypeOfData(s.data)}`, s.name);
+      }
       if (t.data.length !== s.size || t.shape.length !== s.shape.length || t.shape.some((v, a) => v !== s.shape[a])) {
         throw new CellMapError("INVALID_ARGUMENT", `sample ${JSON.stringify(s.name)} has shape [${t.shape}], the batch has [${s.shape}]`, s.name);
       }
       const dst = s.data.subarray(k * s.size, (k + 1) * s.size);
-      if (!sameView(t.data, dst)) dst.set(t.data);
+      if (!sameView(t.data, dst)) dst.set(t.data as never);
     }
     idx[k] = item.idx;
     metadata[k] = item.metadata;
@@ -273,7 +282,7 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
   if (firstError) throw firstError.reason;
 
   const batch: Batch = { idx, metadata };
-  for (const s of (slots ?? []) as Slot[]) batch[s.name] = { data: s.data, shape: [n, ...s.shape], sourceDtype: s.sourceDtype };
+  for (const s of (slots ?? []) as Slot[]) batch[s.name] = { data: s.data, shape: [n, ...s.shape], sourceDtype: s.sourceDtype, ...(s.dtype && { dtype: s.dtype }) };
   return batch;
 }
 
@@ -281,7 +290,7 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
 export function filledTarget(batch: Batch, target: BatchTarget): boolean {
   const keys = tensorKeys(batch);
   return keys.length === target.layout.keys.length && keys.every((k) => {
-    const t = batch[k] as Tensor;
+    const t = batch[k] as AnyTensor;
     const v = target.views[k];
     return v !== undefined && t.data.buffer === v.buffer && t.data.byteOffset === v.byteOffset;
   });

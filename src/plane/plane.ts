@@ -15,6 +15,7 @@ import { ChunkCache } from "../zarr/cache.js";
 import { type ChunkStore, LocalChunkStore } from "../zarr/chunk-store.js";
 import { chunkCacheLayout, initChunkCache, SharedChunkCache, type ChunkCacheLayout } from "./chunk-cache.js";
 import { ScratchArena } from "./scratch.js";
+import { type OutputDtype, TENSOR_ARRAYS, type TensorArrays } from "../tensor.js";
 
 const PAGE = 65536;
 /** The largest wasm32 memory (pages of 64 KiB). */
@@ -157,11 +158,12 @@ export class DataPlane {
   }
 
   /** Float32 view of `length` values at byte `offset` of batch buffer `slot`. */
-  batchView(slot: number, offset: number, length: number): Float32Array {
+  batchView<D extends OutputDtype = "float32">(slot: number, offset: number, length: number, dtype?: D): TensorArrays[D] {
     const r = this.layoutInfo.batches;
-    if (!(slot >= 0 && slot < r.slots) || offset + length * 4 > r.slotBytes) {
+    const Type = TENSOR_ARRAYS[dtype ?? "float32"];
+    if (!(slot >= 0 && slot < r.slots) || offset + length * Type.BYTES_PER_ELEMENT > r.slotBytes || offset % Type.BYTES_PER_ELEMENT !== 0) {
       throw new CellMapError("OUT_OF_RANGE", `batch buffer ${slot} has no ${length} values at byte ${offset}`, "batch");
     }
-    return new Float32Array(this.buffer, r.base + slot * r.slotBytes + offset, length);
+    return new Type(this.buffer as unknown as ArrayBuffer, r.base + slot * r.slotBytes + offset, length) as TensorArrays[D];
   }
 }
