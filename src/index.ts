@@ -5,7 +5,10 @@
  * @packageDocumentation
  */
 export { CellMapError, type CellMapErrorCode } from "./errors.js";
-export { type Tensor, type DataType, tensor, sizeOf, stridesOf, dtypeMax } from "./tensor.js";
+export {
+  type Tensor, type AnyTensor, type TensorData, type TensorArrays, type OutputDtype, type DataType,
+  tensor, sizeOf, stridesOf, dtypeMax, dtypeOfData, isFloat32Tensor, OUTPUT_DTYPES,
+} from "./tensor.js";
 
 export { openStore, s3ToHttps, isRemote, joinLocation, readLocation, type OpenedStore } from "./store/open.js";
 export { HttpStore, type HttpStoreOptions, type HttpStoreHooks, type HttpRequest } from "./store/http.js";
