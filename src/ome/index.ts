@@ -3,6 +3,7 @@ export type { Axis, AxisType, Level, Multiscale } from "./model.js";
 export { unitToNm, isSpatialUnit } from "./units.js";
 export {
   validateImageMetadata,
+  baseVersion,
   isSpatialAxis,
   formatFieldPath,
   zodToCellMapError,
@@ -21,3 +22,4 @@ export {
 } from "./schema.js";
 export { parseMultiscales, type ParseMultiscalesOptions } from "./parse.js";
 export { readMultiscale, type ReadMultiscaleOptions } from "./read.js";
+export { bareArrayMultiscale, type BareArrayGeometry } from "./bare.js";
