@@ -451,7 +451,7 @@ describe("CellMapDataLoader: shared data plane", () => {
 });
 
 describe("CellMapDataLoader: outputDtype", () => {
-  it("instance ids above 2^24 reach the batch exactly as uint32 (0, 1 and 2 workers, in place in the shared pool)", async () => {
+  it("instance ids above 2^24 reach the batch exactly as uint32 (0 and 2 workers, in place in the shared pool)", async () => {
     const dir = path.join(tmp, "ids");
     await makeRawEM(path.join(dir, "raw"), { shape: [32, 32, 32], levels: 2, chunks: [8, 8, 8] });
     const big = 2 ** 24 + 1;
@@ -466,7 +466,7 @@ describe("CellMapDataLoader: outputDtype", () => {
     const ids = await CellMapDataset.open({ ...opts, targetArrays: { ids: { ...SPEC, outputDtype: "uint32" } }, emptyValue: 0, targetValueTransforms: { type: "Binarize", params: { threshold: 0 } } });
     const values = new Set<number>();
     const digests: string[] = [];
-    for (const numWorkers of [0, 1, 2]) {
+    for (const numWorkers of [0, 2]) {
       const loader = new CellMapDataLoader(ids, { batchSize: 4, numWorkers, seed: 3 });
       const h = createHash("sha256");
       for await (const b of loader) {
@@ -481,7 +481,7 @@ describe("CellMapDataLoader: outputDtype", () => {
       await loader.close();
     }
     assert.deepEqual([...values].sort((a, b) => a - b), [0, big, big + 2], "ids exact; the value transform does not touch uint32 arrays");
-    assert.equal(new Set(digests).size, 1, "same bytes for 0, 1 and 2 workers");
+    assert.equal(new Set(digests).size, 1, "same bytes for 0 and 2 workers");
   });
 });
 
