@@ -161,6 +161,19 @@ test("crop smaller than the patch: one centre with padding, none without", async
   assert.equal(forced.verify(), true);
 });
 
+test("pad reaches the raw edge: a raw patch larger than the raw volume still samples an off-centre crop", async () => {
+  const f = await fx();
+  // Raw is 128 nm wide; a 40³ patch at 4 nm (160 nm) fits nowhere. crop4's single centre is 48, not raw's middle 64.
+  const wide = { inputArrays: { raw: { shape: [40, 40, 40], scale: [4, 4, 4] } } };
+  const ds = await open(f, "crop4", wide);
+  assert.equal(ds.length, 1);
+  assert.deepEqual(ds.center(0), [48, 48, 48]);
+  const raw = T(await ds.get(0), "raw");
+  assert.equal(raw.data[0], 0, "the raw patch is padded past the volume");
+  assert.equal(Math.abs(raw.data[20 * 1600 + 20 * 40 + 20] - f.raw.value([50, 50, 50])) < 1e-3, true, "and reads the data inside it");
+  assert.equal((await open(f, "crop4", { ...wide, pad: false })).length, 0, "without pad no centre fits");
+});
+
 test("crop exactly the patch size gives exactly one sample", async () => {
   const f = await fx();
   const ds = await open(f, "crop4", { pad: false });
