@@ -598,10 +598,8 @@ test("opening 10 crops reads metadata only (class counts from s0 attributes)", a
     return origRange.call(this, key, r, o);
   };
   try {
-    const t0 = performance.now();
+    // Counted, not timed: the store keys read below show that only metadata was touched.
     const all = await Promise.all(crops.map((c) => CellMapDataset.open({ rawPath: f.rawPath, targetPath: f.gt(c.name), classes: ["mito", "er"], inputArrays: INPUT, targetArrays: TARGET })));
-    const ms = performance.now() - t0;
-    assert.ok(ms < 10 * 1000, `opening took ${ms} ms`);
     assert.ok(all.every((d) => d.length > 0));
     const multi = new CellMapMultiDataset(all);
     await multi.classWeights();

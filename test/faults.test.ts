@@ -158,16 +158,18 @@ describe("a permanently failing chunk", { skip: ng.skip ?? false }, () => {
     const http = { backoffMs: 5, retries: 2, timeoutMs: 300 };
     const img = await CellMapImage.open(imageOpts(http));
     proxy!.configure({ fail: [{ match: /\/s0\/1\.1\.1$/, kind: "stall" }] });
+    proxy!.resetStats();
     const t0 = performance.now();
     try {
       await assert.rejects(img.read(centre), isCode("IO", chunkUrl()));
     } finally {
       proxy!.configure({});
     }
+    // Count-based, so a loaded machine cannot make it flake: exactly retries + 1 attempts, each
+    // given its full timeout (a lower bound only: load makes it slower, never faster).
     const elapsed = performance.now() - t0;
-    const bound = (http.retries + 1) * http.timeoutMs + 3 * 2 * 1.5 * http.backoffMs;
+    assert.equal(proxy!.requests.filter((r) => /\/s0\/1\.1\.1$/.test(r.path)).length, http.retries + 1, "one request per attempt");
     assert.ok(elapsed >= (http.retries + 1) * http.timeoutMs * 0.9, `gave up too early (${elapsed.toFixed(0)} ms)`);
-    assert.ok(elapsed < bound + 1500, `took ${elapsed.toFixed(0)} ms, configured bound ${bound} ms`);
     await assertIdle(img.array.array.store as unknown as HttpStore);
   });
 
@@ -182,7 +184,6 @@ describe("a permanently failing chunk", { skip: ng.skip ?? false }, () => {
       await assert.rejects(ds.get(hit[0]), isCode("IO", chunkUrl()));
       await assertIdle();
       const loader = new CellMapDataLoader(ds, { batchSize: 2, numWorkers: 2, sampler: [0, 1, hit[0], 2] });
-      const t0 = performance.now();
       await assert.rejects(
         (async () => {
           for await (const _ of loader) {
@@ -191,7 +192,6 @@ describe("a permanently failing chunk", { skip: ng.skip ?? false }, () => {
         })(),
         isCode("IO", chunkUrl()),
       );
-      assert.ok(performance.now() - t0 < 10_000);
       assert.equal(loader.threads, 0, "worker threads ended");
       await loader.close();
     } finally {
@@ -241,10 +241,11 @@ describe("AbortSignal stops network work promptly", { skip: ng.skip ?? false }, 
       p.catch(() => {});
       await until(() => proxy!.requests.length > 0, 5000, "a first request");
       const tAbort = performance.now();
+      const servedAtAbort = proxy!.served;
       ac.abort();
       await assert.rejects(p, isCode("ABORTED"));
-      const took = performance.now() - tAbort;
-      assert.ok(took < LATENCY / 2, `rejected ${took.toFixed(0)} ms after abort`);
+      // Prompt means before the delayed responses in flight arrive: counted, not timed.
+      assert.equal(proxy!.served, servedAtAbort, "rejected before any in-flight response was served");
       await new Promise((r) => setTimeout(r, LATENCY + 100));
       const late = proxy!.requests.filter((r) => r.t > tAbort + 50); // 50 ms: requests already on the wire
       assert.deepEqual(late.map((r) => r.path), [], "no request is issued after the abort");

@@ -50,10 +50,11 @@ test("sampleWithoutReplacement: distinct, in range, O(k) memory for huge populat
   const rng = new Rng(1);
   const small = sampleWithoutReplacement(10, 10, rng);
   assert.deepEqual([...small].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  // A population of 1e12 cannot be materialised (8 TB): finishing at all shows O(k) memory.
   const n = 1e12;
-  const t0 = performance.now();
+  const heap0 = process.memoryUsage().heapUsed;
   const big = sampleWithoutReplacement(n, 20000, new Rng(2));
-  assert.ok(performance.now() - t0 < 1000);
+  assert.ok(process.memoryUsage().heapUsed - heap0 < 64 * 2 ** 20, "memory grows with k, not n");
   assert.equal(new Set(big).size, 20000);
   assert.ok(big.every((v) => Number.isInteger(v) && v >= 0 && v < n));
   const mean = big.reduce((a, b) => a + b, 0) / big.length;
@@ -198,10 +199,10 @@ test("multi-dataset samplers: weights from class counts, 10^12 samples by arithm
   assert.equal(m.length, 1e12);
   assert.deepEqual(await m.classWeights(), { a: 4, b: 1 });
   assert.deepEqual(await m.datasetWeights(), [40, 120]);
-  const t0 = performance.now();
+  const heap0 = process.memoryUsage().heapUsed;
   const sub = await m.subsetRandomSampler(4000);
   const idx = [...sub];
-  assert.ok(performance.now() - t0 < 2000);
+  assert.ok(process.memoryUsage().heapUsed - heap0 < 64 * 2 ** 20, "memory grows with the subset, not the 1e12 samples");
   assert.equal(new Set(idx).size, 4000);
   const share = idx.filter((v) => v >= 5e11).length / 4000;
   assert.ok(Math.abs(share - 0.75) < 0.03, `share ${share}`);

@@ -47,6 +47,8 @@ export interface FaultProxy {
   configure(opts: FaultProxyOptions): void;
   /** Requests not yet answered or closed. */
   readonly open: number;
+  /** Responses sent to the end (not aborted), since start. */
+  readonly served: number;
   /** Most requests open at once so far (reset with `resetStats`). */
   readonly maxOpen: number;
   /** TCP connections accepted so far (keep-alive reuse keeps this far below the request count). */
@@ -79,6 +81,7 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
   const requests: ProxiedRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let open = 0;
+  let served = 0;
   let maxOpen = 0;
   let connections = 0;
 
@@ -127,7 +130,10 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
     const done = () => {
       if (counted) (counted = false), open--;
     };
-    res.on("finish", done);
+    res.on("finish", () => {
+      served++;
+      done();
+    });
     res.on("close", done);
     const p = (req.url ?? "/").split("?")[0];
     let fault: FaultKind | undefined = o.fail?.find((f) => f.match.test(p))?.kind;
@@ -166,6 +172,9 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
     configure(next) {
       o = { ...next };
       rand = mulberry32(o.seed ?? 1);
+    },
+    get served() {
+      return served;
     },
     get open() {
       return open;
