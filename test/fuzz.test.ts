@@ -236,7 +236,7 @@ describe("fuzz: geometry and sampling", () => {
     );
   });
 
-  it("arbitrary options and indices only ever raise documented CellMapErrors", async () => {
+  it("arbitrary options and indices only ever raise documented CellMapErrors naming the field; accepted ones read the oracle's values", async () => {
     const fx = await makeCoordPyramid(path.join(tmp, "fixed"), { shape: [12, 10, 8], s0Scale: [2, 3, 4], levels: 2, chunks: [4, 4, 4] });
     const num = fc.oneof(
       fc.integer({ min: -3, max: 8 }),
@@ -258,13 +258,24 @@ describe("fuzz: geometry and sampling", () => {
           ds = await CellMapDataset.open({ rawPath: fx.dir, inputArrays: { raw: { shape, scale } as never } });
         } catch (err) {
           assertDocumented(err, ["INVALID_ARGUMENT", "UNSUPPORTED"]); // UNSUPPORTED: more than 2^53 samples (tiny voxel sizes)
+          const e = err as CellMapError;
+          if (e.code === "INVALID_ARGUMENT") assert.match(e.message, /inputArrays\.raw\.(shape|scale)/, "the error names the field");
           return;
         }
+        // An accepted spec means what the docs say: z y x, a 2-entry shape is one section, a
+        // 1-entry scale is isotropic, a 2-entry scale takes z from the data's sections.
+        const s = shape as number[], v = scale as number[];
+        const shape3 = s.length === 2 ? [1, ...s] : s;
         for (const i of indices) {
           try {
             const item = await ds.get(i);
             assert.ok(Number.isInteger(i) && i >= 0 && i < ds.length, `get(${i}) succeeded on a dataset of ${ds.length}`);
-            assert.ok((item.raw as Tensor).data.length > 0);
+            const lv = item.metadata.levels.raw;
+            const scale3 = v.length === 1 ? [v[0], v[0], v[0]] : v.length === 2 ? [lv.scale[0], ...v] : v;
+            const t = item.raw as Tensor;
+            assert.deepEqual(t.shape, [1, ...s]);
+            const bad = mismatch(t, fx, fx.levels[lv.index], item.metadata.center, shape3, scale3, { interpolation: "linear", pad: true, padValue: 0 });
+            assert.equal(bad, null, `${JSON.stringify({ shape, scale, i })}: ${bad}`);
           } catch (err) {
             assertDocumented(err, ["OUT_OF_RANGE"]);
           }
