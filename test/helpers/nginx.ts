@@ -1,8 +1,7 @@
 /**
  * A real nginx serving a directory on 127.0.0.1, for the remote-data integration tests and the
- * soak script. nginx is looked up on PATH and in the usual sbin directories; when missing it is
- * installed with `apt-get install -y nginx` (as root, or through passwordless sudo), running
- * `apt-get update` first only if the plain install fails. Startup takes a few milliseconds.
+ * soak script. nginx is looked up on PATH and in the usual sbin directories (`NGINX_BIN`
+ * overrides); `scripts/setup-system.sh` installs it. Startup takes a few milliseconds.
  *
  * ```ts
  * const ng = await startNginx(rootDir);   // throws NginxUnavailable when it cannot be had
@@ -72,73 +71,15 @@ export function findNginx(): string | null {
   }) ?? null;
 }
 
-/** How to run a command as root: directly, through `sudo -n`, or not at all. */
-function rootRunner(): ((cmd: string, args: string[]) => { ok: boolean; out: string }) | null {
-  const run = (file: string, args: string[]) => {
-    const r = spawnSync(file, args, {
-      encoding: "utf8",
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-      timeout: 300_000,
-    });
-    return { ok: r.status === 0, out: `${r.stdout ?? ""}${r.stderr ?? ""}${r.error ? String(r.error) : ""}` };
-  };
-  if (process.getuid?.() === 0) return (cmd, args) => run(cmd, args);
-  if (onPath("sudo") && spawnSync("sudo", ["-n", "true"]).status === 0) return (cmd, args) => run("sudo", ["-n", cmd, ...args]);
-  return null;
-}
-
-/** Serialises installs across test files running at the same time (dpkg has one lock). */
-async function withInstallLock<T>(fn: () => T): Promise<T> {
-  const lock = path.join(os.tmpdir(), "cellmap-nginx-install.lock");
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      break;
-    } catch {
-      if (Date.now() > deadline) break; // a stale lock: go ahead, apt has its own lock
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
-}
-
-let installed: Promise<string> | null = null;
-
 /**
- * Finds nginx, installing it with apt-get when missing.
- * @throws NginxUnavailable naming what was tried.
+ * Finds nginx. It is installed by `scripts/setup-system.sh` (run by `.ci/run` and before
+ * `npm test`), never from inside a test.
+ * @throws NginxUnavailable with one line saying how to get it.
  */
-export function ensureNginx(): Promise<string> {
-  installed ??= (async () => {
-    const found = findNginx();
-    if (found) return found;
-    const asRoot = rootRunner();
-    if (!onPath("apt-get")) throw new NginxUnavailable("nginx is not installed and apt-get is not available to install it (set NGINX_BIN or install nginx)");
-    if (!asRoot) throw new NginxUnavailable("nginx is not installed and installing it needs root (or passwordless sudo): run `apt-get install -y nginx`");
-    return withInstallLock(() => {
-      const again = findNginx(); // another test file may have installed it meanwhile
-      if (again) return again;
-      const install = () => asRoot("apt-get", ["-o", "DPkg::Lock::Timeout=120", "install", "-y", "--no-install-recommends", "nginx"]);
-      let r = install();
-      if (!r.ok) {
-        const upd = asRoot("apt-get", ["update"]);
-        r = install();
-        if (!r.ok) {
-          throw new NginxUnavailable(`apt-get install -y nginx failed${upd.ok ? "" : " (apt-get update failed too)"}:\n${r.out.slice(-2000)}`);
-        }
-      }
-      const bin = findNginx();
-      if (!bin) throw new NginxUnavailable("apt-get installed nginx but no nginx binary was found");
-      return bin;
-    });
-  })();
-  installed.catch(() => (installed = null));
-  return installed;
+export async function ensureNginx(): Promise<string> {
+  const found = findNginx();
+  if (found) return found;
+  throw new NginxUnavailable("nginx is not installed: run scripts/setup-system.sh (as root) or set NGINX_BIN");
 }
 
 /** Whether this nginx knows `-e` (startup error log, 1.19.5+): without it, it first opens the compiled-in log path. */
