@@ -27,7 +27,11 @@ export interface HttpStoreOptions {
   timeoutMs?: number;
   /** Retries after the first attempt for transient failures (default 5). */
   retries?: number;
-  /** First backoff delay in ms, doubled each retry, with full jitter (default 200). */
+  /**
+   * First backoff delay in ms, doubled each retry (default 200). Each wait is drawn uniformly
+   * from [d/2, 3d/2] for the retry's delay d: spread out, so that workers that failed together
+   * do not retry together, yet never much shorter than d.
+   */
   backoffMs?: number;
   /** Maximum concurrent requests (default 32). */
   maxConcurrency?: number;
