@@ -29,6 +29,16 @@ export class CellMapError extends Error {
   }
 }
 
+/**
+ * Whether `err` is a {@link CellMapError} (with `code`, when given). Works across module copies
+ * and for errors rebuilt after crossing a worker thread, which `instanceof` can miss.
+ */
+export function isCellMapError(err: unknown, code?: CellMapErrorCode): err is CellMapError {
+  if (!(err instanceof Error) || err.name !== "CellMapError") return false;
+  const c = (err as { code?: unknown }).code;
+  return typeof c === "string" && (code === undefined || c === code);
+}
+
 /** Throws an `ABORTED` error if the signal has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined, path?: string): void {
   if (signal?.aborted) throw new CellMapError("ABORTED", "operation aborted", path, { cause: signal.reason });

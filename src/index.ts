@@ -4,7 +4,7 @@
  * Layers (each knows only those below it): store → zarr → ome → image → dataset → loader → cli.
  * @packageDocumentation
  */
-export { CellMapError, type CellMapErrorCode } from "./errors.js";
+export { CellMapError, type CellMapErrorCode, isCellMapError } from "./errors.js";
 export {
   type Tensor, type AnyTensor, type TensorData, type TensorArrays, type OutputDtype, type DataType,
   tensor, sizeOf, stridesOf, dtypeMax, dtypeOfData, isFloat32Tensor, OUTPUT_DTYPES,

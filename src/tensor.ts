@@ -1,8 +1,10 @@
 /**
- * The minimal N-d array the library hands out: C-order float32 data plus its shape.
+ * The minimal N-d array the library hands out: C-order data (float32, or the typed array of an
+ * array's `outputDtype`) plus its shape.
  * `sourceDtype` records what the values were stored as, so value transforms such as
  * `Normalize` can scale integer sources by their dtype's range.
  */
+import { CellMapError } from "./errors.js";
 
 /** Data types a zarr source may have. */
 export type DataType =
@@ -87,7 +89,7 @@ export function stridesOf(shape: readonly number[]): number[] {
 /** Creates a tensor, checking that data and shape agree. */
 export function tensor(data: Float32Array, shape: number[], sourceDtype: DataType = "float32"): Tensor {
   if (data.length !== sizeOf(shape)) {
-    throw new RangeError(`tensor data has ${data.length} values but shape [${shape}] needs ${sizeOf(shape)}`);
+    throw new CellMapError("INVALID_ARGUMENT", `tensor data has ${data.length} values but shape [${shape}] needs ${sizeOf(shape)}`, "tensor");
   }
   return { data, shape: [...shape], sourceDtype };
 }

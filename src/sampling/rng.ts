@@ -5,6 +5,7 @@
  * Hand-written because the generator must be tiny, serialisable as four integers, and identical
  * in every thread; a 32-bit hash seeds an sfc32 stream (good statistical quality, fast in JS).
  */
+import { CellMapError } from "../errors.js";
 
 /** Mixes 32-bit words into one (murmur3 finaliser style avalanche). */
 export function mix32(h: number, v: number): number {
@@ -67,7 +68,7 @@ export class Rng {
 
   /** Uniform integer in [0, n) for n up to 2^53 (no modulo bias). */
   int(n: number): number {
-    if (!(n >= 1) || !Number.isFinite(n)) throw new RangeError(`Rng.int needs n >= 1, got ${n}`);
+    if (!(n >= 1) || !Number.isFinite(n)) throw new CellMapError("INVALID_ARGUMENT", `Rng.int needs a finite n >= 1, got ${n}`, "Rng.int");
     if (n <= 4294967296) {
       const limit = 4294967296 - (4294967296 % n);
       for (;;) {

@@ -6,7 +6,7 @@ export class Limiter {
   private running = 0;
   private readonly queue: Array<() => void> = [];
   constructor(readonly max: number) {
-    if (!(max >= 1)) throw new RangeError(`Limiter needs max >= 1, got ${max}`);
+    if (!(max >= 1)) throw new CellMapError("INVALID_ARGUMENT", `a concurrency limit must be >= 1, got ${max}`, "maxConcurrency");
   }
 
   /** Tasks running now. */

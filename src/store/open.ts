@@ -24,7 +24,7 @@ export interface OpenedStore {
 /** Maps `s3://bucket/key` to its public virtual-hosted HTTPS endpoint (AWS, no endpoint override). */
 export function s3ToHttps(url: string): string {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-  if (!m) throw new Error(`not an s3 URL: ${url}`);
+  if (!m) throw new CellMapError("INVALID_ARGUMENT", `not an s3:// URL: ${url}`, url);
   return `https://${m[1]}.s3.amazonaws.com/${m[2]}`;
 }
 

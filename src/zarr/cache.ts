@@ -3,6 +3,7 @@
  * A non-aligned 64^3 patch touches 8 chunks, so without it every chunk is decoded many times;
  * with it, training on a working set that fits in RAM is no longer codec-bound.
  */
+import { CellMapError } from "../errors.js";
 
 /** A decoded chunk as the copy loop consumes it (bigint and bool data already widened). */
 export interface DecodedChunk {
@@ -40,7 +41,7 @@ export function envChunkCacheBytes(): number {
   if (v === undefined || v === "") return DEFAULT_BYTES;
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) {
-    throw new RangeError(`CELLMAP_CHUNK_CACHE_BYTES must be a non-negative number of bytes, got "${v}"`);
+    throw new CellMapError("INVALID_ARGUMENT", `CELLMAP_CHUNK_CACHE_BYTES must be a non-negative number of bytes, got "${v}"`, "CELLMAP_CHUNK_CACHE_BYTES");
   }
   return Math.floor(n);
 }
@@ -61,7 +62,7 @@ export class ChunkCache {
 
   /** Changes the budget, evicting as needed. */
   setCapacity(bytes: number): void {
-    if (!(bytes >= 0)) throw new RangeError(`chunk cache budget must be >= 0 bytes, got ${bytes}`);
+    if (!(bytes >= 0)) throw new CellMapError("INVALID_ARGUMENT", `chunk cache budget must be >= 0 bytes, got ${bytes}`, "chunkCacheBytes");
     this.capacity = Math.floor(bytes);
     this.evict();
   }
