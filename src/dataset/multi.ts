@@ -1,7 +1,7 @@
 /**
  * `CellMapMultiDataset`: several datasets concatenated. Global index `i` belongs to the dataset
  * whose `[offset, offset + length)` range contains it (binary search over cumulative lengths).
- * Unlike Python an empty list is allowed (length 0, `verify()` false; §19 P27).
+ * Unlike Python an empty list is allowed (length 0, `verify()` false).
  */
 import "./dataset.js"; // registers its description kind for fromDescription
 import { CellMapError } from "../errors.js";
@@ -193,7 +193,7 @@ export class CellMapMultiDataset implements DatasetLike {
 
   /**
    * Weighted sampling with replacement (Python `get_weighted_sampler`, which drew only one
-   * batch per epoch, §19 P4): `numSamples` (default `length`) draws per epoch, dataset ∝
+   * batch per epoch): `numSamples` (default `length`) draws per epoch, dataset ∝
    * {@link datasetWeights}, index uniform inside it. Lengths above 2^24 need `numSamples`.
    */
   async weightedSampler(opts: { numSamples?: number; seed?: number } = {}): Promise<MutableSubsetRandomSampler> {

@@ -1,7 +1,7 @@
 /**
  * `CellMapSubset`: a list of indices into a parent dataset. Position `j` reads parent sample
  * `indices[j]`; `idx` of an item and every sampler of the subset are in *subset positions*
- * (Python's sampler yielded parent indices, §19 P3).
+ * (Python's sampler yielded parent indices).
  */
 import "./multi.js"; // registers dataset and multi-dataset description kinds for fromDescription
 import { CellMapError } from "../errors.js";

@@ -1,6 +1,6 @@
 /**
  * `CellMapImage`: one multiscale image read at a requested voxel size and patch shape.
- * Geometry (decided by the foundation issue): voxel `i` of a level sits at
+ * Geometry (the convention of OME-NGFF and of the Python library's data): voxel `i` of a level sits at
  * `translation + i * scale` (its centre, nm); a patch of `n` voxels at scale `s` centred on `c`
  * samples `c + (k - (n-1)/2) * s`. Internally every image is 3-D in z, y, x order; a 2-D image
  * gets a virtual z axis of one voxel.

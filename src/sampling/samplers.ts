@@ -67,7 +67,7 @@ export function sampleWithoutReplacement(n: number, k: number, rng: Rng): number
 /**
  * `numSamples` indices of `[0, size)` with as few repeats as possible: `floor(k/n)` full random
  * permutations, then `k mod n` distinct indices of one more (exactly `k` values; each index
- * appears ⌊k/n⌋ or ⌈k/n⌉ times). Fixes Python's variant that dropped the remainder (§19 P19).
+ * appears ⌊k/n⌋ or ⌈k/n⌉ times). Fixes Python's variant that dropped the remainder.
  */
 export function minRedundantIndices(size: number, numSamples: number, rng: Rng): number[] {
   checkCount(size, "size");
@@ -130,9 +130,9 @@ function effectiveWeights(sizes: readonly number[], weights: readonly number[]):
 }
 
 /**
- * Dataset-weighted subset (Python `get_random_subset_indices(weighted=True)`, §10, fixed):
+ * Dataset-weighted subset (Python `get_random_subset_indices(weighted=True)`, fixed):
  * `numSamples` dataset picks, each dataset with probability ∝ `weights[i]` (with replacement,
- * unlike Python's `replacement = k > n_datasets`, §19 P24); a dataset asked for more than it
+ * unlike Python's `replacement = k > n_datasets`); a dataset asked for more than it
  * holds keeps `sizes[i]` and the overflow is redistributed ∝ weight over datasets that still
  * have room, until none is left (then the rest repeat indices, as evenly as possible). Within a
  * dataset indices are {@link minRedundantIndices}; the result is shuffled. Returns global
@@ -281,7 +281,7 @@ export interface ClassBalancedOptions {
  * each draw takes the class seen least so far this epoch (ties broken at random), a random crop
  * that annotates it, and a uniform sample index inside that crop; every class the crop
  * annotates counts as seen once more. Counters restart each epoch; draws come from
- * `(seed, epoch)`. Crops with no samples are never chosen (Python raised, §19 H10), and crop
+ * `(seed, epoch)`. Crops with no samples are never chosen (Python raised), and crop
  * rows always map to their own index range (no row-index/sample-index confusion).
  */
 export class ClassBalancedSampler extends EpochSampler {

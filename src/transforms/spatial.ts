@@ -12,7 +12,7 @@
  * Entries within 1e-12 of 0 or ±1 are snapped, so multiples of 90° give exact signed permutation
  * matrices and a reader can take the copy/flip fast path instead of interpolating.
  *
- * Unlike Python CellMap-Data (§19 P6/H3) the angles are composed as proper per-axis rotations in
+ * Unlike Python CellMap-Data the angles are composed as proper per-axis rotations in
  * the right handedness and the grid keeps (i, j) order.
  */
 import { z } from "zod";

@@ -22,7 +22,7 @@ export interface RandomContrastParams {
 
 /**
  * `y = r·x + (1 − r)·m` with one `r ~ U(lo, hi)` per call and `m` the mean of the finite values
- * of the whole tensor (Python used the mean over dim 0 only, §19 P21), then optionally clamped.
+ * of the whole tensor (Python used the mean over dim 0 only), then optionally clamped.
  * NaN stays NaN (Python turned it into 0). In place: returns `t`.
  */
 export class RandomContrast implements ValueTransform {
