@@ -471,6 +471,20 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     return this.planCache.plan;
   }
 
+  /**
+   * The plan of `epoch` for another rank layout than this loader's own (same order, same batch
+   * size): what a loader built with `{ rank, worldSize }` would iterate. `cellmap-data serve`
+   * uses it to give each client its share from one pool and one cache.
+   */
+  async planFor(epoch: number, rank: number, worldSize: number): Promise<EpochPlan> {
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw bad(`epoch must be a non-negative integer, got ${epoch}`, "epoch");
+    if (!Number.isInteger(worldSize) || worldSize < 1) throw bad(`worldSize must be a positive integer, got ${worldSize}`, "worldSize");
+    if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw bad(`rank must be an integer in [0, ${worldSize}), got ${rank}`, "rank");
+    if (rank === this.rank && worldSize === this.worldSize) return this.plan(epoch);
+    const seq = (await this.plan(epoch)).sequence;
+    return new EpochPlan(epoch, seq, { ...this.planShape(), rank, worldSize });
+  }
+
   private async sequence(epoch: number): Promise<IndexSequence> {
     switch (this.mode.kind) {
       case "sequential":
