@@ -2,7 +2,7 @@
 /** The `cellmap-data` command line. User mistakes print one clear line (no stack trace) and exit 1. */
 import * as os from "node:os";
 import * as path from "node:path";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { Presets, SingleBar } from "cli-progress";
 import { CellMapError } from "../errors.js";
 import { registerFastCodecs } from "../zarr/codecs/register.js";
@@ -14,7 +14,7 @@ import { renderBatchGrid } from "../viz/grid.js";
 import * as fs from "node:fs";
 import { loadConfig } from "./config.js";
 import { formatVerifyReport, verifyDataSplit } from "./verify.js";
-import { neuroglancerLink, neuroglancerState, type NeuroglancerLayer } from "../viz/neuroglancer.js";
+import { neuroglancerCommand, type NeuroglancerCommandOptions } from "./neuroglancer.js";
 
 function int(name: string) {
   return (v: string) => {
@@ -197,30 +197,17 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command("neuroglancer")
-    .description("print a Neuroglancer link (or state JSON) showing raw and label layers at a centre")
+    .description("print a Neuroglancer link (or state JSON) showing raw and label layers at a centre; --serve serves local data for it")
     .argument("<raw>", "raw multiscale image (path or URL)")
     .argument("[labels...]", "label images (path or URL)")
-    .option("--center <z,y,x>", "centre in nm (default: the raw image's centre)")
+    .option("--center <values>", "centre in nm, one value per spatial axis (z,y,x or y,x; default: the raw image's centre)", numbers("--center"))
     .option("--json", "print the state JSON instead of a link")
-    .action(async (raw: string, labels: string[], o: { center?: string; json?: boolean }) => {
-      const info = await describeImage(raw);
-      let center: number[];
-      if (o.center) {
-        center = o.center.split(",").map(Number);
-        if (center.length !== 3 || center.some((v) => !Number.isFinite(v))) throw new InvalidArgumentError("--center must be three numbers z,y,x in nm");
-      } else {
-        const s0 = info.levels[0];
-        if (!s0) throw new CellMapError("INVALID_METADATA", "image has no readable level", raw);
-        // Spatial axes are the trailing dims (NGFF), after any channel/time axes.
-        const spatialShape = s0.shape.slice(s0.shape.length - s0.scale.length);
-        center = s0.translation.map((t, a) => t + ((spatialShape[a] - 1) * s0.scale[a]) / 2);
-      }
-      const layers: NeuroglancerLayer[] = [
-        { name: "raw", path: info.location, kind: "image" },
-        ...labels.map((l) => ({ name: l.split(/[\\/]/).filter(Boolean).pop() ?? l, path: l, kind: "segmentation" as const })),
-      ];
-      const state = neuroglancerState(layers, center, info.levels[0]?.scale[0] ?? 8, info.levels[0]?.zarrFormat ?? 2);
-      console.log(o.json ? JSON.stringify(state, null, 2) : neuroglancerLink(state));
+    .option("--serve", "serve the local images over HTTP (CORS, byte ranges) for the link, until Ctrl-C / SIGTERM")
+    .option("--host <addr>", "with --serve: address to bind (default 127.0.0.1; any other needs --token)")
+    .option("--port <n>", "with --serve: port (default 0 = any free port)", nonNegative("--port"))
+    .addOption(new Option("--token <secret>", "with --serve: shared secret required on every request (Bearer header or ?token=; the link carries it)").env("CELLMAP_DATA_TOKEN"))
+    .action(async (raw: string, labels: string[], o: NeuroglancerCommandOptions) => {
+      await neuroglancerCommand(raw, labels, o);
     });
 
   await program.parseAsync(argv);
