@@ -56,14 +56,15 @@ describe("cellmap-data CLI", () => {
 
   it("demo preview is a non-trivial picture: grey raw, coloured labels", () => {
     const png = PNG.sync.read(fs.readFileSync(summary.preview));
-    // 4 rows x (raw + 3 classes) tiles of 64 px (32-voxel patches drawn at the minimum tile size)
-    assert.equal(png.width, 4 * 64 + 3 * 2);
-    assert.equal(png.height, 4 * 64 + 3 * 2);
+    // 4 rows x (raw + 3 classes) tiles of 128 px (32-voxel patches enlarged 4x), a 4 px margin,
+    // column titles above (tiles start at y = 24) and a two-line legend below
+    assert.equal(png.width, 4 * 128 + 3 * 2 + 2 * 4);
+    assert.equal(png.height, 24 + 4 * 128 + 3 * 2 + 46);
     const greys = new Set<number>();
-    for (let y = 2; y < 62; y++) for (let x = 2; x < 62; x++) greys.add(pixel(png, x, y)[0]);
+    for (let y = 28; y < 148; y++) for (let x = 8; x < 128; x++) greys.add(pixel(png, x, y)[0]);
     assert.ok(greys.size > 20, `raw tile has texture (${greys.size} grey levels)`);
     let yellow = 0;
-    for (let y = 0; y < 64; y++) for (let x = 66; x < png.width; x++) if (pixel(png, x, y).join() === "255,220,0") yellow++;
+    for (let y = 24; y < 152; y++) for (let x = 134; x < png.width; x++) if (pixel(png, x, y).join() === "255,220,0") yellow++;
     assert.ok(yellow > 0, "some foreground drawn");
   });
 
@@ -118,10 +119,23 @@ describe("cellmap-data CLI", () => {
     assert.equal(r.code, 0, r.err);
     const s = JSON.parse(r.out);
     assert.deepEqual(s.columns, ["raw", "mito", "er", "nuc"]);
+    assert.equal(s.samples, 3);
+    assert.equal(s.axis, "z");
     const png = PNG.sync.read(fs.readFileSync(out));
-    assert.equal(png.width, 4 * 64 + 3 * 2);
-    assert.equal(png.height, 3 * 64 + 2 * 2);
-    assert.deepEqual(pixel(png, 0, 0), [255, 0, 0], "field of view outlined");
+    // every sample a row of 128 px tiles (32-voxel patches enlarged), titles above, legend below
+    assert.equal(png.width, 4 * 128 + 3 * 2 + 2 * 4);
+    assert.equal(png.height, 24 + 3 * 128 + 2 * 2 + 46);
+    assert.deepEqual([s.width, s.height], [png.width, png.height]);
+    assert.deepEqual(pixel(png, 4, 24), [255, 0, 0], "field of view outlined");
+    assert.deepEqual(pixel(png, 4, 24 + 3 * 128 + 2 * 2 + 8 + 4), [200, 0, 200], "legend: unknown swatch");
+    assert.ok([0, 1, 2, 3].some((c) => Array.from({ length: 60 }, (_, x) => pixel(png, 4 + c * 130 + x, 8)).some((p) => p.join() === "0,0,0")), "column titles");
+    const across = cli("preview", "--dir", dir, "--size", "128", "--patch", "32", "--out", path.join(tmp, "px.png"), "--batch-size", "3", "--no-augment", "--axis", "x", "--json");
+    assert.equal(across.code, 0, across.err);
+    assert.equal(JSON.parse(across.out).axis, "x");
+    assert.notDeepEqual(fs.readFileSync(path.join(tmp, "px.png")), fs.readFileSync(out));
+    const bad = cli("preview", "--dir", dir, "--axis", "w");
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /--axis/);
   });
 
   it("neuroglancer prints a link centred on the requested position", () => {

@@ -10,7 +10,8 @@ import { describeImage, formatImageInfo } from "./info.js";
 import { formatDemoSummary, runDemo } from "./demo.js";
 import { openTrainingSource } from "./stream.js";
 import { CellMapDataLoader } from "../loader/loader.js";
-import { renderBatchGrid } from "../viz/grid.js";
+import type { SliceAxis } from "../viz/grid.js";
+import { formatPreviewSummary, runPreview } from "./preview.js";
 import * as fs from "node:fs";
 import { loadConfig } from "./config.js";
 import { formatVerifyReport, verifyDataSplit } from "./verify.js";
@@ -87,7 +88,7 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command("preview")
-    .description("write a PNG grid of one training batch (mid-slices of raw and each class; magenta = unknown; red = target field of view)")
+    .description("write a PNG grid of one training batch: a row per sample, columns raw and each class (mid-slices; titles and legend in the picture: magenta = unknown, red = target field of view)")
     .option("--out <file>", "PNG to write", "preview.png")
     .option("--datasplit <csv>", "your datasplit CSV (default: the synthetic demo data)")
     .option("--config <file>", "array specs and classes for --datasplit")
@@ -97,28 +98,12 @@ async function main(argv: string[]): Promise<void> {
     .option("--batch-size <n>", "samples in the grid", int("--batch-size"), 4)
     .option("--seed <n>", "seed of the sample order and augmentation", nonNegative("--seed"), 1)
     .option("--no-augment", "show samples without spatial augmentation")
+    .addOption(new Option("--axis <axis>", "slice across this axis, through the middle (2-D patches: z only)").choices(["z", "y", "x"]).default("z"))
     .option("--json", "print a JSON summary")
-    .action(async (o: { out: string; datasplit?: string; config?: string; dir: string; size: number; patch: number; batchSize: number; seed: number; augment: boolean; json?: boolean }) => {
+    .action(async (o: { out: string; datasplit?: string; config?: string; dir: string; size: number; patch: number; batchSize: number; seed: number; augment: boolean; axis: SliceAxis; json?: boolean }) => {
       if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
-      const config = o.config ? loadConfig(o.config) : undefined;
-      const { train, config: used } = await openTrainingSource({ datasplit: o.datasplit, config, dir: o.dir, patch: o.patch, size: o.size, seed: 1, augment: o.augment });
-      const loader = new CellMapDataLoader(train, { batchSize: o.batchSize, numWorkers: 0, seed: o.seed, iterationsPerEpoch: 1 });
-      const inputKey = Object.keys(used.inputArrays)[0];
-      const targetKey = used.targetArrays ? Object.keys(used.targetArrays)[0] : undefined;
-      try {
-        for await (const batch of loader) {
-          const png = renderBatchGrid(batch, {
-            inputKey, targetKey, classes: used.classes, maxSamples: o.batchSize,
-            inputArray: used.inputArrays[inputKey], targetArray: targetKey ? used.targetArrays![targetKey] : undefined,
-          });
-          fs.writeFileSync(o.out, png);
-          const summary = { out: path.resolve(o.out), samples: batch.idx.length, indices: batch.idx, columns: [inputKey, ...(used.classes ?? [])] };
-          console.log(o.json ? JSON.stringify(summary, null, 2) : `wrote ${summary.out}: ${summary.samples} rows; columns ${summary.columns.join(", ")}`);
-          break;
-        }
-      } finally {
-        await loader.close();
-      }
+      const summary = await runPreview({ ...o, config: o.config ? loadConfig(o.config) : undefined });
+      console.log(o.json ? JSON.stringify(summary, null, 2) : formatPreviewSummary(summary));
     });
 
   program
