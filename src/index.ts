@@ -34,6 +34,14 @@ export * from "./dataset/index.js";
 export * from "./writer/index.js";
 export * from "./loader/index.js";
 export { writeSyntheticDataset, type SyntheticDataset, type SyntheticOptions } from "./demo/synthetic.js";
-export { renderBatchGrid, NAN_RGB, FOV_RGB, type BatchGridOptions } from "./viz/grid.js";
-export { neuroglancerState, neuroglancerLink, neuroglancerSource, type NeuroglancerLayer } from "./viz/neuroglancer.js";
+export { renderBatchGrid, batchGridLayout, NAN_RGB, FOV_RGB, TEXT_RGB, type BatchGridOptions, type BatchGridLayout, type SliceAxis } from "./viz/grid.js";
+export {
+  neuroglancerState, neuroglancerLink, neuroglancerSource, neuroglancerView,
+  type NeuroglancerLayer, type NeuroglancerSpace, type NeuroglancerView, type ImageGeometry,
+} from "./viz/neuroglancer.js";
+export {
+  startHttpServer, checkBind, isLoopbackHost, requestToken, tokenMatches, sendError, corsHeaders, HttpError, DEFAULT_HOST, MIN_TOKEN_LENGTH,
+  type HttpServerOptions, type RunningHttpServer, type RequestHandler, type RequestContext, type BindOptions, type BindPlan,
+} from "./net/http-server.js";
+export { staticFileHandler, parseRange, safeSegments, type StaticMount, type StaticFilesOptions, type ByteRange } from "./net/static-files.js";
 export { parseConfig, loadConfig, normaliseConfigKeys, configSchema, type CellMapConfig } from "./cli/config.js";
