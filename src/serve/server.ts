@@ -1,0 +1,173 @@
+/**
+ * `serve`: a {@link CellMapDataLoader} as an HTTP service, so that a training loop in another
+ * process or on another machine (PyTorch: `clients/python/cellmap_data_client.py`) gets the same
+ * deterministic, rank-sharded, resumable batches. Wire format and endpoints: docs/serve.md.
+ *
+ * One loader, one worker pool, one chunk cache; each connection is its own stream (rank,
+ * epoch, position) over them (`loader.planFor`). Backpressure: a stream keeps at most
+ * `prefetch` batches read ahead, and writes the next one only when the socket has taken the
+ * last (`drain`), so a slow client slows its own stream and never grows the server's memory.
+ * A client that goes away aborts its reads, and their batch buffers go back to the pool.
+ */
+import type * as http from "node:http";
+import { CellMapError } from "../errors.js";
+import { type Batch, batchLayout, tensorKeys } from "../loader/collate.js";
+import type { CellMapDataLoader } from "../loader/loader.js";
+import { HttpError, type RequestContext, type RunningHttpServer, startHttpServer } from "../net/http-server.js";
+import { encodeBatch } from "./safetensors.js";
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** Interface to bind (default `127.0.0.1`); any other needs `token`. */
+  host?: string;
+  /** TCP port (default 0: any free port). */
+  port?: number;
+  /** Shared secret checked on every request (`Authorization: Bearer …` or `?token=`). */
+  token?: string;
+  /** Batches read ahead per client (default the loader's `prefetchDepth`). */
+  prefetch?: number;
+}
+
+/** A running batch server. */
+export interface BatchServer {
+  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  host: string;
+  port: number;
+  /** Streams currently open. */
+  readonly streams: number;
+  /** Stops accepting, ends open streams and closes the loader's worker threads. */
+  close(): Promise<void>;
+}
+
+/** One integer query parameter, or a 400 naming it. */
+function intParam(url: URL, name: string, fallback: number, min: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === "") return fallback;
+  const v = Number(raw);
+  if (!Number.isSafeInteger(v) || v < min) throw new HttpError(400, "BAD_REQUEST", `${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return v;
+}
+
+function sendJson(res: http.ServerResponse, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-store" });
+  res.end(res.req.method === "HEAD" ? undefined : text);
+}
+
+/**
+ * Resolves when the socket has taken `buf`; rejects when the connection closes first (a write
+ * pending on a destroyed socket may never call back).
+ */
+function write(res: http.ServerResponse, buf: Buffer, closed: Promise<never>): Promise<void> {
+  if (res.destroyed) return Promise.reject(new CellMapError("ABORTED", "client went away"));
+  const done = new Promise<void>((resolve, reject) => res.write(buf, (err) => (err ? reject(err) : resolve())));
+  return Promise.race([done, closed]);
+}
+
+/**
+ * Serves `loader` over HTTP. Endpoints: `GET /health`, `GET /info`,
+ * `GET /batches?epoch=E&start=P&rank=r&worldSize=w` (see docs/serve.md).
+ *
+ * @throws CellMapError `INVALID_ARGUMENT` for a non-loopback `host` without `token`, `IO` when
+ *   the port cannot be bound
+ */
+export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}): Promise<BatchServer> {
+  const prefetch = opts.prefetch ?? loader.prefetchDepth;
+  if (!Number.isInteger(prefetch) || prefetch < 1) throw new CellMapError("INVALID_ARGUMENT", `prefetch must be a positive integer, got ${prefetch}`, "prefetch");
+  const layout = batchLayout(loader.dataset, loader.batchSize);
+  const open = new Set<AbortController>();
+
+  const info = () => ({
+    arrays: Object.fromEntries(layout.keys.map((k) => [k.name, { shape: k.sampleShape, dtype: k.dtype }])),
+    classes: [...loader.dataset.classes],
+    batchSize: loader.batchSize,
+    samplesPerEpoch: loader.samplesPerEpoch,
+    batchesPerEpoch: loader.length,
+    dropLast: loader.dropLast,
+    seed: loader.seed,
+  });
+
+  const stream = async (res: http.ServerResponse, url: URL): Promise<void> => {
+    const epoch = intParam(url, "epoch", 0, 0);
+    const start = intParam(url, "start", 0, 0);
+    const worldSize = intParam(url, "worldSize", 1, 1);
+    const rank = intParam(url, "rank", 0, 0);
+    if (rank >= worldSize) throw new HttpError(400, "BAD_REQUEST", `rank must be in [0, ${worldSize}), got ${rank}`);
+    const plan = await loader.planFor(epoch, rank, worldSize);
+    if (start > plan.batches) throw new HttpError(400, "BAD_REQUEST", `start ${start} is past the end of epoch ${epoch} (${plan.batches} batches on rank ${rank} of ${worldSize})`);
+    const ac = new AbortController();
+    open.add(ac);
+    const closed = new Promise<never>((_, reject) => {
+      res.on("close", () => {
+        const err = new CellMapError("ABORTED", "client went away");
+        ac.abort(err);
+        reject(err);
+      });
+    });
+    closed.catch(() => {});
+    res.writeHead(200, { "Content-Type": "application/octet-stream", "Cache-Control": "no-store", "X-Cellmap-Batches": String(plan.batches) });
+    const queue: Promise<Batch>[] = [];
+    let next = start;
+    const fill = () => {
+      while (queue.length < prefetch && next < plan.batches && !ac.signal.aborted) {
+        const p = loader.submit(plan.batch(next++), epoch, ac.signal);
+        // A batch that arrives after the client left goes straight back to the pool.
+        p.then((b) => ac.signal.aborted && loader.recycle(b), () => {});
+        queue.push(p);
+      }
+    };
+    try {
+      fill();
+      for (let b = start; b < plan.batches; b++) {
+        const batch = await Promise.race([queue.shift()!, closed]);
+        fill();
+        if (ac.signal.aborted) {
+          loader.recycle(batch);
+          break;
+        }
+        const names = tensorKeys(batch);
+        const samples = batch.metadata.map((m, i) => ({ ...m, idx: batch.idx[i] }));
+        const enc = encodeBatch(batch, names, { epoch: String(epoch), position: String(b), rank: String(rank), worldSize: String(worldSize), samples: JSON.stringify(samples) });
+        try {
+          await write(res, enc.head, closed);
+          for (const part of enc.parts) await write(res, part, closed);
+        } finally {
+          loader.recycle(batch);
+        }
+      }
+      if (!ac.signal.aborted) res.end();
+    } catch (err) {
+      // Mid-stream there is no status to send: cut the stream so the client sees a short read.
+      if (!ac.signal.aborted) process.emitWarning(`serve: stream of epoch ${epoch} rank ${rank} failed: ${(err as Error).message}`, { code: "CELLMAP_SERVE" });
+      res.destroy();
+    } finally {
+      ac.abort();
+      open.delete(ac);
+      for (const p of queue) p.then((b) => loader.recycle(b), () => {});
+    }
+  };
+
+  const handler = async (req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> => {
+    const path = ctx.url.pathname;
+    if (path === "/health") return sendJson(res, { ok: true });
+    if (path === "/info") return sendJson(res, info());
+    if (path === "/batches") return stream(res, ctx.url);
+    throw new HttpError(404, "NOT_FOUND", `unknown endpoint ${JSON.stringify(path)} (endpoints: /health, /info, /batches)`);
+  };
+
+  const server: RunningHttpServer = await startHttpServer({ host: opts.host, port: opts.port, token: opts.token, handler });
+  return {
+    url: server.url,
+    host: server.host,
+    port: server.port,
+    get streams() {
+      return open.size;
+    },
+    async close() {
+      for (const ac of open) ac.abort(new CellMapError("ABORTED", "server closing"));
+      await server.close();
+      await loader.close();
+    },
+  };
+}
