@@ -120,6 +120,8 @@ describe("binding rule", () => {
       const pre = await request(s.url, "/x", { Origin: "https://neuroglancer-demo.appspot.com", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "range" }, "OPTIONS");
       assert.equal(pre.status, 204);
       assert.match(String(pre.headers["access-control-allow-headers"]), /Range/);
+      const custom = await request(s.url, "/x", { Origin: "https://x", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-custom" }, "OPTIONS");
+      assert.match(String(custom.headers["access-control-allow-headers"]), /x-custom/);
       assert.equal((await request(s.url, `/x?token=${token}`, {}, "POST")).status, 405);
     } finally {
       await s.close();

@@ -199,7 +199,8 @@ export async function startHttpServer(o: HttpServerOptions): Promise<RunningHttp
       // CORS preflight: browsers never send credentials on it, so no token check.
       const h: Record<string, string> = {
         "Access-Control-Allow-Methods": [...methods, "OPTIONS"].join(", "),
-        "Access-Control-Allow-Headers": allowHeaders,
+        // Echo what the page asks for (no credentials are involved: the origin is `*`).
+        "Access-Control-Allow-Headers": [allowHeaders, req.headers["access-control-request-headers"]].filter(Boolean).join(", "),
         "Access-Control-Max-Age": "600",
         "Content-Length": "0",
       };
