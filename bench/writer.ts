@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { ImageWriter, type ImageWriterOptions } from "../src/writer/image-writer.js";
 import type { BlendMode } from "../src/writer/blend.js";
-import type { CompressorSpec } from "../src/writer/zarr-array.js";
+import type { CompressorSpec } from "../src/zarr/write/index.js";
 
 /** One benchmark row. */
 export interface WriterRow {

@@ -94,17 +94,44 @@ export function tensor(data: Float32Array, shape: number[], sourceDtype: DataTyp
   return { data, shape: [...shape], sourceDtype };
 }
 
+/**
+ * A typed array holding the values of a stored array of some {@link DataType}: 64-bit integers
+ * as BigInt arrays, bool as bytes of 0/1, float16 as its bit patterns.
+ */
+export type DTypeArray =
+  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
+  | BigUint64Array | BigInt64Array | Float32Array | Float64Array;
+
+/** What the library knows of a {@link DataType}: see {@link DTYPES}. */
+export interface DTypeInfo {
+  /** Bytes per element. */
+  readonly size: number;
+  readonly kind: "bool" | "int" | "uint" | "float";
+  /** Zarr v2 (numpy) type code without its byte-order character: `b1`, `u2`, `f4`, ... */
+  readonly v2: string;
+  /** Largest value of an integer dtype (1 for bool and floats). */
+  readonly max: number;
+  /** The typed array that holds values of this dtype ({@link DTypeArray}). */
+  readonly array: { new (length: number): DTypeArray; readonly BYTES_PER_ELEMENT: number; readonly name: string };
+}
+
+/** The one dtype table: sizes, kinds, v2 codes, ranges and array classes, for readers and the writer. */
+export const DTYPES: Readonly<Record<DataType, DTypeInfo>> = {
+  bool: { size: 1, kind: "bool", v2: "b1", max: 1, array: Uint8Array },
+  int8: { size: 1, kind: "int", v2: "i1", max: 127, array: Int8Array },
+  int16: { size: 2, kind: "int", v2: "i2", max: 32767, array: Int16Array },
+  int32: { size: 4, kind: "int", v2: "i4", max: 2147483647, array: Int32Array },
+  int64: { size: 8, kind: "int", v2: "i8", max: 9223372036854775807, array: BigInt64Array },
+  uint8: { size: 1, kind: "uint", v2: "u1", max: 255, array: Uint8Array },
+  uint16: { size: 2, kind: "uint", v2: "u2", max: 65535, array: Uint16Array },
+  uint32: { size: 4, kind: "uint", v2: "u4", max: 4294967295, array: Uint32Array },
+  uint64: { size: 8, kind: "uint", v2: "u8", max: 18446744073709551615, array: BigUint64Array },
+  float16: { size: 2, kind: "float", v2: "f2", max: 1, array: Uint16Array },
+  float32: { size: 4, kind: "float", v2: "f4", max: 1, array: Float32Array },
+  float64: { size: 8, kind: "float", v2: "f8", max: 1, array: Float64Array },
+};
+
 /** Largest representable value of an integer dtype (1 for bool and floats). */
 export function dtypeMax(dtype: DataType): number {
-  switch (dtype) {
-    case "uint8": return 255;
-    case "uint16": return 65535;
-    case "uint32": return 4294967295;
-    case "uint64": return 18446744073709551615;
-    case "int8": return 127;
-    case "int16": return 32767;
-    case "int32": return 2147483647;
-    case "int64": return 9223372036854775807;
-    default: return 1;
-  }
+  return Object.hasOwn(DTYPES, dtype) ? DTYPES[dtype].max : 1;
 }

@@ -19,7 +19,7 @@ import { CellMapDataLoader } from "../src/loader/index.js";
 import { TEMP_PREFIX } from "../src/store/atomic.js";
 import { FLOAT32_MAX } from "../src/transforms/augment/threshold.js";
 import { writeOmePyramid } from "../src/writer/pyramid.js";
-import { writeArray } from "../src/writer/zarr-array.js";
+import { writeArray } from "../src/zarr/write/index.js";
 import { DataPlane } from "../src/plane/plane.js";
 import type { Tensor } from "../src/tensor.js";
 import { chunkCache } from "../src/zarr/cache.js";

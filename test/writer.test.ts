@@ -7,7 +7,7 @@ import * as zarr from "zarrita";
 import FileSystemStore from "@zarrita/storage/fs";
 import { CellMapError } from "../src/errors.js";
 import { TEMP_PREFIX, writeFileAtomic, writeFileAtomicSync } from "../src/store/atomic.js";
-import { crc32c } from "../src/writer/crc32c.js";
+import { crc32c } from "@aws-crypto/crc32c";
 import {
   allocArray,
   createZarrArray,
@@ -16,7 +16,7 @@ import {
   type ArrayData,
   type CompressorSpec,
   type DataType,
-} from "../src/writer/zarr-array.js";
+} from "../src/zarr/write/index.js";
 import { multiscalesAttrs, writeGroup, ZYX_NM } from "../src/writer/ome-metadata.js";
 import { writeOmePyramid } from "../src/writer/pyramid.js";
 import { parseMultiscales } from "../src/ome/parse.js";

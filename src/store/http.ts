@@ -1,5 +1,6 @@
 /**
- * Anonymous HTTP(S) store with range requests, as public S3/GCS buckets serve OME-Zarr.
+ * Anonymous HTTP(S) store with range requests, as public S3/GCS buckets serve OME-Zarr, with a
+ * writable side (PUT, DELETE) that `s3://` outputs use.
  * Transient failures (5xx, 429, timeouts, connection resets, truncated bodies) are retried with
  * exponential backoff and jitter; 404 means "missing" (a chunk then reads as fill value);
  * 403 is `FORBIDDEN` (on a chunk key optionally "missing", see `forbiddenAsMissing`); other 4xx
@@ -58,9 +59,18 @@ export interface HttpStoreOptions {
 /** A request about to be sent (one attempt). */
 export interface HttpRequest {
   url: string;
-  method: "GET";
+  /** GET for reads (and S3 listings), PUT and DELETE for the writable side. */
+  method: "GET" | "PUT" | "DELETE";
   headers: Record<string, string>;
+  /** The object written by a PUT. */
+  body?: Uint8Array;
 }
+
+/** What one call sends: a read (optionally of a byte range), a write or a removal. */
+type Operation =
+  | { method: "GET"; range?: { header: string; expected?: number } }
+  | { method: "PUT"; body: Uint8Array }
+  | { method: "DELETE" };
 
 /** Request preparation of an {@link HttpStore} (not part of the serialisable options). */
 export interface HttpStoreHooks {
@@ -120,7 +130,12 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** A zarrita-compatible read-only store over an HTTP(S) base URL. */
+/**
+ * A zarrita-compatible store over an HTTP(S) base URL: reads, plus the writable side that
+ * `s3://` stores use ({@link HttpStore.set} PUTs, {@link HttpStore.delete} DELETEs), through the
+ * same retries, limits, request hooks (signing) and error rules. A PUT or DELETE is idempotent,
+ * so it is retried like a read.
+ */
 export class HttpStore implements AsyncReadable {
   readonly url: string;
   private readonly opts: Required<Omit<HttpStoreOptions, "headers" | "fetch" | "coalesceGapBytes" | "s3">> & Pick<HttpStoreOptions, "headers" | "fetch">;
@@ -160,12 +175,31 @@ export class HttpStore implements AsyncReadable {
     return this.pendingRequests;
   }
 
-  private href(key: AbsolutePath): string {
+  /** URL of `key`. */
+  protected href(key: AbsolutePath): string {
     return this.url + key.split("/").map(encodeURIComponent).join("/");
   }
 
   async get(key: AbsolutePath, opts?: GetOptions): Promise<Uint8Array | undefined> {
-    return this.request(key, undefined, opts?.signal);
+    return this.request(this.href(key), key, { method: "GET" }, opts?.signal);
+  }
+
+  /** Writes `key` with one PUT (S3 stores an object atomically: readers see the old or the new one). */
+  async set(key: AbsolutePath, value: Uint8Array, opts?: GetOptions): Promise<void> {
+    await this.request(this.href(key), key, { method: "PUT", body: value }, opts?.signal);
+  }
+
+  /** Removes `key` with a DELETE; a missing key is not an error. */
+  async delete(key: AbsolutePath, opts?: GetOptions): Promise<void> {
+    await this.request(this.href(key), key, { method: "DELETE" }, opts?.signal);
+  }
+
+  /**
+   * GET of any URL through this store (retries, limits, signing), e.g. an S3 listing of the
+   * bucket; `key` names it in messages. `undefined` on 404.
+   */
+  protected getUrl(url: string, key: AbsolutePath, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    return this.request(url, key, { method: "GET" }, signal);
   }
 
   async getRange(key: AbsolutePath, range: RangeQuery, opts?: GetOptions): Promise<Uint8Array | undefined> {
@@ -177,28 +211,20 @@ export class HttpStore implements AsyncReadable {
       ? `bytes=-${range.suffixLength}`
       : `bytes=${range.offset}-${range.offset + range.length - 1}`;
     const expected = "suffixLength" in range ? undefined : range.length;
-    return this.request(key, { header, expected }, opts?.signal);
+    return this.request(this.href(key), key, { method: "GET", range: { header, expected } }, opts?.signal);
   }
 
-  private async request(
-    key: AbsolutePath,
-    range: { header: string; expected?: number } | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<Uint8Array | undefined> {
+  private async request(url: string, key: AbsolutePath, op: Operation, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
     this.pendingRequests++;
     try {
-      return await this.attempts(key, range, signal);
+      return await this.attempts(url, key, op, signal);
     } finally {
       this.pendingRequests--;
     }
   }
 
-  private async attempts(
-    key: AbsolutePath,
-    range: { header: string; expected?: number } | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<Uint8Array | undefined> {
-    const url = this.href(key);
+  private async attempts(url: string, key: AbsolutePath, op: Operation, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
+    const range = op.method === "GET" ? op.range : undefined;
     const doFetch = this.opts.fetch ?? fetch;
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.opts.retries; attempt++) {
@@ -213,29 +239,30 @@ export class HttpStore implements AsyncReadable {
           const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
           const headers: Record<string, string> = { ...this.opts.headers };
           if (range) headers.Range = range.header;
-          let req: HttpRequest = { url, method: "GET", headers };
+          let req: HttpRequest = { url, method: op.method, headers, ...(op.method === "PUT" && { body: op.body }) };
           if (this.hooks.prepare) req = await this.hooks.prepare(req);
           let res: Response;
           try {
-            res = await doFetch(req.url, { method: req.method, headers: req.headers, signal: combined });
+            res = await doFetch(req.url, { method: req.method, headers: req.headers, body: req.body, signal: combined });
           } catch (err) {
             if (signal?.aborted) throw new CellMapError("ABORTED", "request aborted", url, { cause: signal.reason });
             throw new TransientError(`request failed: ${(err as Error).message}`, { cause: err });
           }
-          if (res.status === 404) {
+          if (res.status === 404 && op.method !== "PUT") {
             await res.body?.cancel();
             return undefined;
           }
           if (res.status === 403) {
-            if (this.opts.forbiddenAsMissing && !isMetadataKey(key)) {
+            if (op.method === "GET" && this.opts.forbiddenAsMissing && !isMetadataKey(key)) {
               await res.body?.cancel();
               return undefined;
             }
             const detail = await errorDetail(res);
             const name = this.hooks.name ? ` to ${this.hooks.name(key)}` : "";
+            const verb = op.method === "GET" ? "" : `${op.method}, `;
             throw new CellMapError(
               "FORBIDDEN",
-              `access denied${name} (HTTP 403 ${res.statusText}${detail ? `: ${detail}` : ""})${this.hooks.forbiddenHint ? `; ${this.hooks.forbiddenHint}` : ""}`,
+              `access denied${name} (${verb}HTTP 403 ${res.statusText}${detail ? `: ${detail}` : ""})${this.hooks.forbiddenHint ? `; ${this.hooks.forbiddenHint}` : ""}`,
               url,
             );
           }
@@ -250,7 +277,12 @@ export class HttpStore implements AsyncReadable {
           }
           if (!res.ok) {
             const detail = await errorDetail(res);
-            throw new CellMapError("IO", `HTTP ${res.status} ${res.statusText}${detail ? `: ${detail}` : ""}`, url);
+            const verb = op.method === "GET" ? "" : `${op.method} `;
+            throw new CellMapError("IO", `${verb}HTTP ${res.status} ${res.statusText}${detail ? `: ${detail}` : ""}`, url);
+          }
+          if (op.method !== "GET") {
+            await res.body?.cancel();
+            return undefined;
           }
           let bytes: Uint8Array;
           try {

@@ -1,7 +1,9 @@
 /**
  * `s3://bucket/key` locations: the AWS credential chain, the endpoint and URL style, and AWS
  * Signature V4 request signing (through `aws4fetch`) as a request hook of the one
- * {@link HttpStore} (retries, range coalescing and error rules are the HTTP store's).
+ * {@link HttpStore} (retries, range coalescing and error rules are the HTTP store's), and the
+ * writable side of buckets ({@link S3Store}: PUT and DELETE signed the same way, listings) that
+ * prediction writers use.
  *
  * Resolution, at open time (each `openStore` of an `s3://` location):
  * - credentials: `s3.anonymous` (unsigned) > `s3.credentials` > `s3.profile` > the environment
@@ -22,6 +24,7 @@
  * resolved again in each thread. Messages name the access key id and where it came from,
  * never the secret.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -29,6 +32,7 @@ import type { AbsolutePath } from "@zarrita/storage";
 import { AwsV4Signer } from "aws4fetch";
 import { CellMapError } from "../errors.js";
 import { HttpStore, type HttpRequest, type HttpStoreOptions } from "./http.js";
+import type { WritableStore } from "./writable.js";
 
 /** Static AWS credentials. */
 export interface S3Credentials {
@@ -201,10 +205,12 @@ export function s3Signer(r: ResolvedS3): ((req: HttpRequest) => Promise<HttpRequ
   if (!c) return undefined;
   const cache = new Map<string, ArrayBuffer>();
   return async (req) => {
+    // A PUT signs its payload's SHA-256, so S3 refuses a body damaged on the way.
+    const headers = req.body ? { ...req.headers, "x-amz-content-sha256": createHash("sha256").update(req.body).digest("hex") } : req.headers;
     const signed = await new AwsV4Signer({
       method: req.method,
       url: req.url,
-      headers: req.headers,
+      headers,
       accessKeyId: c.accessKeyId,
       secretAccessKey: c.secretAccessKey,
       sessionToken: c.sessionToken,
@@ -212,20 +218,69 @@ export function s3Signer(r: ResolvedS3): ((req: HttpRequest) => Promise<HttpRequ
       region: r.region,
       cache,
     }).sign();
-    const headers: Record<string, string> = {};
-    signed.headers.forEach((v, k) => (headers[k] = v));
-    return { url: signed.url.toString(), method: req.method, headers };
+    const out: Record<string, string> = {};
+    signed.headers.forEach((v, k) => (out[k] = v));
+    return { url: signed.url.toString(), method: req.method, headers: out, ...(req.body && { body: req.body }) };
   };
 }
 
-/** An {@link HttpStore} for an `s3://` location: signed when credentials resolve, messages naming `s3://bucket/key`. */
-export function openS3Store(location: string, http: HttpStoreOptions = {}, env: Env = process.env): { store: HttpStore; resolved: ResolvedS3 } {
+const XML_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+const unescapeXml = (t: string) =>
+  t.replace(/&(amp|lt|gt|quot|apos|#\d+|#x[0-9a-f]+);/gi, (_, e: string) =>
+    e[0] === "#" ? String.fromCodePoint(e[1] === "x" || e[1] === "X" ? parseInt(e.slice(2), 16) : Number(e.slice(1))) : XML_ENTITIES[e]);
+
+/**
+ * The store of an `s3://` location: the {@link HttpStore} (signed requests, retries, error
+ * rules) plus what writers need of a bucket ({@link WritableStore}): one PUT per key (atomic
+ * per object in S3, so a killed writer leaves whole objects and nothing to sweep), DELETE, and
+ * listings through ListObjectsV2 (resume, overwrite).
+ */
+export class S3Store extends HttpStore implements WritableStore {
+  /** URL of the bucket itself (listings are requests to it). */
+  private readonly bucketUrl: string;
+
+  constructor(readonly resolved: ResolvedS3, http: HttpStoreOptions = {}) {
+    const root = `s3://${resolved.bucket}${resolved.prefix ? `/${resolved.prefix}` : ""}`;
+    super(resolved.url, http, { prepare: s3Signer(resolved), name: (k: AbsolutePath) => root + k, forbiddenHint: describeSource(resolved) });
+    this.bucketUrl = resolved.prefix ? resolved.url.slice(0, resolved.url.length - resolved.prefix.length - 1) : resolved.url;
+  }
+
+  /** Keys below `prefix` (relative to it), from ListObjectsV2 pages of up to 1000 keys. */
+  async list(prefix: AbsolutePath): Promise<string[]> {
+    const base = [this.resolved.prefix, prefix.replace(/^\/+|\/+$/g, "")].filter(Boolean).join("/");
+    const start = base ? `${base}/` : "";
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      const q = new URLSearchParams({ "list-type": "2", prefix: start });
+      if (token) q.set("continuation-token", token);
+      const body = await this.getUrl(`${this.bucketUrl}?${q}`, prefix);
+      if (body === undefined) throw new CellMapError("NOT_FOUND", "no such bucket (HTTP 404 on a listing)", `s3://${this.resolved.bucket}`);
+      const xml = new TextDecoder().decode(body);
+      for (const m of xml.matchAll(/<Contents>[\s\S]*?<Key>([^<]*)<\/Key>[\s\S]*?<\/Contents>/g)) {
+        const key = unescapeXml(m[1]);
+        if (key.startsWith(start) && key.length > start.length) out.push(key.slice(start.length));
+      }
+      const truncated = /<IsTruncated>\s*true\s*<\/IsTruncated>/.test(xml);
+      token = truncated ? unescapeXml(/<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(xml)?.[1] ?? "") || undefined : undefined;
+      if (truncated && !token) throw new CellMapError("IO", "truncated S3 listing without a continuation token", `s3://${this.resolved.bucket}/${start}`);
+    } while (token);
+    return out;
+  }
+
+  /** Deletes every key below `prefix` (listed first; DELETEs run concurrently within the request limit). */
+  async deletePrefix(prefix: AbsolutePath): Promise<void> {
+    const dir = prefix.replace(/\/+$/, "");
+    const keys = await this.list(prefix);
+    await Promise.all(keys.map((k) => this.delete(`${dir}/${k}` as AbsolutePath)));
+  }
+
+  /** Nothing to do: a PUT leaves either the whole object or nothing. */
+  async sweep(): Promise<void> {}
+}
+
+/** The store of an `s3://` location: signed when credentials resolve, messages naming `s3://bucket/key`. */
+export function openS3Store(location: string, http: HttpStoreOptions = {}, env: Env = process.env): { store: S3Store; resolved: ResolvedS3 } {
   const resolved = resolveS3(location, http.s3, env);
-  const root = `s3://${resolved.bucket}${resolved.prefix ? `/${resolved.prefix}` : ""}`;
-  const store = new HttpStore(resolved.url, http, {
-    prepare: s3Signer(resolved),
-    name: (k: AbsolutePath) => root + k,
-    forbiddenHint: describeSource(resolved),
-  });
-  return { store, resolved };
+  return { store: new S3Store(resolved, http), resolved };
 }

@@ -46,7 +46,7 @@ import {
 import type { BlendMode } from "./blend.js";
 import type { DownsampleMethod } from "./downsample.js";
 import { ImageWriter, tileValues, type Bounds, type OutputDType } from "./image-writer.js";
-import type { CompressorSpec } from "./zarr-array.js";
+import type { CompressorSpec } from "../zarr/write/index.js";
 
 /** A target array spec: window `shape` (voxels) and `scale` (nm), optionally `nChannels`. */
 export interface WriterArraySpec extends ArraySpec {

@@ -52,14 +52,14 @@ import { multiscalesAttrs, writeParentGroups, type NgffAxis } from "./ome-metada
 import { axisContributors, axisFootprint, gridFromBounds, makeTiling, tileBox, tileCoords, tileId, type Tiling } from "./tiling.js";
 import {
   allocArray,
-  arrayMetadataFiles,
+  arrayDocuments,
   normalizeArraySpec,
   zarrArrayWriter,
   type ArrayData,
   type CompressorSpec,
   type ZarrArraySpec,
   type ZarrArrayWriter,
-} from "./zarr-array.js";
+} from "../zarr/write/index.js";
 
 /** Output element types. */
 export type OutputDType = "float32" | "float64" | "uint8" | "int8" | "uint16" | "int16" | "uint32" | "int32";
@@ -563,7 +563,7 @@ export class ImageWriter {
       if (this.cfg.root) await writeParentGroups(this.cfg.root, p, this.format);
       // Arrays first, so a reader never sees multiscales metadata naming a missing array.
       for (const [l, spec] of this.specs.entries()) {
-        const files = arrayMetadataFiles(normalizeArraySpec(spec, path.join(p, `s${l}`)));
+        const files = await arrayDocuments(normalizeArraySpec(spec, path.join(p, `s${l}`)));
         await this.ensureFiles(path.join(p, `s${l}`), files, resume);
       }
       await this.ensureFiles(p, this.groupFiles(), resume);
@@ -767,7 +767,7 @@ export class ImageWriter {
       const pred = await this.loadPartial(j);
       if (!pred) {
         // Another process finished this chunk and removed the partials it needed.
-        if (fs.existsSync(path.join(this.arrays[0].dir, ...this.arrays[0].key(this.diskChunk(k)).split("/")))) {
+        if (fs.existsSync(path.join(this.arrays[0].location, ...this.arrays[0].key(this.diskChunk(k)).split("/")))) {
           this.chunkDone[k] = 1;
           return;
         }

@@ -37,4 +37,4 @@ export {
 } from "./tiling.js";
 export { accumulateTile, axisNormaliser, BLEND_MODES, normaliseRegion, windowWeights, type BlendMode } from "./blend.js";
 export { downsample, downsampledShape, type DownsampleMethod } from "./downsample.js";
-export type { CompressorSpec } from "./zarr-array.js";
+export type { CompressorSpec } from "../zarr/write/index.js";

@@ -12,7 +12,7 @@ import {
   type CompressorSpec,
   type DataType,
   type FillValue,
-} from "./zarr-array.js";
+} from "../zarr/write/index.js";
 
 /** Voxel value by index (storage order); numbers are cast to the dtype, bigint for 64-bit ints. */
 export type VoxelFn = (idx: number[]) => number | bigint | boolean;

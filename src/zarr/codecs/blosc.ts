@@ -28,6 +28,7 @@ import {
   type CodecEntry,
   corruptChunk,
   expectedDecodedSize,
+  itemSize,
   loadWasmBlosc,
   loadWasmZstd,
   type NumcodecsCodec,
@@ -600,11 +601,13 @@ export class BloscCodec implements BytesToBytesCodec {
           throw new CellMapError("INVALID_METADATA", `${name}: blocksize must be a non-negative integer, got ${JSON.stringify(blocksize)}`, `codecs.${name}.blocksize`);
         }
         let shuffle = shuffleCode(name, c.shuffle);
-        if (shuffle === -1) {
-          // AUTOSHUFFLE (numcodecs): bit shuffle for 1-byte items, byte shuffle otherwise.
-          const item = typeof c.typesize === "number" ? c.typesize : meta?.dataType && /int8|bool/.test(meta.dataType) ? 1 : 0;
-          shuffle = item === 1 ? 2 : 1;
-        }
+        const item = typeof c.typesize === "number" ? c.typesize : meta?.dataType ? itemSize(meta.dataType) : undefined;
+        // AUTOSHUFFLE (numcodecs): bit shuffle for 1-byte items, byte shuffle otherwise.
+        if (shuffle === -1) shuffle = item === 1 ? 2 : 1;
+        // numcodecs.js frames with a type size of 4 whatever the data: for 1-byte items, where a
+        // byte shuffle is the identity, write unshuffled frames instead of shuffled 4-byte groups
+        // (readers follow each frame's own flags).
+        if (item === 1 && shuffle === 1) shuffle = 0;
         return new BloscCodec({ cname, clevel, shuffle, blocksize }, expectedDecodedSize(name, meta));
       },
     };

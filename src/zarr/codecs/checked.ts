@@ -20,19 +20,23 @@
  * - zstd: a frame content size larger than the chunk is refused before allocating.
  * - all: any error becomes `CORRUPT_CHUNK`, and the output must have the expected size
  *   (chunk shape × item size) when the metadata determines it.
+ *
+ * Encoding is not this path's concern: the wrappers encode with the fast codecs' encoders
+ * (zarrita's gzip and zlib cannot encode, and its WASM zstd writes no checksum), so what the
+ * writer stores does not depend on which decoders a thread chose.
  */
 
-import { crc32c } from "../../writer/crc32c.js";
+import { crc32c } from "@aws-crypto/crc32c";
 import { verifyBloscFrame } from "./blosc.js";
 import { checkLz4Block } from "./lz4-block.js";
-import { asCorrupt, type BytesToBytesCodec, type ChunkMeta, checkDecodedSize, corruptChunk, expectedDecodedSize } from "./shared.js";
+import { asCorrupt, type BytesToBytesCodec, type ChunkMeta, checkDecodedSize, type CodecEntry, corruptChunk, expectedDecodedSize } from "./shared.js";
 
 /** A codec class as zarrita's registry loaders resolve it. */
 export interface RegistryCodecClass {
   fromConfig(config: unknown, meta: ChunkMeta): { encode?(data: Uint8Array): unknown; decode(data: Uint8Array): unknown };
 }
 
-type Decoder = { decode(data: Uint8Array): unknown; encode?(data: Uint8Array): unknown };
+type Decoder = { decode(data: Uint8Array): unknown };
 
 /**
  * Checks run before one family's WASM decode: `before` throws on damage, and may return the
@@ -95,19 +99,21 @@ function zstdFrameContentSize(b: Uint8Array): number | undefined {
 }
 
 /**
- * A codec class whose instances decode with `Original`'s after the checks of `family` (and
- * encode with it unchanged).
+ * A codec class whose instances decode with `Original`'s after the checks of `family`, and
+ * encode with `encoder`'s codec for the same configuration.
  */
-export function checkedWasmCodec(family: keyof typeof GUARDS, name: string, Original: RegistryCodecClass): RegistryCodecClass {
+export function checkedWasmCodec(family: keyof typeof GUARDS, name: string, Original: RegistryCodecClass, encoder: CodecEntry): RegistryCodecClass {
   const guard = GUARDS[family];
   return {
     fromConfig(config: unknown, meta: ChunkMeta): BytesToBytesCodec {
       const inner = Original.fromConfig(config, meta) as Decoder;
       const expected = expectedDecodedSize(name, meta);
+      let enc: BytesToBytesCodec | undefined;
       return {
         kind: "bytes_to_bytes",
-        async encode(data: Uint8Array): Promise<Uint8Array> {
-          return (await inner.encode!(data)) as Uint8Array;
+        encode(data: Uint8Array): Promise<Uint8Array> {
+          enc ??= encoder.fromConfig(config, meta);
+          return enc.encode(data);
         },
         async decode(data: Uint8Array): Promise<Uint8Array> {
           const early = await guard.before?.(data, expected);
@@ -178,8 +184,8 @@ function checkShardIndex(body: Uint8Array, ix: ShardIndex): void {
  * raises `CORRUPT_CHUNK` (zarrita's codec drops them unread). On a shard index it also checks
  * the index's size and that every entry is either missing (both fields 2^64-1) or an
  * offset and length that fit in a file; whether the range lies inside the shard file is
- * checked by the store when the chunk is fetched. The table-driven CRC is the writer's
- * (`src/writer/crc32c.ts`): indexes are small, so no native package is needed.
+ * checked by the store when the chunk is fetched. The CRC is `@aws-crypto/crc32c`'s; the
+ * shard writer (`src/zarr/write/shard.ts`) uses the same.
  */
 export class Crc32cCodec implements BytesToBytesCodec {
   readonly kind = "bytes_to_bytes" as const;

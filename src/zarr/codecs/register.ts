@@ -50,14 +50,15 @@ const ALL_NAMES: string[] = Object.values(FAMILIES).flat();
 // zarrita's own loaders, captured before we replace anything.
 const defaults = new Map<string, RegistryLoader | undefined>(ALL_NAMES.map((n) => [n, registry.get(n)]));
 
-// zarrita's loaders behind the damage checks, one stable loader per name (loaded on first use).
+// zarrita's loaders behind the damage checks (encoding with the fast codecs), one stable loader
+// per name (loaded on first use).
 const wasm = new Map<string, RegistryLoader | undefined>();
 for (const [family, names] of Object.entries(FAMILIES) as [Family, readonly string[]][]) {
   for (const name of names) {
     const d = defaults.get(name);
     if (!d) continue;
     let checked: Promise<RegistryCodecClass> | undefined;
-    const loader = () => (checked ??= Promise.resolve(d()).then((C) => checkedWasmCodec(family, name, C as unknown as RegistryCodecClass)));
+    const loader = () => (checked ??= Promise.resolve(d()).then((C) => checkedWasmCodec(family, name, C as unknown as RegistryCodecClass, entryFor(family, name))));
     wasm.set(name, loader as unknown as RegistryLoader);
   }
 }
@@ -101,7 +102,7 @@ export function registerFastCodecs(): void {
 /**
  * Puts zarrita's default codecs back for the names {@link registerFastCodecs} replaces, each
  * behind the checks of `checked.ts` so that damaged chunks raise `CORRUPT_CHUNK` instead of
- * decoding to zeros or stale bytes.
+ * decoding to zeros or stale bytes. Encoding (the writer) still uses the fast codecs' encoders.
  */
 export function registerWasmCodecs(): void {
   chosen = true;

@@ -5,6 +5,7 @@
  */
 
 import { CellMapError } from "../../errors.js";
+import { DTYPES } from "../../tensor.js";
 
 /** The part of zarrita's chunk metadata a bytes-to-bytes codec looks at. */
 export interface ChunkMeta {
@@ -73,21 +74,6 @@ export function ownedBytes(buf: Uint8Array): Uint8Array {
   return new Uint8Array(buf);
 }
 
-const ITEM_SIZE: Record<string, number> = {
-  bool: 1,
-  int8: 1,
-  uint8: 1,
-  int16: 2,
-  uint16: 2,
-  float16: 2,
-  int32: 4,
-  uint32: 4,
-  float32: 4,
-  int64: 8,
-  uint64: 8,
-  float64: 8,
-};
-
 // Codecs that may precede ours without changing the byte count of `shape × itemsize`
 // (the dtype in `meta` is already the encoded one, see zarrita's getEncodedMeta).
 const SIZE_PRESERVING = new Set([
@@ -101,6 +87,11 @@ const SIZE_PRESERVING = new Set([
   "numcodecs.shuffle",
 ]);
 
+/** Bytes per element of a zarrita data type name, or undefined (strings, unknown names). */
+export function itemSize(dataType: string): number | undefined {
+  return Object.hasOwn(DTYPES, dataType) ? DTYPES[dataType as keyof typeof DTYPES].size : undefined;
+}
+
 /**
  * The decoded size in bytes that the codec registered as `name` must produce, when it can
  * be derived from the chunk metadata: the codec occurs once in the chain and only
@@ -111,7 +102,7 @@ export function expectedDecodedSize(name: string, meta: ChunkMeta | undefined): 
   const idx = meta.codecs.findIndex((c) => c?.name === name);
   if (idx < 0 || meta.codecs.findIndex((c, i) => i > idx && c?.name === name) >= 0) return undefined;
   for (let i = 0; i < idx; i++) if (!SIZE_PRESERVING.has(meta.codecs[i]?.name)) return undefined;
-  let item = ITEM_SIZE[meta.dataType];
+  let item = itemSize(meta.dataType);
   if (item === undefined) {
     const m = /^v2:([US])(\d+)$/.exec(meta.dataType);
     if (!m) return undefined;

@@ -2,6 +2,10 @@
  * zstd codec (v3 `zstd`, v2 `numcodecs.zstd`) on native `zstd-napi` when it loads, else on
  * numcodecs' WASM zstd. Decode and encode.
  *
+ * Encoding writes the frame's content checksum when the codec configuration says
+ * `checksum: true` (the project's writer does by default), on the native and the fallback
+ * path alike.
+ *
  * zstd-napi is CommonJS and an optional dependency, so it is loaded with a guarded
  * `require` on first use: that keeps the choice synchronous (for {@link zstdBackend}) and
  * per thread (each worker_thread loads its own copy of the addon).
@@ -129,12 +133,39 @@ export async function decodeZstd(src: Uint8Array, expectedSize?: number): Promis
   return out;
 }
 
-/** Encodes `data` as one zstd frame (with content size; checksum if asked). */
+/**
+ * Encodes `data` as one zstd frame with its content size and, with `checksum`, the frame's
+ * content checksum (so a damaged chunk fails to decode instead of decoding to wrong values).
+ */
 export async function encodeZstd(data: Uint8Array, level = 0, checksum = false): Promise<Uint8Array> {
   const n = nativeZstd();
   if (n) return ownedBytes(n.api.compress(data, { compressionLevel: level, checksumFlag: checksum }));
-  // numcodecs' WASM zstd has no checksum option; the frame is still valid zstd.
-  return (await wasmCodec(level)).encode(data);
+  const frame = await (await wasmCodec(level)).encode(data);
+  return checksum ? addContentChecksum(frame, data) : frame;
+}
+
+let xxh64: Promise<(b: Uint8Array) => bigint> | undefined;
+
+/**
+ * The fallback's equivalent of libzstd's `checksumFlag` (numcodecs' WASM zstd has no option for
+ * it): sets the frame header's Content_Checksum_flag and appends the low 32 bits of XXH64 (seed
+ * 0) of the content, little-endian, as the zstd format (RFC 8878 §3.1.1) defines the checksum.
+ */
+async function addContentChecksum(frame: Uint8Array, content: Uint8Array): Promise<Uint8Array> {
+  if (frame.length < 5 || frame[0] !== 0x28 || frame[1] !== 0xb5 || frame[2] !== 0x2f || frame[3] !== 0xfd) {
+    throw new CellMapError("IO", "zstd (wasm): the encoder did not return a zstd frame", "zstd");
+  }
+  if (frame[4] & 0x04) return frame; // already checksummed
+  xxh64 ??= import("xxhash-wasm").then(async (m) => {
+    const api = await m.default();
+    return (b: Uint8Array) => api.h64Raw(b, 0n);
+  });
+  const digest = (await xxh64)(content);
+  const out = new Uint8Array(frame.length + 4);
+  out.set(frame);
+  out[4] |= 0x04;
+  new DataView(out.buffer).setUint32(frame.length, Number(digest & 0xffffffffn), true);
+  return out;
 }
 
 const wasmCodecs = new Map<number, Promise<NumcodecsCodec>>();
@@ -147,7 +178,7 @@ function wasmCodec(level: number): Promise<NumcodecsCodec> {
   return c;
 }
 
-/** zarrita codec for v3 `zstd` ({level, checksum}) and v2 `numcodecs.zstd` ({level}). */
+/** zarrita codec for v3 `zstd` and v2 `numcodecs.zstd` (`{ level, checksum }`; numcodecs ≥ 0.13 writes `checksum` too). */
 export class ZstdCodec implements BytesToBytesCodec {
   readonly kind = "bytes_to_bytes" as const;
 

@@ -1,0 +1,63 @@
+/**
+ * The writable side of the store layer: what the writer (`src/zarr/write/`, `src/writer/`) needs
+ * of the place it writes to. Two stores implement it:
+ * - {@link LocalStore} (local paths, `file://`): each key is written to a temp file and renamed
+ *   over its target (`atomic.ts`), so a killed writer leaves whole files plus temp files that
+ *   {@link WritableStore.sweep} removes;
+ * - {@link S3Store} (`s3://`, AWS or S3-compatible endpoints): each key is one signed PUT, which
+ *   S3 stores atomically per object, so there is nothing to sweep.
+ * Plain `http(s)://` locations are read-only.
+ */
+import type { AbsolutePath, AsyncReadable } from "@zarrita/storage";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { CellMapError } from "../errors.js";
+import type { HttpStoreOptions } from "./http.js";
+import { LocalStore } from "./local.js";
+import { openS3Store } from "./s3.js";
+
+/** A store the writer can put Zarr data into. Keys are absolute paths inside the store (`/s0/0.0.0`). */
+export interface WritableStore extends AsyncReadable {
+  /** Writes `key` atomically: readers see the old object, the new one or none, never part of one. */
+  set(key: AbsolutePath, value: Uint8Array): Promise<void>;
+  /** Removes `key`; no error when it does not exist. */
+  delete(key: AbsolutePath): Promise<void>;
+  /**
+   * Keys of the objects below `prefix` (`/`-separated, relative to it, in no particular order);
+   * none when there are none. Leftovers of interrupted writes are not listed.
+   */
+  list(prefix: AbsolutePath): Promise<string[]>;
+  /** Removes every object below `prefix` (an output being replaced). */
+  deletePrefix(prefix: AbsolutePath): Promise<void>;
+  /** Removes what interrupted writes left below `prefix` (local temp files; nothing on S3). */
+  sweep(prefix: AbsolutePath): Promise<void>;
+}
+
+/** A writable store with the location it was opened from. */
+export interface OpenedWritableStore {
+  store: WritableStore;
+  /** Canonical location (absolute path, or the `s3://` URL without a trailing slash), for messages. */
+  location: string;
+  /** Whether the location is remote (`s3://`). */
+  remote: boolean;
+}
+
+/**
+ * Opens a writable store rooted at `location`: a local directory (path or `file://`) or an
+ * `s3://bucket/prefix` URL (credentials, region and endpoint from `http.s3` and the
+ * environment, as for reads). `http(s)://` is `UNSUPPORTED`: plain HTTP servers take no writes.
+ */
+export function openWritableStore(location: string, http: HttpStoreOptions = {}): OpenedWritableStore {
+  if (typeof location !== "string" || location.length === 0) {
+    throw new CellMapError("INVALID_ARGUMENT", "an output location must be a non-empty string", "location");
+  }
+  if (/^s3:\/\//i.test(location)) {
+    const { store } = openS3Store(location, http);
+    return { store, location: location.replace(/\/+$/, ""), remote: true };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location) && !/^file:\/\//i.test(location)) {
+    throw new CellMapError("UNSUPPORTED", "writers need a local directory or an s3:// URL, not an http(s) URL", location);
+  }
+  const dir = location.startsWith("file://") ? fileURLToPath(location) : path.resolve(location);
+  return { store: new LocalStore(dir), location: dir, remote: false };
+}

@@ -1,0 +1,57 @@
+/**
+ * Array metadata documents. zarrita creates only v3 arrays, so the v2 documents (`.zarray`,
+ * `.zattrs`) are written here by hand; plain v3 arrays get the `zarr.json` of zarrita's
+ * `create`; sharded v3 arrays get theirs from `shard.ts`.
+ */
+import * as zarr from "zarrita";
+import { fillJson, v2Compressor, v2DtypeString, v3ChunkCodecs, type NormalizedArraySpec } from "./spec.js";
+import { shardedArrayDocument } from "./shard.js";
+
+/** Metadata file names an array (or group) location may hold. */
+export const METADATA_NAMES = [".zarray", ".zgroup", ".zattrs", "zarr.json"] as const;
+
+/** The v2 documents of `spec`: `.zarray`, plus `.zattrs` when there are attributes or axis names. */
+export function v2ArrayDocuments(spec: NormalizedArraySpec): Record<string, unknown> {
+  const zarray = {
+    zarr_format: 2,
+    shape: spec.shape,
+    chunks: spec.chunks,
+    dtype: v2DtypeString(spec.dtype, spec.endian),
+    compressor: v2Compressor(spec.compressor),
+    fill_value: fillJson(spec.fillValue),
+    order: spec.order.every((v, i) => v === i) || spec.shape.length < 2 ? "C" : "F",
+    filters: null,
+    dimension_separator: spec.dimensionSeparator,
+  };
+  const attrs = { ...spec.attributes };
+  if (spec.dimensionNames) attrs._ARRAY_DIMENSIONS = spec.dimensionNames;
+  const files: Record<string, unknown> = { ".zarray": zarray };
+  if (Object.keys(attrs).length > 0) files[".zattrs"] = attrs;
+  return files;
+}
+
+/** The options of zarrita's `create` for a plain (unsharded) v3 array of `spec`. */
+export function v3CreateOptions(spec: NormalizedArraySpec): Parameters<typeof zarr.create>[1] & { shape: number[] } {
+  return {
+    shape: spec.shape,
+    chunkShape: spec.chunks,
+    dtype: spec.dtype,
+    codecs: v3ChunkCodecs(spec) as zarr.CodecMetadata[],
+    fillValue: spec.fillValue as number,
+    chunkSeparator: spec.dimensionSeparator,
+    dimensionNames: spec.dimensionNames ?? undefined,
+    attributes: spec.attributes,
+  };
+}
+
+/**
+ * Every metadata document of the array `spec` describes (file name inside the array's location
+ * to JSON value), as the writer stores them: what a resumed writer compares with what it finds.
+ */
+export async function arrayDocuments(spec: NormalizedArraySpec): Promise<Record<string, unknown>> {
+  if (spec.zarrFormat === 2) return v2ArrayDocuments(spec);
+  if (spec.shards) return { "zarr.json": shardedArrayDocument(spec) };
+  const mem = new Map<string, Uint8Array>();
+  await zarr.create(mem as unknown as zarr.Location<Map<string, Uint8Array>>["store"], v3CreateOptions(spec));
+  return { "zarr.json": JSON.parse(new TextDecoder().decode(mem.get("/zarr.json"))) as unknown };
+}
