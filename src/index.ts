@@ -45,3 +45,5 @@ export {
 } from "./net/http-server.js";
 export { staticFileHandler, parseRange, safeSegments, type StaticMount, type StaticFilesOptions, type ByteRange } from "./net/static-files.js";
 export { parseConfig, loadConfig, normaliseConfigKeys, configSchema, type CellMapConfig } from "./cli/config.js";
+export { serve, type ServeOptions, type BatchServer } from "./serve/server.js";
+export { encodeBatch, decodeBlob, SAFETENSORS_DTYPES, type EncodedBatch } from "./serve/safetensors.js";
