@@ -55,12 +55,12 @@ export interface LoaderRow {
 }
 
 const SIZE = 512;
-const CLASSES = ["mito", "er", "nuc"];
-const BATCH = 8;
-const WARM_CACHE = 512 * 2 ** 20;
+export const CLASSES = ["mito", "er", "nuc"];
+export const BATCH = 8;
+export const WARM_CACHE = 512 * 2 ** 20;
 
 /** A workload: array specs (z y x). */
-const WORKLOADS: Record<string, { raw: { shape: number[]; scale: number[] }; labels: { shape: number[]; scale: number[] } }> = {
+export const WORKLOADS: Record<string, { raw: { shape: number[]; scale: number[] }; labels: { shape: number[]; scale: number[] } }> = {
   std: { raw: { shape: [64, 64, 64], scale: [8, 8, 8] }, labels: { shape: [64, 64, 64], scale: [8, 8, 8] } },
   resample: { raw: { shape: [64, 64, 64], scale: [6, 6, 6] }, labels: { shape: [64, 64, 64], scale: [6, 6, 6] } },
   raw4nm: { raw: { shape: [96, 96, 96], scale: [4, 4, 4] }, labels: { shape: [48, 48, 48], scale: [8, 8, 8] } },
@@ -152,7 +152,7 @@ export async function loaderVolume(dataDir: string): Promise<{ raw: string; gt: 
   return { raw, gt };
 }
 
-interface ChildConfig {
+export interface ChildConfig {
   raw: string;
   gt: string;
   workload: string;
@@ -250,7 +250,7 @@ async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
   };
 }
 
-function runChild(cfg: ChildConfig): Promise<LoaderRow> {
+export function runChild(cfg: ChildConfig): Promise<LoaderRow> {
   const self = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, self, "--child", JSON.stringify(cfg)], { stdio: ["ignore", "pipe", "inherit"] });
@@ -266,7 +266,7 @@ function runChild(cfg: ChildConfig): Promise<LoaderRow> {
 }
 
 /** The jrc_synth-bench paths under `dir`, or null when it is not there. */
-function jrcFixture(dir: string | undefined): { raw: string; gt: string } | null {
+export function jrcFixture(dir: string | undefined): { raw: string; gt: string } | null {
   if (!dir) return null;
   const root = path.join(dir, "jrc_synth-bench.zarr", "recon-1");
   const raw = path.join(root, "em", "fibsem-uint8");

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: throughput figures, all variants of a section measured in the same run.
- * Usage: `npm run bench [-- image loader codecs writer transforms]` (default: all). Data is generated once
+ * Usage: `npm run bench [-- image loader serve codecs writer transforms]` (default: all). Data is generated once
  * under `.tmp/bench` (gitignored).
  */
 import * as os from "node:os";
@@ -53,6 +53,12 @@ if (want("loader")) {
     console.log("## ratio: ours (2 workers) / Python's best (0 or 2 workers)");
     table(ratioRows(rows, py) as unknown as Record<string, unknown>[]);
   }
+}
+if (want("serve")) {
+  const { benchServe } = await import("./serve.js");
+  const { fixture, rows } = await benchServe(dataDir, { fixtures, workers });
+  console.log(`## serve on ${fixture}: the std workload in process and through \`cellmap-data serve\` + the Python client over loopback (warm cache, batch 8)`);
+  table(rows as unknown as Record<string, unknown>[]);
 }
 if (want("codecs")) {
   const { benchCodecs } = await import("./codecs.js");
