@@ -183,7 +183,7 @@ test("default raw transform normalises uint8 raw to [0, 1]; pad may apply to one
 test("no valid training dataset is an error listing the problems", async () => {
   const f = await fx();
   await assert.rejects(
-    CellMapDataSplit.open({ ...BASE, datasetDict: { train: [{ raw: f.rawPath, gt: f.gt("empty") }, { raw: "/nope/raw", gt: "/nope/[mito]" }] } }),
+    CellMapDataSplit.open({ ...BASE, classes: ["mito"], datasetDict: { train: [{ raw: f.rawPath, gt: f.gt("empty") }, { raw: "/nope/raw", gt: "/nope/[mito]" }] } }),
     (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT" && /no valid training dataset/.test(e.message) && /\/nope\/raw/.test(e.message) && /foreground/.test(e.message),
   );
   await assert.rejects(CellMapDataSplit.open({ ...BASE } as CellMapDataSplitOptions), (e: unknown) => e instanceof CellMapError && /csvPath/.test(e.message));

@@ -23,6 +23,10 @@
  *   `RngStream.targetValue` (target arrays, then classes, in order). All reads of a sample run
  *   concurrently; transforms run afterwards in that fixed order.
  */
+import { DATASET_DEFAULTS } from "../config/defaults.js";
+import { parseOptions } from "../config/options.js";
+import { datasetOptionsSchema } from "../config/schema.js";
+import { didYouMean } from "../config/suggest.js";
 import { CellMapError } from "../errors.js";
 import { intersectBoxes, type Box } from "../geometry/level.js";
 import { EmptyImage } from "../image/empty.js";
@@ -186,7 +190,8 @@ function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolve
   return { r: { name, spec: kept, shape: shape3, scale: scale3, sections, dtype }, twoD };
 }
 
-async function resolveTransform(t: TransformInput | null | undefined, where: string): Promise<ValueTransform | null> {
+/** A transform object, or one built from its spec (module transforms imported). */
+export async function resolveTransform(t: TransformInput | null | undefined, where: string): Promise<ValueTransform | null> {
   if (t === null || t === undefined) return null;
   if (typeof (t as ValueTransform).apply === "function") return t as ValueTransform;
   return loadTransform(t, where);
@@ -198,7 +203,7 @@ function isSpecOrTransform(t: unknown): t is TransformInput {
 }
 
 /** Normalises target transforms to one transform for all classes, or a PerClass mapping. */
-async function resolveTargetTransforms(t: TargetTransformInput | null | undefined, classes: string[] | null): Promise<ValueTransform | null> {
+export async function resolveTargetTransforms(t: TargetTransformInput | null | undefined, classes: string[] | null): Promise<ValueTransform | null> {
   const where = "targetValueTransforms";
   if (t === null || t === undefined) return null;
   if (Array.isArray(t)) {
@@ -282,6 +287,7 @@ function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
   if (typeof relations !== "object" || Object.values(relations).some((v) => !Array.isArray(v) || v.some((c) => typeof c !== "string"))) {
     throw bad("classRelationDict must map class names to lists of class names", "classRelationDict");
   }
+  checkRelations(relations, classes);
   const spatial = opts.spatialTransforms ? parseSpatialConfig(opts.spatialTransforms, twoD ? ["y", "x"] : ["z", "y", "x"]) : null;
   const emptyValue = opts.emptyValue ?? NaN;
   for (const { r } of targetSpecs) {
@@ -292,14 +298,34 @@ function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
   return { inputSpecs, targetSpecs, twoD, classes, relations, spatial };
 }
 
+/** Every class a relation names, key or value, must be an output class (else it has no effect). */
+function checkRelations(relations: Record<string, string[]>, classes: string[] | null): void {
+  const keys = Object.keys(relations);
+  if (keys.length === 0) return;
+  if (!classes) throw bad("classRelationDict needs classes (raw-only mode has none)", "classRelationDict");
+  for (const c of keys) {
+    if (!classes.includes(c)) {
+      throw bad(`classRelationDict names class ${JSON.stringify(c)}, which is not in classes [${classes.join(", ")}]${didYouMean(c, classes)}`, `classRelationDict.${c}`);
+    }
+    relations[c].forEach((x, i) => {
+      if (!classes.includes(x)) {
+        throw bad(`classRelationDict.${c} names class ${JSON.stringify(x)}, which is not in classes [${classes.join(", ")}]${didYouMean(x, classes)}`, `classRelationDict.${c}[${i}]`);
+      }
+    });
+  }
+}
+
 /**
  * Checks the options that do not depend on the data (array specs, classes, relations, spatial
  * config, seed …) and throws `INVALID_ARGUMENT` naming the field. `CellMapDataSplit` calls it
  * once so that a bad option is an error, not one problem per row.
  */
 export function validateDatasetOptions(opts: Omit<CellMapDatasetOptions, "rawPath">): void {
-  checkOptions(opts);
+  checkOptions(parseOptions(DATASET_CHECK_SCHEMA, opts, "options"));
 }
+
+/** The dataset options without `rawPath` (what is common to every row of a split). */
+const DATASET_CHECK_SCHEMA = datasetOptionsSchema.partial({ rawPath: true });
 
 /** Class counts of an image, read once (failed reads are retried next time). */
 function memoCount(memo: Map<SourceImage, Promise<ClassCount>>, image: SourceImage, signal?: AbortSignal): Promise<ClassCount> {
@@ -368,10 +394,10 @@ export class CellMapDataset implements DatasetLike {
     this.inputArrays = Object.fromEntries(inputs.map((i) => [i.array.name, i.array.spec]));
     this.targetArrays = Object.fromEntries(targets.map((t) => [t.array.name, t.array.spec]));
     this.isTrain = opts.isTrain ?? false;
-    this.pad = opts.pad ?? true;
-    this.emptyValue = opts.emptyValue ?? NaN;
-    this.seed = opts.seed ?? 0;
-    this.forceHasData = opts.forceHasData ?? false;
+    this.pad = opts.pad ?? DATASET_DEFAULTS.pad;
+    this.emptyValue = opts.emptyValue ?? DATASET_DEFAULTS.emptyValue;
+    this.seed = opts.seed ?? DATASET_DEFAULTS.seed;
+    this.forceHasData = opts.forceHasData ?? DATASET_DEFAULTS.forceHasData;
     this.twoD = inputs[0].array.spec.shape.length === 2;
     this.hasData = hasData;
     const images = this.images();
@@ -397,6 +423,7 @@ export class CellMapDataset implements DatasetLike {
    * annotated classes' counts (from s0 attributes when present) until one has foreground.
    */
   static async open(opts: CellMapDatasetOptions): Promise<CellMapDataset> {
+    opts = parseOptions(datasetOptionsSchema, opts, "CellMapDataset.open");
     if (typeof opts?.rawPath !== "string" || opts.rawPath.length === 0) throw bad("rawPath must be a non-empty string", "rawPath");
     const { inputSpecs, targetSpecs, classes, relations, spatial } = checkOptions(opts);
     let target: TargetPath | null = null;
@@ -407,8 +434,8 @@ export class CellMapDataset implements DatasetLike {
     const rawTransform = await resolveTransform(opts.rawValueTransforms, "rawValueTransforms");
     const targetTransform = await resolveTargetTransforms(opts.targetValueTransforms, classes);
 
-    const pad = opts.pad ?? true;
-    const emptyValue = opts.emptyValue ?? NaN;
+    const pad = opts.pad ?? DATASET_DEFAULTS.pad;
+    const emptyValue = opts.emptyValue ?? DATASET_DEFAULTS.emptyValue;
     const common = { axisOrder: "zyx", pad, http: opts.http, signal: opts.signal } as const;
     const openRaw = (r: Resolved) =>
       CellMapImage.open<OutputDtype>({ ...common, path: opts.rawPath, targetClass: "raw", targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: 0, interpolation: r.dtype === "float32" || r.dtype === "float64" ? "linear" : "nearest", outputDtype: r.dtype });
@@ -423,6 +450,9 @@ export class CellMapDataset implements DatasetLike {
             if (annotated.has(c)) {
               const image = await CellMapImage.open<OutputDtype>({
                 ...common, path: classPath(target!, c), targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: emptyValue, interpolation: "nearest", outputDtype: r.dtype,
+              }).catch((err: unknown) => {
+                if (!(err instanceof CellMapError) || err.code !== "NOT_FOUND") throw err;
+                throw new CellMapError("NOT_FOUND", `class ${JSON.stringify(c)} of ${opts.targetPath} is not on disk (${err.message})`, classPath(target!, c), { cause: err });
               });
               return { kind: "image", image };
             }

@@ -4,6 +4,8 @@
  * Unlike Python an empty list is allowed (length 0, `verify()` false).
  */
 import "./dataset.js"; // registers its description kind for fromDescription
+import { parseOptions } from "../config/options.js";
+import { multiDatasetOptionsSchema } from "../config/schema.js";
 import { CellMapError } from "../errors.js";
 import {
   ClassBalancedSampler,
@@ -82,6 +84,7 @@ export class CellMapMultiDataset implements DatasetLike {
 
   constructor(datasets: readonly DatasetLike[], opts: MultiDatasetOptions = {}) {
     if (!Array.isArray(datasets)) throw new CellMapError("INVALID_ARGUMENT", "datasets must be a list", "datasets");
+    opts = parseOptions(multiDatasetOptionsSchema, opts, "CellMapMultiDataset");
     this.datasets = [...datasets];
     const first = datasets[0];
     this.classes = [...(opts.classes ?? first?.classes ?? [])];

@@ -15,20 +15,24 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { defaultRawTransform, defaultTargetTransform, SPLIT_DEFAULTS } from "../config/defaults.js";
+import { parseOptions } from "../config/options.js";
+import { splitOptionsSchema } from "../config/schema.js";
+import { didYouMean } from "../config/suggest.js";
 import { CellMapError } from "../errors.js";
 import { Limiter } from "../store/limit.js";
 import { isRemote, joinLocation, readLocation } from "../store/open.js";
 import type { HttpStoreOptions } from "../store/http.js";
-import { Compose } from "../transforms/augment/compose.js";
-import { Normalize } from "../transforms/augment/normalize.js";
-import { Binarize, NaNtoNum } from "../transforms/augment/threshold.js";
 import type { SpatialConfig } from "../transforms/spatial.js";
 import type { ClassCounts } from "./counts.js";
 import { parseCsv } from "./csv.js";
-import { CellMapDataset, validateDatasetOptions, type TargetTransformInput, type TransformInput } from "./dataset.js";
+import { CellMapDataset, resolveTargetTransforms, resolveTransform, validateDatasetOptions, type TargetTransformInput, type TransformInput } from "./dataset.js";
 import { CellMapMultiDataset } from "./multi.js";
 import { CellMapSubset } from "./subset.js";
+import { splitTargetPath } from "./target-path.js";
 import type { ArraySpecs, DatasetLike } from "./types.js";
+
+export { defaultRawTransform, defaultTargetTransform };
 
 /** One (raw, ground truth) pair. `gt` may be omitted in raw-only mode. */
 export interface DataSplitEntry {
@@ -54,7 +58,11 @@ export interface SplitProblem {
   reason: string;
 }
 
-/** Options of {@link CellMapDataSplit.open}. Exactly one source: `datasets` > `datasetDict` > `csvPath`/`csvText`. */
+/**
+ * Options of {@link CellMapDataSplit.open}. Exactly one source: `datasets` > `datasetDict` >
+ * `csvPath`/`csvText`. Keys may also be given in the Python library's snake_case
+ * (`input_arrays`, `train_raw_value_transforms`, …); unknown keys are errors (see `config/`).
+ */
 export interface CellMapDataSplitOptions {
   inputArrays: ArraySpecs;
   targetArrays?: ArraySpecs | null;
@@ -85,16 +93,6 @@ export interface CellMapDataSplitOptions {
   /** Datasets opened at once (default 16). */
   concurrency?: number;
   signal?: AbortSignal;
-}
-
-/** Default raw transform: `Normalize()` then `NaNtoNum({ nan: 0 })`. */
-export function defaultRawTransform(): Compose {
-  return new Compose([new Normalize(), new NaNtoNum({ nan: 0 })]);
-}
-
-/** Default target transform: `Binarize({ threshold: 0 })` (NaN stays NaN). */
-export function defaultTargetTransform(): Binarize {
-  return new Binarize({ threshold: 0 });
 }
 
 const HEADER_NAMES = new Set(["usage", "split", "raw_container", "raw_dataset", "raw_path", "raw", "gt_container", "gt_dataset", "gt_path", "gt"]);
@@ -174,7 +172,7 @@ export function parseDataSplitCsv(text: string, opts: { baseDir?: string; source
 }
 
 function padFor(pad: CellMapDataSplitOptions["pad"], usage: "train" | "validate"): boolean {
-  if (pad === undefined || typeof pad === "boolean") return pad ?? false;
+  if (pad === undefined || typeof pad === "boolean") return pad ?? SPLIT_DEFAULTS.pad;
   if (typeof pad === "string") {
     const p = pad.toLowerCase();
     if (p === "train" || p === "validate") return p === usage;
@@ -185,10 +183,176 @@ function padFor(pad: CellMapDataSplitOptions["pad"], usage: "train" | "validate"
 /** Why a dataset has no sample. */
 function emptyReason(ds: DatasetLike): string {
   if (ds instanceof CellMapDataset) {
-    if (!ds.hasData) return "no annotated class has foreground voxels";
-    if (!ds.samplingBox) return "no valid patch centre (crop smaller than the patch without padding, or sources that do not overlap)";
+    if (!ds.hasData) return "no foreground: no annotated class has foreground voxels";
+    if (!ds.samplingBox) return `too small: no valid patch centre (crop smaller than the patch${ds.pad ? "" : " without padding"}, or sources that do not overlap)`;
   }
   return "dataset has no samples";
+}
+
+/** One entry of a datasplit as {@link CellMapDataSplit.open} opened it. */
+export interface DataSplitRow {
+  usage: "train" | "validate";
+  /** CSV line, when the entry comes from a CSV file. */
+  line?: number;
+  raw?: string;
+  gt?: string | null;
+  /** The dataset (also one without samples), or null when the entry could not be opened. */
+  dataset: DatasetLike | null;
+  /** Why the split does not use the row (could not be opened, no sample); undefined when used. */
+  problem?: string;
+}
+
+/** Every entry of a datasplit, opened (see {@link openDataSplitRows}). */
+export interface DataSplitRows {
+  /** Entries in order (train first, then validate, each in file order). */
+  rows: DataSplitRow[];
+  /** CSV lines that are not entries (parse errors, unknown usage, no raw path). */
+  problems: SplitProblem[];
+}
+
+/**
+ * Reads a datasplit (`datasetDict`, `csvPath` or `csvText`) and opens every entry exactly as
+ * {@link CellMapDataSplit.open} does — same options, defaults, checks and transforms — but keeps
+ * every row, with its dataset or the reason it is not used. `cellmap-data verify` reports
+ * these rows, so it says what training will get.
+ */
+export async function openDataSplitRows(opts: CellMapDataSplitOptions): Promise<DataSplitRows> {
+  opts = parseOptions(splitOptionsSchema, opts, "openDataSplitRows");
+  if (opts.datasets) throw new CellMapError("INVALID_ARGUMENT", "openDataSplitRows reads datasetDict, csvPath or csvText, not datasets", "datasets");
+  return openRows(opts);
+}
+
+/**
+ * Checks the options every row of a split shares, as {@link CellMapDataSplit.open} does before
+ * opening any row: array specs, classes, relations, spatial config, pad, seed. Throws
+ * `INVALID_ARGUMENT` naming the field. Config files are checked with it when they are loaded.
+ */
+export function validateSplitOptions(opts: Omit<CellMapDataSplitOptions, "datasets" | "datasetDict" | "csvPath" | "csvText">): void {
+  opts = parseOptions(splitOptionsSchema.partial({ inputArrays: true }), opts, "options");
+  validateDatasetOptions({
+    classes: opts.classes ?? null,
+    inputArrays: opts.inputArrays,
+    targetArrays: opts.targetArrays,
+    spatialTransforms: opts.spatialTransforms,
+    classRelationDict: opts.classRelationDict,
+    emptyValue: opts.emptyValue,
+    seed: opts.seed ?? SPLIT_DEFAULTS.seed,
+  });
+  padFor(opts.pad, "train");
+}
+
+/** The datasplit entries of the options (CSV read and parsed), with the CSV's problems. */
+async function readEntries(opts: CellMapDataSplitOptions): Promise<{ dict: DataSplitDict; problems: SplitProblem[] }> {
+  if (opts.datasetDict) return { dict: opts.datasetDict, problems: [] };
+  if (opts.csvPath === undefined && opts.csvText === undefined) {
+    throw new CellMapError("INVALID_ARGUMENT", "one of datasets, datasetDict, csvPath or csvText must be given", "CellMapDataSplit");
+  }
+  let text: string;
+  let baseDir: string | undefined;
+  if (opts.csvText !== undefined) text = opts.csvText;
+  else if (isRemote(opts.csvPath!)) {
+    // FORBIDDEN, NOT_FOUND and IO errors name the URL.
+    text = new TextDecoder().decode(await readLocation(opts.csvPath!, opts.http, opts.signal));
+    baseDir = opts.csvPath!.replace(/\/+[^/]*$/, "");
+  } else {
+    try {
+      text = fs.readFileSync(opts.csvPath!, "utf8");
+    } catch (err) {
+      throw new CellMapError("NOT_FOUND", `cannot read datasplit CSV: ${(err as Error).message}`, opts.csvPath, { cause: err });
+    }
+    baseDir = path.dirname(path.resolve(opts.csvPath!));
+  }
+  const parsed = parseDataSplitCsv(text, { baseDir, source: opts.csvPath ?? "csvText" });
+  return { dict: parsed.dict, problems: parsed.problems };
+}
+
+/**
+ * Every output class must be annotated by some row, or inferred from an annotated class through
+ * `classRelationDict`: a class no row has is a misspelling or the wrong datasplit, and would
+ * train on nothing but unknown voxels.
+ */
+function checkClassesAnnotated(classes: string[], relations: Record<string, string[]>, entries: readonly DataSplitEntry[], source: string): void {
+  const annotated = new Set<string>();
+  let withTargets = 0;
+  for (const e of entries) {
+    if (typeof e?.gt !== "string" || e.gt.length === 0) continue;
+    try {
+      for (const c of splitTargetPath(e.gt).classes) annotated.add(c);
+      withTargets++;
+    } catch {
+      // a malformed target path is that row's problem
+    }
+  }
+  if (withTargets === 0) return;
+  for (const c of classes) {
+    if (annotated.has(c) || (relations[c] ?? []).some((r) => annotated.has(r))) continue;
+    const known = [...annotated].sort();
+    throw new CellMapError(
+      "INVALID_ARGUMENT",
+      `class ${JSON.stringify(c)} is annotated in no row of ${source} (the rows annotate ${known.join(", ")})${didYouMean(c, known)}`,
+      "classes",
+    );
+  }
+}
+
+/** Opens every entry of a parsed-options datasplit (the shared path of `open` and `openDataSplitRows`). */
+async function openRows(opts: CellMapDataSplitOptions): Promise<DataSplitRows> {
+  const seed = opts.seed ?? SPLIT_DEFAULTS.seed;
+  const classes = opts.classes ?? null;
+  const { dict, problems } = await readEntries(opts);
+  if (!Array.isArray(dict.train)) throw new CellMapError("INVALID_ARGUMENT", "datasetDict.train must be a list", "datasetDict.train");
+  const entries = [
+    ...dict.train.map((e) => ({ e, usage: "train" as const })),
+    ...(dict.validate ?? []).map((e) => ({ e, usage: "validate" as const })),
+  ];
+  // Options shared by all rows are checked once: a bad option is an error, not a problem per row.
+  validateSplitOptions(opts);
+  const padTrain = padFor(opts.pad, "train");
+  const padVal = padFor(opts.pad, "validate");
+  const hasTargets = !!opts.targetArrays && Object.keys(opts.targetArrays).length > 0;
+  if (classes && hasTargets) checkClassesAnnotated(classes, opts.classRelationDict ?? {}, entries.map((x) => x.e), opts.csvPath ?? (opts.csvText !== undefined ? "csvText" : "datasetDict"));
+  const rawOnly = classes === null;
+  // Transforms are built once (module transforms imported once) and shared by every row.
+  const trainRaw = await resolveTransform(opts.trainRawValueTransforms === undefined ? defaultRawTransform() : opts.trainRawValueTransforms, "trainRawValueTransforms");
+  const valRaw = await resolveTransform(opts.valRawValueTransforms === undefined ? defaultRawTransform() : opts.valRawValueTransforms, "valRawValueTransforms");
+  const target = await resolveTargetTransforms(opts.targetValueTransforms === undefined ? (rawOnly ? defaultRawTransform() : defaultTargetTransform()) : opts.targetValueTransforms, classes);
+  const forceHasData = opts.forceHasData ?? SPLIT_DEFAULTS.forceHasData;
+  const limiter = new Limiter(Math.max(1, opts.concurrency ?? SPLIT_DEFAULTS.concurrency));
+  const rows = await Promise.all(
+    entries.map(({ e, usage }, k) =>
+      limiter.run(async (): Promise<DataSplitRow> => {
+        const line = e?.line;
+        const base = { usage, raw: typeof e?.raw === "string" ? e.raw : undefined, gt: typeof e?.gt === "string" ? e.gt : null, ...(line !== undefined ? { line } : {}) };
+        if (typeof e?.raw !== "string" || e.raw.length === 0) return { ...base, dataset: null, problem: "entry has no raw path" };
+        if (!rawOnly && hasTargets && !e.gt) return { ...base, dataset: null, problem: "entry has no gt path but classes were given" };
+        try {
+          const dataset = await CellMapDataset.open({
+            rawPath: e.raw,
+            targetPath: e.gt ?? null,
+            classes,
+            inputArrays: opts.inputArrays,
+            targetArrays: opts.targetArrays,
+            spatialTransforms: usage === "train" ? opts.spatialTransforms : null,
+            rawValueTransforms: usage === "train" ? trainRaw : valRaw,
+            targetValueTransforms: target,
+            classRelationDict: opts.classRelationDict,
+            isTrain: usage === "train",
+            forceHasData,
+            emptyValue: opts.emptyValue,
+            pad: usage === "train" ? padTrain : padVal,
+            seed: seed + k,
+            http: opts.http,
+            signal: opts.signal,
+          });
+          return { ...base, dataset, ...(forceHasData || dataset.verify() ? {} : { problem: emptyReason(dataset) }) };
+        } catch (err) {
+          if (err instanceof CellMapError && err.code === "ABORTED") throw err;
+          return { ...base, dataset: null, problem: (err as Error).message };
+        }
+      }),
+    ),
+  );
+  return { rows, problems };
 }
 
 /** Training and validation datasets. Open with {@link CellMapDataSplit.open}. */
@@ -210,122 +374,42 @@ export class CellMapDataSplit {
 
   /**
    * Builds the split. Entries are opened concurrently; failures and datasets without samples
-   * go to `problems`. Throws `INVALID_ARGUMENT` when no training dataset remains.
+   * go to `problems` (with their CSV line). Options shared by every row (array specs, classes,
+   * relations, spatial config, transforms) are checked once, before any row is opened: a bad
+   * option is one `INVALID_ARGUMENT`, not a problem per row; so is a class that no row
+   * annotates and no relation infers. Throws `INVALID_ARGUMENT` when no training dataset remains.
    */
   static async open(opts: CellMapDataSplitOptions): Promise<CellMapDataSplit> {
-    const problems: SplitProblem[] = [];
-    const seed = opts.seed ?? 0;
+    opts = parseOptions(splitOptionsSchema, opts, "CellMapDataSplit.open");
+    const seed = opts.seed ?? SPLIT_DEFAULTS.seed;
     const classes = opts.classes ?? null;
     let train: DatasetLike[] = [];
     let validate: DatasetLike[] = [];
+    const problems: SplitProblem[] = [];
     if (opts.datasets) {
-      if (!Array.isArray(opts.datasets.train)) throw new CellMapError("INVALID_ARGUMENT", "datasets.train must be a list", "datasets.train");
       train = [...opts.datasets.train];
       validate = [...(opts.datasets.validate ?? [])];
     } else {
-      let dict: DataSplitDict;
-      if (opts.datasetDict) dict = opts.datasetDict;
-      else if (opts.csvPath !== undefined || opts.csvText !== undefined) {
-        let text: string;
-        let baseDir: string | undefined;
-        if (opts.csvText !== undefined) text = opts.csvText;
-        else if (isRemote(opts.csvPath!)) {
-          // FORBIDDEN, NOT_FOUND and IO errors name the URL.
-          text = new TextDecoder().decode(await readLocation(opts.csvPath!, opts.http, opts.signal));
-          baseDir = opts.csvPath!.replace(/\/+[^/]*$/, "");
-        } else {
-          try {
-            text = fs.readFileSync(opts.csvPath!, "utf8");
-          } catch (err) {
-            throw new CellMapError("NOT_FOUND", `cannot read datasplit CSV: ${(err as Error).message}`, opts.csvPath, { cause: err });
-          }
-          baseDir = path.dirname(path.resolve(opts.csvPath!));
-        }
-        const parsed = parseDataSplitCsv(text, { baseDir, source: opts.csvPath ?? "csvText" });
-        dict = parsed.dict;
-        problems.push(...parsed.problems);
-      } else {
-        throw new CellMapError("INVALID_ARGUMENT", "one of datasets, datasetDict, csvPath or csvText must be given", "CellMapDataSplit");
+      const opened = await openRows(opts);
+      problems.push(...opened.problems);
+      for (const row of opened.rows) {
+        const { dataset, problem, ...where } = row;
+        if (dataset && problem === undefined) (row.usage === "train" ? train : validate).push(dataset);
+        else problems.push({ ...where, reason: problem ?? "not opened" });
       }
-      if (!Array.isArray(dict.train)) throw new CellMapError("INVALID_ARGUMENT", "datasetDict.train must be a list", "datasetDict.train");
-      // Options shared by all rows are checked once: a bad option is an error, not a problem per row.
-      validateDatasetOptions({
-        classes,
-        inputArrays: opts.inputArrays,
-        targetArrays: opts.targetArrays,
-        spatialTransforms: opts.spatialTransforms,
-        classRelationDict: opts.classRelationDict,
-        emptyValue: opts.emptyValue,
-        seed,
-      });
-      const padTrain = padFor(opts.pad, "train");
-      const padVal = padFor(opts.pad, "validate");
-      const rawOnly = classes === null;
-      const trainRaw = opts.trainRawValueTransforms === undefined ? defaultRawTransform() : opts.trainRawValueTransforms;
-      const valRaw = opts.valRawValueTransforms === undefined ? defaultRawTransform() : opts.valRawValueTransforms;
-      const target = opts.targetValueTransforms === undefined ? (rawOnly ? defaultRawTransform() : defaultTargetTransform()) : opts.targetValueTransforms;
-      const limiter = new Limiter(Math.max(1, opts.concurrency ?? 16));
-      const entries = [
-        ...dict.train.map((e) => ({ e, usage: "train" as const })),
-        ...(dict.validate ?? []).map((e) => ({ e, usage: "validate" as const })),
-      ];
-      const opened = await Promise.all(
-        entries.map(({ e, usage }, k) =>
-          limiter.run(async (): Promise<DatasetLike | null> => {
-            const line = e?.line;
-            const base = { usage, raw: e?.raw, gt: e?.gt ?? null, ...(line !== undefined ? { line } : {}) };
-            if (typeof e?.raw !== "string" || e.raw.length === 0) {
-              problems.push({ ...base, reason: "entry has no raw path" });
-              return null;
-            }
-            if (!rawOnly && opts.targetArrays && Object.keys(opts.targetArrays).length > 0 && !e.gt) {
-              problems.push({ ...base, reason: "entry has no gt path but classes were given" });
-              return null;
-            }
-            try {
-              return await CellMapDataset.open({
-                rawPath: e.raw,
-                targetPath: e.gt ?? null,
-                classes,
-                inputArrays: opts.inputArrays,
-                targetArrays: opts.targetArrays,
-                spatialTransforms: usage === "train" ? opts.spatialTransforms : null,
-                rawValueTransforms: usage === "train" ? trainRaw : valRaw,
-                targetValueTransforms: target,
-                classRelationDict: opts.classRelationDict,
-                isTrain: usage === "train",
-                forceHasData: opts.forceHasData,
-                emptyValue: opts.emptyValue,
-                pad: usage === "train" ? padTrain : padVal,
-                seed: seed + k,
-                http: opts.http,
-                signal: opts.signal,
-              });
-            } catch (err) {
-              if (err instanceof CellMapError && err.code === "ABORTED") throw err;
-              problems.push({ ...base, reason: (err as Error).message });
-              return null;
-            }
-          }),
-        ),
-      );
-      entries.forEach(({ usage }, k) => {
-        const d = opened[k];
-        if (d) (usage === "train" ? train : validate).push(d);
-      });
     }
-    const keep = (list: DatasetLike[], usage: string): DatasetLike[] =>
-      list.filter((d) => {
-        if (opts.forceHasData || d.verify()) return true;
-        const raw = (d as { rawPath?: string }).rawPath;
-        const gt = (d as { targetPath?: string | null }).targetPath;
-        problems.push({ usage, raw, gt, reason: emptyReason(d) });
-        return false;
-      });
-    train = keep(train, "train");
-    validate = keep(validate, "validate");
+    if (opts.datasets && !opts.forceHasData) {
+      const keep = (list: DatasetLike[], usage: string): DatasetLike[] =>
+        list.filter((d) => {
+          if (d.verify()) return true;
+          problems.push({ usage, raw: (d as { rawPath?: string }).rawPath, gt: (d as { targetPath?: string | null }).targetPath, reason: emptyReason(d) });
+          return false;
+        });
+      train = keep(train, "train");
+      validate = keep(validate, "validate");
+    }
     if (train.length === 0) {
-      const detail = problems.map((p) => `\n  ${p.usage} ${p.raw ?? ""} ${p.gt ?? ""}: ${p.reason}`).join("");
+      const detail = problems.map((p) => `\n  ${p.usage}${p.line !== undefined ? ` line ${p.line}` : ""} ${p.raw ?? ""} ${p.gt ?? ""}: ${p.reason}`).join("");
       throw new CellMapError("INVALID_ARGUMENT", `no valid training dataset${detail}`, opts.csvPath ?? "datasplit");
     }
     const first = train[0];

@@ -7,6 +7,8 @@
  */
 import * as zarr from "zarrita";
 import type { Readable } from "@zarrita/storage";
+import { parseOptions } from "../config/options.js";
+import { imageOptionsSchema } from "../config/schema.js";
 import { CellMapError, throwIfAborted } from "../errors.js";
 import { type Box, chooseLevel, levelBoundingBox, samplingBox } from "../geometry/level.js";
 import type { Multiscale } from "../ome/model.js";
@@ -198,6 +200,7 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
 
   /** Opens the multiscale group at `opts.path` and picks the level for `opts.targetScale`. */
   static async open<D extends OutputDtype = "float32">(opts: CellMapImageOptions<D>): Promise<CellMapImage<D>> {
+    opts = parseOptions(imageOptionsSchema, opts, "CellMapImage.open");
     checkOutputDtype(opts);
     const axisOrder = opts.axisOrder ?? "zyx";
     if (axisOrder !== "zyx" && axisOrder !== "yx") {

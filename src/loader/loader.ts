@@ -23,6 +23,9 @@
 import { setMaxListeners } from "node:events";
 import * as os from "node:os";
 import { Piscina } from "piscina";
+import { LOADER_DEFAULTS } from "../config/defaults.js";
+import { parseOptions } from "../config/options.js";
+import { loaderOptionsSchema } from "../config/schema.js";
 import { CellMapError } from "../errors.js";
 import type { DatasetDescription, DatasetLike } from "../dataset/types.js";
 import { ClassBalancedSampler, type Sampler } from "../sampling/samplers.js";
@@ -261,22 +264,23 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
     if (typeof dataset?.get !== "function" || !Number.isSafeInteger(dataset.length)) {
       throw bad("dataset must be a dataset-like object (get(i), length)", "dataset");
     }
+    opts = parseOptions(loaderOptionsSchema, opts, "CellMapDataLoader");
     this.dataset = dataset;
-    this.batchSize = intOption(opts.batchSize, 1, 1, "batchSize");
-    this.numWorkers = intOption(opts.numWorkers, 0, 0, "numWorkers");
-    this.prefetchFactor = intOption(opts.prefetchFactor, 2, 1, "prefetchFactor");
-    this.worldSize = intOption(opts.worldSize, 1, 1, "worldSize");
-    this.rank = intOption(opts.rank, 0, 0, "rank");
+    this.batchSize = intOption(opts.batchSize, LOADER_DEFAULTS.batchSize, 1, "batchSize");
+    this.numWorkers = intOption(opts.numWorkers, LOADER_DEFAULTS.numWorkers, 0, "numWorkers");
+    this.prefetchFactor = intOption(opts.prefetchFactor, LOADER_DEFAULTS.prefetchFactor, 1, "prefetchFactor");
+    this.worldSize = intOption(opts.worldSize, LOADER_DEFAULTS.worldSize, 1, "worldSize");
+    this.rank = intOption(opts.rank, LOADER_DEFAULTS.rank, 0, "rank");
     if (this.rank >= this.worldSize) throw bad(`rank must be in [0, worldSize = ${this.worldSize}), got ${this.rank}`, "rank");
-    this.sampleConcurrency = intOption(opts.sampleConcurrency, Math.min(this.batchSize, 16), 1, "sampleConcurrency");
+    this.sampleConcurrency = intOption(opts.sampleConcurrency, Math.min(this.batchSize, LOADER_DEFAULTS.maxSampleConcurrency), 1, "sampleConcurrency");
     this.slots = new Limiter(this.sampleConcurrency);
-    this.isTrain = opts.isTrain ?? true;
+    this.isTrain = opts.isTrain ?? LOADER_DEFAULTS.isTrain;
     this.signal = opts.signal;
     opts.signal?.addEventListener("abort", () => {
       this.active?.stop();
       void this.close();
     }, { once: true });
-    this.dropLast = opts.dropLast ?? false;
+    this.dropLast = opts.dropLast ?? LOADER_DEFAULTS.dropLast;
     const dsSeed = (dataset as DatasetExtras).seed;
     this.seed = intOption(opts.seed ?? opts.state?.seed, Number.isSafeInteger(dsSeed) && dsSeed! >= 0 ? dsSeed! : 0, 0, "seed");
     this.iterationsPerEpoch = opts.iterationsPerEpoch === undefined ? null : intOption(opts.iterationsPerEpoch, 0, 1, "iterationsPerEpoch");

@@ -51,17 +51,23 @@ export type SpatialDrawLike = Pick<SpatialDraw, "mirror" | "transpose" | "rotate
 const WORLD: readonly SpatialAxis[] = ["z", "y", "x"];
 const worldIndex = (a: string): number => WORLD.indexOf(a as SpatialAxis);
 
-const configSchema = z.strictObject({
-  mirror: z.strictObject({ axes: z.record(z.string(), z.number().min(0).max(1)) }).optional(),
+const probability = z.custom<number>((v) => typeof v === "number" && v >= 0 && v <= 1, {
+  error: (iss) => `must be a probability in [0, 1], got ${typeof iss.input === "number" ? iss.input : JSON.stringify(iss.input)}`,
+});
+const angleRange = z.custom<[number, number]>(
+  (v) => Array.isArray(v) && v.length === 2 && v.every((a) => typeof a === "number" && Number.isFinite(a)) && v[0] <= v[1],
+  { error: (iss) => `must be an angle range [min, max] in degrees with min <= max, got ${JSON.stringify(iss.input)}` },
+);
+
+/**
+ * Schema of a spatial augmentation config (keys and value types; which axes are allowed depends
+ * on the data and is checked by {@link parseSpatialConfig}). Shared by the library's options and
+ * config files.
+ */
+export const spatialConfigSchema = z.strictObject({
+  mirror: z.strictObject({ axes: z.record(z.string(), probability) }).optional(),
   transpose: z.strictObject({ axes: z.array(z.string()) }).optional(),
-  rotate: z
-    .strictObject({
-      axes: z.record(
-        z.string(),
-        z.tuple([z.number(), z.number()]).refine(([lo, hi]) => lo <= hi, "expected [min, max] with min <= max"),
-      ),
-    })
-    .optional(),
+  rotate: z.strictObject({ axes: z.record(z.string(), angleRange) }).optional(),
 });
 
 /** Validated config with axes in canonical zyx order (draw order does not depend on key order). */
@@ -81,18 +87,19 @@ function checkAxes(axes: readonly string[]): readonly SpatialAxis[] {
 }
 
 /** Axes about which a rotation keeps the data in its own space: all three in 3-D, only z in 2-D. */
-function checkRotationAxis(a: string, axes: readonly SpatialAxis[], where: string): void {
+function checkRotationAxis(a: string, axes: readonly SpatialAxis[], where: string, at = where): void {
   if (worldIndex(a) < 0) {
-    throw new CellMapError("INVALID_ARGUMENT", `unknown axis ${JSON.stringify(a)} in ${where} (expected one of z, y, x)`, where);
+    throw new CellMapError("INVALID_ARGUMENT", `unknown axis ${JSON.stringify(a)} in ${where} (expected one of z, y, x)`, at);
   }
   if (axes.length === 2 && a !== "z") {
-    throw new CellMapError("INVALID_ARGUMENT", `rotation about ${a} is not possible for 2-D data (axes y,x); only z is allowed`, where);
+    throw new CellMapError("INVALID_ARGUMENT", `rotation about ${a} is not possible for 2-D data (axes y,x); only z is allowed`, at);
   }
 }
 
-function checkDataAxis(a: string, axes: readonly SpatialAxis[], where: string): void {
+/** `at`: the field path reported (e.g. `spatialTransforms.mirror.axes.q`). */
+function checkDataAxis(a: string, axes: readonly SpatialAxis[], where: string, at = where): void {
   if (!axes.includes(a as SpatialAxis)) {
-    throw new CellMapError("INVALID_ARGUMENT", `unknown axis ${JSON.stringify(a)} in ${where} (expected one of ${axes.join(", ")})`, where);
+    throw new CellMapError("INVALID_ARGUMENT", `unknown axis ${JSON.stringify(a)} in ${where} (expected one of ${axes.join(", ")})`, at);
   }
 }
 
@@ -102,23 +109,23 @@ function checkDataAxis(a: string, axes: readonly SpatialAxis[], where: string): 
  */
 export function parseSpatialConfig(config: unknown, axes: readonly string[] = WORLD): ParsedSpatialConfig {
   const ax = checkAxes(axes);
-  const c = parseOrThrow(configSchema, config, "spatialTransforms");
+  const c = parseOrThrow(spatialConfigSchema, config, "spatialTransforms");
   const out: ParsedSpatialConfig = { mirror: [], transpose: null, rotate: [] };
   if (c.mirror) {
-    for (const a of Object.keys(c.mirror.axes)) checkDataAxis(a, ax, "spatialTransforms.mirror.axes");
+    for (const a of Object.keys(c.mirror.axes)) checkDataAxis(a, ax, "spatialTransforms.mirror.axes", `spatialTransforms.mirror.axes.${a}`);
     for (const a of ax) if (a in c.mirror.axes) out.mirror.push([a, c.mirror.axes[a]]);
   }
   if (c.transpose) {
     const seen = new Set<string>();
-    for (const a of c.transpose.axes) {
-      checkDataAxis(a, ax, "spatialTransforms.transpose.axes");
+    for (const [i, a] of c.transpose.axes.entries()) {
+      checkDataAxis(a, ax, "spatialTransforms.transpose.axes", `spatialTransforms.transpose.axes[${i}]`);
       if (seen.has(a)) throw new CellMapError("INVALID_ARGUMENT", `axis ${JSON.stringify(a)} listed twice in spatialTransforms.transpose.axes`, "spatialTransforms.transpose.axes");
       seen.add(a);
     }
     out.transpose = ax.filter((a) => seen.has(a));
   }
   if (c.rotate) {
-    for (const a of Object.keys(c.rotate.axes)) checkRotationAxis(a, ax, "spatialTransforms.rotate.axes");
+    for (const a of Object.keys(c.rotate.axes)) checkRotationAxis(a, ax, "spatialTransforms.rotate.axes", `spatialTransforms.rotate.axes.${a}`);
     for (const a of WORLD) {
       const r = c.rotate.axes[a];
       if (r) out.rotate.push([a, r[0], r[1]]);

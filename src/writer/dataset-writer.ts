@@ -23,6 +23,9 @@
  * written.
  */
 import * as path from "node:path";
+import { defaultRawTransform } from "../config/defaults.js";
+import { parseOptions } from "../config/options.js";
+import { datasetWriterOptionsSchema } from "../config/schema.js";
 import { CellMapError } from "../errors.js";
 import { CellMapImage } from "../image/image.js";
 import { RngStream, sampleRng } from "../sampling/rng.js";
@@ -72,7 +75,11 @@ export interface CellMapDatasetWriterOptions {
   targetBounds: Record<string, Bounds>;
   /** `"zyx"` for 3-D specs (default), `"yx"` for 2-D specs and images. */
   axisOrder?: "zyx" | "yx";
-  /** Value transform of every input patch (object or JSON spec). */
+  /**
+   * Value transform of every input patch (object or JSON spec). Default: the training default
+   * of `CellMapDataSplit` (`defaultRawTransform()`: integer raw scaled to [0, 1], NaN → 0), so a
+   * model sees the same input values at inference as in training; `null`: raw values as read.
+   */
   rawValueTransforms?: ValueTransform | TransformSpec | null;
   /** Halo voxels on each side of a tile (see {@link ImageWriter}). Default 0. */
   overlap?: number | number[];
@@ -189,6 +196,7 @@ export class CellMapDatasetWriter implements DatasetLike {
    * that all target arrays share one tiling.
    */
   static async open(opts: CellMapDatasetWriterOptions): Promise<CellMapDatasetWriter> {
+    opts = parseOptions(datasetWriterOptionsSchema, opts, "CellMapDatasetWriter.open");
     if (typeof opts?.rawPath !== "string" || opts.rawPath.length === 0) throw bad("rawPath must be a non-empty string", "rawPath");
     if (typeof opts.targetPath !== "string" || opts.targetPath.length === 0) throw bad("targetPath must be a non-empty string", "targetPath");
     const classes = opts.classes;
@@ -225,13 +233,18 @@ export class CellMapDatasetWriter implements DatasetLike {
       if (!Array.isArray(s.scale) || (s.scale.length !== d && s.scale.length !== 1) || s.scale.some((v) => !(typeof v === "number" && Number.isFinite(v) && v > 0))) {
         throw bad(`scale must be ${d} (or 1) positive numbers in nm, got ${JSON.stringify(s.scale)}`, `${where}.scale`);
       }
+      if (s.outputDtype !== undefined && s.outputDtype !== "float32") {
+        const why = where.startsWith("inputArrays") ? "the writer serves float32 input patches" : "the writer's dtype option sets the type it writes";
+        throw bad(`outputDtype ${JSON.stringify(s.outputDtype)} is not supported here: ${why}`, `${where}.outputDtype`);
+      }
       return { shape: [...s.shape], scale: s.scale.length === d ? [...s.scale] : new Array<number>(d).fill(s.scale[0]) };
     };
 
-    const transform = opts.rawValueTransforms
-      ? typeof (opts.rawValueTransforms as ValueTransform).apply === "function"
-        ? (opts.rawValueTransforms as ValueTransform)
-        : await loadTransform(opts.rawValueTransforms, "rawValueTransforms")
+    const given = opts.rawValueTransforms === undefined ? defaultRawTransform() : opts.rawValueTransforms;
+    const transform = given
+      ? typeof (given as ValueTransform).apply === "function"
+        ? (given as ValueTransform)
+        : await loadTransform(given, "rawValueTransforms")
       : null;
 
     const inputs = await Promise.all(

@@ -40,6 +40,8 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import * as zarr from "zarrita";
+import { parseOptions } from "../config/options.js";
+import { imageWriterOptionsSchema } from "../config/schema.js";
 import { CellMapError } from "../errors.js";
 import { TEMP_PREFIX, writeFileAtomic, writeJsonAtomic } from "../store/atomic.js";
 import { openStore } from "../store/open.js";
@@ -451,6 +453,7 @@ export class ImageWriter {
    *   is set, or when `resume` finds different metadata; `INVALID_ARGUMENT` for bad options.
    */
   static async open(opts: ImageWriterOptions): Promise<ImageWriter> {
+    opts = parseOptions(imageWriterOptionsSchema, opts, "ImageWriter.open");
     const w = new ImageWriter(configure(opts));
     await w.prepare(opts.overwrite ?? false, opts.resume ?? false, opts.attach ?? false);
     return w;
