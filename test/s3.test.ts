@@ -6,7 +6,9 @@
  * read from the bucket) must equal the local reads byte for byte, with credentials from the
  * environment, from `AWS_PROFILE` + the shared credentials file, or from options. Wrong or
  * missing credentials are `FORBIDDEN` naming bucket and key; a 403 chunk is `FORBIDDEN` unless
- * `forbiddenAsMissing`; a 404 chunk is the fill value.
+ * `forbiddenAsMissing`; a 404 chunk is the fill value. Predictions written by
+ * `CellMapDatasetWriter` to `s3://` (signed PUTs, one object per chunk) equal a local write
+ * byte for byte, and resume and overwrite work on the bucket.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -26,6 +28,9 @@ import { makeRemoteFixture, type RemoteContainer, type RemoteFixture } from "./f
 import { tensorDigest } from "./helpers/digest.js";
 import { deserializeError, serializeError } from "../src/loader/collate.js";
 import { S3_KEY, S3_KEY2, startS3, type S3TestServer } from "./helpers/s3-server.js";
+import type { Tensor } from "../src/tensor.js";
+import { CellMapDatasetWriter, type CellMapDatasetWriterOptions } from "../src/writer/index.js";
+import { TEMP_PREFIX } from "../src/store/atomic.js";
 
 registerFastCodecs();
 
@@ -315,6 +320,97 @@ describe("s3:// on a private S3-compatible bucket", () => {
     } finally {
       s3.configure({});
     }
+  });
+});
+
+describe("writing predictions to s3://", () => {
+  const SPEC = { shape: [12, 12, 12], scale: [4, 4, 4] };
+  const options = (targetPath: string): CellMapDatasetWriterOptions => ({
+    rawPath: `${tmp}/${fx.v2.raw}`, targetPath, classes: ["mito", "er"], inputArrays: { raw: SPEC }, targetArrays: { pred: SPEC },
+    targetBounds: { pred: { z: [40, 136], y: [48, 144], x: [44, 140] } }, overlap: 2, blend: "linear", pyramid: 1, http: HTTP,
+  });
+  /** "Model": mito = the input, er = 1 - input / 2, per tile. */
+  const step = async (w: CellMapDatasetWriter, i: number) => {
+    const x = (await w.get(i)).raw as Tensor;
+    const er = x.data.map((v) => 1 - v / 2);
+    await w.write(i, { mito: x.data, er });
+  };
+  /** Objects below `prefix` in the bucket, read from s3rver directly: key (relative) -> bytes. */
+  async function bucketTree(prefix: string): Promise<Map<string, Buffer>> {
+    const list = await (await fetch(`${s3.backend}/${BUCKET}?list-type=2&prefix=${encodeURIComponent(prefix + "/")}`)).text();
+    const keys = [...list.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1]);
+    assert.ok(!/<IsTruncated>true/.test(list));
+    const out = new Map<string, Buffer>();
+    for (const k of keys) out.set(k.slice(prefix.length + 1), Buffer.from(await (await fetch(`${s3.backend}/${BUCKET}/${k}`)).arrayBuffer()));
+    return out;
+  }
+  function localTree(dir: string): Map<string, Buffer> {
+    const out = new Map<string, Buffer>();
+    for (const f of fs.readdirSync(dir, { recursive: true }) as string[]) {
+      if (fs.statSync(path.join(dir, f)).isFile()) out.set(f.split(path.sep).join("/"), fs.readFileSync(path.join(dir, f)));
+    }
+    return out;
+  }
+  function assertSameTree(got: Map<string, Buffer>, want: Map<string, Buffer>, what: string): void {
+    assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort(), `${what}: the same objects`);
+    for (const [k, v] of want) assert.ok(got.get(k)!.equals(v), `${what}: ${k} differs`);
+  }
+
+  it("CellMapDatasetWriter writes to the bucket byte for byte what it writes locally (blended, with a pyramid); signed PUTs; reads back through s3://", async () => {
+    const local = path.join(tmp, "pred-local.zarr");
+    const lw = await CellMapDatasetWriter.open(options(local));
+    for (let i = 0; i < lw.length; i++) await step(lw, i);
+    await lw.finalize();
+    const want = localTree(local);
+    assert.ok([...want.keys()].some((k) => k.startsWith("mito/s1/")) && ![...want.keys()].some((k) => k.includes(".cm-partial") || k.includes(TEMP_PREFIX)));
+
+    await withEnv(envKeys(), async () => {
+      const from = s3.requests.length;
+      const rw = await CellMapDatasetWriter.open(options(`s3://${BUCKET}/pred.zarr`));
+      assert.equal(rw.length, lw.length);
+      for (let i = 0; i < rw.length; i++) await step(rw, i);
+      await rw.finalize();
+      const reqs = s3.requests.slice(from);
+      const writes = reqs.filter((r) => r.method === "PUT" || r.method === "DELETE");
+      assert.ok(writes.length > 0 && writes.every((r) => r.signedBy === S3_KEY.accessKeyId && r.status < 300), "PUTs and DELETEs signed and accepted");
+      assert.ok(writes.some((r) => r.method === "PUT" && r.path.includes("/.cm-partial/")), "partial windows went to the bucket");
+      assert.ok(reqs.every((r) => r.status < 400 || r.status === 404), "no request refused");
+      assertSameTree(await bucketTree("pred.zarr"), want, "s3 vs local");
+
+      // The project's reader reads the bucket's predictions as the local ones.
+      chunkCache.clear();
+      for (const cls of ["mito", "er"]) {
+        const read = async (base: string) => (await (await CellMapImage.open({ path: `${base}/${cls}`, targetScale: [4, 4, 4], targetVoxelShape: [24, 24, 24], http: HTTP })).read([88, 96, 92])).data;
+        assert.deepEqual(await read(`s3://${BUCKET}/pred.zarr`), await read(local), cls);
+      }
+    });
+  });
+
+  it("resume on s3:// serves only the missing tiles (a listing of the prefix) and ends byte-identical; existing output is a WRITE_CONFLICT; overwrite replaces it", async () => {
+    const local = path.join(tmp, "pred-resume-local.zarr");
+    const lw = await CellMapDatasetWriter.open(options(local));
+    for (let i = 0; i < lw.length; i++) await step(lw, i);
+    await lw.finalize();
+    await withEnv(envKeys(), async () => {
+      const target = `s3://${BUCKET}/resume.zarr`;
+      const first = await CellMapDatasetWriter.open(options(target));
+      const half = Math.floor(first.length / 2);
+      for (let i = 0; i < half; i++) await step(first, i);
+      await assert.rejects(CellMapDatasetWriter.open(options(target)), isCode("WRITE_CONFLICT", target));
+      const resumed = await CellMapDatasetWriter.open({ ...options(target), resume: true });
+      assert.ok(resumed.length < first.length && resumed.length >= first.length - half, `resumed ${resumed.length} of ${first.length}`);
+      assert.equal(resumed.tileOf(0) >= half - 1, true);
+      for (let i = 0; i < resumed.length; i++) await step(resumed, i);
+      await resumed.finalize();
+      assertSameTree(await bucketTree("resume.zarr"), localTree(local), "resumed s3 vs local");
+
+      const stray = await fetch(`${s3.backend}/${BUCKET}/resume.zarr/mito/s0/9.9.9`, { method: "PUT", body: "stale" });
+      await stray.arrayBuffer();
+      const again = await CellMapDatasetWriter.open({ ...options(target), overwrite: true });
+      const tree = await bucketTree("resume.zarr");
+      assert.ok(!tree.has("mito/s0/9.9.9") && ![...tree.keys()].some((k) => k.includes("/s0/") && !k.endsWith(".zarray") && !k.endsWith(".zattrs")), "overwrite deleted the old chunks");
+      assert.equal(again.length, first.length);
+    });
   });
 });
 

@@ -20,6 +20,12 @@ import {
 import { multiscalesAttrs, writeGroup, ZYX_NM } from "../src/writer/ome-metadata.js";
 import { writeOmePyramid } from "../src/writer/pyramid.js";
 import { parseMultiscales } from "../src/ome/parse.js";
+import { chunkEncoder, normalizeArraySpec } from "../src/zarr/write/index.js";
+import { registerFastCodecs, registerWasmCodecs } from "../src/zarr/codecs/register.js";
+import { useNativeZstd } from "../src/zarr/codecs/zstd.js";
+import { openZarrArray } from "../src/zarr/array.js";
+import { readRegion } from "../src/zarr/read.js";
+import { LocalStore } from "../src/store/local.js";
 import { readMultiscale } from "../src/ome/read.js";
 import { makeCoordPyramid, makeLabelPyramid, makeRawEM, labelAt, encodeZYX, decodeZYX } from "./fixtures/builder.js";
 
@@ -123,6 +129,64 @@ test("every dtype x format x order x codec x endian round-trips through zarrita"
     await Promise.all(jobs.splice(0));
   }
   assert.equal(count, 19 * 24);
+});
+
+test("chunks through zarrita's set and through the codec pipeline directly are the same bytes", async () => {
+  const specs = [
+    { zarrFormat: 2 as const, dtype: "uint16" as const, order: "F" as const, endian: "big" as const, compressor: { id: "blosc" as const, cname: "lz4" as const } },
+    { zarrFormat: 2 as const, dtype: "float32" as const, compressor: null },
+    { zarrFormat: 3 as const, dtype: "int64" as const, order: [2, 0, 1], compressor: { id: "gzip" as const } },
+    { zarrFormat: 3 as const, dtype: "bool" as const, compressor: { id: "zstd" as const, level: 2 } },
+  ];
+  for (const extra of specs) {
+    const spec = normalizeArraySpec({ shape: SHAPE, chunks: SMALL_CHUNKS, ...extra });
+    const data = sample(spec.dtype, 2 * 3 * 4);
+    const direct = await (await chunkEncoder(spec, "direct")).encode(data);
+    const viaSet = await (await chunkEncoder(spec, "set", { viaSet: true })).encode(data);
+    assert.deepEqual(Buffer.from(direct), Buffer.from(viaSet), JSON.stringify(extra));
+  }
+});
+
+test("zstd chunks carry the frame checksum by default (native and fallback), so damage is detected on read", async () => {
+  const root = tmp();
+  const data = sample("uint16", N);
+  for (const native of [true, false]) {
+    useNativeZstd(native);
+    try {
+      for (const [format, checksum] of [[2, undefined], [3, undefined], [2, false]] as const) {
+        const dir = path.join(root, `${native}-${format}-${checksum}`);
+        await writeArray(dir, { zarrFormat: format, shape: SHAPE, chunks: SHAPE, dtype: "uint16", compressor: { id: "zstd", level: 3, ...(checksum === false && { checksum }) } }, data);
+        const meta = JSON.parse(fs.readFileSync(path.join(dir, format === 2 ? ".zarray" : "zarr.json"), "utf8"));
+        const config = format === 2 ? meta.compressor : meta.codecs.find((c: { name: string }) => c.name === "zstd").configuration;
+        assert.equal(config.checksum, checksum ?? true);
+        const file = path.join(dir, format === 2 ? "0.0.0" : path.join("c", "0", "0", "0"));
+        const frame = fs.readFileSync(file);
+        assert.equal((frame[4] & 0x04) !== 0, checksum ?? true, `native ${native}, v${format}: Content_Checksum_flag`);
+        if (checksum === false) continue;
+        assert.equal((await readAll(dir)).at(17), data[17]);
+        const bad = Buffer.from(frame);
+        bad[bad.length - 8] ^= 0x10; // inside the last block's payload
+        fs.writeFileSync(file, bad);
+        const za = await openZarrArray(zarr.root(new LocalStore(dir)), "", `${dir}`);
+        await assert.rejects(readRegion(za, [0, 0, 0], SHAPE), (e: unknown) => e instanceof CellMapError && e.code === "CORRUPT_CHUNK");
+      }
+    } finally {
+      useNativeZstd(true);
+    }
+  }
+});
+
+test("writes use the fast encoders while zarrita's WASM decoders are registered (zarrita cannot encode gzip)", async () => {
+  registerWasmCodecs();
+  try {
+    const dir = path.join(tmp(), "wasm");
+    const data = sample("int32", N);
+    await writeArray(dir, { zarrFormat: 2, shape: SHAPE, chunks: SMALL_CHUNKS, dtype: "int32", compressor: { id: "gzip", level: 5 } }, data);
+    const got = await readAll(dir);
+    for (let i = 0; i < N; i++) assert.equal(got.at(i), data[i]);
+  } finally {
+    registerFastCodecs();
+  }
 });
 
 test("v3 transpose with a general permutation round-trips", async () => {

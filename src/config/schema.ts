@@ -281,6 +281,7 @@ export const imageWriterOptionsSchema = optionObject(
     root: z.string().optional(),
     name: z.string().optional(),
     attach: bool.optional(),
+    http: httpOptionsSchema.optional(),
   },
   {
     aliases: { bounding_box: "bounds", write_voxel_shape: "writeShape" },

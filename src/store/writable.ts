@@ -48,16 +48,27 @@ export interface OpenedWritableStore {
  * environment, as for reads). `http(s)://` is `UNSUPPORTED`: plain HTTP servers take no writes.
  */
 export function openWritableStore(location: string, http: HttpStoreOptions = {}): OpenedWritableStore {
-  if (typeof location !== "string" || location.length === 0) {
-    throw new CellMapError("INVALID_ARGUMENT", "an output location must be a non-empty string", "location");
+  const loc = outputLocation(location, typeof location === "string" ? location : "location");
+  if (/^s3:\/\//i.test(loc)) return { store: openS3Store(loc, http).store, location: loc, remote: true };
+  return { store: new LocalStore(loc), location: loc, remote: false };
+}
+
+/** An output location in canonical form: an absolute path, or an `s3://` URL without a trailing slash. */
+export function outputLocation(p: unknown, where: string): string {
+  if (typeof p !== "string" || p.length === 0) throw new CellMapError("INVALID_ARGUMENT", "path must be a non-empty string", where);
+  if (/^s3:\/\/[^/]/i.test(p)) return p.replace(/\/+$/, "");
+  if (/^https?:\/\//i.test(p)) throw new CellMapError("UNSUPPORTED", "writers need a local directory or an s3:// URL, not an http(s) URL", p);
+  return path.resolve(p.startsWith("file://") ? fileURLToPath(p) : p);
+}
+
+/** `location` relative to `root` ("/"-separated, "" when equal), or null when it is not inside it. */
+export function relativeLocation(root: string, location: string): string | null {
+  if (/^s3:\/\//i.test(root) !== /^s3:\/\//i.test(location)) return null;
+  if (/^s3:\/\//i.test(root)) {
+    if (location === root) return "";
+    return location.startsWith(`${root}/`) ? location.slice(root.length + 1) : null;
   }
-  if (/^s3:\/\//i.test(location)) {
-    const { store } = openS3Store(location, http);
-    return { store, location: location.replace(/\/+$/, ""), remote: true };
-  }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location) && !/^file:\/\//i.test(location)) {
-    throw new CellMapError("UNSUPPORTED", "writers need a local directory or an s3:// URL, not an http(s) URL", location);
-  }
-  const dir = location.startsWith("file://") ? fileURLToPath(location) : path.resolve(location);
-  return { store: new LocalStore(dir), location: dir, remote: false };
+  const rel = path.relative(root, location);
+  if (rel.startsWith("..") || path.isAbsolute(rel)) return null;
+  return rel.split(path.sep).join("/");
 }

@@ -6,6 +6,8 @@
  * Layout: with one target array, class `c` goes to `targetPath/<c>`; with several, to
  * `targetPath/<array>/<c>` (Python wrote every array to the same path, §19 P15). Empty zarr
  * groups are written from the `.zarr` directory in `targetPath` (or `targetPath` itself) down.
+ * `targetPath` may be an `s3://` URL: the images are then written to the bucket (one PUT per
+ * chunk), with the `http` options (also those of `rawPath`) signing the requests.
  *
  * Tiles: the first target array's tiling (tiling.ts) defines the index space; the other target
  * arrays must tile the region identically (same tile grid and centres), else `INVALID_ARGUMENT`.
@@ -31,6 +33,7 @@ import { CellMapImage } from "../image/image.js";
 import { RngStream, sampleRng } from "../sampling/rng.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import type { HttpStoreOptions } from "../store/http.js";
+import { outputLocation } from "../store/writable.js";
 import type { Tensor } from "../tensor.js";
 import { loadTransform } from "../transforms/registry.js";
 import type { TransformSpec, ValueTransform } from "../transforms/types.js";
@@ -61,7 +64,7 @@ export interface WriterArraySpec extends ArraySpec {
 export interface CellMapDatasetWriterOptions {
   /** Raw multiscale group the inputs are read from (local path or URL). */
   rawPath: string;
-  /** Local directory receiving one image per class. */
+  /** Where the images go, one per class: a local directory or an `s3://bucket/prefix` URL (credentials, endpoint: `http.s3`). */
   targetPath: string;
   /** Classes to write. */
   classes: string[];
@@ -143,10 +146,11 @@ function fromRanges(r: readonly [number, number][], count: number): number[] {
   return out;
 }
 
-/** The directory from which parent groups are written: the last `*.zarr` component, else `dir`. */
+/** The location from which parent groups are written: the last `*.zarr` component, else `dir` (a path or an `s3://` URL). */
 function zarrRoot(dir: string): string {
-  const parts = dir.split(path.sep);
-  for (let i = parts.length - 1; i >= 0; i--) if (parts[i].endsWith(".zarr")) return parts.slice(0, i + 1).join(path.sep) || path.sep;
+  const sep = /^s3:\/\//i.test(dir) ? "/" : path.sep;
+  const parts = dir.split(sep);
+  for (let i = parts.length - 1; i >= 0; i--) if (parts[i].endsWith(".zarr")) return parts.slice(0, i + 1).join(sep) || sep;
   return dir;
 }
 
@@ -161,6 +165,11 @@ export class CellMapDatasetWriter implements DatasetLike {
   readonly kind = "CellMapDatasetWriter";
   readonly rawPath: string;
   readonly targetPath: string;
+/** `child` below the output location `base` (a path or an `s3://` URL). */
+function below(base: string, ...child: string[]): string {
+  return /^s3:\/\//i.test(base) ? [base, ...child].join("/") : path.join(base, ...child);
+}
+
   readonly classes: readonly string[];
   readonly modelClasses: readonly string[];
   readonly inputArrays: ArraySpecs;
@@ -260,7 +269,7 @@ export class CellMapDatasetWriter implements DatasetLike {
 
     const extra = Object.keys(opts.targetBounds ?? {}).find((k) => !targetNames.includes(k));
     if (extra !== undefined) throw bad(`targetBounds names ${JSON.stringify(extra)}, which is not a target array (${targetNames.join(", ")})`, `targetBounds.${extra}`);
-    const target = path.resolve(opts.targetPath);
+    const target = outputLocation(opts.targetPath, "targetPath");
     const root = zarrRoot(target);
     const writers: Record<string, Record<string, ImageWriter>> = {};
     for (const name of targetNames) {
@@ -270,11 +279,11 @@ export class CellMapDatasetWriter implements DatasetLike {
       if (!bounds) throw bad(`no targetBounds for target array ${JSON.stringify(name)}`, `targetBounds.${name}`);
       writers[name] = {};
       for (const c of classes) {
-        const dir = targetNames.length === 1 ? path.join(target, c) : path.join(target, name, c);
+        const dir = targetNames.length === 1 ? below(target, c) : below(target, name, c);
         writers[name][c] = await ImageWriter.open({
           path: dir, scale: s.scale, bounds, writeShape: s.shape, overlap: opts.overlap, blend: opts.blend, nChannels: t.nChannels,
           dtype: opts.dtype, fillValue: opts.fillValue, format: opts.format, compressor: opts.compressor, pyramid: opts.pyramid,
-          pyramidMethod: opts.pyramidMethod, overwrite: opts.overwrite, resume: opts.resume, attach: opts.attach, root,
+          pyramidMethod: opts.pyramidMethod, overwrite: opts.overwrite, resume: opts.resume, attach: opts.attach, root, http: opts.http,
         });
       }
     }

@@ -1,11 +1,10 @@
 /**
  * Builders for OME-NGFF multiscales metadata (0.4 on Zarr v2, 0.5 on Zarr v3) and for Zarr
- * group nodes.
+ * group nodes, written through the store layer (local directories or `s3://`).
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { CellMapError } from "../errors.js";
-import { writeJsonAtomic } from "../store/atomic.js";
+import { childKey, openTarget, putJson, type TargetOptions, type WriteTarget } from "../zarr/write/index.js";
+import { outputLocation, relativeLocation } from "../store/writable.js";
 
 /** An NGFF axis as written to metadata. */
 export interface NgffAxis {
@@ -79,36 +78,38 @@ export function multiscalesAttrs(input: MultiscalesInput): Record<string, unknow
   return input.version === "0.4" ? { multiscales: [ms] } : { ome: { version: "0.5", multiscales: [ms] } };
 }
 
+/** The metadata documents of a group node (file name to JSON): `.zgroup` (+ `.zattrs` when `attrs` is non-empty) for v2, `zarr.json` for v3. */
+export function groupDocuments(format: 2 | 3, attrs: Record<string, unknown> = {}): Record<string, unknown> {
+  if (format === 2) return Object.keys(attrs).length > 0 ? { ".zgroup": { zarr_format: 2 }, ".zattrs": attrs } : { ".zgroup": { zarr_format: 2 } };
+  if (format === 3) return { "zarr.json": { zarr_format: 3, node_type: "group", attributes: attrs } };
+  throw new CellMapError("INVALID_ARGUMENT", `zarr format must be 2 or 3, got ${String(format)}`, "format");
+}
+
 /**
- * Writes a group node at `dir`: `.zgroup` (+ `.zattrs` when `attrs` is non-empty) for v2, a
- * group `zarr.json` for v3. Existing group metadata is replaced.
+ * Writes a group node at `target` (a local directory, an `s3://` URL, or a store location):
+ * see {@link groupDocuments}. Existing group metadata is replaced.
  */
-export async function writeGroup(dir: string, format: 2 | 3, attrs: Record<string, unknown> = {}): Promise<void> {
-  if (format === 2) {
-    await writeJsonAtomic(path.join(dir, ".zgroup"), { zarr_format: 2 });
-    if (Object.keys(attrs).length > 0) await writeJsonAtomic(path.join(dir, ".zattrs"), attrs);
-  } else if (format === 3) {
-    await writeJsonAtomic(path.join(dir, "zarr.json"), { zarr_format: 3, node_type: "group", attributes: attrs });
-  } else {
-    throw new CellMapError("INVALID_ARGUMENT", `zarr format must be 2 or 3, got ${String(format)}`, dir);
-  }
+export async function writeGroup(target: WriteTarget, format: 2 | 3, attrs: Record<string, unknown> = {}, opts: TargetOptions = {}): Promise<void> {
+  const node = openTarget(target, opts);
+  if (format !== 2 && format !== 3) throw new CellMapError("INVALID_ARGUMENT", `zarr format must be 2 or 3, got ${String(format)}`, node.location);
+  for (const [name, doc] of Object.entries(groupDocuments(format, attrs))) await putJson(node.store, childKey(node.path, name), doc);
 }
 
 /**
  * Writes an attribute-less group node in every directory from `root` down to (not including)
  * `dir`, as Python writers do for nested hierarchies. Directories that already hold zarr
- * metadata are left alone. `dir` must lie inside `root`.
+ * metadata are left alone. `dir` must lie inside `root`; both are local paths or both `s3://`
+ * URLs.
  */
-export async function writeParentGroups(root: string, dir: string, format: 2 | 3): Promise<void> {
-  const rel = path.relative(root, dir);
-  if (rel.startsWith("..") || path.isAbsolute(rel)) {
-    throw new CellMapError("INVALID_ARGUMENT", `'${dir}' is not inside root '${root}'`, dir);
-  }
-  const parts = rel === "" ? [] : rel.split(path.sep);
-  let cur = root;
+export async function writeParentGroups(root: string, dir: string, format: 2 | 3, opts: TargetOptions = {}): Promise<void> {
+  const rel = relativeLocation(outputLocation(root, root), outputLocation(dir, dir));
+  if (rel === null) throw new CellMapError("INVALID_ARGUMENT", `'${dir}' is not inside root '${root}'`, dir);
+  const node = openTarget(root, opts);
+  const parts = rel === "" ? [] : rel.split("/");
+  const meta = format === 2 ? ".zgroup" : "zarr.json";
+  let cur = node.path;
   for (let i = 0; i < parts.length; i++) {
-    const meta = format === 2 ? ".zgroup" : "zarr.json";
-    if (!fs.existsSync(path.join(cur, meta))) await writeGroup(cur, format);
-    cur = path.join(cur, parts[i]);
+    if ((await node.store.get(childKey(cur, meta))) === undefined) await writeGroup({ store: node.store, path: cur, location: node.location }, format);
+    cur = childKey(cur, parts[i]);
   }
 }

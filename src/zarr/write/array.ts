@@ -78,13 +78,17 @@ export interface TargetOptions {
   http?: HttpStoreOptions;
 }
 
-interface Resolved {
+/** A node (array or group) in a writable store. */
+export interface NodeLocation {
   store: WritableStore;
+  /** Path of the node inside the store (`/` for the root). */
   path: AbsolutePath;
+  /** How messages name it (directory or URL). */
   location: string;
 }
 
-function resolveTarget(target: WriteTarget, opts: TargetOptions = {}): Resolved {
+/** The store and path a target names (string targets open a writable store rooted there). */
+export function openTarget(target: WriteTarget, opts: TargetOptions = {}): NodeLocation {
   if (typeof target === "string") {
     const { store, location } = openWritableStore(target, opts.http);
     return { store, path: "/", location };
@@ -104,7 +108,7 @@ export async function putJson(store: WritableStore, key: AbsolutePath, doc: unkn
 }
 
 /** Writes the metadata of the array `spec` describes at `path`. */
-async function writeMetadata(r: Resolved, spec: NormalizedArraySpec): Promise<void> {
+async function writeMetadata(r: NodeLocation, spec: NormalizedArraySpec): Promise<void> {
   if (spec.zarrFormat === 2) {
     for (const [name, doc] of Object.entries(v2ArrayDocuments(spec))) await putJson(r.store, childKey(r.path, name), doc);
   } else if (spec.shards) {
@@ -123,7 +127,7 @@ async function writeMetadata(r: Resolved, spec: NormalizedArraySpec): Promise<vo
  * (`WRITE_CONFLICT`) if zarr metadata already exists there unless `spec.overwrite`.
  */
 export async function createZarrArray(target: WriteTarget, spec: ZarrArraySpec, opts: TargetOptions = {}): Promise<ZarrArrayWriter> {
-  const r = resolveTarget(target, opts);
+  const r = openTarget(target, opts);
   const norm = normalizeArraySpec(spec, r.location);
   const found = await Promise.all(METADATA_NAMES.map(async (f) => ((await r.store.get(childKey(r.path, f))) !== undefined ? f : null)));
   const existing = found.filter((f): f is (typeof METADATA_NAMES)[number] => f !== null);
@@ -140,7 +144,7 @@ export async function createZarrArray(target: WriteTarget, spec: ZarrArraySpec, 
 
 /** A writer for an array whose metadata already exists (e.g. in a worker); writes no metadata. */
 export function zarrArrayWriter(target: WriteTarget, spec: ZarrArraySpec, opts: TargetOptions = {}): ZarrArrayWriter {
-  const r = resolveTarget(target, opts);
+  const r = openTarget(target, opts);
   return makeWriter(r, normalizeArraySpec(spec, r.location));
 }
 
@@ -170,7 +174,7 @@ function invalid(msg: string, where: string): CellMapError {
   return new CellMapError("INVALID_ARGUMENT", msg, where);
 }
 
-function makeWriter(r: Resolved, spec: NormalizedArraySpec): ZarrArrayWriter {
+function makeWriter(r: NodeLocation, spec: NormalizedArraySpec): ZarrArrayWriter {
   const where = r.location;
   const info = DTYPES[spec.dtype];
   const n = spec.shape.length;
@@ -244,10 +248,13 @@ function makeWriter(r: Resolved, spec: NormalizedArraySpec): ZarrArrayWriter {
         const size = origin.map((o, i) => Math.min(unitShape[i], spec.shape[i] - o));
         if (size.some((s, i) => s < unitShape[i])) fillArray(unit, fill);
         copyBox(data, regionShape, origin.map((o, i) => o - start[i]), unit, unitShape, zero, size);
-        // Encoding is CPU-bound and sequential (it copies `unit` before it resolves); writes overlap in a window.
+        // Encoding is CPU-bound and sequential; writes overlap in a window.
         let bytes: Uint8Array | null;
         if (spec.shards) bytes = await encodeShard(spec, enc, coords, unit, opts);
-        else bytes = opts.skipEmptyChunks && allFill(unit, fill) ? null : await enc.encode(unit);
+        else {
+          bytes = opts.skipEmptyChunks && allFill(unit, fill) ? null : await enc.encode(unit);
+          if (bytes && bytes.buffer === unit.buffer) bytes = bytes.slice(); // `unit` is reused below
+        }
         pending.push(put(coords, bytes));
         if (pending.length >= WRITE_WINDOW) await drain(pending);
         for (let j = n - 1; j >= 0; j--) {

@@ -1,11 +1,15 @@
 /**
- * Chunk encoding for the writer, through zarrita: a chunk is encoded by `zarr.set` on a one-chunk
- * array opened from the array's own metadata (v2: the `.zarray` with zarrita's `open.v2`; v3:
- * zarrita's `create` with the array's codecs), over a store that keeps what zarrita stores. So
- * the writer runs the same codec pipeline and the same registered codecs (`src/zarr/codecs/`:
- * blosc, zstd with its checksum, gzip/zlib on node:zlib, lz4) as the reader: transpose, byte
- * order and compression are defined in one place. Sharded arrays encode their inner chunks the
- * same way (`shard.ts`).
+ * Chunk encoding for the writer, through zarrita: the encoder is a one-chunk zarrita array
+ * opened from the array's own metadata (v2: the `.zarray`, with zarrita's `open.v2`; v3:
+ * zarrita's `create` with the array's codecs). So the writer runs the reader's codec pipeline
+ * and registered codecs (`src/zarr/codecs/`: blosc, zstd with its checksum, gzip/zlib on
+ * node:zlib, lz4): transpose, byte order and compression are defined in one place. Sharded
+ * arrays encode their inner chunks the same way (`shard.ts`).
+ *
+ * A chunk goes through the array's codec pipeline directly (zarrita's lower-level chunk encode,
+ * which `zarr.set` calls once it has copied the values into a fresh chunk): the copy would cost a
+ * third of a raw write. When that pipeline cannot be reached (another zarrita version), `zarr.set`
+ * on the one-chunk array does the same work, its store keeping what zarrita stores.
  */
 import * as zarr from "zarrita";
 import type { AbsolutePath } from "@zarrita/storage";
@@ -20,7 +24,8 @@ import type { ArrayData, NormalizedArraySpec } from "./spec.js";
 export interface ChunkEncoder {
   /**
    * The stored bytes of one chunk given in C order with the (inner) chunk shape, edge chunks
-   * padded: memory order, byte order and compressor applied.
+   * padded: memory order, byte order and compressor applied. Without any of them the result may
+   * be a view of `data`'s own bytes (copy it before reusing `data`).
    */
   encode(data: ArrayData): Promise<Uint8Array>;
 }
@@ -44,8 +49,22 @@ class CaptureStore {
   }
 }
 
-/** The encoder of `spec`'s (inner) chunks. `where` names the array in errors. */
-export async function chunkEncoder(spec: NormalizedArraySpec, where: string): Promise<ChunkEncoder> {
+interface Pipeline {
+  encode(chunk: { data: ArrayData; shape: number[]; stride: number[] }): Promise<Uint8Array>;
+}
+
+/** zarrita's codec pipeline of an opened array (internal to zarrita), or null when it is not where zarrita 0.7 keeps it. */
+function pipelineOf(array: object): Pipeline | null {
+  const sym = Object.getOwnPropertySymbols(array).find((s) => s.description === "zarrita.context");
+  const ctx = sym ? (array as Record<symbol, { kind?: unknown; codec?: { encode?: unknown } }>)[sym] : undefined;
+  return ctx?.kind === "regular" && typeof ctx.codec?.encode === "function" ? (ctx.codec as Pipeline) : null;
+}
+
+/**
+ * The encoder of `spec`'s (inner) chunks. `where` names the array in errors; `viaSet` forces the
+ * `zarr.set` path (tests).
+ */
+export async function chunkEncoder(spec: NormalizedArraySpec, where: string, opts: { viaSet?: boolean } = {}): Promise<ChunkEncoder> {
   installDefaultCodecs();
   const one: NormalizedArraySpec = { ...spec, shape: [...spec.chunks], shards: null, attributes: {} };
   let sink: CaptureStore;
@@ -65,9 +84,19 @@ export async function chunkEncoder(spec: NormalizedArraySpec, where: string): Pr
   const stride = stridesOf(shape);
   const length = shape.reduce((a, b) => a * b, 1);
   const ctor = DTYPES[spec.dtype].array;
-  // One chunk at a time per encoder (the sink holds one result); encoding is CPU-bound anyway.
+  const pipeline = opts.viaSet ? null : pipelineOf(array);
+  const direct = async (data: ArrayData): Promise<Uint8Array> => {
+    // zarrita's bytes codec reads the whole buffer of the chunk's array.
+    const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+    try {
+      return await pipeline!.encode({ data: own, shape, stride });
+    } catch (err) {
+      throw translateZarrError(err, where);
+    }
+  };
+  // Through `set`: one chunk at a time per encoder (the sink holds one result).
   let queue: Promise<unknown> = Promise.resolve();
-  const encodeOne = async (data: ArrayData): Promise<Uint8Array> => {
+  const viaSet = async (data: ArrayData): Promise<Uint8Array> => {
     sink.captured = undefined;
     try {
       const value = shape.length === 0 ? (data[0] as never) : ({ data, shape, stride } as never);
@@ -87,7 +116,8 @@ export async function chunkEncoder(spec: NormalizedArraySpec, where: string): Pr
           new CellMapError("INVALID_ARGUMENT", `chunk data must be a ${ctor.name} of ${length} values for dtype ${spec.dtype}, got a ${data?.constructor?.name} of ${data?.length}`, where),
         );
       }
-      const run = queue.then(() => encodeOne(data));
+      if (pipeline) return direct(data);
+      const run = queue.then(() => viaSet(data));
       queue = run.catch(() => undefined);
       return run;
     },

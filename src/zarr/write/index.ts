@@ -24,10 +24,12 @@ export { allFill, copyBox } from "./box.js";
 export {
   childKey,
   createZarrArray,
+  openTarget,
   putJson,
   writeArray,
   zarrArrayWriter,
   type ArrayLocation,
+  type NodeLocation,
   type TargetOptions,
   type WriteOptions,
   type WriteTarget,

@@ -84,7 +84,7 @@ export async function encodeShard(
       copyBox(data, shardShape, start, chunkBuf, spec.chunks, zero, spec.chunks);
       if (!(opts.skipEmptyChunks && allFill(chunkBuf, fill))) {
         const enc = await encoder.encode(chunkBuf);
-        parts.push(enc);
+        parts.push(enc.buffer === chunkBuf.buffer ? enc.slice() : enc); // `chunkBuf` is reused
         index.setBigUint64(16 * c, BigInt(offset), true);
         index.setBigUint64(16 * c + 8, BigInt(enc.length), true);
         offset += enc.length;
