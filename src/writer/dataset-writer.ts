@@ -154,6 +154,11 @@ function zarrRoot(dir: string): string {
   return dir;
 }
 
+/** `child` below the output location `base` (a path or an `s3://` URL). */
+function below(base: string, ...child: string[]): string {
+  return /^s3:\/\//i.test(base) ? [base, ...child].join("/") : path.join(base, ...child);
+}
+
 interface Input {
   name: string;
   spec: ArraySpec;
@@ -165,11 +170,6 @@ export class CellMapDatasetWriter implements DatasetLike {
   readonly kind = "CellMapDatasetWriter";
   readonly rawPath: string;
   readonly targetPath: string;
-/** `child` below the output location `base` (a path or an `s3://` URL). */
-function below(base: string, ...child: string[]): string {
-  return /^s3:\/\//i.test(base) ? [base, ...child].join("/") : path.join(base, ...child);
-}
-
   readonly classes: readonly string[];
   readonly modelClasses: readonly string[];
   readonly inputArrays: ArraySpecs;
