@@ -44,6 +44,12 @@ export {
   type HttpServerOptions, type RunningHttpServer, type RequestHandler, type RequestContext, type BindOptions, type BindPlan,
 } from "./net/http-server.js";
 export { staticFileHandler, parseRange, safeSegments, type StaticMount, type StaticFilesOptions, type ByteRange } from "./net/static-files.js";
-export { parseConfig, loadConfig, normaliseConfigKeys, configSchema, type CellMapConfig } from "./cli/config.js";
+export {
+  parseConfig, loadConfig, normaliseConfigKeys, configSchema, splitOptionsFromConfig, loaderOptionsFromConfig, type CellMapConfig,
+  parseOptions, normaliseKeys, optionObject, optionInfo, type OptionInfo, closest, didYouMean, snakeCase, camelCase,
+  SPLIT_DEFAULTS, DATASET_DEFAULTS, LOADER_DEFAULTS,
+  arraySpecSchema, arraySpecsSchema, datasetOptionsSchema, splitOptionsSchema, loaderOptionsSchema, multiDatasetOptionsSchema,
+  datasetWriterOptionsSchema, imageOptionsSchema, imageWriterOptionsSchema, httpOptionsSchema, spatialConfigSchema,
+} from "./config/index.js";
 export { serve, type ServeOptions, type BatchServer } from "./serve/server.js";
 export { encodeBatch, decodeBlob, SAFETENSORS_DTYPES, type EncodedBatch } from "./serve/safetensors.js";

@@ -17,7 +17,7 @@ describe("config files", () => {
   it("accepts camelCase and the Python library's snake_case, keeping user names", () => {
     const snake = parseConfig({
       input_arrays: { raw_4nm: { shape: [64, 64, 64], scale: [4, 4, 4] } },
-      target_arrays: { gt: { shape: [32, 32, 32], scale: [8, 8, 8], n_channels: 2 } },
+      target_arrays: { gt: { shape: [32, 32, 32], scale: [8, 8, 8], output_dtype: "float64" } },
       classes: ["mito", "er_lumen"],
       class_relation_dict: { er_lumen: ["mito"] },
       spatial_transforms: { mirror: { axes: { x: 0.5 } } },
@@ -25,7 +25,7 @@ describe("config files", () => {
       num_workers: 2,
     });
     assert.deepEqual(Object.keys(snake.inputArrays), ["raw_4nm"]);
-    assert.equal(snake.targetArrays!.gt.nChannels, 2);
+    assert.equal(snake.targetArrays!.gt.outputDtype, "float64");
     assert.deepEqual(snake.classRelationDict, { er_lumen: ["mito"] });
     assert.equal(snake.batchSize, 4);
     const camel = parseConfig({ inputArrays: { raw: { shape: [1, 64, 64], scale: [8, 8, 8] } }, batchSize: 2 });
@@ -41,7 +41,7 @@ describe("config files", () => {
   });
   it("names the offending field", () => {
     const bad = (raw: unknown, re: RegExp) => assert.throws(() => parseConfig(raw), (e: unknown) => e instanceof CellMapError && re.test(e.message));
-    bad({ inputArrays: { raw: { shape: [8, -8, 8], scale: [4, 4, 4] } } }, /inputArrays\.raw\.shape\.1/);
+    bad({ inputArrays: { raw: { shape: [8, -8, 8], scale: [4, 4, 4] } } }, /inputArrays\.raw\.shape must be 2 or 3 positive integers.*\[8,-8,8\]/);
     bad({ inputArrays: { raw: { shape: [8, 8, 8], scale: [4, 4, 4] } }, batchsize: 3 }, /batchsize/);
     bad({ input_arrays: { raw: { shape: [8, 8, 8], scale: [4, 4, 4] } }, inputArrays: {} }, /twice/);
     assert.throws(() => loadConfig(path.join(tmp, "none.json")), (e: unknown) => e instanceof CellMapError && e.code === "NOT_FOUND");

@@ -14,8 +14,20 @@ const dir = path.join(tmp, "demo");
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function cli(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8", timeout: 120_000, env: { ...process.env, CI: "1" } });
+  return cliIn(process.cwd(), ...args);
+}
+
+function cliIn(cwd: string, ...args: string[]): { code: number; out: string; err: string } {
+  // tsx by its location, so that the command runs from any folder.
+  const r = spawnSync(process.execPath, ["--import", import.meta.resolve("tsx"), main, ...args], { cwd, encoding: "utf8", timeout: 120_000, env: { ...process.env, CI: "1" } });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+/** Writes a config file under the test folder. */
+function config(name: string, body: Record<string, unknown>): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, JSON.stringify(body));
+  return file;
 }
 
 /** A user mistake: exit code 1 and one clear line, no stack trace. */
@@ -105,12 +117,61 @@ describe("cellmap-data CLI", () => {
   it("bad configs and options are one clear line", () => {
     const bad = path.join(tmp, "bad.json");
     fs.writeFileSync(bad, JSON.stringify({ inputArrays: { raw: { shape: [16, 0, 16], scale: [8, 8, 8] } } }));
-    assertUserError(cli("verify", path.join(dir, "datasplit.csv"), "--config", bad), /inputArrays\.raw\.shape\.1/);
+    assertUserError(cli("verify", path.join(dir, "datasplit.csv"), "--config", bad), /inputArrays\.raw\.shape must be/);
     assertUserError(cli("verify", path.join(dir, "datasplit.csv"), "--config", path.join(tmp, "nope.yaml")), /cannot read config/);
     assertUserError(cli("neuroglancer", path.join(dir, "jrc_synthetic.zarr/recon-1/em/fibsem-uint8"), "--center", "1,2"), /--center/);
     const r = cli("demo", "--batches", "-3");
     assert.equal(r.code, 1);
     assert.match(r.err, /--batches must be a positive integer/);
+  });
+
+  it("verify builds what training builds: config mistakes are one line (exit 1), the split's pad default applies", () => {
+    const csv = path.join(dir, "datasplit.csv");
+    const base = { input_arrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } }, target_arrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } }, classes: ["mito", "er", "nuc"] };
+    const mistakes: [Record<string, unknown>, RegExp][] = [
+      [{ spatial_transforms: { mirorr: { axes: { x: 0.5 } } } }, /unknown option "mirorr" in spatialTransforms \(did you mean "mirror"\?\).*\[spatialTransforms\.mirorr\]/],
+      [{ spatial_transforms: { mirror: { axes: { q: 0.5 } } } }, /unknown axis "q".*\[spatialTransforms\.mirror\.axes\.q\]/],
+      [{ spatial_transforms: { mirror: { axes: { x: 5 } } } }, /spatialTransforms\.mirror\.axes\.x must be a probability/],
+      [{ spatial_transforms: { rotate: { axes: { z: [30, -30] } } } }, /spatialTransforms\.rotate\.axes\.z must be an angle range/],
+      [{ input_arrays: { raw: { shape: [16, 16, 16], scale: [8, 8] } } }, /3-D shape needs a 3-entry.*\[inputArrays\.raw\.scale\]/],
+      [{ classes: ["mito", "mitoo"] }, /class "mitoo" is annotated in no row .*did you mean "mito"/],
+      [{ class_relation_dict: { er: ["mitochondria"] } }, /classRelationDict\.er names class "mitochondria".*did you mean "mito"/],
+      [{ clases: ["mito"] }, /unknown option "clases" \(did you mean "classes"\?\)/],
+    ];
+    for (const [extra, re] of mistakes) assertUserError(cli("verify", csv, "--config", config("mistake.json", { ...base, ...extra })), re);
+    // No pad in the config: the split does not pad, so rows smaller than the patch fail in verify as in training.
+    const noPad = cli("verify", csv, "--config", config("nopad.json", { ...base, input_arrays: { raw: { shape: [48, 48, 48], scale: [8, 8, 8] } }, target_arrays: { gt: { shape: [48, 48, 48], scale: [8, 8, 8] } } }), "--json");
+    assert.equal(noPad.code, 2, noPad.err);
+    const rows = JSON.parse(noPad.out).rows as { usable: boolean; problems: string[]; line: number }[];
+    assert.ok(rows.every((r) => !r.usable && r.problems.some((p) => /too small/.test(p)) && r.line > 0), noPad.out);
+  });
+
+  it("verify: a target-path class missing on disk is a problem of its row, with its line", () => {
+    const lines = fs.readFileSync(path.join(dir, "datasplit.csv"), "utf8").trim().split("\n");
+    lines[1] = lines[1].replace(/\[[^\]]*\]/, "[mito,err]");
+    const csv = path.join(tmp, "err.csv");
+    fs.writeFileSync(csv, lines.join("\n") + "\n");
+    const r = cli("verify", csv, "--config", config("ok.json", { inputArrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } }, targetArrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } }, classes: ["mito", "er"] }));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /warn train +line 2 .*\n(.*\n)*? +- class "err" of the target path is not on disk .*did you mean "er"\?/);
+  });
+
+  it("demo --datasplit --config: the config's batch_size, num_workers, seed apply unless a flag says otherwise; output goes to --out or the current folder", () => {
+    const cwd = fs.mkdtempSync(path.join(tmp, "run-"));
+    const cfg = config("train.yaml.json", {
+      input_arrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } }, target_arrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } },
+      classes: ["mito", "er", "nuc"], pad: true, batch_size: 3, num_workers: 0, seed: 5, iterations_per_epoch: 2,
+    });
+    const r = cliIn(cwd, "demo", "--datasplit", path.join(dir, "datasplit.csv"), "--config", cfg, "--json");
+    assert.equal(r.code, 0, r.err);
+    const s = JSON.parse(r.out);
+    assert.deepEqual([s.batchSize, s.workers, s.seed, s.batches, s.samples], [3, 0, 5, 2, 6]);
+    assert.equal(s.preview, path.join(cwd, "preview.png"), "not the demo's folder");
+    assert.ok(fs.existsSync(s.preview));
+    const out = path.join(tmp, "out-dir");
+    const flags = JSON.parse(cliIn(cwd, "demo", "--datasplit", path.join(dir, "datasplit.csv"), "--config", cfg, "--batch-size", "2", "--seed", "9", "--out", out, "--json").out);
+    assert.deepEqual([flags.batchSize, flags.seed, flags.workers], [2, 9, 0]);
+    assert.equal(flags.preview, path.join(out, "preview.png"));
   });
 
   it("preview writes a PNG grid of a batch (golden dimensions and content)", () => {

@@ -1,36 +1,38 @@
 /** Shared by `preview` and `bench`: the training split of the demo data or of a user's datasplit. */
+import { splitOptionsFromConfig } from "../config/load.js";
 import { CellMapDataSplit } from "../dataset/split.js";
-import type { ArraySpecs, DatasetLike } from "../dataset/types.js";
+import type { DatasetLike } from "../dataset/types.js";
 import { writeSyntheticDataset } from "../demo/synthetic.js";
 import type { CellMapConfig } from "./config.js";
 import { demoConfig } from "./demo.js";
 
 /** Where to stream from. */
 export interface StreamSource {
-  /** User datasplit CSV (with `config`), or undefined for the synthetic demo data in `dir`. */
+  /** User datasplit CSV (default: the config's `csvPath`; neither: the synthetic demo data in `dir`). */
   datasplit?: string;
   config?: CellMapConfig;
   dir: string;
   patch: number;
   size: number;
+  /** Seed of the split when the config gives none. */
   seed: number;
   /** Apply the config's spatial augmentation. */
   augment: boolean;
 }
 
-/** Opens the combined training datasets and returns them with the config used. */
+/**
+ * Opens the combined training datasets and returns them with the config used. The split is
+ * opened with every option of the config (transforms, pad, relations …), as training does.
+ */
 export async function openTrainingSource(s: StreamSource): Promise<{ train: DatasetLike; config: CellMapConfig }> {
-  const csvPath = s.datasplit ?? (await writeSyntheticDataset(s.dir, { size: s.size, seed: s.seed })).csvPath;
   const config = s.config ?? demoConfig(s.patch);
+  const seed = config.seed ?? s.seed;
+  const csvPath = s.datasplit ?? config.csvPath ?? (await writeSyntheticDataset(s.dir, { size: s.size, seed })).csvPath;
   const split = await CellMapDataSplit.open({
+    ...splitOptionsFromConfig(config),
     csvPath,
-    classes: config.classes ?? null,
-    inputArrays: config.inputArrays as ArraySpecs,
-    targetArrays: (config.targetArrays ?? null) as ArraySpecs | null,
-    spatialTransforms: s.augment ? (config.spatialTransforms as never) : null,
-    classRelationDict: config.classRelationDict ?? null,
-    pad: config.pad ?? true,
-    seed: s.seed,
+    seed,
+    spatialTransforms: s.augment ? config.spatialTransforms : null,
   });
   return { train: split.trainDatasetsCombined, config };
 }
