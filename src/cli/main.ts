@@ -7,7 +7,8 @@ import { Presets, SingleBar } from "cli-progress";
 import { CellMapError } from "../errors.js";
 import { registerFastCodecs } from "../zarr/codecs/register.js";
 import { describeImage, formatImageInfo } from "./info.js";
-import { formatDemoSummary, runDemo } from "./demo.js";
+import { DEMO_DEFAULTS, DEMO_SHORT, formatDemoSummary, runDemo } from "./demo.js";
+import { loaderOptionsFromConfig } from "../config/load.js";
 import { openTrainingSource } from "./stream.js";
 import { CellMapDataLoader } from "../loader/loader.js";
 import type { SliceAxis } from "../viz/grid.js";
@@ -64,25 +65,27 @@ async function main(argv: string[]): Promise<void> {
   program
     .command("demo")
     .description("build a synthetic CellMap-style dataset and stream augmented training batches from it with worker threads")
-    .option("--dir <dir>", "where to write the demo data and preview", path.join(os.tmpdir(), "cellmap-demo"))
-    .option("--batches <n>", "batches to stream", int("--batches"), 40)
-    .option("--batch-size <n>", "samples per batch", int("--batch-size"), 8)
-    .option("--workers <n>", "worker threads (0 = read on the main thread)", nonNegative("--workers"), 2)
-    .option("--patch <n>", "patch edge in voxels at 8 nm (synthetic data)", int("--patch"), 64)
-    .option("--size <n>", "raw s0 edge in voxels at 4 nm (synthetic data)", int("--size"), 256)
-    .option("--seed <n>", "random seed", nonNegative("--seed"), 1)
-    .option("--datasplit <csv>", "stream from your own datasplit CSV instead of the synthetic data")
-    .option("--config <file>", "array specs, classes and transforms for --datasplit (.json/.yaml)")
-    .option("--short", "quick run (CI): small volume, few small batches")
+    .option("--dir <dir>", "where to write the synthetic demo data (and its preview)", path.join(os.tmpdir(), "cellmap-demo"))
+    .option("--out <dir>", "folder of the preview PNG (default: --dir for the demo data, the current folder for --datasplit)")
+    .option("--batches <n>", `batches to stream (default: the config's iterationsPerEpoch, else ${DEMO_DEFAULTS.batches})`, int("--batches"))
+    .option("--batch-size <n>", `samples per batch (default: the config's batchSize, else ${DEMO_DEFAULTS.batchSize})`, int("--batch-size"))
+    .option("--workers <n>", `worker threads, 0 = read on the main thread (default: the config's numWorkers, else ${DEMO_DEFAULTS.workers})`, nonNegative("--workers"))
+    .option("--patch <n>", `patch edge in voxels at 8 nm (synthetic data; default ${DEMO_DEFAULTS.patch})`, int("--patch"))
+    .option("--size <n>", `raw s0 edge in voxels at 4 nm (synthetic data; default ${DEMO_DEFAULTS.size})`, int("--size"))
+    .option("--seed <n>", `random seed (default: the config's seed, else ${DEMO_DEFAULTS.seed})`, nonNegative("--seed"))
+    .option("--datasplit <csv>", "stream from your own datasplit CSV (default: the config's csvPath, else the synthetic data)")
+    .option("--config <file>", "array specs, classes, transforms and loader options (.json/.yaml, camelCase or snake_case)")
+    .option("--short", "quick run (CI): small volume, few small batches (flags still override)")
     .option("--json", "print the summary as JSON")
-    .action(async (o: { dir: string; batches: number; batchSize: number; workers: number; patch: number; size: number; seed: number; datasplit?: string; config?: string; short?: boolean; json?: boolean }) => {
+    .action(async (o: { dir: string; out?: string; batches?: number; batchSize?: number; workers?: number; patch?: number; size?: number; seed?: number; datasplit?: string; config?: string; short?: boolean; json?: boolean }) => {
       if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
-      const short = o.short ? { batches: 6, batchSize: 4, patch: 32, size: 128 } : {};
+      // Flags win, then --short, then the config, then the demo's defaults (runDemo).
+      const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
       const s = await runDemo({
-        ...o, ...short,
+        ...(o.short ? DEMO_SHORT : {}), ...given,
         config: o.config ? loadConfig(o.config) : undefined,
         progress: !o.json && (process.stderr.isTTY ?? false),
-      });
+      } as Parameters<typeof runDemo>[0]);
       console.log(o.json ? JSON.stringify(s, null, 2) : formatDemoSummary(s));
     });
 
@@ -114,23 +117,24 @@ async function main(argv: string[]): Promise<void> {
     .option("--dir <dir>", "demo data folder", path.join(os.tmpdir(), "cellmap-demo"))
     .option("--size <n>", "raw s0 edge of the demo data (as given to demo)", int("--size"), 256)
     .option("--patch <n>", "patch edge of the demo config", int("--patch"), 64)
-    .option("--batches <n>", "batches per measurement", int("--batches"), 20)
-    .option("--batch-size <n>", "samples per batch", int("--batch-size"), 8)
-    .option("--workers <list>", "worker counts to compare", "0,1,2")
+    .option("--batches <n>", "batches per measurement (default: the config's iterationsPerEpoch, else 20)", int("--batches"))
+    .option("--batch-size <n>", "samples per batch (default: the config's batchSize, else 8)", int("--batch-size"))
+    .option("--workers <list>", "worker counts to compare (default 0,1,2 and the config's numWorkers)")
     .option("--augment", "include the config's spatial augmentation")
     .option("--json", "print JSON")
-    .action(async (o: { datasplit?: string; config?: string; dir: string; size: number; patch: number; batches: number; batchSize: number; workers: string; augment?: boolean; json?: boolean }) => {
+    .action(async (o: { datasplit?: string; config?: string; dir: string; size: number; patch: number; batches?: number; batchSize?: number; workers?: string; augment?: boolean; json?: boolean }) => {
       if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
-      const workers = o.workers.split(",").map(Number);
-      if (workers.some((w) => !Number.isInteger(w) || w < 0)) throw new InvalidArgumentError("--workers must be a comma-separated list of non-negative integers");
       const config = o.config ? loadConfig(o.config) : undefined;
+      const workers = o.workers !== undefined ? o.workers.split(",").map(Number) : [...new Set([0, 1, 2, config?.numWorkers ?? 0])].sort((a, b) => a - b);
+      if (workers.some((w) => !Number.isInteger(w) || w < 0)) throw new InvalidArgumentError("--workers must be a comma-separated list of non-negative integers");
       const { train } = await openTrainingSource({ datasplit: o.datasplit, config, dir: o.dir, patch: o.patch, size: o.size, seed: 1, augment: !!o.augment });
+      const fromConfig = config ? loaderOptionsFromConfig(config) : {};
       const rows = [];
       for (const numWorkers of workers) {
         for (const cache of ["cold", "warm"] as const) {
           const loader = new CellMapDataLoader(train, {
-            batchSize: o.batchSize, numWorkers, seed: 7, iterationsPerEpoch: o.batches,
-            chunkCacheBytes: cache === "cold" ? 0 : 1024 ** 3, isTrain: true,
+            ...fromConfig, batchSize: o.batchSize ?? config?.batchSize ?? 8, numWorkers, seed: config?.seed ?? 7, iterationsPerEpoch: o.batches ?? config?.iterationsPerEpoch ?? 20,
+            chunkCacheBytes: cache === "cold" ? 0 : (config?.chunkCacheBytes ?? 1024 ** 3), isTrain: true,
           });
           try {
             if (cache === "warm") for await (const _ of loader) void _; // fill the cache with this epoch's chunks
@@ -162,11 +166,13 @@ async function main(argv: string[]): Promise<void> {
   program
     .command("verify")
     .description("open every row of a datasplit and report samples, annotated classes, class counts and problems")
-    .argument("<datasplit.csv>", "datasplit CSV (usage,raw_container,raw_dataset,gt_container,gt_dataset)")
-    .requiredOption("--config <file>", "config with inputArrays/targetArrays/classes (.json or .yaml, camelCase or snake_case)")
+    .argument("[datasplit.csv]", "datasplit CSV (usage,raw_container,raw_dataset,gt_container,gt_dataset; default: the config's csvPath)")
+    .requiredOption("--config <file>", "config with inputArrays/targetArrays/classes (.json or .yaml, camelCase or snake_case): the rows are opened as training opens them")
     .option("--json", "print JSON")
-    .action(async (csv: string, o: { config: string; json?: boolean }) => {
+    .action(async (arg: string | undefined, o: { config: string; json?: boolean }) => {
       const config = loadConfig(o.config);
+      const csv = arg ?? config.csvPath;
+      if (!csv) throw new InvalidArgumentError("give the datasplit CSV (or csvPath in the config)");
       const bar = !o.json && process.stderr.isTTY ? new SingleBar({ format: "verify |{bar}| {value}/{total} rows" }, Presets.shades_classic) : null;
       const report = await verifyDataSplit(csv, config, (done, total) => {
         if (done === 1) bar?.start(total, 0);
