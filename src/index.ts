@@ -14,9 +14,10 @@ export { openStore, s3ToHttps, isRemote, joinLocation, readLocation, type Opened
 export { HttpStore, type HttpStoreOptions, type HttpStoreHooks, type HttpRequest } from "./store/http.js";
 export { openS3Store, resolveS3, parseS3Url, type S3Options, type S3Credentials, type ResolvedS3 } from "./store/s3.js";
 export { LocalStore } from "./store/local.js";
+export type { AbsolutePath, AsyncMutable, AsyncReadable, RangeQuery, Readable, StoreGetOptions, StoreLocation, SyncReadable } from "./store/types.js";
 
 export { chunkCache, setChunkCacheBytes, ChunkCache, type CacheStats } from "./zarr/cache.js";
-export { openZarrArray, type ZarrArray } from "./zarr/array.js";
+export { openZarrArray, type ZarrArray, type ZarritaArray } from "./zarr/array.js";
 export { readRegion } from "./zarr/read.js";
 export { registerFastCodecs, registerWasmCodecs, codecBackends } from "./zarr/codecs/register.js";
 

@@ -2,9 +2,10 @@
  * Reading a multiscale image group's metadata through zarrita (zarr v2 or v3).
  */
 import * as zarr from "zarrita";
-import type { Readable } from "@zarrita/storage";
+import type { Readable, StoreLocation } from "../store/types.js";
 import { CellMapError } from "../errors.js";
 import { translateZarrError } from "../zarr/array.js";
+import { zarritaLocation } from "../zarr/location.js";
 import type { Multiscale } from "./model.js";
 import { parseMultiscales } from "./parse.js";
 
@@ -26,11 +27,12 @@ export interface ReadMultiscaleOptions {
  *   `INVALID_METADATA` when the group has no (or invalid) multiscales, as from {@link parseMultiscales}
  */
 export async function readMultiscale(
-  location: zarr.Location<Readable>,
+  location: StoreLocation<Readable>,
   path: string,
   opts: ReadMultiscaleOptions = {},
 ): Promise<Multiscale> {
-  const loc = path === "" || path === "." ? location : location.resolve(path);
+  const base = zarritaLocation(location);
+  const loc = path === "" || path === "." ? base : base.resolve(path);
   const where = opts.id ?? (path === "" || path === "." ? loc.path : path);
   const { signal } = opts;
   let group: zarr.Group<Readable>;

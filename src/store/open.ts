@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Readable } from "@zarrita/storage";
+import type { Readable } from "./types.js";
 import { CellMapError } from "../errors.js";
 import { HttpStore, type HttpStoreOptions } from "./http.js";
 import { LocalStore } from "./local.js";

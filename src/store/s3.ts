@@ -28,7 +28,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { AbsolutePath } from "@zarrita/storage";
+import type { AbsolutePath } from "./types.js";
 import { AwsV4Signer } from "aws4fetch";
 import { CellMapError } from "../errors.js";
 import { HttpStore, type HttpRequest, type HttpStoreOptions } from "./http.js";

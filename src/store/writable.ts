@@ -8,7 +8,7 @@
  *   S3 stores atomically per object, so there is nothing to sweep.
  * Plain `http(s)://` locations are read-only.
  */
-import type { AbsolutePath, AsyncReadable } from "@zarrita/storage";
+import type { AbsolutePath, AsyncReadable } from "./types.js";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CellMapError } from "../errors.js";

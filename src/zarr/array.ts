@@ -3,10 +3,11 @@
  * {@link CellMapError}s that name the array.
  */
 import * as zarr from "zarrita";
-import type { Readable } from "@zarrita/storage";
+import type { AbsolutePath, Readable, StoreGetOptions, StoreLocation } from "../store/types.js";
 import { CellMapError } from "../errors.js";
 import { installDefaultCodecs } from "./codecs/register.js";
 import { type DirectDecode, directDecodePlan } from "./direct.js";
+import { zarritaLocation } from "./location.js";
 import { float16AsUint16Store, isFloat16Metadata } from "./float16.js";
 import type { DataType } from "../tensor.js";
 
@@ -15,9 +16,26 @@ export const SUPPORTED_DTYPES: readonly DataType[] = [
   "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64",
 ];
 
+/**
+ * The part of an opened zarrita array the library uses (zarrita's `Array`; its own type is kept
+ * out of the public declarations).
+ */
+export interface ZarritaArray {
+  readonly store: Readable;
+  readonly path: AbsolutePath;
+  readonly shape: number[];
+  readonly chunks: number[];
+  /** zarrita's dtype name (float16 arrays read as `uint16`, see float16.ts). */
+  readonly dtype: string;
+  /** The array's user attributes. */
+  readonly attrs: Record<string, unknown>;
+  /** Fetches and decodes one chunk (`data` is a typed array, or zarrita's BoolArray). */
+  getChunk(coords: number[], opts?: StoreGetOptions): Promise<{ data: unknown; shape: number[]; stride: number[] }>;
+}
+
 /** An opened zarr array plus where it came from. */
 export interface ZarrArray {
-  array: zarr.Array<zarr.DataType, Readable>;
+  array: ZarritaArray;
   /** Human-readable location (store location + path), used in messages and cache keys. */
   id: string;
   shape: number[];
@@ -54,16 +72,17 @@ export function translateZarrError(err: unknown, where: string): CellMapError {
 }
 
 /**
- * Opens the array at `path` inside `root` (a zarrita Location), checking that its dtype is one the
- * library can turn into float32 patches.
+ * Opens the array at `path` inside `location` (a {@link StoreLocation}, e.g. zarrita's
+ * `root(store)`), checking that its dtype is one the library can read.
  */
 export async function openZarrArray(
-  root: zarr.Location<Readable>,
+  location: StoreLocation<Readable>,
   path: string,
   id: string,
   signal?: AbortSignal,
 ): Promise<ZarrArray> {
   installDefaultCodecs();
+  const root = zarritaLocation(location);
   let array: zarr.Array<zarr.DataType, Readable>;
   let zarrFormat: 2 | 3;
   // The metadata document as stored (zarrita keeps its parsed copy private), read once.

@@ -8,7 +8,7 @@
  * (`registerWasmCodecs`, `CELLMAP_CODECS=wasm`): the direct decode uses the fast codecs'
  * decoders, so it stands in for zarrita only when those are the registered ones.
  */
-import type { AbsolutePath, Readable } from "@zarrita/storage";
+import type { AbsolutePath, Readable } from "../store/types.js";
 import { CellMapError } from "../errors.js";
 import { sizeOf, stridesOf } from "../tensor.js";
 import { decodeBlosc } from "./codecs/blosc.js";

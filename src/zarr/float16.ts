@@ -10,7 +10,7 @@
  * `@petamoriken/float16` (the maintained IEEE 754 binary16 implementation), so conversion costs
  * one table lookup per voxel instead of a DataView call.
  */
-import type { AbsolutePath, AsyncReadable, Readable, RangeQuery } from "@zarrita/storage";
+import type { AbsolutePath, AsyncReadable, RangeQuery, Readable } from "../store/types.js";
 import { getFloat16, setFloat16 } from "@petamoriken/float16";
 
 /** Half-float bit patterns (a distinct type so kernels know to widen them as floats, not integers). */

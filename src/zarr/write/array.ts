@@ -9,7 +9,7 @@
  * memory order (F / transpose), byte order and compressor.
  */
 import * as zarr from "zarrita";
-import type { AbsolutePath } from "@zarrita/storage";
+import type { AbsolutePath } from "../../store/types.js";
 import { CellMapError } from "../../errors.js";
 import type { HttpStoreOptions } from "../../store/http.js";
 import { openWritableStore, type WritableStore } from "../../store/writable.js";

@@ -30,13 +30,28 @@ export function v2ArrayDocuments(spec: NormalizedArraySpec): Record<string, unkn
   return files;
 }
 
+/**
+ * The options of zarrita's `create` for a plain v3 array (declared here rather than taken from
+ * zarrita, so that the package's declarations never load zarrita's types).
+ */
+export interface V3CreateOptions {
+  shape: number[];
+  chunkShape: number[];
+  dtype: NormalizedArraySpec["dtype"];
+  codecs: { name: string; configuration: Record<string, unknown> }[];
+  fillValue: number;
+  chunkSeparator: "." | "/";
+  dimensionNames: string[] | undefined;
+  attributes: Record<string, unknown>;
+}
+
 /** The options of zarrita's `create` for a plain (unsharded) v3 array of `spec`. */
-export function v3CreateOptions(spec: NormalizedArraySpec): Parameters<typeof zarr.create>[1] & { shape: number[] } {
+export function v3CreateOptions(spec: NormalizedArraySpec): V3CreateOptions {
   return {
     shape: spec.shape,
     chunkShape: spec.chunks,
     dtype: spec.dtype,
-    codecs: v3ChunkCodecs(spec) as zarr.CodecMetadata[],
+    codecs: v3ChunkCodecs(spec) as V3CreateOptions["codecs"],
     fillValue: spec.fillValue as number,
     chunkSeparator: spec.dimensionSeparator,
     dimensionNames: spec.dimensionNames ?? undefined,

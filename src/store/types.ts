@@ -1,0 +1,49 @@
+/**
+ * The store contract the library reads through, declared here rather than imported from
+ * `@zarrita/storage`: the shapes are the same (zarrita's stores satisfy these types and ours
+ * satisfy zarrita's), but the package's public declarations then never load zarrita's, whose
+ * dependencies (numcodecs, unzipit) do not type-check under `moduleResolution: nodenext` with
+ * `skipLibCheck: false`, and need the DOM lib.
+ */
+
+/** A store key: an absolute path inside the store, e.g. `/raw/s0/.zarray`. */
+export type AbsolutePath<Rest extends string = string> = `/${Rest}`;
+
+/** A byte range: `length` bytes from `offset`, or the last `suffixLength` bytes. */
+export type RangeQuery = { offset: number; length: number } | { suffixLength: number };
+
+/** Options of a store read. */
+export interface StoreGetOptions {
+  signal?: AbortSignal;
+}
+
+/** A store read asynchronously (HTTP, S3, files). `undefined` means the key does not exist. */
+export interface AsyncReadable {
+  get(key: AbsolutePath, opts?: StoreGetOptions): Promise<Uint8Array | undefined>;
+  getRange?(key: AbsolutePath, range: RangeQuery, opts?: StoreGetOptions): Promise<Uint8Array | undefined>;
+}
+
+/** A store read synchronously (in-memory maps). */
+export interface SyncReadable {
+  get(key: AbsolutePath, opts?: StoreGetOptions): Uint8Array | undefined;
+  getRange?(key: AbsolutePath, range: RangeQuery, opts?: StoreGetOptions): Uint8Array | undefined;
+}
+
+/** Any readable store. */
+export type Readable = AsyncReadable | SyncReadable;
+
+/** A store written asynchronously. */
+export interface AsyncWritable {
+  set(key: AbsolutePath, value: Uint8Array): Promise<void>;
+}
+
+/** A store read and written asynchronously. */
+export type AsyncMutable = AsyncReadable & AsyncWritable;
+
+/** A place in a store: the store plus a path inside it (what zarrita calls a `Location`). */
+export interface StoreLocation<Store = Readable> {
+  readonly store: Store;
+  readonly path: AbsolutePath;
+  /** The location of `path` relative to this one (absolute paths replace it). */
+  resolve(path: string): StoreLocation<Store>;
+}
