@@ -44,6 +44,7 @@ import { classPath, splitTargetPath, type TargetPath } from "./target-path.js";
 import {
   checkIndex,
   registerDescriptionKind,
+  type AnyDatasetItem,
   type ArraySpec,
   type ArraySpecs,
   type DatasetDescription,
@@ -51,6 +52,7 @@ import {
   type DatasetLike,
   type GetOptions,
   type LevelInfo,
+  type SampleBase,
   type SampleMetadata,
 } from "./types.js";
 
@@ -63,8 +65,11 @@ export type TransformInput = ValueTransform | TransformSpec;
  */
 export type TargetTransformInput = TransformInput | (TransformInput | null)[] | Record<string, TransformInput | null>;
 
-/** Options of {@link CellMapDataset.open}. */
-export interface CellMapDatasetOptions {
+/**
+ * Options of {@link CellMapDataset.open}. `I` and `T` are the input and target array specs (their
+ * names type the samples, see {@link DatasetItem}).
+ */
+export interface CellMapDatasetOptions<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> {
   /** Raw multiscale group (local path, `file://`, `http(s)://`, `s3://`). */
   rawPath: string;
   /** Ground-truth path with the bracket class list, e.g. `.../crop155/[mito,er,nuc]`. */
@@ -72,9 +77,9 @@ export interface CellMapDatasetOptions {
   /** Output class order. Omitted (or null): raw-only mode, targets are raw patches. */
   classes?: string[] | null;
   /** Input arrays by name (at least one). */
-  inputArrays: ArraySpecs;
+  inputArrays: I;
   /** Target arrays by name. */
-  targetArrays?: ArraySpecs | null;
+  targetArrays?: T | null;
   /** Spatial augmentation config (used only when `isTrain`). */
   spatialTransforms?: SpatialConfig | null;
   /** Value transform of every input patch. */
@@ -338,8 +343,12 @@ function memoCount(memo: Map<SourceImage, Promise<ClassCount>>, image: SourceIma
   return p;
 }
 
-/** One raw volume plus its label crops. Open with {@link CellMapDataset.open}. */
-export class CellMapDataset implements DatasetLike {
+/**
+ * One raw volume plus its label crops. Open with {@link CellMapDataset.open}. `S` is the type of
+ * its samples: `open` infers it from the array specs (a {@link DatasetItem} with one tensor per
+ * input and target name); {@link AnyDatasetItem} when the names are not known statically.
+ */
+export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements DatasetLike<S> {
   readonly kind = "CellMapDataset";
   readonly rawPath: string;
   readonly targetPath: string | null;
@@ -422,7 +431,7 @@ export class CellMapDataset implements DatasetLike {
    * Opens every source concurrently (metadata reads only) and, unless `forceHasData`, reads the
    * annotated classes' counts (from s0 attributes when present) until one has foreground.
    */
-  static async open(opts: CellMapDatasetOptions): Promise<CellMapDataset> {
+  static async open<I extends ArraySpecs, T extends ArraySpecs = {}>(opts: CellMapDatasetOptions<I, T>): Promise<CellMapDataset<DatasetItem<I, T>>> {
     opts = parseOptions(datasetOptionsSchema, opts, "CellMapDataset.open");
     if (typeof opts?.rawPath !== "string" || opts.rawPath.length === 0) throw bad("rawPath must be a non-empty string", "rawPath");
     const { inputSpecs, targetSpecs, classes, relations, spatial } = checkOptions(opts);
@@ -500,7 +509,7 @@ export class CellMapDataset implements DatasetLike {
         }
       }
     }
-    return new CellMapDataset(opts, inputs, targets, spatial, rawTransform, targetTransform, levels, counts, hasData);
+    return new CellMapDataset<DatasetItem<I, T>>(opts, inputs, targets, spatial, rawTransform, targetTransform, levels, counts, hasData);
   }
 
   /** Re-opens a dataset from {@link CellMapDataset.describe} output (e.g. in a worker thread). */
@@ -613,7 +622,7 @@ export class CellMapDataset implements DatasetLike {
   }
 
   /** Reads sample `i` (all sources concurrently), into `opts.into` where given. */
-  async get(i: number, opts: GetOptions = {}): Promise<DatasetItem> {
+  async get(i: number, opts: GetOptions = {}): Promise<S> {
     const epoch = opts.epoch ?? 0;
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw bad(`epoch must be a non-negative integer, got ${epoch}`, "epoch");
     const center = this.center(i);
@@ -668,7 +677,7 @@ export class CellMapDataset implements DatasetLike {
       });
       item[ta.array.name] = this.stackClasses(ta, per, targetViews[a]);
     });
-    return item;
+    return item as unknown as S;
   }
 
   private transformFor(cls: string): ValueTransform | null {

@@ -30,6 +30,7 @@ export {
   checkIndex,
   openDescription,
   registerDescriptionKind,
+  type AnyDatasetItem,
   type ArraySpec,
   type ArraySpecs,
   type DatasetDescription,
@@ -38,5 +39,7 @@ export {
   type GetOptions,
   type LevelInfo,
   type OpenDescriptionOptions,
+  type SampleBase,
   type SampleMetadata,
+  type SpecTensor,
 } from "./types.js";

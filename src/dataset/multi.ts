@@ -19,11 +19,12 @@ import {
   checkIndex,
   openDescription,
   registerDescriptionKind,
+  type AnyDatasetItem,
   type ArraySpecs,
   type DatasetDescription,
-  type DatasetItem,
   type DatasetLike,
   type GetOptions,
+  type SampleBase,
 } from "./types.js";
 
 /** Options of {@link CellMapMultiDataset}; each defaults to the first dataset's value. */
@@ -53,8 +54,8 @@ export interface CropRow {
 }
 
 /** Crop rows of a dataset-like object, if it can provide them. */
-function cropRowsOf(ds: DatasetLike): CropRow[] | null {
-  const d = ds as DatasetLike & { cropRows?: () => CropRow[]; cropClassRow?: () => boolean[] };
+function cropRowsOf(ds: DatasetLike<SampleBase>): CropRow[] | null {
+  const d = ds as DatasetLike<SampleBase> & { cropRows?: () => CropRow[]; cropClassRow?: () => boolean[] };
   if (typeof d.cropRows === "function") return d.cropRows();
   if (typeof d.cropClassRow === "function") {
     const row = d.cropClassRow();
@@ -69,10 +70,13 @@ function sameSpecs(a: ArraySpecs, b: ArraySpecs): boolean {
   return JSON.stringify(ka) === JSON.stringify(kb) && ka.every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k]));
 }
 
-/** Concatenation of datasets with one global index space. */
-export class CellMapMultiDataset implements DatasetLike {
+/**
+ * Concatenation of datasets with one global index space. `S` is the sample type of the datasets
+ * (inferred from them: datasets opened with literal array specs give typed samples).
+ */
+export class CellMapMultiDataset<S extends SampleBase = AnyDatasetItem> implements DatasetLike<S> {
   readonly kind = "CellMapMultiDataset";
-  readonly datasets: readonly DatasetLike[];
+  readonly datasets: readonly DatasetLike<S>[];
   readonly classes: readonly string[];
   readonly inputArrays: ArraySpecs;
   readonly targetArrays: ArraySpecs;
@@ -82,7 +86,7 @@ export class CellMapMultiDataset implements DatasetLike {
   readonly length: number;
   private countsPromise: Promise<ClassCounts> | null = null;
 
-  constructor(datasets: readonly DatasetLike[], opts: MultiDatasetOptions = {}) {
+  constructor(datasets: readonly DatasetLike<S>[], opts: MultiDatasetOptions = {}) {
     if (!Array.isArray(datasets)) throw new CellMapError("INVALID_ARGUMENT", "datasets must be a list", "datasets");
     opts = parseOptions(multiDatasetOptionsSchema, opts, "CellMapMultiDataset");
     this.datasets = [...datasets];
@@ -116,13 +120,13 @@ export class CellMapMultiDataset implements DatasetLike {
   /** Centre of sample `i` (nm, z y x), when the dataset holding it has centres. */
   center(i: number): number[] {
     const { dataset, index } = this.locate(i);
-    const d = this.datasets[dataset] as DatasetLike & { center?: (i: number) => number[] };
+    const d = this.datasets[dataset] as DatasetLike<S> & { center?: (i: number) => number[] };
     if (typeof d.center !== "function") throw new CellMapError("UNSUPPORTED", `dataset ${dataset} has no centres`, "center");
     return d.center(index);
   }
 
   /** Reads global sample `i` from its dataset; `idx` is the global index. */
-  async get(i: number, opts: GetOptions = {}): Promise<DatasetItem> {
+  async get(i: number, opts: GetOptions = {}): Promise<S> {
     const { dataset, index } = this.locate(i);
     const item = await this.datasets[dataset].get(index, opts);
     item.idx = i;

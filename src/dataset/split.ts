@@ -30,7 +30,7 @@ import { CellMapDataset, resolveTargetTransforms, resolveTransform, validateData
 import { CellMapMultiDataset } from "./multi.js";
 import { CellMapSubset } from "./subset.js";
 import { splitTargetPath } from "./target-path.js";
-import type { ArraySpecs, DatasetLike } from "./types.js";
+import type { AnyDatasetItem, ArraySpecs, DatasetItem, DatasetLike, SampleBase } from "./types.js";
 
 export { defaultRawTransform, defaultTargetTransform };
 
@@ -63,9 +63,10 @@ export interface SplitProblem {
  * `csvPath`/`csvText`. Keys may also be given in the Python library's snake_case
  * (`input_arrays`, `train_raw_value_transforms`, …); unknown keys are errors (see `config/`).
  */
-export interface CellMapDataSplitOptions {
-  inputArrays: ArraySpecs;
-  targetArrays?: ArraySpecs | null;
+export interface CellMapDataSplitOptions<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> {
+  /** Input arrays by name (their names, with the targets', type the samples: see `DatasetItem`). */
+  inputArrays: I;
+  targetArrays?: T | null;
   /** Output classes; omitted: raw-only (self-supervised) datasets. */
   classes?: string[] | null;
   emptyValue?: number;
@@ -355,14 +356,19 @@ async function openRows(opts: CellMapDataSplitOptions): Promise<DataSplitRows> {
   return { rows, problems };
 }
 
-/** Training and validation datasets. Open with {@link CellMapDataSplit.open}. */
-export class CellMapDataSplit {
-  private trainCombined: CellMapMultiDataset | null = null;
-  private valCombined: CellMapMultiDataset | null = null;
-  private blocks: CellMapSubset | null = null;
+/**
+ * Training and validation datasets. Open with {@link CellMapDataSplit.open}. `S` is the sample
+ * type of its datasets, inferred from the array specs given to `open`.
+ */
+export class CellMapDataSplit<S extends SampleBase = AnyDatasetItem> {
+  private trainCombined: CellMapMultiDataset<S> | null = null;
+  private valCombined: CellMapMultiDataset<S> | null = null;
+  private blocks: CellMapSubset<S> | null = null;
 
   private constructor(
+    /** The training datasets, one per usable row (untyped: downcast them, e.g. `as CellMapDataset`). */
     readonly trainDatasets: readonly DatasetLike[],
+    /** The validation datasets, one per usable row. */
     readonly validationDatasets: readonly DatasetLike[],
     /** Rows / datasets that were skipped, with the reason. */
     readonly problems: readonly SplitProblem[],
@@ -379,7 +385,7 @@ export class CellMapDataSplit {
    * option is one `INVALID_ARGUMENT`, not a problem per row; so is a class that no row
    * annotates and no relation infers. Throws `INVALID_ARGUMENT` when no training dataset remains.
    */
-  static async open(opts: CellMapDataSplitOptions): Promise<CellMapDataSplit> {
+  static async open<I extends ArraySpecs, T extends ArraySpecs = {}>(opts: CellMapDataSplitOptions<I, T>): Promise<CellMapDataSplit<DatasetItem<I, T>>> {
     opts = parseOptions(splitOptionsSchema, opts, "CellMapDataSplit.open");
     const seed = opts.seed ?? SPLIT_DEFAULTS.seed;
     const classes = opts.classes ?? null;
@@ -413,7 +419,8 @@ export class CellMapDataSplit {
       throw new CellMapError("INVALID_ARGUMENT", `no valid training dataset${detail}`, opts.csvPath ?? "datasplit");
     }
     const first = train[0];
-    return new CellMapDataSplit(
+    // Every dataset was opened with (or, given as `datasets`, stands for) these array specs.
+    return new CellMapDataSplit<DatasetItem<I, T>>(
       train,
       validate,
       problems,
@@ -425,19 +432,19 @@ export class CellMapDataSplit {
   }
 
   /** All training datasets as one multi-dataset (cached). */
-  get trainDatasetsCombined(): CellMapMultiDataset {
-    this.trainCombined ??= new CellMapMultiDataset(this.trainDatasets, this.multiOptions());
+  get trainDatasetsCombined(): CellMapMultiDataset<S> {
+    this.trainCombined ??= new CellMapMultiDataset(this.typed(this.trainDatasets), this.multiOptions());
     return this.trainCombined;
   }
 
   /** All validation datasets as one multi-dataset (empty when there are none). */
-  get validationDatasetsCombined(): CellMapMultiDataset {
-    this.valCombined ??= new CellMapMultiDataset(this.validationDatasets, this.multiOptions());
+  get validationDatasetsCombined(): CellMapMultiDataset<S> {
+    this.valCombined ??= new CellMapMultiDataset(this.typed(this.validationDatasets), this.multiOptions());
     return this.valCombined;
   }
 
   /** Non-overlapping tiles of the validation datasets (deterministic validation). */
-  get validationBlocks(): CellMapSubset {
+  get validationBlocks(): CellMapSubset<S> {
     const v = this.validationDatasetsCombined;
     this.blocks ??= new CellMapSubset(v, v.validationIndices());
     return this.blocks;
@@ -447,6 +454,11 @@ export class CellMapDataSplit {
   async classCounts(signal?: AbortSignal): Promise<{ train: ClassCounts; validate: ClassCounts }> {
     const [train, validate] = await Promise.all([this.trainDatasetsCombined.classCounts(signal), this.validationDatasetsCombined.classCounts(signal)]);
     return { train, validate };
+  }
+
+  /** The datasets as what they are: datasets of samples `S` (opened with the split's array specs). */
+  private typed(list: readonly DatasetLike[]): readonly DatasetLike<S>[] {
+    return list as readonly DatasetLike<SampleBase>[] as readonly DatasetLike<S>[];
   }
 
   private multiOptions() {

@@ -11,11 +11,12 @@ import {
   checkIndex,
   openDescription,
   registerDescriptionKind,
+  type AnyDatasetItem,
   type ArraySpecs,
   type DatasetDescription,
-  type DatasetItem,
   type DatasetLike,
   type GetOptions,
+  type SampleBase,
 } from "./types.js";
 
 /** Serialised form (`describe()`). */
@@ -26,15 +27,15 @@ export interface CellMapSubsetDescription extends DatasetDescription {
   indices: number[];
 }
 
-/** Selected samples of a parent dataset. */
-export class CellMapSubset implements DatasetLike {
+/** Selected samples of a parent dataset (`S`: the parent's sample type). */
+export class CellMapSubset<S extends SampleBase = AnyDatasetItem> implements DatasetLike<S> {
   readonly kind = "CellMapSubset";
   readonly indices: readonly number[];
   readonly length: number;
 
   /** `indices` must be integers in `[0, parent.length)` (repeats allowed). */
   constructor(
-    readonly parent: DatasetLike,
+    readonly parent: DatasetLike<S>,
     indices: readonly number[],
   ) {
     for (let j = 0; j < indices.length; j++) {
@@ -64,7 +65,7 @@ export class CellMapSubset implements DatasetLike {
   }
 
   /** Reads position `j` (parent sample `indices[j]`); `idx` is `j`. */
-  async get(j: number, opts: GetOptions = {}): Promise<DatasetItem> {
+  async get(j: number, opts: GetOptions = {}): Promise<S> {
     const item = await this.parent.get(this.parentIndex(j), opts);
     item.idx = j;
     return item;

@@ -5,7 +5,7 @@
  */
 import { CellMapError } from "../errors.js";
 import type { MutableSubsetRandomSampler } from "../sampling/samplers.js";
-import type { AnyTensor, OutputDtype, TensorData } from "../tensor.js";
+import type { AnyTensor, OutputDtype, Tensor, TensorArrays, TensorData } from "../tensor.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
 import type { SpatialDraw } from "../transforms/spatial.js";
 import type { ClassCounts } from "./counts.js";
@@ -30,6 +30,17 @@ export interface ArraySpec {
 
 /** Array specs by array name (the keys of a sample). */
 export type ArraySpecs = Record<string, ArraySpec>;
+
+/**
+ * The tensor an array spec yields: `Tensor` (float32) when the spec has no `outputDtype`, the
+ * typed array of a literal `outputDtype` (`outputDtype: "uint32"` gives `Tensor<Uint32Array>`),
+ * and {@link AnyTensor} when the dtype is not known statically.
+ */
+export type SpecTensor<S extends ArraySpec> = "outputDtype" extends keyof S
+  ? S extends { outputDtype: infer D extends OutputDtype }
+    ? Tensor<TensorArrays[D]>
+    : AnyTensor
+  : Tensor;
 
 /** Pyramid level a source was read from. */
 export interface LevelInfo {
@@ -61,16 +72,41 @@ export interface SampleMetadata {
   levels: Record<string, LevelInfo>;
 }
 
+/** What every sample has besides its tensors. */
+export interface SampleBase {
+  /** The index passed to the `get` of the object you called. */
+  idx: number;
+  metadata: SampleMetadata;
+}
+
+/**
+ * A sample whose array names are not known statically: tensors by name, next to `idx` and
+ * `metadata` (narrow with `as Tensor`, or use a typed dataset).
+ */
+export interface AnyDatasetItem extends SampleBase {
+  [name: string]: AnyTensor | number | SampleMetadata;
+}
+
 /**
  * One sample: each input array `[1, z, y, x]` (2-D: `[1, y, x]`), each target array
  * `[nClasses, z, y, x]` (raw-only: `[1, …]`), plus `idx` (the index passed to the `get` of the
  * object you called) and `metadata`.
+ *
+ * Typed by the dataset's array specs: `DatasetItem<{ raw: … }, { gt: … }>` has `raw` and `gt`
+ * tensors (see {@link SpecTensor} for their element type). When the names are not known
+ * statically (`ArraySpecs`, the default) it is {@link AnyDatasetItem}.
  */
-export interface DatasetItem {
-  idx: number;
-  metadata: SampleMetadata;
-  [name: string]: AnyTensor | number | SampleMetadata;
-}
+export type DatasetItem<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> = string extends keyof I | keyof T
+  ? AnyDatasetItem
+  : {
+      [K in keyof SampleBase | keyof I | keyof T]: K extends keyof SampleBase
+        ? SampleBase[K]
+        : K extends keyof I
+          ? SpecTensor<I[K]>
+          : K extends keyof T
+            ? SpecTensor<T[K]>
+            : never;
+    };
 
 /** Options of `get`. */
 export interface GetOptions {
@@ -94,8 +130,12 @@ export interface DatasetDescription {
   [key: string]: unknown;
 }
 
-/** What every dataset-like object offers (dataset, multi-dataset, subset). */
-export interface DatasetLike {
+/**
+ * What every dataset-like object offers (dataset, multi-dataset, subset, writer). `S` is the
+ * type of its samples ({@link DatasetItem} of its array specs; {@link AnyDatasetItem} when the
+ * names are not known statically).
+ */
+export interface DatasetLike<S extends SampleBase = AnyDatasetItem> {
   /** `"CellMapDataset"`, `"CellMapMultiDataset"` or `"CellMapSubset"`. */
   readonly kind: string;
   /** Number of samples (an integer up to 2^53; never materialise `Array(length)`). */
@@ -105,7 +145,7 @@ export interface DatasetLike {
   readonly inputArrays: ArraySpecs;
   readonly targetArrays: ArraySpecs;
   /** Reads sample `i`; out-of-range or non-integer `i` throws `OUT_OF_RANGE`. */
-  get(i: number, opts?: GetOptions): Promise<DatasetItem>;
+  get(i: number, opts?: GetOptions): Promise<S>;
   /** Foreground/background voxels per class at the training resolution. */
   classCounts(signal?: AbortSignal): Promise<ClassCounts>;
   /** `background / foreground` per class (1 when a class has no foreground). */

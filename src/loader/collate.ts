@@ -5,7 +5,7 @@
  * become {@link SampleError}s naming the sample; across threads they travel as plain data.
  */
 import { CellMapError, type CellMapErrorCode } from "../errors.js";
-import type { DatasetItem, DatasetLike, SampleMetadata } from "../dataset/types.js";
+import type { AnyDatasetItem, DatasetItem, DatasetLike, SampleBase, SampleMetadata } from "../dataset/types.js";
 import { type AnyTensor, type DataType, dtypeOfData, type OutputDtype, TENSOR_ARRAYS, type TensorData } from "../tensor.js";
 import type { Limiter } from "../store/limit.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
@@ -14,12 +14,23 @@ import type { ChunkStore } from "../zarr/chunk-store.js";
  * One batch: every tensor key of the samples stacked along a new first axis (inputs
  * `[N, 1, z, y, x]`, class targets `[N, nClasses, z, y, x]`; 2-D drops `z`), plus the samples'
  * `idx` and `metadata` in batch order.
+ *
+ * Typed by the sample type `S` of the dataset: a loader over a dataset opened with
+ * `inputArrays: { raw: … }` gives batches whose `raw` is a `Tensor` (float32 unless the spec has
+ * a literal `outputDtype`). Without known names (the default) it is {@link AnyBatch}.
  */
-export interface Batch {
-  idx: number[];
-  metadata: SampleMetadata[];
-  [name: string]: AnyTensor | number[] | SampleMetadata[];
-}
+export type Batch<S extends SampleBase = AnyDatasetItem> = {
+  [K in keyof S]: K extends "idx" ? number[] : K extends "metadata" ? SampleMetadata[] : Stacked<S[K]>;
+};
+
+/**
+ * A batch whose array names are not known statically: `idx`, `metadata`, and tensors by name
+ * (narrow them with `as Tensor`).
+ */
+export type AnyBatch = Batch<AnyDatasetItem>;
+
+/** A sample value in a batch (the index-signature values of untyped samples: numbers and metadata become lists). */
+type Stacked<V> = V extends number ? number[] : V extends SampleMetadata ? SampleMetadata[] : V;
 
 /** The tensor keys of a batch (or sample), in the order the dataset produced them. */
 export function tensorKeys(item: Batch | DatasetItem): string[] {

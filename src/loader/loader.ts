@@ -27,7 +27,7 @@ import { LOADER_DEFAULTS } from "../config/defaults.js";
 import { parseOptions } from "../config/options.js";
 import { loaderOptionsSchema } from "../config/schema.js";
 import { CellMapError } from "../errors.js";
-import type { DatasetDescription, DatasetLike } from "../dataset/types.js";
+import type { AnyDatasetItem, DatasetDescription, DatasetLike, SampleBase } from "../dataset/types.js";
 import { ClassBalancedSampler, type Sampler } from "../sampling/samplers.js";
 import { envChunkCacheBytes, type CacheStats } from "../zarr/cache.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
@@ -206,8 +206,11 @@ interface DatasetExtras {
  * ```
  * Breaking out of the loop (or an error) closes the worker pool; idle workers never keep the
  * process alive. Iterating again starts a new pool.
+ *
+ * `S` is the dataset's sample type: batches are `Batch<S>`, so over a dataset opened with
+ * `inputArrays: { raw: … }` `batch.raw` is a `Tensor` (see {@link Batch}).
  */
-export class CellMapDataLoader implements AsyncIterable<Batch> {
+export class CellMapDataLoader<S extends SampleBase = AnyDatasetItem> implements AsyncIterable<Batch<S>> {
   readonly dataset: DatasetLike;
   readonly batchSize: number;
   readonly numWorkers: number;
@@ -260,7 +263,9 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   /** FIFO bound on sample reads shared by the batches in flight (earlier batches finish first). */
   private slots: Limiter;
 
-  constructor(dataset: DatasetLike, opts: CellMapDataLoaderOptions = {}) {
+  constructor(source: DatasetLike<S>, opts: CellMapDataLoaderOptions = {}) {
+    // Batches are built from untyped samples; `S` only types what the loader hands out.
+    const dataset = source as DatasetLike<SampleBase> as DatasetLike;
     if (typeof dataset?.get !== "function" || !Number.isSafeInteger(dataset.length)) {
       throw bad("dataset must be a dataset-like object (get(i), length)", "dataset");
     }
@@ -528,20 +533,20 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
   }
 
   /** Reads the samples `indices` as one batch (current epoch's random draws), on this thread. */
-  get(indices: number | readonly number[], opts: { signal?: AbortSignal } = {}): Promise<Batch> {
+  get(indices: number | readonly number[], opts: { signal?: AbortSignal } = {}): Promise<Batch<S>> {
     const list = typeof indices === "number" ? [indices] : [...indices];
     const signals = [opts.signal, this.signal].filter((x): x is AbortSignal => !!x);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-    return buildBatch(this.dataset, list, this.epochValue, { concurrency: this.sampleConcurrency, signal, store: this.store });
+    return buildBatch(this.dataset, list, this.epochValue, { concurrency: this.sampleConcurrency, signal, store: this.store }) as Promise<Batch<SampleBase>> as Promise<Batch<S>>;
   }
 
   /** Iterates the rest of the current epoch (from `position`). One iteration at a time. */
-  [Symbol.asyncIterator](): AsyncIterator<Batch> & AsyncIterable<Batch> {
+  [Symbol.asyncIterator](): AsyncIterator<Batch<S>> & AsyncIterable<Batch<S>> {
     this.checkIdle("[Symbol.asyncIterator]");
     this.normalise();
     const it = new BatchIterator(this, this.epochValue, this.positionValue);
     this.active = it;
-    return it;
+    return it as BatchIterator as unknown as AsyncIterator<Batch<S>> & AsyncIterable<Batch<S>>;
   }
 
   /** Ends the worker threads (and any running iteration). Safe to call more than once. */
@@ -590,7 +595,8 @@ export class CellMapDataLoader implements AsyncIterable<Batch> {
    * keep is never overwritten, and its buffer returns to the pool when its tensors are garbage
    * collected; while the pool is empty, batches get new buffers.
    */
-  recycle(batch: Batch): void {
+  recycle(typed: Batch<S>): void {
+    const batch = typed as Batch<SampleBase> as Batch;
     if (this.batchPool.recycle(batch)) return;
     const cap = this.prefetchDepth + 1;
     for (const key of tensorKeys(batch)) {
@@ -788,7 +794,7 @@ class BatchIterator implements AsyncIterator<Batch>, AsyncIterable<Batch> {
   private done = false;
 
   constructor(
-    private readonly loader: CellMapDataLoader,
+    private readonly loader: CellMapDataLoader<SampleBase>,
     private readonly epoch: number,
     start: number,
   ) {

@@ -41,6 +41,7 @@ import type { ClassCounts } from "../dataset/counts.js";
 import {
   checkIndex,
   registerDescriptionKind,
+  type AnyDatasetItem,
   type ArraySpec,
   type ArraySpecs,
   type DatasetDescription,
@@ -48,6 +49,8 @@ import {
   type DatasetLike,
   type GetOptions,
   type LevelInfo,
+  type SampleBase,
+  type SampleMetadata,
 } from "../dataset/types.js";
 import type { BlendMode } from "./blend.js";
 import type { DownsampleMethod } from "./downsample.js";
@@ -60,8 +63,16 @@ export interface WriterArraySpec extends ArraySpec {
   nChannels?: number;
 }
 
-/** Options of {@link CellMapDatasetWriter.open}. */
-export interface CellMapDatasetWriterOptions {
+/**
+ * A sample of a writer: one float32 `Tensor` per input array name (`I`: the input array specs),
+ * plus `idx` and `metadata`; {@link AnyDatasetItem} when the names are not known statically.
+ */
+export type WriterItem<I extends ArraySpecs = ArraySpecs> = string extends keyof I
+  ? AnyDatasetItem
+  : { [K in "idx" | "metadata" | keyof I]: K extends "idx" ? number : K extends "metadata" ? SampleMetadata : Tensor };
+
+/** Options of {@link CellMapDatasetWriter.open} (`I`: the input array specs, which type the samples). */
+export interface CellMapDatasetWriterOptions<I extends ArraySpecs = ArraySpecs> {
   /** Raw multiscale group the inputs are read from (local path or URL). */
   rawPath: string;
   /** Where the images go, one per class: a local directory or an `s3://bucket/prefix` URL (credentials, endpoint: `http.s3`). */
@@ -71,7 +82,7 @@ export interface CellMapDatasetWriterOptions {
   /** Channel order of model outputs given per target array (default `classes`; may be a superset). */
   modelClasses?: string[];
   /** Input arrays (model inputs) by name: `{ shape, scale }`, z y x (or y x for 2-D). */
-  inputArrays: ArraySpecs;
+  inputArrays: I;
   /** Target arrays (model outputs) by name. */
   targetArrays: Record<string, WriterArraySpec>;
   /** Region to predict per target array, nm: `{ z: [lo, hi], y: [lo, hi], x: [lo, hi] }`. */
@@ -165,8 +176,11 @@ interface Input {
   image: CellMapImage;
 }
 
-/** Tiled inference writer. Open with {@link CellMapDatasetWriter.open}. */
-export class CellMapDatasetWriter implements DatasetLike {
+/**
+ * Tiled inference writer. Open with {@link CellMapDatasetWriter.open}. `S` is the type of the
+ * samples it serves ({@link WriterItem} of its input arrays).
+ */
+export class CellMapDatasetWriter<S extends SampleBase = AnyDatasetItem> implements DatasetLike<S> {
   readonly kind = "CellMapDatasetWriter";
   readonly rawPath: string;
   readonly targetPath: string;
@@ -204,7 +218,7 @@ export class CellMapDatasetWriter implements DatasetLike {
    * Opens the raw inputs, creates (or resumes) one image per target array and class, and checks
    * that all target arrays share one tiling.
    */
-  static async open(opts: CellMapDatasetWriterOptions): Promise<CellMapDatasetWriter> {
+  static async open<I extends ArraySpecs>(opts: CellMapDatasetWriterOptions<I>): Promise<CellMapDatasetWriter<WriterItem<I>>> {
     opts = parseOptions(datasetWriterOptionsSchema, opts, "CellMapDatasetWriter.open");
     if (typeof opts?.rawPath !== "string" || opts.rawPath.length === 0) throw bad("rawPath must be a non-empty string", "rawPath");
     if (typeof opts.targetPath !== "string" || opts.targetPath.length === 0) throw bad("targetPath must be a non-empty string", "targetPath");
@@ -297,7 +311,7 @@ export class CellMapDatasetWriter implements DatasetLike {
       tiles = [];
       for (let id = 0; id < primary.tileCount; id++) if (all.some((w) => !w.isTileDone(id))) tiles.push(id);
     }
-    return new CellMapDatasetWriter({ ...opts, classes: [...classes], modelClasses: [...model], axisOrder }, inputs, writers, primary, tiles, transform);
+    return new CellMapDatasetWriter<WriterItem<I>>({ ...opts, classes: [...classes], modelClasses: [...model], axisOrder }, inputs, writers, primary, tiles, transform);
   }
 
   /** Re-opens a writer from {@link CellMapDatasetWriter.describe} output without touching its output. */
@@ -364,7 +378,7 @@ export class CellMapDatasetWriter implements DatasetLike {
   }
 
   /** Input patches of sample `i`: `{ [input]: [1, ...shape], idx: i, metadata }`. */
-  async get(i: number, opts: GetOptions = {}): Promise<DatasetItem> {
+  async get(i: number, opts: GetOptions = {}): Promise<S> {
     const epoch = opts.epoch ?? 0;
     const tile = this.tileOf(i);
     const center = this.primary.tile(tile).center;
@@ -380,7 +394,7 @@ export class CellMapDatasetWriter implements DatasetLike {
       const t: Tensor = this.transform ? this.transform.apply(reads[k], rng) : reads[k];
       item[s.name] = { data: t.data, shape: [1, ...t.shape], sourceDtype: t.sourceDtype };
     });
-    return item;
+    return item as unknown as S;
   }
 
   /**

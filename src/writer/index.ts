@@ -9,6 +9,7 @@ export {
   type CellMapDatasetWriterDescription,
   type CellMapDatasetWriterOptions,
   type WriterArraySpec,
+  type WriterItem,
 } from "./dataset-writer.js";
 export {
   ImageWriter,
