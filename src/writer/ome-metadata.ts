@@ -3,7 +3,7 @@
  * group nodes, written through the store layer (local directories or `s3://`).
  */
 import { CellMapError } from "../errors.js";
-import { childKey, openTarget, putJson, type TargetOptions, type WriteTarget } from "../zarr/write/index.js";
+import { childKey, groupDocuments, openTarget, putJson, type TargetOptions, type WriteTarget } from "../zarr/write/index.js";
 import { outputLocation, relativeLocation } from "../store/writable.js";
 
 /** An NGFF axis as written to metadata. */
@@ -78,16 +78,10 @@ export function multiscalesAttrs(input: MultiscalesInput): Record<string, unknow
   return input.version === "0.4" ? { multiscales: [ms] } : { ome: { version: "0.5", multiscales: [ms] } };
 }
 
-/** The metadata documents of a group node (file name to JSON): `.zgroup` (+ `.zattrs` when `attrs` is non-empty) for v2, `zarr.json` for v3. */
-export function groupDocuments(format: 2 | 3, attrs: Record<string, unknown> = {}): Record<string, unknown> {
-  if (format === 2) return Object.keys(attrs).length > 0 ? { ".zgroup": { zarr_format: 2 }, ".zattrs": attrs } : { ".zgroup": { zarr_format: 2 } };
-  if (format === 3) return { "zarr.json": { zarr_format: 3, node_type: "group", attributes: attrs } };
-  throw new CellMapError("INVALID_ARGUMENT", `zarr format must be 2 or 3, got ${String(format)}`, "format");
-}
-
 /**
  * Writes a group node at `target` (a local directory, an `s3://` URL, or a store location):
- * see {@link groupDocuments}. Existing group metadata is replaced.
+ * `.zgroup` (+ `.zattrs` when `attrs` is non-empty) for v2, a group `zarr.json` for v3.
+ * Existing group metadata is replaced.
  */
 export async function writeGroup(target: WriteTarget, format: 2 | 3, attrs: Record<string, unknown> = {}, opts: TargetOptions = {}): Promise<void> {
   const node = openTarget(target, opts);

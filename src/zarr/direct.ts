@@ -10,7 +10,7 @@
  */
 import type { AbsolutePath, Readable } from "../store/types.js";
 import { CellMapError } from "../errors.js";
-import { sizeOf, stridesOf } from "../tensor.js";
+import { DTYPES, sizeOf, stridesOf } from "../tensor.js";
 import { decodeBlosc } from "./codecs/blosc.js";
 import { decodeNumcodecsLz4 } from "./codecs/lz4.js";
 import { fastCodecActive } from "./codecs/register.js";
@@ -28,9 +28,8 @@ export interface DirectDecode {
 }
 
 type Ctor = new (b: ArrayBufferLike, o: number, n: number) => { fill(v: number): unknown };
-const TYPES: Record<string, Ctor> = {
-  b1: Uint8Array, u1: Uint8Array, i1: Int8Array, u2: Uint16Array, i2: Int16Array, u4: Uint32Array, i4: Int32Array, f4: Float32Array, f8: Float64Array,
-};
+/** Typed array of a v2 type code, from the dtype table. */
+const typeOfV2 = (code: string): Ctor => Object.values(DTYPES).find((d) => d.v2 === code)!.array as unknown as Ctor;
 
 function fillNumber(v: unknown): number | null {
   if (v === null || v === undefined) return 0;
@@ -51,7 +50,7 @@ export function directDecodePlan(meta: Record<string, unknown> | undefined, arra
   // 64-bit integers are widened to float64 by zarrita's path; they go that way.
   const m = /^([|<])(b1|[iu][124]|f[48])$/.exec(dt);
   if (!m || (m[1] === "|" && !m[2].endsWith("1"))) return null;
-  const Type = TYPES[m[2]];
+  const Type = typeOfV2(m[2]);
   const fill = fillNumber(meta.fill_value);
   if (fill === null) return null;
   const comp = meta.compressor as { id?: unknown } | null | undefined;

@@ -17,7 +17,7 @@ export {
   type WritableDataType as DataType,
   type ZarrArraySpec,
 } from "./spec.js";
-export { arrayDocuments, METADATA_NAMES, v2ArrayDocuments } from "./metadata.js";
+export { arrayDocuments, groupDocuments, METADATA_NAMES, v2ArrayDocuments } from "./metadata.js";
 export { chunkEncoder, type ChunkEncoder } from "./encode.js";
 export { encodeShard, shardedArrayDocument, type ShardOptions } from "./shard.js";
 export { allFill, copyBox } from "./box.js";

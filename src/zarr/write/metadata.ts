@@ -1,9 +1,10 @@
 /**
- * Array metadata documents. zarrita creates only v3 arrays, so the v2 documents (`.zarray`,
- * `.zattrs`) are written here by hand; plain v3 arrays get the `zarr.json` of zarrita's
- * `create`; sharded v3 arrays get theirs from `shard.ts`.
+ * Array and group metadata documents. zarrita creates only v3 arrays, so the v2 documents
+ * (`.zarray`, `.zattrs`) are written here by hand; plain v3 arrays get the `zarr.json` of
+ * zarrita's `create`; sharded v3 arrays get theirs from `shard.ts`.
  */
 import * as zarr from "zarrita";
+import { CellMapError } from "../../errors.js";
 import { fillJson, v2Compressor, v2DtypeString, v3ChunkCodecs, type NormalizedArraySpec } from "./spec.js";
 import { shardedArrayDocument } from "./shard.js";
 
@@ -69,4 +70,11 @@ export async function arrayDocuments(spec: NormalizedArraySpec): Promise<Record<
   const mem = new Map<string, Uint8Array>();
   await zarr.create(mem as unknown as zarr.Location<Map<string, Uint8Array>>["store"], v3CreateOptions(spec));
   return { "zarr.json": JSON.parse(new TextDecoder().decode(mem.get("/zarr.json"))) as unknown };
+}
+
+/** The metadata documents of a group node (file name to JSON): `.zgroup` (+ `.zattrs` when `attrs` is non-empty) for v2, `zarr.json` for v3. */
+export function groupDocuments(format: 2 | 3, attrs: Record<string, unknown> = {}): Record<string, unknown> {
+  if (format === 2) return Object.keys(attrs).length > 0 ? { ".zgroup": { zarr_format: 2 }, ".zattrs": attrs } : { ".zgroup": { zarr_format: 2 } };
+  if (format === 3) return { "zarr.json": { zarr_format: 3, node_type: "group", attributes: attrs } };
+  throw new CellMapError("INVALID_ARGUMENT", `zarr format must be 2 or 3, got ${String(format)}`, "format");
 }
