@@ -47,6 +47,7 @@ async function main(argv: string[]): Promise<void> {
   const program = new Command()
     .name("cellmap-data")
     .description("Stream training patches out of OME-NGFF / Zarr microscopy volumes.")
+    .version((JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version)
     .showHelpAfterError();
 
   program
