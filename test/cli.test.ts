@@ -172,6 +172,11 @@ describe("cellmap-data CLI", () => {
     const flags = JSON.parse(cliIn(cwd, "demo", "--datasplit", path.join(dir, "datasplit.csv"), "--config", cfg, "--batch-size", "2", "--seed", "9", "--out", out, "--json").out);
     assert.deepEqual([flags.batchSize, flags.seed, flags.workers], [2, 9, 0]);
     assert.equal(flags.preview, path.join(out, "preview.png"));
+    // preview: one training batch of the config's batch size.
+    const png = path.join(tmp, "config-preview.png");
+    const p = cliIn(cwd, "preview", "--datasplit", path.join(dir, "datasplit.csv"), "--config", cfg, "--out", png, "--no-augment", "--json");
+    assert.equal(p.code, 0, p.err);
+    assert.equal(JSON.parse(p.out).samples, 3);
   });
 
   it("preview writes a PNG grid of a batch (golden dimensions and content)", () => {

@@ -99,12 +99,12 @@ async function main(argv: string[]): Promise<void> {
     .option("--dir <dir>", "demo data folder", path.join(os.tmpdir(), "cellmap-demo"))
     .option("--size <n>", "raw s0 edge of the demo data (as given to demo)", int("--size"), 256)
     .option("--patch <n>", "patch edge of the demo config", int("--patch"), 64)
-    .option("--batch-size <n>", "samples in the grid", int("--batch-size"), 4)
-    .option("--seed <n>", "seed of the sample order and augmentation", nonNegative("--seed"), 1)
+    .option("--batch-size <n>", "samples in the grid (default: the config's batchSize, else 4)", int("--batch-size"))
+    .option("--seed <n>", "seed of the sample order and augmentation (default: the config's seed, else 1)", nonNegative("--seed"))
     .option("--no-augment", "show samples without spatial augmentation")
     .addOption(new Option("--axis <axis>", "slice across this axis, through the middle (2-D patches: z only)").choices(["z", "y", "x"]).default("z"))
     .option("--json", "print a JSON summary")
-    .action(async (o: { out: string; datasplit?: string; config?: string; dir: string; size: number; patch: number; batchSize: number; seed: number; augment: boolean; axis: SliceAxis; json?: boolean }) => {
+    .action(async (o: { out: string; datasplit?: string; config?: string; dir: string; size: number; patch: number; batchSize?: number; seed?: number; augment: boolean; axis: SliceAxis; json?: boolean }) => {
       if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
       const summary = await runPreview({ ...o, config: o.config ? loadConfig(o.config) : undefined });
       console.log(o.json ? JSON.stringify(summary, null, 2) : formatPreviewSummary(summary));

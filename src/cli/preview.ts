@@ -20,8 +20,10 @@ export interface PreviewOptions {
   dir: string;
   size: number;
   patch: number;
-  batchSize: number;
-  seed: number;
+  /** Samples in the grid (default: the config's `batchSize`, else 4). */
+  batchSize?: number;
+  /** Seed of the sample order and augmentation (default: the config's `seed`, else 1). */
+  seed?: number;
   augment: boolean;
   axis?: SliceAxis;
 }
@@ -40,7 +42,8 @@ export interface PreviewSummary {
 /** Streams one batch and writes its grid. */
 export async function runPreview(o: PreviewOptions): Promise<PreviewSummary> {
   const { train, config: used } = await openTrainingSource({ datasplit: o.datasplit, config: o.config, dir: o.dir, patch: o.patch, size: o.size, seed: 1, augment: o.augment });
-  const loader = new CellMapDataLoader(train, { batchSize: o.batchSize, numWorkers: 0, seed: o.seed, iterationsPerEpoch: 1 });
+  // Flags win over the config, the config over the preview's defaults.
+  const loader = new CellMapDataLoader(train, { batchSize: o.batchSize ?? used.batchSize ?? 4, numWorkers: 0, seed: o.seed ?? used.seed ?? 1, iterationsPerEpoch: 1 });
   const inputKey = Object.keys(used.inputArrays)[0];
   const targetKey = used.targetArrays ? Object.keys(used.targetArrays)[0] : undefined;
   const axis = o.axis ?? "z";
