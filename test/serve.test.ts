@@ -21,6 +21,7 @@ import { decodeBlob } from "../src/serve/safetensors.js";
 import { serve, type BatchServer } from "../src/serve/server.js";
 import type { AnyTensor } from "../src/tensor.js";
 import { makeLabelPyramid, makeRawEM } from "./fixtures/builder.js";
+import { writeSyntheticDataset } from "../src/demo/synthetic.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLIENT_DIR = path.resolve(here, "../clients/python");
@@ -257,6 +258,42 @@ describe("serve: backpressure and clients that go away", () => {
       assert.equal(r.status, 200, "the server is still up");
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe("cellmap-data serve (CLI)", () => {
+  it("prints its address, serves the config's datasplit, refuses a public bind without a token, stops on SIGTERM", async () => {
+    const dir = path.join(tmp, "cli");
+    const { csvPath } = await writeSyntheticDataset(dir, { size: 64, seed: 1 });
+    const config = path.join(dir, "config.json");
+    fs.writeFileSync(config, JSON.stringify({
+      input_arrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } }, target_arrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } },
+      classes: ["mito", "er", "nuc"], batch_size: 3, num_workers: 0,
+    }));
+    const cli = path.resolve(here, "../src/cli/main.ts");
+    const bad = spawnSync(process.execPath, ["--import", "tsx", cli, "serve", "--datasplit", csvPath, "--config", config, "--host", "0.0.0.0"], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /requires --token/);
+    const child = spawn(process.execPath, ["--import", "tsx", cli, "serve", "--datasplit", csvPath, "--config", config, "--seed", "4"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.setEncoding("utf8").on("data", (c: string) => {
+          out += c;
+          const m = /cellmap-data serve: (http:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]);
+        });
+        child.on("exit", (code) => reject(new Error(`serve exited with ${code}`)));
+      });
+      const info = JSON.parse((await get(`${url}/info`)).body);
+      assert.deepEqual([info.batchSize, info.seed, info.classes], [3, 4, ["mito", "er", "nuc"]], "config values apply, flags override them");
+      assert.deepEqual(info.arrays.gt, { shape: [3, 16, 16, 16], dtype: "float32" });
+      const code = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      child.kill("SIGTERM");
+      assert.equal(await code, 0);
+    } finally {
+      child.kill("SIGKILL");
     }
   });
 });

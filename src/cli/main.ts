@@ -17,6 +17,7 @@ import * as fs from "node:fs";
 import { loadConfig } from "./config.js";
 import { formatVerifyReport, verifyDataSplit } from "./verify.js";
 import { neuroglancerCommand, type NeuroglancerCommandOptions } from "./neuroglancer.js";
+import { runServe } from "./serve.js";
 
 function int(name: string) {
   return (v: string) => {
@@ -200,6 +201,33 @@ async function main(argv: string[]): Promise<void> {
     .addOption(new Option("--token <secret>", "with --serve: shared secret required on every request (Bearer header or ?token=; the link carries it)").env("CELLMAP_DATA_TOKEN"))
     .action(async (raw: string, labels: string[], o: NeuroglancerCommandOptions) => {
       await neuroglancerCommand(raw, labels, o);
+    });
+
+  program
+    .command("serve")
+    .description("serve a datasplit's batches over HTTP for a training loop in another process or machine (safetensors frames; docs/serve.md, clients/python)")
+    .option("--datasplit <csv>", "datasplit CSV (default: the config's csvPath)")
+    .requiredOption("--config <file>", "array specs, classes, transforms and loader options (.json/.yaml)")
+    .option("--validate", "serve the validation datasets instead of the training ones")
+    .option("--workers <n>", "worker threads (default: the config's numWorkers)", nonNegative("--workers"))
+    .option("--batch-size <n>", "samples per batch (default: the config's batchSize)", int("--batch-size"))
+    .option("--seed <n>", "random seed (default: the config's seed)", nonNegative("--seed"))
+    .option("--prefetch <n>", "batches read ahead per client (default: the loader's prefetch depth)", int("--prefetch"))
+    .option("--host <addr>", "address to bind (default 127.0.0.1; any other needs --token)")
+    .option("--port <n>", "port (default 0 = any free port)", nonNegative("--port"))
+    .addOption(new Option("--token <secret>", "shared secret required on every request (Authorization: Bearer or ?token=)").env("CELLMAP_DATA_TOKEN"))
+    .action(async (o: { datasplit?: string; config: string; validate?: boolean; workers?: number; batchSize?: number; seed?: number; prefetch?: number; host?: string; port?: number; token?: string }) => {
+      const server = await runServe({ ...o, config: loadConfig(o.config) });
+      console.log(`cellmap-data serve: ${server.url} (Ctrl-C to stop)`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          void server.close().then(resolve);
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
     });
 
   await program.parseAsync(argv);
