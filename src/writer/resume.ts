@@ -8,7 +8,7 @@
  * their existence cannot disagree with the data. This works the same on local directories and
  * on `s3://` (a listing of the bucket prefix).
  */
-import type { AbsolutePath } from "@zarrita/storage";
+import type { AbsolutePath } from "../store/types.js";
 import { isDeepStrictEqual } from "node:util";
 import { CellMapError } from "../errors.js";
 import type { WritableStore } from "../store/writable.js";

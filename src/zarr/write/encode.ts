@@ -12,7 +12,7 @@
  * on the one-chunk array does the same work, its store keeping what zarrita stores.
  */
 import * as zarr from "zarrita";
-import type { AbsolutePath } from "@zarrita/storage";
+import type { AbsolutePath } from "../../store/types.js";
 import { CellMapError } from "../../errors.js";
 import { DTYPES, stridesOf } from "../../tensor.js";
 import { installDefaultCodecs } from "../codecs/register.js";
