@@ -147,10 +147,12 @@ export class BlendStore {
     if (this.t.fillValue !== 0) this.fillOutside(acc, region);
     await this.t.writeChunk(k, acc);
     progress.chunkDone[k] = 1;
-    // Partials whose every chunk is now written are no longer needed.
+    // Partials whose every chunk is now written are no longer needed (each deleted once: the
+    // flag is cleared before the request, so concurrent chunks do not delete it twice).
     await Promise.all(
       contributors.map(async (j) => {
-        if (progress.footprintDone(j)) {
+        if (progress.partialDone[j] && progress.footprintDone(j)) {
+          progress.partialDone[j] = 0;
           recent.delete(this.recentKey(j));
           await this.t.store.delete(partialKey(j));
         }
