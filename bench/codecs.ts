@@ -18,7 +18,7 @@ import { registry } from "zarrita";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { decodeBlosc } from "../src/zarr/codecs/blosc.js";
+import { decodeBlosc } from "../src/zarr/codecs/blosc/decode.js";
 import { setLz4Backend } from "../src/zarr/codecs/lz4-block.js";
 import { codecBackends, registerFastCodecs, registerWasmCodecs } from "../src/zarr/codecs/register.js";
 

@@ -9,7 +9,9 @@ import Zlib from "numcodecs/zlib";
 import Zstd from "numcodecs/zstd";
 import * as zarr from "zarrita";
 import { CellMapError } from "../src/errors.js";
-import { bitunshuffle, decodeBlosc, readBloscHeader, unshuffle } from "../src/zarr/codecs/blosc.js";
+import { decodeBlosc } from "../src/zarr/codecs/blosc/decode.js";
+import { readBloscHeader } from "../src/zarr/codecs/blosc/header.js";
+import { bitunshuffle, unshuffle } from "../src/zarr/codecs/blosc/shuffle.js";
 import { decodeNumcodecsLz4, Lz4Codec } from "../src/zarr/codecs/lz4.js";
 import { decodeLz4Block, decodeLz4BlockTs, decodeLz4BlockWasm } from "../src/zarr/codecs/lz4-block.js";
 import { codecBackends, registerFastCodecs, registerWasmCodecs } from "../src/zarr/codecs/register.js";
@@ -599,7 +601,7 @@ describe("registry", () => {
     const data = makeData("em", 40000, 1);
     const frame = await numcodecs.blosc.fromConfig({ id: "blosc", cname: "zstd", clevel: 3, shuffle: 2 }).encode(data);
     const regUrl = new URL("../src/zarr/codecs/register.ts", import.meta.url).href;
-    const bloscUrl = new URL("../src/zarr/codecs/blosc.ts", import.meta.url).href;
+    const bloscUrl = new URL("../src/zarr/codecs/blosc/decode.ts", import.meta.url).href;
     const code = `
       const { parentPort, workerData } = require("node:worker_threads");
       (async () => {

@@ -11,7 +11,7 @@
 import type { AbsolutePath, Readable } from "../store/types.js";
 import { CellMapError } from "../errors.js";
 import { DTYPES, sizeOf, stridesOf } from "../tensor.js";
-import { decodeBlosc } from "./codecs/blosc.js";
+import { decodeBlosc } from "./codecs/blosc/decode.js";
 import { decodeNumcodecsLz4 } from "./codecs/lz4.js";
 import { fastCodecActive } from "./codecs/register.js";
 import { decodeZstd, nativeZstd, zstdDecodeInto } from "./codecs/zstd.js";

@@ -27,7 +27,7 @@
  */
 
 import { crc32c } from "@aws-crypto/crc32c";
-import { verifyBloscFrame } from "./blosc.js";
+import { verifyBloscFrame } from "./blosc/decode.js";
 import { checkLz4Block } from "./lz4-block.js";
 import { asCorrupt, type BytesToBytesCodec, type ChunkMeta, checkDecodedSize, type CodecEntry, corruptChunk, expectedDecodedSize } from "./shared.js";
 

@@ -10,7 +10,7 @@
  */
 
 import { registry } from "zarrita";
-import { BloscCodec } from "./blosc.js";
+import { BloscCodec } from "./blosc/codec.js";
 import { checkedWasmCodec, Crc32cCodec, type RegistryCodecClass } from "./checked.js";
 import { Lz4Codec } from "./lz4.js";
 import type { CodecEntry } from "./shared.js";
