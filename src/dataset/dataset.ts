@@ -26,28 +26,25 @@
 import { DATASET_DEFAULTS } from "../config/defaults.js";
 import { parseOptions } from "../config/options.js";
 import { datasetOptionsSchema } from "../config/schema.js";
-import { didYouMean } from "../config/suggest.js";
 import { CellMapError } from "../errors.js";
 import { intersectBoxes, type Box } from "../geometry/level.js";
 import { EmptyImage } from "../image/empty.js";
-import { CellMapImage, keepIn, MAX_PATCH_VOXELS } from "../image/image.js";
+import { CellMapImage, keepIn } from "../image/image.js";
 import { type Rng, RngStream, sampleRng } from "../sampling/rng.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
-import type { HttpStoreOptions } from "../store/http.js";
-import { type AnyTensor, isFloat32Tensor, OUTPUT_DTYPES, type OutputDtype, TENSOR_ARRAYS, type Tensor, type TensorData } from "../tensor.js";
+import { type AnyTensor, isFloat32Tensor, type OutputDtype, TENSOR_ARRAYS, type TensorData } from "../tensor.js";
 import { PerClass } from "../transforms/augment/compose.js";
-import { loadTransform } from "../transforms/registry.js";
-import { drawSpatialTransform, parseSpatialConfig, type ParsedSpatialConfig, type SpatialConfig, type SpatialDraw } from "../transforms/spatial.js";
-import type { TransformSpec, ValueTransform } from "../transforms/types.js";
+import { drawSpatialTransform, type ParsedSpatialConfig, type SpatialDraw } from "../transforms/spatial.js";
+import type { ValueTransform } from "../transforms/types.js";
 import { weightsFromCounts, zeroCounts, type ClassCount, type ClassCounts } from "./counts.js";
+import { describeDataset, optionsFromDescription, type CellMapDatasetDescription } from "./description.js";
+import { bad, checkOptions, resolveTargetTransforms, resolveTransform, type CellMapDatasetOptions, type Resolved } from "./options.js";
 import { classPath, splitTargetPath, type TargetPath } from "./target-path.js";
 import {
   checkIndex,
   registerDescriptionKind,
   type AnyDatasetItem,
-  type ArraySpec,
   type ArraySpecs,
-  type DatasetDescription,
   type DatasetItem,
   type DatasetLike,
   type GetOptions,
@@ -56,92 +53,16 @@ import {
   type SampleMetadata,
 } from "./types.js";
 
-/** A value transform object or its JSON spec. */
-export type TransformInput = ValueTransform | TransformSpec;
-
-/**
- * Target value transforms: one for every class, a list aligned with `classes`, or
- * `{ className: transform }` (classes without an entry are left as read).
- */
-export type TargetTransformInput = TransformInput | (TransformInput | null)[] | Record<string, TransformInput | null>;
-
-/**
- * Options of {@link CellMapDataset.open}. `I` and `T` are the input and target array specs (their
- * names type the samples, see {@link DatasetItem}).
- */
-export interface CellMapDatasetOptions<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> {
-  /** Raw multiscale group (local path, `file://`, `http(s)://`, `s3://`). */
-  rawPath: string;
-  /** Ground-truth path with the bracket class list, e.g. `.../crop155/[mito,er,nuc]`. */
-  targetPath?: string | null;
-  /** Output class order. Omitted (or null): raw-only mode, targets are raw patches. */
-  classes?: string[] | null;
-  /** Input arrays by name (at least one). */
-  inputArrays: I;
-  /** Target arrays by name. */
-  targetArrays?: T | null;
-  /** Spatial augmentation config (used only when `isTrain`). */
-  spatialTransforms?: SpatialConfig | null;
-  /** Value transform of every input patch. */
-  rawValueTransforms?: TransformInput | null;
-  /** Value transforms of target patches (per class, before stacking). */
-  targetValueTransforms?: TargetTransformInput | null;
-  /** Mutually exclusive classes: `{ cyto: ["mito", "nuc"] }` infers true negatives of `cyto`. */
-  classRelationDict?: Record<string, string[]> | null;
-  /** Enables spatial augmentation. Default false. */
-  isTrain?: boolean;
-  /** Only `"zyx"` (the API axis order of specs, centres and tensors). */
-  axisOrder?: "zyx";
-  /** Report data present without reading class counts; `verify()` is then true. Default false. */
-  forceHasData?: boolean;
-  /** Value of unknown label voxels. Default NaN. */
-  emptyValue?: number;
-  /** Pad reads outside the data (raw with 0, labels with `emptyValue`). Default true. */
-  pad?: boolean;
-  /** Seed of all random draws. Default 0. */
-  seed?: number;
-  /** HTTP options for remote locations (only plain-data fields survive `describe()`). */
-  http?: HttpStoreOptions;
-  signal?: AbortSignal;
-  /** Internal (set by `fromDescription`): the known result of the class-count check. */
-  knownHasData?: boolean;
-}
-
-/** Serialised form of a dataset (`describe()`). */
-export interface CellMapDatasetDescription extends DatasetDescription {
-  kind: "CellMapDataset";
-  version: 1;
-  rawPath: string;
-  targetPath: string | null;
-  classes: string[] | null;
-  inputArrays: ArraySpecs;
-  targetArrays: ArraySpecs;
-  spatialTransforms: SpatialConfig | null;
-  rawValueTransforms: TransformSpec | null;
-  targetValueTransforms: TransformSpec | null;
-  classRelationDict: Record<string, string[]> | null;
-  isTrain: boolean;
-  axisOrder: "zyx";
-  forceHasData: boolean;
-  emptyValue: number | string;
-  pad: boolean;
-  seed: number;
-  http: Omit<HttpStoreOptions, "fetch"> | null;
-  hasData: boolean;
-}
-
-/** An array spec resolved to z y x. */
-interface Resolved {
-  name: string;
-  spec: ArraySpec;
-  shape: number[];
-  /** z y x; for `sections`, z is the data's section spacing once the images are open. */
-  scale: number[];
-  /** A 2-entry shape with a 2-entry scale: z-sections at the data's own z spacing. */
-  sections: boolean;
-  /** Element type of the array's tensors. */
-  dtype: OutputDtype;
-}
+// Options and descriptions live in their own modules; these names stay importable from here.
+export type { CellMapDatasetDescription } from "./description.js";
+export {
+  resolveTargetTransforms,
+  resolveTransform,
+  validateDatasetOptions,
+  type CellMapDatasetOptions,
+  type TargetTransformInput,
+  type TransformInput,
+} from "./options.js";
 
 /** An image a dataset reads (any output dtype). */
 type SourceImage = CellMapImage<OutputDtype>;
@@ -159,178 +80,9 @@ interface TargetArray {
   classes: ClassSource[];
 }
 
-const RESERVED = new Set(["idx", "metadata"]);
-
 function sizeOf3(shape: readonly number[]): number {
   return shape[0] * shape[1] * shape[2];
 }
-
-function bad(message: string, path: string): CellMapError {
-  return new CellMapError("INVALID_ARGUMENT", message, path);
-}
-
-/** Checks one spec and resolves it to z y x; returns whether it is 2-D. */
-function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolved; twoD: boolean } {
-  const p = `${where}.${name}`;
-  if (RESERVED.has(name) || name.length === 0) throw bad(`array name ${JSON.stringify(name)} is reserved or empty`, p);
-  if (typeof spec !== "object" || spec === null) throw bad("array spec must be { shape, scale }", p);
-  const { shape, scale } = spec;
-  if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || shape.some((v) => !Number.isInteger(v) || v < 1)) {
-    throw bad(`shape must be 2 or 3 positive integers (z y x), got ${JSON.stringify(shape)}`, `${p}.shape`);
-  }
-  if (shape.reduce((a, b) => a * b, 1) > MAX_PATCH_VOXELS) {
-    throw bad(`shape ${JSON.stringify(shape)} has more than ${MAX_PATCH_VOXELS} voxels`, `${p}.shape`);
-  }
-  if (!Array.isArray(scale) || scale.length < 1 || scale.length > 3 || scale.some((v) => !(typeof v === "number" && Number.isFinite(v) && v > 0))) {
-    throw bad(`scale must be 1 to 3 positive numbers (nm, z y x), got ${JSON.stringify(scale)}`, `${p}.scale`);
-  }
-  if (shape.length === 3 && scale.length === 2) throw bad("a 3-D shape needs a 3-entry (or 1-entry) scale", `${p}.scale`);
-  const twoD = shape.length === 2;
-  const scale3 = [...Array(3 - scale.length).fill(scale[0]), ...scale];
-  const shape3 = twoD ? [1, ...shape] : [...shape];
-  const sections = twoD && scale.length === 2;
-  const dtype = spec.outputDtype ?? "float32";
-  if (!OUTPUT_DTYPES.includes(dtype)) throw bad(`outputDtype must be one of ${OUTPUT_DTYPES.join(", ")}, got ${JSON.stringify(dtype)}`, `${p}.outputDtype`);
-  const kept = { shape: [...shape], scale: [...scale], ...(spec.outputDtype !== undefined && { outputDtype: dtype }) };
-  return { r: { name, spec: kept, shape: shape3, scale: scale3, sections, dtype }, twoD };
-}
-
-/** A transform object, or one built from its spec (module transforms imported). */
-export async function resolveTransform(t: TransformInput | null | undefined, where: string): Promise<ValueTransform | null> {
-  if (t === null || t === undefined) return null;
-  if (typeof (t as ValueTransform).apply === "function") return t as ValueTransform;
-  return loadTransform(t, where);
-}
-
-function isSpecOrTransform(t: unknown): t is TransformInput {
-  if (typeof t !== "object" || t === null) return false;
-  return typeof (t as ValueTransform).apply === "function" || typeof (t as TransformSpec).type === "string";
-}
-
-/** Normalises target transforms to one transform for all classes, or a PerClass mapping. */
-export async function resolveTargetTransforms(t: TargetTransformInput | null | undefined, classes: string[] | null): Promise<ValueTransform | null> {
-  const where = "targetValueTransforms";
-  if (t === null || t === undefined) return null;
-  if (Array.isArray(t)) {
-    if (!classes || t.length !== classes.length) {
-      throw bad(`a list of target transforms must have one entry per class (${classes?.length ?? 0}), got ${t.length}`, where);
-    }
-    const map: Record<string, ValueTransform> = {};
-    for (const [i, x] of t.entries()) {
-      const r = await resolveTransform(x, `${where}[${i}]`);
-      if (r) map[classes[i]] = r;
-    }
-    return new PerClass(map, classes);
-  }
-  if (isSpecOrTransform(t)) {
-    const r = await resolveTransform(t, where);
-    if (r instanceof PerClass && !classes) throw bad("per-class target transforms need classes (raw-only mode has none)", where);
-    return r;
-  }
-  if (typeof t !== "object") throw bad("expected a transform, a list or { className: transform }", where);
-  if (!classes) throw bad("per-class target transforms need classes (raw-only mode has none)", where);
-  const map: Record<string, ValueTransform> = {};
-  for (const [k, x] of Object.entries(t)) {
-    const r = await resolveTransform(x, `${where}.${k}`);
-    if (r) map[k] = r;
-  }
-  return new PerClass(map, classes);
-}
-
-function specOf(t: ValueTransform | null, where: string): TransformSpec | null {
-  if (!t) return null;
-  if (typeof t.toJSON !== "function") {
-    throw new CellMapError("UNSUPPORTED", "transform has no toJSON(), so the dataset cannot be described for workers", where);
-  }
-  return t.toJSON();
-}
-
-function encodeNumber(v: number): number | string {
-  return Number.isFinite(v) ? v : String(v);
-}
-
-function decodeNumber(v: unknown, where: string): number {
-  const n = typeof v === "string" ? Number(v) : v;
-  if (typeof n !== "number" || (typeof v === "string" && !["NaN", "Infinity", "-Infinity"].includes(v))) {
-    throw bad(`expected a number, got ${JSON.stringify(v)}`, where);
-  }
-  return n;
-}
-
-function plainHttp(h: HttpStoreOptions | undefined): Omit<HttpStoreOptions, "fetch"> | null {
-  if (!h) return null;
-  const { fetch: _f, ...rest } = h;
-  return JSON.parse(JSON.stringify(rest)) as Omit<HttpStoreOptions, "fetch">;
-}
-
-/** Checked, resolved options (everything that needs no I/O). */
-function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
-  if ((opts.axisOrder ?? "zyx") !== "zyx") throw bad(`axisOrder must be "zyx", got ${JSON.stringify(opts.axisOrder)}`, "axisOrder");
-  if (opts.emptyValue !== undefined && typeof opts.emptyValue !== "number") throw bad("emptyValue must be a number", "emptyValue");
-  const seed = opts.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw bad(`seed must be a non-negative integer, got ${seed}`, "seed");
-  const classes = opts.classes ?? null;
-  if (classes !== null) {
-    if (!Array.isArray(classes) || classes.length === 0 || classes.some((c) => typeof c !== "string" || c.length === 0)) {
-      throw bad("classes must be a non-empty list of names (omit it for raw-only mode)", "classes");
-    }
-    const dup = classes.find((c, i) => classes.indexOf(c) !== i);
-    if (dup !== undefined) throw bad(`class ${JSON.stringify(dup)} listed twice`, "classes");
-  }
-  if (typeof opts.inputArrays !== "object" || opts.inputArrays === null || Object.keys(opts.inputArrays).length === 0) {
-    throw bad("inputArrays must name at least one array", "inputArrays");
-  }
-  const inputSpecs = Object.entries(opts.inputArrays).map(([k, v]) => resolveSpec(k, v, "inputArrays"));
-  const targetSpecs = Object.entries(opts.targetArrays ?? {}).map(([k, v]) => resolveSpec(k, v, "targetArrays"));
-  const twoD = inputSpecs[0].twoD;
-  for (const s of [...inputSpecs, ...targetSpecs]) {
-    if (s.twoD !== twoD) throw bad("all array shapes must be 2-D ([y, x]) or all 3-D ([z, y, x])", s.r.name);
-  }
-  const clash = targetSpecs.find((t) => t.r.name in opts.inputArrays);
-  if (clash) throw bad(`array ${JSON.stringify(clash.r.name)} is both an input and a target`, "targetArrays");
-  const relations = opts.classRelationDict ?? {};
-  if (typeof relations !== "object" || Object.values(relations).some((v) => !Array.isArray(v) || v.some((c) => typeof c !== "string"))) {
-    throw bad("classRelationDict must map class names to lists of class names", "classRelationDict");
-  }
-  checkRelations(relations, classes);
-  const spatial = opts.spatialTransforms ? parseSpatialConfig(opts.spatialTransforms, twoD ? ["y", "x"] : ["z", "y", "x"]) : null;
-  const emptyValue = opts.emptyValue ?? NaN;
-  for (const { r } of targetSpecs) {
-    if (classes && (r.dtype === "int32" || r.dtype === "uint32") && !(Number.isInteger(emptyValue) && (r.dtype === "int32" ? Math.abs(emptyValue) < 2 ** 31 : emptyValue >= 0 && emptyValue < 2 ** 32))) {
-      throw bad(`outputDtype ${r.dtype} needs an integer emptyValue that fits it (unknown voxels), got ${emptyValue}: NaN cannot be stored in ${r.dtype}`, `targetArrays.${r.name}.outputDtype`);
-    }
-  }
-  return { inputSpecs, targetSpecs, twoD, classes, relations, spatial };
-}
-
-/** Every class a relation names, key or value, must be an output class (else it has no effect). */
-function checkRelations(relations: Record<string, string[]>, classes: string[] | null): void {
-  const keys = Object.keys(relations);
-  if (keys.length === 0) return;
-  if (!classes) throw bad("classRelationDict needs classes (raw-only mode has none)", "classRelationDict");
-  for (const c of keys) {
-    if (!classes.includes(c)) {
-      throw bad(`classRelationDict names class ${JSON.stringify(c)}, which is not in classes [${classes.join(", ")}]${didYouMean(c, classes)}`, `classRelationDict.${c}`);
-    }
-    relations[c].forEach((x, i) => {
-      if (!classes.includes(x)) {
-        throw bad(`classRelationDict.${c} names class ${JSON.stringify(x)}, which is not in classes [${classes.join(", ")}]${didYouMean(x, classes)}`, `classRelationDict.${c}[${i}]`);
-      }
-    });
-  }
-}
-
-/**
- * Checks the options that do not depend on the data (array specs, classes, relations, spatial
- * config, seed …) and throws `INVALID_ARGUMENT` naming the field. `CellMapDataSplit` calls it
- * once so that a bad option is an error, not one problem per row.
- */
-export function validateDatasetOptions(opts: Omit<CellMapDatasetOptions, "rawPath">): void {
-  checkOptions(parseOptions(DATASET_CHECK_SCHEMA, opts, "options"));
-}
-
-/** The dataset options without `rawPath` (what is common to every row of a split). */
-const DATASET_CHECK_SCHEMA = datasetOptionsSchema.partial({ rawPath: true });
 
 /** Class counts of an image, read once (failed reads are retried next time). */
 function memoCount(memo: Map<SourceImage, Promise<ClassCount>>, image: SourceImage, signal?: AbortSignal): Promise<ClassCount> {
@@ -514,55 +266,27 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
 
   /** Re-opens a dataset from {@link CellMapDataset.describe} output (e.g. in a worker thread). */
   static async fromDescription(desc: CellMapDatasetDescription, opts: { signal?: AbortSignal } = {}): Promise<CellMapDataset> {
-    if (desc?.kind !== "CellMapDataset" || desc.version !== 1) {
-      throw bad(`not a version-1 CellMapDataset description (kind ${JSON.stringify(desc?.kind)}, version ${JSON.stringify(desc?.version)})`, "description");
-    }
-    return CellMapDataset.open({
-      rawPath: desc.rawPath,
-      targetPath: desc.targetPath,
-      classes: desc.classes,
-      inputArrays: desc.inputArrays,
-      targetArrays: desc.targetArrays,
-      spatialTransforms: desc.spatialTransforms,
-      rawValueTransforms: desc.rawValueTransforms,
-      targetValueTransforms: desc.targetValueTransforms,
-      classRelationDict: desc.classRelationDict,
-      isTrain: desc.isTrain,
-      axisOrder: desc.axisOrder,
-      forceHasData: desc.forceHasData,
-      emptyValue: decodeNumber(desc.emptyValue, "description.emptyValue"),
-      pad: desc.pad,
-      seed: desc.seed,
-      http: desc.http ?? undefined,
-      signal: opts.signal,
-      knownHasData: desc.hasData,
-    });
+    return CellMapDataset.open(optionsFromDescription(desc, opts.signal));
   }
 
   /** JSON description; transforms are stored as their `toJSON()` specs. */
   describe(): CellMapDatasetDescription {
-    const o = this.opts;
-    return {
-      kind: "CellMapDataset",
-      version: 1,
+    return describeDataset({
+      opts: this.opts,
       rawPath: this.rawPath,
       targetPath: this.targetPath,
       classes: this.rawOnly ? null : [...this.classes],
-      inputArrays: structuredClone(this.inputArrays),
-      targetArrays: structuredClone(this.targetArrays),
-      spatialTransforms: o.spatialTransforms ? structuredClone(o.spatialTransforms) : null,
-      rawValueTransforms: specOf(this.rawTransform, "rawValueTransforms"),
-      targetValueTransforms: specOf(this.targetTransform, "targetValueTransforms"),
-      classRelationDict: o.classRelationDict ? structuredClone(o.classRelationDict) : null,
+      inputArrays: this.inputArrays,
+      targetArrays: this.targetArrays,
+      rawTransform: this.rawTransform,
+      targetTransform: this.targetTransform,
       isTrain: this.isTrain,
-      axisOrder: "zyx",
       forceHasData: this.forceHasData,
-      emptyValue: encodeNumber(this.emptyValue),
+      emptyValue: this.emptyValue,
       pad: this.pad,
       seed: this.seed,
-      http: plainHttp(o.http),
       hasData: this.hasData,
-    };
+    });
   }
 
   private images(): SourceImage[] {

@@ -1,12 +1,7 @@
 /** Public API of datasets: one crop, concatenations, subsets, train/validation splits. */
-export {
-  CellMapDataset,
-  validateDatasetOptions,
-  type CellMapDatasetDescription,
-  type CellMapDatasetOptions,
-  type TargetTransformInput,
-  type TransformInput,
-} from "./dataset.js";
+export { CellMapDataset } from "./dataset.js";
+export { validateDatasetOptions, type CellMapDatasetOptions, type TargetTransformInput, type TransformInput } from "./options.js";
+export type { CellMapDatasetDescription } from "./description.js";
 export { CellMapMultiDataset, type CellMapMultiDatasetDescription, type CropRow, type MultiDatasetOptions } from "./multi.js";
 export { CellMapSubset, type CellMapSubsetDescription } from "./subset.js";
 export {
