@@ -4,7 +4,7 @@
  * the model's outputs into one OME-NGFF image per class (see {@link ImageWriter}).
  *
  * Layout: with one target array, class `c` goes to `targetPath/<c>`; with several, to
- * `targetPath/<array>/<c>` (Python wrote every array to the same path, §19 P15). Empty zarr
+ * `targetPath/<array>/<c>` (Python wrote every array to the same path). Empty zarr
  * groups are written from the `.zarr` directory in `targetPath` (or `targetPath` itself) down.
  * `targetPath` may be an `s3://` URL: the images are then written to the bucket (one PUT per
  * chunk), with the `http` options (also those of `rawPath`) signing the requests.
@@ -14,7 +14,7 @@
  * Sample `i` is tile `i` — or, after `resume: true`, the `i`-th tile not written yet, so a resumed
  * job iterates only the missing tiles; its `describe()` carries that list to worker threads.
  * Input patches are centred on the tile's window centre, read with zero padding and linear
- * interpolation; bounds keys are axis names, so their order does not matter (§19 P16).
+ * interpolation; bounds keys are axis names, so their order does not matter.
  *
  * `write(idx, values)` takes the sample index (or the batch's index list) and, per key:
  * - a class name (or `"<array>/<class>"` with several target arrays): `[N,] [c,] ...window`;

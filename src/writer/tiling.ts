@@ -6,7 +6,7 @@
  * tile. A tile's *window* is what the model predicts: `window` voxels that contain the core plus
  * up to `halo` voxels of context on each side. Windows are shifted inward at the volume edges
  * (never dropped, never outside the grid when the grid is at least one window long), so the far
- * edge is always covered — both Python writers missed it (§19 H6, P17).
+ * edge is always covered — both Python writers missed it.
  *
  * Per axis, with grid size `N`, window `P` and halo `H` (`P - 2H >= 1`):
  * - `N <= P`: one tile; its core is the whole axis (`core = N`), its window starts at
