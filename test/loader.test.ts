@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { getEventListeners } from "node:events";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -16,6 +17,7 @@ import {
   EpochPlan,
   FeistelPermutation,
   fitPrefetch,
+  loadOnnx,
   SampleError,
   shuffledSequence,
   toOnnx,
@@ -25,6 +27,7 @@ import {
 import { Rng } from "../src/sampling/rng.js";
 import { MutableSubsetRandomSampler, SequentialSampler } from "../src/sampling/samplers.js";
 import type { Tensor } from "../src/tensor.js";
+import { chunkCache } from "../src/zarr/cache.js";
 import { registerFastCodecs } from "../src/zarr/codecs/register.js";
 import { makeLabelPyramid, makeRawEM } from "./fixtures/builder.js";
 
@@ -579,6 +582,37 @@ describe("CellMapDataLoader: backpressure, memory, failures, threads", () => {
     }
   });
 
+  it("the signal's abort listener goes with close() (and with a failed constructor); the process-wide chunk cache is left alone", async () => {
+    const ac = new AbortController();
+    const listeners = () => getEventListeners(ac.signal, "abort").length;
+    const processCache = chunkCache.capacityBytes;
+    assert.throws(() => new CellMapDataLoader(fakeDataset(8), { batchSize: 2, signal: ac.signal, rank: 3, worldSize: 2 }), (e: unknown) => e instanceof CellMapError && e.path === "rank");
+    assert.equal(listeners(), 0, "a loader that failed to construct leaves no listener");
+    const loaders = [1, 2, 3].map((k) => new CellMapDataLoader(fakeDataset(8), { batchSize: 2, signal: ac.signal, chunkCacheBytes: k * 1024 ** 2 }));
+    assert.equal(listeners(), 3);
+    assert.equal(chunkCache.capacityBytes, processCache, "each loader has its own cache: the process-wide one keeps its size");
+    assert.deepEqual(loaders.map((l) => l.chunkCacheBytes > 0), [true, true, true]);
+    for (const l of loaders) await l.close();
+    assert.equal(listeners(), 0, "close() removes the listener");
+    await loaders[0].close();
+    assert.equal(listeners(), 0);
+    // Iterating again listens again, and an abort then stops the loader (which drops the listener).
+    const l = loaders[0];
+    const seen: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const b of l) {
+          seen.push(...b.idx);
+          assert.equal(listeners(), 1);
+          if (seen.length === 4) ac.abort();
+        }
+      })(),
+      (e: unknown) => e instanceof CellMapError && e.code === "ABORTED",
+    );
+    assert.equal(seen.length, 4);
+    assert.equal(listeners(), 0);
+  });
+
   it("a dataset path removed before the workers open it rejects with the index; no threads remain", async () => {
     const copy = path.join(tmp, "gone");
     fs.cpSync(crop, copy, { recursive: true });
@@ -689,10 +723,25 @@ describe("adapters", () => {
     x.dispose();
   });
 
-  it("a missing optional package gives an UNSUPPORTED error saying what to install", async () => {
+  it("toOnnx without a module: onnxruntime's own Tensor over the same Float32Array, or UNSUPPORTED saying what to install", async () => {
     const installed = async (name: string) => import(name).then(() => true, () => false);
-    if (!(await installed("onnxruntime-node")) && !(await installed("onnxruntime-common")) && !(await installed("onnxruntime-web"))) {
-      await assert.rejects(toOnnx(t), { code: "UNSUPPORTED", message: /npm install onnxruntime/ });
+    let found = false;
+    for (const name of ["onnxruntime-node", "onnxruntime-web", "onnxruntime-common"]) found ||= await installed(name);
+    if (!found) {
+      // The documented error: code UNSUPPORTED, the package to install, and its name as the path.
+      const missing = (e: unknown) =>
+        e instanceof CellMapError && e.code === "UNSUPPORTED" && e.path === "onnxruntime-common" &&
+        /onnxruntime is an optional peer dependency and is not installed: npm install onnxruntime-common \(or onnxruntime-node, onnxruntime-web\)/.test(e.message);
+      await assert.rejects(toOnnx(t), missing);
+      await assert.rejects(loadOnnx(), missing, "not cached: a later install is picked up");
+      return;
     }
+    const ort = await loadOnnx();
+    const x = await toOnnx<{ type: string; dims: readonly number[]; data: unknown; size: number }>(t);
+    assert.ok(x instanceof ort.Tensor, "an instance of the runtime's Tensor class");
+    assert.equal(x.type, "float32");
+    assert.deepEqual([...x.dims], [1, 2, 3]);
+    assert.equal(x.size, 6);
+    assert.equal(x.data, t.data, "the same Float32Array, no copy");
   });
 });

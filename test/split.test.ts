@@ -15,7 +15,7 @@ import {
   type CellMapDataSplitOptions,
 } from "../src/dataset/index.js";
 import { makeRawEM } from "./fixtures/builder.js";
-import { makeCropFixture, type CropFixture } from "./fixtures/crops.js";
+import { makeCropFixture, samplePoints, type CropFixture } from "./fixtures/crops.js";
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "cm-"));
 let fixture: Promise<CropFixture> | null = null;
@@ -213,9 +213,32 @@ test("split from ready datasets, raw-only split, forceHasData", async () => {
     csvText: `train,${f.rawPath}\nvalidate,${f.rawPath}\n`,
   });
   assert.deepEqual(rawOnly.classes, []);
-  const item = await rawOnly.trainDatasetsCombined.get(0);
-  assert.deepEqual((item.target as Tensor).shape, [1, 4, 4, 4]);
-  assert.ok(rawOnly.validationBlocks.length > 0);
+  // Raw-only: the target is the raw itself at its own scale. The fixture's raw holds the level-0
+  // C-order index of each world point (float32, so the default Normalize leaves it as is), and
+  // patch centres step 8 nm through the sampling box [16, 112]^3 (13 per axis).
+  const train = rawOnly.trainDatasetsCombined;
+  assert.equal(train.length, 13 ** 3);
+  const close = (t: Tensor, c: number[], shape: number[], scale: number[], what: string) =>
+    samplePoints(c, shape, scale).forEach((p, k) => assert.ok(Math.abs(t.data[k] - f.raw.value(p)) < 1e-3, `${what} at ${p}: ${t.data[k]} vs ${f.raw.value(p)}`));
+  for (const i of [0, 1000, train.length - 1]) {
+    const item = await train.get(i);
+    const c = [Math.floor(i / 169), Math.floor(i / 13) % 13, i % 13].map((k) => 16 + 8 * k);
+    assert.deepEqual(item.metadata.center, c, `centre of sample ${i}`);
+    const raw = item.raw as Tensor;
+    const target = item.target as Tensor;
+    assert.deepEqual(raw.shape, [1, 8, 8, 8]);
+    assert.deepEqual(target.shape, [1, 4, 4, 4]);
+    close(raw, c, [8, 8, 8], [4, 4, 4], `raw of ${i}`);
+    close(target, c, [4, 4, 4], [8, 8, 8], `target of ${i}`);
+  }
+  assert.deepEqual(Array.from(((await train.get(0)).raw as Tensor).data.slice(0, 4)), [0, 1, 2, 3], "first raw row: level-0 indices 0..3");
+  // Validation blocks tile the raw volume with non-overlapping 32 nm fields: centres 16 + 32k, C order.
+  const blocks = rawOnly.validationBlocks;
+  assert.equal(blocks.length, 64);
+  const axis = [16, 48, 80, 112];
+  const centres: number[][] = [];
+  for (let i = 0; i < blocks.length; i++) centres.push((await blocks.get(i)).metadata.center);
+  assert.deepEqual(centres, axis.flatMap((z) => axis.flatMap((y) => axis.map((x) => [z, y, x]))));
 });
 
 test("http(s) locations: a CSV row pointing at a server opens like a local one", async () => {
