@@ -5,6 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
+import { pathToFileURL } from "node:url";
 import { CellMapError } from "../src/errors.js";
 import { CellMapImage } from "../src/image/image.js";
 import { LocalStore } from "../src/store/local.js";
@@ -14,7 +15,10 @@ import {
   CellMapDataset,
   CellMapMultiDataset,
   CellMapSubset,
+  BUILTIN_DESCRIPTION_KINDS,
+  descriptionKinds,
   openDescription,
+  registerDescriptionKind,
   splitTargetPath,
   classPath,
   type CellMapDatasetOptions,
@@ -419,6 +423,36 @@ test("describe() re-opens an identical dataset (as a worker would)", async () =>
   }
   const opaque = await open(f, "crop1", { rawValueTransforms: new Opaque() as never });
   assert.throws(() => opaque.describe(), (e: unknown) => e instanceof CellMapError && e.code === "UNSUPPORTED");
+});
+
+test("description kinds: built-ins listed explicitly, custom kinds registered or named by their module", async () => {
+  const f = await fx();
+  assert.deepEqual([...BUILTIN_DESCRIPTION_KINDS.keys()], ["CellMapDataset", "CellMapMultiDataset", "CellMapSubset"]);
+  const ds = await open(f, "crop1");
+  // A user kind: registered in this thread, re-opened on its own and as the parent of a subset.
+  registerDescriptionKind("TestAlias", (d, o) => openDescription((d as unknown as { inner: ReturnType<typeof ds.describe> }).inner, o));
+  assert.ok(descriptionKinds().includes("TestAlias"));
+  const alias = { kind: "TestAlias", inner: ds.describe() };
+  const a = (await openDescription(JSON.parse(JSON.stringify(alias)))) as CellMapDataset;
+  assert.ok(a instanceof CellMapDataset);
+  assert.equal(a.length, ds.length);
+  const sub = (await openDescription({ kind: "CellMapSubset", version: 1, parent: alias, indices: [4, 2] })) as CellMapSubset;
+  assert.deepEqual((await sub.get(0)).metadata.center, (await ds.get(4)).metadata.center);
+  // A kind a thread does not know yet: the description names the module that registers it.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cm-kinds-"));
+  const kindsUrl = new URL("../src/dataset/kinds.ts", import.meta.url).href;
+  const mod = path.join(dir, "kind.mjs");
+  fs.writeFileSync(mod, `import { openDescription, registerDescriptionKind } from ${JSON.stringify(kindsUrl)};\nregisterDescriptionKind("TestModuleKind", (d, o) => openDescription(d.inner, o));\n`);
+  const viaModule = (await openDescription({ kind: "TestModuleKind", module: pathToFileURL(mod).href, inner: ds.describe() })) as CellMapDataset;
+  assert.equal(viaModule.length, ds.length);
+  const silent = path.join(dir, "silent.mjs");
+  fs.writeFileSync(silent, "export {};\n");
+  const invalid = (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT";
+  await assert.rejects(openDescription({ kind: "TestSilentKind", module: silent }), (e: unknown) => invalid(e) && /did not register/.test((e as Error).message));
+  await assert.rejects(openDescription({ kind: "TestRelKind", module: "./kind.mjs" }), (e: unknown) => invalid(e) && (e as CellMapError).path === "description.module");
+  await assert.rejects(openDescription({ kind: "TestMissingKind", module: path.join(dir, "missing.mjs") }), (e: unknown) => e instanceof CellMapError && e.code === "NOT_FOUND");
+  await assert.rejects(openDescription({ kind: "Nope" }), (e: unknown) => invalid(e) && /known: CellMapDataset, CellMapMultiDataset, CellMapSubset/.test((e as Error).message));
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test("validation tiles cover the sampling box without overlap", async () => {

@@ -42,7 +42,6 @@ import { bad, checkOptions, resolveTargetTransforms, resolveTransform, type Cell
 import { classPath, splitTargetPath, type TargetPath } from "./target-path.js";
 import {
   checkIndex,
-  registerDescriptionKind,
   type AnyDatasetItem,
   type ArraySpecs,
   type DatasetItem,
@@ -520,5 +519,3 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
     return `CellMapDataset(raw=${this.rawPath}, target=${this.targetPath ?? "-"}, classes=[${this.classes.join(",")}], length=${this.length})`;
   }
 }
-
-registerDescriptionKind("CellMapDataset", (d, o) => CellMapDataset.fromDescription(d as CellMapDatasetDescription, o));

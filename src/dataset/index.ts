@@ -3,6 +3,7 @@ export { CellMapDataset } from "./dataset.js";
 export { validateDatasetOptions, type CellMapDatasetOptions, type TargetTransformInput, type TransformInput } from "./options.js";
 export type { CellMapDatasetDescription } from "./description.js";
 export { CellMapMultiDataset, type CellMapMultiDatasetDescription, type CropRow, type MultiDatasetOptions } from "./multi.js";
+export { BUILTIN_DESCRIPTION_KINDS, descriptionKinds, openDescription, registerDescriptionKind, type DescriptionOpener } from "./kinds.js";
 export { CellMapSubset, type CellMapSubsetDescription } from "./subset.js";
 export {
   CellMapDataSplit,
@@ -23,8 +24,6 @@ export { classPath, splitTargetPath, type TargetPath } from "./target-path.js";
 export { sumCounts, weightedForeground, weightsFromCounts, zeroCounts, type ClassCount, type ClassCounts } from "./counts.js";
 export {
   checkIndex,
-  openDescription,
-  registerDescriptionKind,
   type AnyDatasetItem,
   type ArraySpec,
   type ArraySpecs,

@@ -3,7 +3,6 @@
  * whose `[offset, offset + length)` range contains it (binary search over cumulative lengths).
  * Unlike Python an empty list is allowed (length 0, `verify()` false).
  */
-import "./dataset.js"; // registers its description kind for fromDescription
 import { parseOptions } from "../config/options.js";
 import { multiDatasetOptionsSchema } from "../config/schema.js";
 import { CellMapError } from "../errors.js";
@@ -17,8 +16,6 @@ import {
 import { sumCounts, weightedForeground, weightsFromCounts, type ClassCounts } from "./counts.js";
 import {
   checkIndex,
-  openDescription,
-  registerDescriptionKind,
   type AnyDatasetItem,
   type ArraySpecs,
   type DatasetDescription,
@@ -26,6 +23,7 @@ import {
   type GetOptions,
   type SampleBase,
 } from "./types.js";
+import { openDescription } from "./kinds.js"; // children of any kind (kinds.ts imports this module: used only at run time)
 
 /** Options of {@link CellMapMultiDataset}; each defaults to the first dataset's value. */
 export interface MultiDatasetOptions {
@@ -270,5 +268,3 @@ export class CellMapMultiDataset<S extends SampleBase = AnyDatasetItem> implemen
     return `CellMapMultiDataset(${this.datasets.length} datasets, classes=[${this.classes.join(",")}], length=${this.length})`;
   }
 }
-
-registerDescriptionKind("CellMapMultiDataset", (d, o) => CellMapMultiDataset.fromDescription(d as CellMapMultiDatasetDescription, o));

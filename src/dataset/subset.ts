@@ -3,14 +3,11 @@
  * `indices[j]`; `idx` of an item and every sampler of the subset are in *subset positions*
  * (Python's sampler yielded parent indices).
  */
-import "./multi.js"; // registers dataset and multi-dataset description kinds for fromDescription
 import { CellMapError } from "../errors.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import type { ClassCounts } from "./counts.js";
 import {
   checkIndex,
-  openDescription,
-  registerDescriptionKind,
   type AnyDatasetItem,
   type ArraySpecs,
   type DatasetDescription,
@@ -18,6 +15,7 @@ import {
   type GetOptions,
   type SampleBase,
 } from "./types.js";
+import { openDescription } from "./kinds.js"; // children of any kind (kinds.ts imports this module: used only at run time)
 
 /** Serialised form (`describe()`). */
 export interface CellMapSubsetDescription extends DatasetDescription {
@@ -111,5 +109,3 @@ export class CellMapSubset<S extends SampleBase = AnyDatasetItem> implements Dat
     return `CellMapSubset(${this.length} of ${this.parent.length})`;
   }
 }
-
-registerDescriptionKind("CellMapSubset", (d, o) => CellMapSubset.fromDescription(d as CellMapSubsetDescription, o));

@@ -1,7 +1,7 @@
 /**
  * Contracts shared by `CellMapDataset`, `CellMapMultiDataset` and `CellMapSubset`: array specs,
- * sample items, the common dataset interface, and the registry that re-opens any of them from
- * its JSON description (what a loader sends to its worker threads).
+ * sample items, the common dataset interface, and the per-thread table of registered description
+ * kinds (the registry that re-opens descriptions, with the built-in kinds, is `kinds.ts`).
  */
 import { CellMapError } from "../errors.js";
 import type { MutableSubsetRandomSampler } from "../sampling/samplers.js";
@@ -165,25 +165,37 @@ export interface OpenDescriptionOptions {
   signal?: AbortSignal;
 }
 
-type Opener = (desc: DatasetDescription, opts: OpenDescriptionOptions) => Promise<DatasetLike>;
-const openers = new Map<string, Opener>();
+/** Re-opens descriptions of one kind. */
+export type DescriptionOpener = (desc: DatasetDescription, opts: OpenDescriptionOptions) => Promise<DatasetLike>;
+/** Kinds registered in this thread (built-ins are listed in `kinds.ts`). */
+const registered = new Map<string, DescriptionOpener>();
 
-/** Registers how to re-open descriptions of `kind` (each dataset module registers itself). */
-export function registerDescriptionKind(kind: string, open: Opener): void {
-  openers.set(kind, open);
+/**
+ * Registers how to re-open descriptions of `kind`, in this thread (for kinds other than the
+ * built-ins of `kinds.ts`: the writer's, users' own; see `kinds.ts` for worker threads).
+ */
+export function registerDescriptionKind(kind: string, open: DescriptionOpener): void {
+  registered.set(kind, open);
+}
+
+/** The opener registered for `kind` in this thread, if any. */
+export function registeredDescriptionKind(kind: string): DescriptionOpener | undefined {
+  return registered.get(kind);
+}
+
+/** Kinds registered in this thread. */
+export function registeredDescriptionKinds(): string[] {
+  return [...registered.keys()];
 }
 
 /**
- * Re-opens a dataset, multi-dataset or subset from its `describe()` output (e.g. in a worker
- * thread). Import the package entry (or `dataset/index.js`) so every kind is registered.
+ * Re-opens any description kind: the same as `openDescription` of `kinds.ts` (the registry of
+ * built-in kinds), which it loads on first use so that this module imports no dataset class.
+ * @deprecated import it from `kinds.ts` (or the package root).
  */
 export async function openDescription(desc: DatasetDescription, opts: OpenDescriptionOptions = {}): Promise<DatasetLike> {
-  const kind = (desc as { kind?: unknown })?.kind;
-  const open = typeof kind === "string" ? openers.get(kind) : undefined;
-  if (!open) {
-    throw new CellMapError("INVALID_ARGUMENT", `unknown dataset description kind ${JSON.stringify(kind)} (known: ${[...openers.keys()].join(", ")})`, "description.kind");
-  }
-  return open(desc, opts);
+  const kinds = await import("./kinds.js");
+  return kinds.openDescription(desc, opts);
 }
 
 /** Throws `OUT_OF_RANGE` unless `i` is an integer in `[0, length)`. */
