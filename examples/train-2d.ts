@@ -22,9 +22,9 @@ import {
   CellMapDatasetWriter,
   CellMapImage,
   toTfjs,
-  writeSyntheticDataset,
   type Tensor,
 } from "../src/index.js";
+import { writeSyntheticDataset } from "../src/demo/index.js";
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number) => {

@@ -35,7 +35,6 @@ export * from "./transforms/index.js";
 export * from "./dataset/index.js";
 export * from "./writer/index.js";
 export * from "./loader/index.js";
-export { writeSyntheticDataset, type SyntheticDataset, type SyntheticOptions } from "./demo/synthetic.js";
 export { renderBatchGrid, batchGridLayout, NAN_RGB, FOV_RGB, TEXT_RGB, type BatchGridOptions, type BatchGridLayout, type SliceAxis } from "./viz/grid.js";
 export {
   neuroglancerState, neuroglancerLink, neuroglancerSource, neuroglancerView,
