@@ -55,9 +55,16 @@ describe("cellmap-data CLI", () => {
 
   it("demo --short streams batches with workers and prints a complete summary", () => {
     assert.equal(summary.batches, 6);
-    assert.equal(summary.samples, 24);
+    assert.equal(summary.batchSize, 4);
+    assert.equal(summary.samples, summary.batches * summary.batchSize, "every batch full");
     assert.equal(summary.workers, 2);
-    assert.ok(summary.samplesPerSecond > 0 && summary.megabytesPerSecond > 0);
+    // The rates are counts over the measured time: samples / s, and bytes of the float32
+    // tensors / s, where a --short sample is raw 32^3 plus gt 3 classes x 32^3, 4 bytes each.
+    assert.ok(summary.seconds > 0 && summary.firstBatchSeconds > 0 && summary.firstBatchSeconds <= summary.seconds);
+    assert.ok(Math.abs(summary.samplesPerSecond * summary.seconds - summary.samples) < 1e-6 * summary.samples);
+    const bytesPerSample = 4 * (32 ** 3 + 3 * 32 ** 3);
+    const bytes = summary.megabytesPerSecond * 1e6 * summary.seconds;
+    assert.ok(Math.abs(bytes - summary.samples * bytesPerSample) < 1e-6 * bytes, `${bytes} bytes streamed, expected ${summary.samples} x ${bytesPerSample}`);
     assert.deepEqual(Object.keys(summary.classBalance), ["mito", "er", "nuc"]);
     for (const b of Object.values(summary.classBalance) as { foreground: number; unknown: number }[]) {
       assert.ok(b.foreground >= 0 && b.foreground <= 1 && b.unknown >= 0 && b.unknown <= 1);
@@ -215,8 +222,18 @@ describe("cellmap-data CLI", () => {
     const r = cli("bench", "--dir", dir, "--size", "128", "--patch", "32", "--batches", "2", "--batch-size", "2", "--workers", "0", "--json");
     assert.equal(r.code, 0, r.err);
     const rows = JSON.parse(r.out).rows;
-    assert.deepEqual(rows.map((x: { cache: string }) => x.cache), ["cold", "warm"]);
-    assert.ok(rows.every((x: { samplesPerS: number }) => x.samplesPerS > 0));
+    assert.deepEqual(rows.map((x: { workers: number; cache: string }) => [x.workers, x.cache]), [[0, "cold"], [0, "warm"]]);
+    // Each row streams 2 batches of 2 samples (patch 32: raw 32^3 + 3 classes x 32^3 float32 =
+    // 512 KiB a sample); the rates are printed to 0.1, so MB/s / samples/s gives the bytes per
+    // sample up to that rounding, and the first batch (to the ms) comes within the 4 samples' time.
+    const bytesPerSample = 4 * (32 ** 3 + 3 * 32 ** 3);
+    for (const x of rows as { samplesPerS: number; mbPerS: number; firstBatchS: number }[]) {
+      assert.ok(x.samplesPerS > 0, JSON.stringify(x));
+      const expected = (x.samplesPerS * bytesPerSample) / 1e6;
+      const rounding = 0.05 + (0.05 * bytesPerSample) / 1e6;
+      assert.ok(Math.abs(x.mbPerS - expected) <= rounding + 1e-9, `${x.mbPerS} MB/s at ${x.samplesPerS} samples/s: ${(x.mbPerS * 1e6) / x.samplesPerS} bytes a sample, expected ${bytesPerSample}`);
+      assert.ok(x.firstBatchS >= 0 && x.firstBatchS <= 4 / Math.max(0.05, x.samplesPerS - 0.05) + 0.0005, JSON.stringify(x));
+    }
   });
 
   it("--help works for every command", () => {
