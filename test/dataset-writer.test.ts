@@ -11,7 +11,7 @@ import { CellMapError } from "../src/errors.js";
 import { CellMapImage } from "../src/image/image.js";
 import { parseMultiscales, validateImageMetadata } from "../src/ome/index.js";
 import { readMultiscale } from "../src/ome/read.js";
-import { openDescription } from "../src/dataset/types.js";
+import { openDescription } from "../src/dataset/kinds.js";
 import { openStore } from "../src/store/open.js";
 import { TEMP_PREFIX } from "../src/store/atomic.js";
 import type { Tensor } from "../src/tensor.js";

@@ -11,9 +11,10 @@
  */
 import { workerData } from "node:worker_threads";
 import { Piscina } from "piscina";
-import "../dataset/index.js"; // registers every dataset kind with openDescription
-import "../writer/index.js"; // registers CellMapDatasetWriter (inference tiles served by workers)
-import { openDescription, type DatasetDescription, type DatasetLike } from "../dataset/types.js";
+// Built-in dataset kinds come from one table; other kinds (the writer, users' own) name the
+// module that registers them in their description, and openDescription imports it.
+import { openDescription } from "../dataset/kinds.js";
+import type { DatasetDescription, DatasetLike } from "../dataset/types.js";
 import type { CacheStats } from "../zarr/cache.js";
 import { setDefaultChunkStore } from "../zarr/read.js";
 import { DataPlane, type DataPlaneInit } from "../plane/plane.js";

@@ -341,6 +341,8 @@ export class CellMapDatasetWriter<S extends SampleBase = AnyDatasetItem> impleme
     const plain = <T>(v: T): T => (v === undefined ? v : structuredClone(v));
     return {
       kind: "CellMapDatasetWriter",
+      // A worker thread that does not know this kind imports this module, which registers it.
+      module: import.meta.url,
       version: 1,
       options: {
         rawPath: o.rawPath,
