@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CellMapImage } from "../src/image/image.js";
-import { Rng } from "../src/sampling/rng.js";
+import { Rng } from "../src/util/rng.js";
 import { writeOmePyramid } from "../src/writer/pyramid.js";
 import { chunkCache } from "../src/zarr/cache.js";
 import { registerFastCodecs, registerWasmCodecs } from "../src/zarr/codecs/register.js";

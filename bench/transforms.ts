@@ -3,7 +3,7 @@
  * Run directly: `node --import tsx bench/transforms.ts`.
  */
 import { pathToFileURL } from "node:url";
-import { Rng } from "../src/sampling/rng.js";
+import { Rng } from "../src/util/rng.js";
 import { tensor, type Tensor } from "../src/tensor.js";
 import { DistanceTransform, GaussianBlur, GaussianNoise, type ValueTransform } from "../src/transforms/index.js";
 

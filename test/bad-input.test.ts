@@ -16,7 +16,7 @@ import { defaultRawTransform } from "../src/dataset/split.js";
 import { CellMapError } from "../src/errors.js";
 import { CellMapImage } from "../src/image/image.js";
 import { CellMapDataLoader } from "../src/loader/index.js";
-import { TEMP_PREFIX } from "../src/store/atomic.js";
+import { TEMP_PREFIX } from "../src/util/atomic.js";
 import { FLOAT32_MAX } from "../src/transforms/augment/threshold.js";
 import { writeOmePyramid } from "../src/writer/pyramid.js";
 import { writeArray } from "../src/zarr/write/index.js";

@@ -13,7 +13,7 @@ import { parseMultiscales, validateImageMetadata } from "../src/ome/index.js";
 import { readMultiscale } from "../src/ome/read.js";
 import { openDescription } from "../src/dataset/kinds.js";
 import { openStore } from "../src/store/open.js";
-import { TEMP_PREFIX } from "../src/store/atomic.js";
+import { TEMP_PREFIX } from "../src/util/atomic.js";
 import type { Tensor } from "../src/tensor.js";
 import { CellMapDatasetWriter, ImageWriter, type ImageWriterOptions } from "../src/writer/index.js";
 import { makeCoordPyramid } from "./fixtures/builder.js";

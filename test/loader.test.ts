@@ -24,7 +24,7 @@ import {
   toTfjs,
   type Batch,
 } from "../src/loader/index.js";
-import { Rng } from "../src/sampling/rng.js";
+import { Rng } from "../src/util/rng.js";
 import { MutableSubsetRandomSampler, SequentialSampler } from "../src/sampling/samplers.js";
 import type { Tensor } from "../src/tensor.js";
 import { chunkCache } from "../src/zarr/cache.js";

@@ -30,7 +30,7 @@ import { deserializeError, serializeError } from "../src/loader/collate.js";
 import { S3_KEY, S3_KEY2, startS3, type S3TestServer } from "./helpers/s3-server.js";
 import type { Tensor } from "../src/tensor.js";
 import { CellMapDatasetWriter, type CellMapDatasetWriterOptions } from "../src/writer/index.js";
-import { TEMP_PREFIX } from "../src/store/atomic.js";
+import { TEMP_PREFIX } from "../src/util/atomic.js";
 
 registerFastCodecs();
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CellMapError } from "../src/errors.js";
-import { Rng } from "../src/sampling/rng.js";
+import { Rng } from "../src/util/rng.js";
 import {
   ClassBalancedSampler,
   MutableSubsetRandomSampler,

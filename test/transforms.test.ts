@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { CellMapError } from "../src/errors.js";
-import { Rng, RngStream, sampleRng } from "../src/sampling/rng.js";
+import { Rng, RngStream, sampleRng } from "../src/util/rng.js";
 import { tensor, type Tensor } from "../src/tensor.js";
 import {
   Affinities,

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import * as zarr from "zarrita";
 import FileSystemStore from "@zarrita/storage/fs";
 import { CellMapError } from "../src/errors.js";
-import { TEMP_PREFIX, writeFileAtomic, writeFileAtomicSync } from "../src/store/atomic.js";
+import { TEMP_PREFIX, writeFileAtomic, writeFileAtomicSync } from "../src/util/atomic.js";
 import { crc32c } from "@aws-crypto/crc32c";
 import {
   allocArray,

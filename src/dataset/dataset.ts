@@ -30,7 +30,7 @@ import { CellMapError } from "../errors.js";
 import { intersectBoxes, type Box } from "../geometry/level.js";
 import { EmptyImage } from "../image/empty.js";
 import { CellMapImage, keepIn } from "../image/image.js";
-import { type Rng, RngStream, sampleRng } from "../sampling/rng.js";
+import { type Rng, RngStream, sampleRng } from "../util/rng.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import { type AnyTensor, isFloat32Tensor, type OutputDtype, TENSOR_ARRAYS, type TensorData } from "../tensor.js";
 import { PerClass } from "../transforms/augment/compose.js";

@@ -20,7 +20,7 @@ import { parseOptions } from "../config/options.js";
 import { splitOptionsSchema } from "../config/schema.js";
 import { didYouMean } from "../config/suggest.js";
 import { CellMapError } from "../errors.js";
-import { Limiter } from "../store/limit.js";
+import { Limiter } from "../util/limit.js";
 import { isRemote, joinLocation, readLocation } from "../store/open.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import type { SpatialConfig } from "../transforms/spatial.js";

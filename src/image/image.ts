@@ -14,7 +14,7 @@ import { type Box, chooseLevel, levelBoundingBox, samplingBox } from "../geometr
 import type { Multiscale } from "../ome/model.js";
 import { bareArrayMultiscale } from "../ome/bare.js";
 import { readMultiscale } from "../ome/read.js";
-import { Rng } from "../sampling/rng.js";
+import { Rng } from "../util/rng.js";
 import { warnOnce } from "../warnings.js";
 import { type HttpStoreOptions } from "../store/http.js";
 import { openStore } from "../store/open.js";

@@ -7,7 +7,7 @@
 import { CellMapError, type CellMapErrorCode } from "../errors.js";
 import type { AnyDatasetItem, DatasetItem, DatasetLike, SampleBase, SampleMetadata } from "../dataset/types.js";
 import { type AnyTensor, type DataType, dtypeOfData, type OutputDtype, TENSOR_ARRAYS, type TensorData } from "../tensor.js";
-import type { Limiter } from "../store/limit.js";
+import type { Limiter } from "../util/limit.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
 
 /**

@@ -7,7 +7,7 @@
  * → rank share (positions `rank, rank + worldSize, …`) → consecutive batches.
  */
 import { CellMapError } from "../errors.js";
-import { mix32, Rng, RngStream } from "../sampling/rng.js";
+import { mix32, Rng, RngStream } from "../util/rng.js";
 
 /** `index` slot of the loader's own shuffle stream (0 and 1 are taken by the samplers). */
 const SHUFFLE_STREAM_INDEX = 2;

@@ -13,7 +13,7 @@ import { Piscina } from "piscina";
 import { CellMapError } from "../errors.js";
 import type { DatasetDescription, DatasetLike } from "../dataset/types.js";
 import { DataPlane, type DataPlaneOptions } from "../plane/plane.js";
-import { Limiter } from "../store/limit.js";
+import { Limiter } from "../util/limit.js";
 import type { Tensor } from "../tensor.js";
 import type { CacheStats } from "../zarr/cache.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";

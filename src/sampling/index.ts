@@ -1,5 +1,5 @@
 /** Public API of sampling: the counter-based RNG and index samplers. */
-export { Rng, RngStream, sampleRng } from "./rng.js";
+export { Rng, RngStream, sampleRng } from "../util/rng.js";
 export {
   ClassBalancedSampler,
   MutableSubsetRandomSampler,

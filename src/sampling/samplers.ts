@@ -7,7 +7,7 @@
  * which `CellMapDataset`, `CellMapMultiDataset` and `CellMapSubset` provide.
  */
 import { CellMapError } from "../errors.js";
-import { type Rng, RngStream, sampleRng } from "./rng.js";
+import { type Rng, RngStream, sampleRng } from "../util/rng.js";
 
 /** Sub-streams of `RngStream.sampler` (the `index` slot of `sampleRng`). */
 const DRAW = 0;

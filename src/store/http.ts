@@ -18,8 +18,8 @@
 import type { AbsolutePath, AsyncReadable, RangeQuery, StoreGetOptions as GetOptions } from "./types.js";
 import { withRangeCoalescing } from "zarrita";
 import { CellMapError } from "../errors.js";
-import { onAbort } from "./abort.js";
-import { Limiter } from "./limit.js";
+import { onAbort } from "../util/abort.js";
+import { Limiter } from "../util/limit.js";
 import type { S3Options } from "./s3.js";
 
 /** Options of {@link HttpStore}. */

@@ -10,7 +10,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import type { AbsolutePath, AsyncMutable, RangeQuery, StoreGetOptions as GetOptions } from "./types.js";
 import { CellMapError, throwIfAborted } from "../errors.js";
-import { TEMP_PREFIX, writeFileAtomic } from "./atomic.js";
+import { TEMP_PREFIX, writeFileAtomic } from "../util/atomic.js";
 import type { WritableStore } from "./writable.js";
 
 function isMissing(err: unknown): boolean {

@@ -8,7 +8,7 @@ import { isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import { CellMapError } from "../errors.js";
-import type { Rng } from "../sampling/rng.js";
+import type { Rng } from "../util/rng.js";
 import type { Tensor } from "../tensor.js";
 import { GaussianBlur, type GaussianBlurParams } from "./augment/blur.js";
 import { checkTransform, Compose, PerClass } from "./augment/compose.js";

@@ -17,7 +17,7 @@
  */
 import { z } from "zod";
 import { CellMapError } from "../errors.js";
-import type { Rng } from "../sampling/rng.js";
+import type { Rng } from "../util/rng.js";
 import { parseOrThrow } from "./validate.js";
 
 /** Spatial axis names, in the library's zyx order. */

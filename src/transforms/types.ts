@@ -3,7 +3,7 @@
  * JSON form (`{ type, params }`) is what crosses into worker threads, where
  * `transformFromSpec` / `loadTransform` (registry.ts) rebuild it.
  */
-import type { Rng } from "../sampling/rng.js";
+import type { Rng } from "../util/rng.js";
 import type { Tensor } from "../tensor.js";
 
 /**

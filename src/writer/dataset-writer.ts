@@ -30,7 +30,7 @@ import { parseOptions } from "../config/options.js";
 import { datasetWriterOptionsSchema } from "../config/schema.js";
 import { CellMapError } from "../errors.js";
 import { CellMapImage } from "../image/image.js";
-import { RngStream, sampleRng } from "../sampling/rng.js";
+import { RngStream, sampleRng } from "../util/rng.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import { outputLocation } from "../store/writable.js";

@@ -4,8 +4,8 @@
  * concurrently but bounded by a global limiter; strides are honoured (F-order / transpose codecs).
  */
 import { CellMapError } from "../errors.js";
-import { onAbort } from "../store/abort.js";
-import { Limiter } from "../store/limit.js";
+import { onAbort } from "../util/abort.js";
+import { Limiter } from "../util/limit.js";
 import { sizeOf, stridesOf } from "../tensor.js";
 import type { ZarrArray } from "./array.js";
 import { translateZarrError } from "./array.js";

@@ -1,5 +1,5 @@
 /** Separable, NaN-aware Gaussian blur over the last 2 or 3 axes. */
-import type { Rng } from "../../sampling/rng.js";
+import type { Rng } from "../../util/rng.js";
 import { z } from "zod";
 import { CellMapError } from "../../errors.js";
 import type { Tensor } from "../../tensor.js";

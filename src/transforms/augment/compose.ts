@@ -1,6 +1,6 @@
 /** Combinators: a sequence of transforms, and a per-class mapping over channels. */
 import { CellMapError } from "../../errors.js";
-import type { Rng } from "../../sampling/rng.js";
+import type { Rng } from "../../util/rng.js";
 import type { Tensor } from "../../tensor.js";
 import type { TransformSpec, ValueTransform } from "../types.js";
 

@@ -1,6 +1,6 @@
 /** Random intensity changes: contrast and gamma. */
 import { z } from "zod";
-import type { Rng } from "../../sampling/rng.js";
+import type { Rng } from "../../util/rng.js";
 import { dtypeMax, type Tensor } from "../../tensor.js";
 import { isIntegerDtype, type TransformSpec, type ValueTransform } from "../types.js";
 import { parseOrThrow } from "../validate.js";

@@ -1,6 +1,6 @@
 /** Additive Gaussian noise. */
 import { z } from "zod";
-import type { Rng } from "../../sampling/rng.js";
+import type { Rng } from "../../util/rng.js";
 import type { Tensor } from "../../tensor.js";
 import type { TransformSpec, ValueTransform } from "../types.js";
 import { parseOrThrow } from "../validate.js";

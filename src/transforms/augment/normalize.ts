@@ -1,5 +1,5 @@
 /** Intensity scaling to [0, 1]: `Normalize` and torchvision-style `ToDtype`. */
-import type { Rng } from "../../sampling/rng.js";
+import type { Rng } from "../../util/rng.js";
 import { z } from "zod";
 import { CellMapError } from "../../errors.js";
 import { dtypeMax, type Tensor } from "../../tensor.js";

@@ -1,5 +1,5 @@
 /** Element-wise value maps: `Binarize` and `NaNtoNum`. */
-import type { Rng } from "../../sampling/rng.js";
+import type { Rng } from "../../util/rng.js";
 import { z } from "zod";
 import type { Tensor } from "../../tensor.js";
 import type { TransformSpec, ValueTransform } from "../types.js";

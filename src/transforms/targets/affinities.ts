@@ -1,5 +1,5 @@
 /** Affinity channels from a label or mask image. */
-import type { Rng } from "../../sampling/rng.js";
+import type { Rng } from "../../util/rng.js";
 import { z } from "zod";
 import { CellMapError } from "../../errors.js";
 import type { Tensor } from "../../tensor.js";

@@ -1,5 +1,5 @@
 /** Signed Euclidean distance to the class boundary, in nm. */
-import type { Rng } from "../../sampling/rng.js";
+import type { Rng } from "../../util/rng.js";
 import { z } from "zod";
 import { CellMapError } from "../../errors.js";
 import type { Tensor } from "../../tensor.js";
