@@ -24,7 +24,7 @@ const PYTHON = "/usr/bin/python3";
 
 /** One row of the serve bench. */
 export interface ServeRow {
-  path: "in-process" | "serve + Python client";
+  path: string;
   workers: number;
   samplesPerS: number;
   mbPerS: number;
@@ -34,11 +34,11 @@ export interface ServeRow {
 }
 
 const CLIENT = `
-import sys, json, time, resource
+import sys, json, time, resource, os, signal
 sys.path.insert(0, ${JSON.stringify(CLIENT_DIR)})
 from cellmap_data_client import CellMapDataClient
 a = json.loads(sys.argv[1])
-c = CellMapDataClient(a["url"], as_torch=False)
+c = CellMapDataClient(a["url"], as_torch=False, reuse_buffers=a["reuse"])
 warm, per, windows = a["warmup"], a["batches"], a["windows"]
 end = warm + per * windows
 k, nbytes, rates, t = 0, 0, [], None
@@ -49,12 +49,14 @@ while k < end:
         if k > warm:
             nbytes += sum(v.nbytes for v in b.values() if hasattr(v, "nbytes"))
         if k == warm:
+            os.kill(a["server"], signal.SIGUSR1)
             t = time.perf_counter(); r0 = resource.getrusage(resource.RUSAGE_SELF)
         elif k > warm and (k - warm) % per == 0:
             now = time.perf_counter(); rates.append(per * a["batch"] / (now - t)); t = now
         if k == end:
             break
 r1 = resource.getrusage(resource.RUSAGE_SELF)
+os.kill(a["server"], signal.SIGUSR2)
 rates.sort()
 cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000
 samples = per * windows * a["batch"]
@@ -69,11 +71,14 @@ async function serverChild(cfg: ChildConfig): Promise<void> {
   });
   const loader = new CellMapDataLoader(dataset, { batchSize: BATCH, numWorkers: cfg.workers, seed: 1, chunkCacheBytes: WARM_CACHE });
   const server = await serve(loader);
-  const cpu0 = process.cpuUsage();
-  console.log(JSON.stringify({ url: server.url }));
+  // The client signals the start (SIGUSR1) and end (SIGUSR2) of its timed windows.
+  let cpu0 = process.cpuUsage();
+  let cpu = cpu0;
+  process.on("SIGUSR1", () => (cpu0 = process.cpuUsage()));
+  process.on("SIGUSR2", () => (cpu = process.cpuUsage(cpu0)));
+  console.log(JSON.stringify({ url: server.url, pid: process.pid }));
   process.stdin.resume();
   await new Promise((r) => process.stdin.on("end", r));
-  const cpu = process.cpuUsage(cpu0);
   await server.close();
   console.log(JSON.stringify({ cpuMs: (cpu.user + cpu.system) / 1000 }));
 }
@@ -92,7 +97,7 @@ function lines(stream: NodeJS.ReadableStream, on: (line: string) => void): void 
 }
 
 /** Serve + Python client for one configuration. */
-async function servedRow(cfg: ChildConfig): Promise<{ samplesPerS: number; bytesPerSample: number; clientCpuMsPerSample: number; serverCpuMsPerSample: number }> {
+async function servedRow(cfg: ChildConfig, reuse: number): Promise<{ samplesPerS: number; bytesPerSample: number; clientCpuMsPerSample: number; serverCpuMsPerSample: number }> {
   const self = fileURLToPath(import.meta.url);
   const srv = spawn(process.execPath, [...process.execArgv, self, "--server", JSON.stringify(cfg)], { stdio: ["pipe", "pipe", "inherit"] });
   const msgs: Record<string, unknown>[] = [];
@@ -105,8 +110,8 @@ async function servedRow(cfg: ChildConfig): Promise<{ samplesPerS: number; bytes
     while (msgs.length === 0) await new Promise<void>((r) => (wake = r));
     return msgs.shift()!;
   };
-  const { url } = (await next()) as { url: string };
-  const client = spawn(PYTHON, ["-c", CLIENT, JSON.stringify({ url, warmup: cfg.warmupBatches, batches: cfg.batches, windows: cfg.windows, batch: BATCH })], { stdio: ["ignore", "pipe", "inherit"] });
+  const { url, pid } = (await next()) as { url: string; pid: number };
+  const client = spawn(PYTHON, ["-c", CLIENT, JSON.stringify({ url, warmup: cfg.warmupBatches, batches: cfg.batches, windows: cfg.windows, batch: BATCH, reuse, server: pid })], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   client.stdout!.on("data", (d) => (out += d));
   const code = await new Promise<number | null>((r) => client.on("close", r));
@@ -115,8 +120,8 @@ async function servedRow(cfg: ChildConfig): Promise<{ samplesPerS: number; bytes
   await new Promise((r) => srv.on("close", r));
   if (code !== 0) throw new Error(`python client exited with ${code}`);
   const c = JSON.parse(out.trim().split("\n").pop()!) as { samplesPerS: number; bytesPerSample: number; cpuMsPerSample: number };
-  // Server CPU over the whole run (warm-up included) per sample served.
-  const served = (cfg.warmupBatches + cfg.batches * cfg.windows) * BATCH;
+  // Server CPU (all its threads) over the client's timed windows, per sample.
+  const served = cfg.batches * cfg.windows * BATCH;
   return { samplesPerS: c.samplesPerS, bytesPerSample: c.bytesPerSample, clientCpuMsPerSample: c.cpuMsPerSample, serverCpuMsPerSample: cpuMs / served };
 }
 
@@ -130,12 +135,14 @@ export async function benchServe(dataDir: string, opts: { fixtures?: string; wor
   for (const workers of opts.workers ?? [2]) {
     const cfg: ChildConfig = { raw, gt, workload: "std", workers, cache: "warm", recycle: true, warmupBatches: 40, batches: 15, windows: 3 };
     const local = await runChild(cfg);
-    const served = await servedRow(cfg);
     rows.push({ path: "in-process", workers, samplesPerS: local.samplesPerS, mbPerS: local.mbPerS, serverCpuMsPerSample: local.cpuMsPerSample, clientCpuMsPerSample: "-", ofInProcess: 1 });
-    rows.push({
-      path: "serve + Python client", workers, samplesPerS: served.samplesPerS, mbPerS: (served.samplesPerS * served.bytesPerSample) / 1e6,
-      serverCpuMsPerSample: served.serverCpuMsPerSample, clientCpuMsPerSample: served.clientCpuMsPerSample, ofInProcess: served.samplesPerS / local.samplesPerS,
-    });
+    for (const reuse of [0, 2]) {
+      const served = await servedRow(cfg, reuse);
+      rows.push({
+        path: reuse ? `serve + client, reuse_buffers=${reuse}` : "serve + Python client", workers, samplesPerS: served.samplesPerS, mbPerS: (served.samplesPerS * served.bytesPerSample) / 1e6,
+        serverCpuMsPerSample: served.serverCpuMsPerSample, clientCpuMsPerSample: served.clientCpuMsPerSample, ofInProcess: served.samplesPerS / local.samplesPerS,
+      });
+    }
   }
   return { fixture: jrc ? "jrc_synth-bench.zarr" : "built-in loader-512.zarr", rows };
 }

@@ -106,7 +106,11 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
       });
     });
     closed.catch(() => {});
-    res.writeHead(200, { "Content-Type": "application/octet-stream", "Cache-Control": "no-store", "X-Cellmap-Batches": String(plan.batches) });
+    // The body is the frames until the connection closes: no chunked encoding, so a client reads
+    // frames straight off the socket (chunk framing cost the Python client a copy per chunk).
+    res.useChunkedEncodingByDefault = false;
+    res.shouldKeepAlive = false;
+    res.writeHead(200, { "Content-Type": "application/octet-stream", "Cache-Control": "no-store", Connection: "close", "X-Cellmap-Batches": String(plan.batches) });
     const queue: Promise<Batch>[] = [];
     let next = start;
     const fill = () => {
