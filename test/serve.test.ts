@@ -78,7 +78,7 @@ import sys, json, hashlib
 sys.path.insert(0, ${JSON.stringify(CLIENT_DIR)})
 from cellmap_data_client import CellMapDataClient
 a = json.loads(sys.argv[1])
-c = CellMapDataClient(a["url"], as_torch=False, token=a.get("token"), **a["state"])
+c = CellMapDataClient(a["url"], as_torch=False, token=a.get("token"), reuse_buffers=a.get("reuse", 0), **a["state"])
 n = 0
 for b in c:
     t = {k: [str(v.dtype), list(v.shape), hashlib.sha256(v.tobytes()).hexdigest()] for k, v in b.items() if hasattr(v, "dtype")}
@@ -169,8 +169,8 @@ describe("serve", () => {
     const first = await runClient(server.url, { epoch: 3, start: 0, rank: 1, worldSize: 2 }, { limit: 2 });
     assert.equal(first.recs.length, 2);
     assert.deepEqual(first.state, { epoch: 3, start: 2, rank: 1, worldSize: 2 });
-    const rest = await runClient(server.url, first.state);
-    assert.deepEqual([...first.recs, ...rest.recs], await reference(1, 2, 3));
+    const rest = await runClient(server.url, first.state, { reuse: 1 });
+    assert.deepEqual([...first.recs, ...rest.recs], await reference(1, 2, 3), "also with reused receive buffers");
   });
 
   it("bad requests get a 4xx with a one-line JSON error", async () => {
