@@ -52,10 +52,8 @@ import {
   type SampleBase,
   type SampleMetadata,
 } from "../dataset/types.js";
-import type { BlendMode } from "./blend.js";
-import type { DownsampleMethod } from "./downsample.js";
 import { ImageWriter, tileValues, type Bounds, type OutputDType } from "./image-writer.js";
-import type { CompressorSpec } from "../zarr/write/index.js";
+import type { ImageWriterOptions } from "./image-options.js";
 
 /** A target array spec: window `shape` (voxels) and `scale` (nm), optionally `nChannels`. */
 export interface WriterArraySpec extends ArraySpec {
@@ -71,8 +69,11 @@ export type WriterItem<I extends ArraySpecs = ArraySpecs> = string extends keyof
   ? AnyDatasetItem
   : { [K in "idx" | "metadata" | keyof I]: K extends "idx" ? number : K extends "metadata" ? SampleMetadata : Tensor };
 
+/** The storage options of each class image, as {@link ImageWriter} takes them. */
+type ImageStorageOptions = Pick<ImageWriterOptions, "blend" | "dtype" | "fillValue" | "format" | "compressor" | "pyramid" | "pyramidMethod">;
+
 /** Options of {@link CellMapDatasetWriter.open} (`I`: the input array specs, which type the samples). */
-export interface CellMapDatasetWriterOptions<I extends ArraySpecs = ArraySpecs> {
+export interface CellMapDatasetWriterOptions<I extends ArraySpecs = ArraySpecs> extends ImageStorageOptions {
   /** Raw multiscale group the inputs are read from (local path or URL). */
   rawPath: string;
   /** Where the images go, one per class: a local directory or an `s3://bucket/prefix` URL (credentials, endpoint: `http.s3`). */
@@ -97,16 +98,6 @@ export interface CellMapDatasetWriterOptions<I extends ArraySpecs = ArraySpecs> 
   rawValueTransforms?: ValueTransform | TransformSpec | null;
   /** Halo voxels on each side of a tile (see {@link ImageWriter}). Default 0. */
   overlap?: number | number[];
-  /** `crop` (default), `linear` or `gaussian`. */
-  blend?: BlendMode;
-  dtype?: OutputDType;
-  fillValue?: number;
-  /** 2 (default): Zarr v2 + NGFF 0.4; 3: Zarr v3 + NGFF 0.5. */
-  format?: 2 | 3;
-  compressor?: CompressorSpec | null;
-  /** Downsampled levels written by `finalize()`. */
-  pyramid?: number;
-  pyramidMethod?: DownsampleMethod;
   /** Replace existing class images. Default false (existing output is a `WRITE_CONFLICT`). */
   overwrite?: boolean;
   /** Continue existing output: the index space becomes the tiles not written yet. */
