@@ -13,6 +13,7 @@ import * as zarr from "zarrita";
 import { FileSystemStore } from "@zarrita/storage";
 import { describeImage } from "../src/cli/info.js";
 import { CellMapImage } from "../src/image/image.js";
+import { neuroglancerPlan, planState } from "../src/cli/neuroglancer.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const vivRoot = path.resolve(here, "../../shared/conformance/viv");
@@ -30,6 +31,13 @@ for (const [name, base] of [["blobs_image_v04.ome.zarr", "0.4"], ["blobs_image_v
         "axis x has no unit; assuming nanometer",
       ]);
       assert.deepEqual(info.levels.map((l) => [l.path, l.shape, l.dtype]), [["0", [3, 12, 12], "float64"]]);
+    });
+
+    it("neuroglancer: a unitless 2-D view of the spatial axes, centred", async () => {
+      const st = planState(await neuroglancerPlan(dir, []));
+      assert.deepEqual(st.dimensions, { y: [1, ""], x: [1, ""] });
+      assert.deepEqual(st.position, [5.5, 5.5]);
+      assert.equal((st.layers as Array<{ source: string }>)[0].source, `zarr${base === "0.4" ? 2 : 3}://file://${dir}`);
     });
 
     it("every channel reads exactly as the stored array", async () => {

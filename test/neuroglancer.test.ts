@@ -21,7 +21,6 @@ import { parseRange, staticFileHandler } from "../src/net/static-files.js";
 import { CellMapError } from "../src/errors.js";
 
 const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
-const blobs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../shared/conformance/viv/blobs_image_v04.ome.zarr");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cm-ng-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -73,14 +72,6 @@ describe("neuroglancer view", () => {
     assert.equal((st.position as number[]).length, 2);
     assert.equal(st.layout, "xy");
     assert.throws(() => neuroglancerView({ axes: [{ name: "c", type: "channel" }, { name: "y" }, { name: "x" }], spatialAxes: ["y", "x"], levels: [{ shape: [3, 4, 4], scale: [1, 1], translation: [0, 0], zarrFormat: 2 }] }, [1, 2, 3]), /2 numbers y,x/);
-  });
-
-  it("the SpatialData blobs image (c,y,x without units) is unitless 2-D, centred", { skip: !fs.existsSync(blobs) && "conformance data absent" }, async () => {
-    const st = planState(await neuroglancerPlan(blobs, []));
-    assert.deepEqual(st.dimensions, { y: [1, ""], x: [1, ""] });
-    assert.deepEqual(st.position, [5.5, 5.5]);
-    const src = (st.layers as Array<{ source: string }>)[0].source;
-    assert.equal(src, `zarr2://file://${blobs}`);
   });
 
   it("label layers keep their own zarr format and name", async () => {
