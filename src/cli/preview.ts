@@ -9,6 +9,7 @@ import { CellMapDataLoader } from "../loader/loader.js";
 import { batchGridLayout, renderBatchGrid, type SliceAxis } from "../viz/grid.js";
 import type { CellMapConfig } from "./config.js";
 import { openTrainingSource } from "./stream.js";
+import { CellMapError } from "../errors.js";
 
 /** Options of {@link runPreview}. */
 export interface PreviewOptions {
@@ -61,7 +62,7 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewSummary> {
   } finally {
     await loader.close();
   }
-  throw new Error("the training data gave no batch");
+  throw new CellMapError("INVALID_ARGUMENT", "the training data gave no batch (no usable training row, or every batch was empty)", "datasplit");
 }
 
 /** One-line human summary. */

@@ -2,7 +2,7 @@
  * `CellMapDataset`: one raw volume plus the label crops of one ground-truth path, served as
  * training samples on a regular grid of patch centres.
  *
- * Decisions (where the Python library was silent or buggy, §19):
+ * Decisions (where the Python library was silent or buggy):
  * - Index grid: starts at the sampling box's low corner, steps by the largest requested voxel
  *   size per axis, includes both ends (`floor((hi-lo)/step + 1e-9) + 1` centres per axis); a
  *   crop exactly the patch size gives one sample. C order over z, y, x. Out-of-range indices
@@ -458,7 +458,7 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
 
   /**
    * Foreground/background voxels per class, at the first target array's voxel size (the other
-   * target arrays view the same crops; adding them up would double count, §19 P11). Unannotated
+   * target arrays view the same crops; adding them up would double count, as the Python library did). Unannotated
    * and inferred classes count 0. Metadata reads only when s0 carries counts.
    */
   classCounts(signal?: AbortSignal): Promise<ClassCounts> {

@@ -14,6 +14,7 @@
  * voxels by half a voxel so that world coordinates name voxel centres, as in this library, so a
  * world position from the library is used unchanged.
  */
+import { CellMapError } from "../errors.js";
 
 /** One layer of the state. */
 export interface NeuroglancerLayer {
@@ -62,7 +63,7 @@ export function neuroglancerSource(location: string, zarrFormat: 2 | 3 = 2): str
  */
 export function neuroglancerView(info: ImageGeometry, center?: readonly number[]): NeuroglancerView {
   const s0 = info.levels[0];
-  if (!s0) throw new Error("image has no readable level");
+  if (!s0) throw new CellMapError("INVALID_METADATA", "image has no readable level");
   let axes: string[];
   let units: Array<"nm" | "">;
   let dims: number[];
@@ -87,7 +88,7 @@ export function neuroglancerView(info: ImageGeometry, center?: readonly number[]
   let c: number[];
   if (center) {
     if (center.length !== axes.length || center.some((v) => !Number.isFinite(v))) {
-      throw new Error(`--center must be ${axes.length} numbers ${axes.join(",")} (world units, nm)`);
+      throw new CellMapError("INVALID_ARGUMENT", `--center must be ${axes.length} numbers ${axes.join(",")} (world units, nm)`, "center");
     }
     c = [...center];
   } else {
@@ -108,7 +109,7 @@ export function neuroglancerState(
   space?: NeuroglancerSpace,
 ): Record<string, unknown> {
   const axes = space?.axes ?? (centerNm.length === 2 ? ["y", "x"] : ["z", "y", "x"]);
-  if (axes.length !== centerNm.length) throw new Error(`position has ${centerNm.length} values for ${axes.length} axes (${axes.join(",")})`);
+  if (axes.length !== centerNm.length) throw new CellMapError("INVALID_ARGUMENT", `position has ${centerNm.length} values for ${axes.length} axes (${axes.join(",")})`, "center");
   const units = space?.units ?? axes.map(() => "nm" as const);
   const dimensions = Object.fromEntries(axes.map((a, i) => [a, units[i] === "" ? [1, ""] : [1e-9, "m"]]));
   const spatial3d = axes.length >= 3;
