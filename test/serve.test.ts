@@ -189,6 +189,8 @@ describe("serve", () => {
     }
     const end = await get(`${server.url}/batches?start=6`);
     assert.deepEqual([end.status, end.body], [200, ""], "start at the end: an empty stream");
+    const head = await new Promise<http.IncomingMessage>((resolve, reject) => http.request(`${server.url}/batches?epoch=1`, { method: "HEAD" }, resolve).on("error", reject).end());
+    assert.deepEqual([head.statusCode, head.headers["x-cellmap-batches"]], [200, "6"], "HEAD: the headers, no batches read");
   });
 });
 

@@ -88,7 +88,7 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
     seed: loader.seed,
   });
 
-  const stream = async (res: http.ServerResponse, url: URL): Promise<void> => {
+  const stream = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> => {
     const epoch = intParam(url, "epoch", 0, 0);
     const start = intParam(url, "start", 0, 0);
     const worldSize = intParam(url, "worldSize", 1, 1);
@@ -96,6 +96,12 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
     if (rank >= worldSize) throw new HttpError(400, "BAD_REQUEST", `rank must be in [0, ${worldSize}), got ${rank}`);
     const plan = await loader.planFor(epoch, rank, worldSize);
     if (start > plan.batches) throw new HttpError(400, "BAD_REQUEST", `start ${start} is past the end of epoch ${epoch} (${plan.batches} batches on rank ${rank} of ${worldSize})`);
+    if (req.method === "HEAD") {
+      // The headers only: a HEAD must not read an epoch of batches nobody receives.
+      res.writeHead(200, { "Content-Type": "application/octet-stream", "Cache-Control": "no-store", "X-Cellmap-Batches": String(plan.batches) });
+      res.end();
+      return;
+    }
     const ac = new AbortController();
     open.add(ac);
     const closed = new Promise<never>((_, reject) => {
@@ -156,7 +162,7 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
     const path = ctx.url.pathname;
     if (path === "/health") return sendJson(res, { ok: true });
     if (path === "/info") return sendJson(res, info());
-    if (path === "/batches") return stream(res, ctx.url);
+    if (path === "/batches") return stream(req, res, ctx.url);
     throw new HttpError(404, "NOT_FOUND", `unknown endpoint ${JSON.stringify(path)} (endpoints: /health, /info, /batches)`);
   };
 
