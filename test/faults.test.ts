@@ -20,7 +20,7 @@ import type { HttpStore, HttpStoreOptions } from "../src/store/http.js";
 import { chunkCache, setChunkCacheBytes } from "../src/zarr/cache.js";
 import { registerFastCodecs } from "../src/zarr/codecs/register.js";
 import { pendingChunkReads } from "../src/zarr/read.js";
-import type { RemoteContainer } from "./fixtures/remote.js";
+import { crop1Options, type RemoteContainer } from "./fixtures/remote.js";
 import { tensorDigest } from "./helpers/digest.js";
 import type { FaultKind, FaultProxy } from "./helpers/fault-proxy.js";
 import { serveRemoteFixture } from "./helpers/served.js";
@@ -34,19 +34,15 @@ const ALL_FAULTS: FaultKind[] = ["delay", "stall", "reset", "500", "503", "trunc
 /** Short timeouts so that stalls cost little; enough retries that 10% faults never exhaust them. */
 const HTTP: HttpStoreOptions = { backoffMs: 5, timeoutMs: 600, retries: 6 };
 
+/** crop1 with its own augmentation and seed (the digests below were taken with these). */
 function crop1(base: string, c: RemoteContainer, extra: Partial<CellMapDatasetOptions> = {}): CellMapDatasetOptions {
-  return {
-    rawPath: `${base}/${c.raw}`,
-    targetPath: `${base}/${c.gt("crop1")}`,
+  return crop1Options(base, c, {
     classes: ["mito", "er"],
-    inputArrays: { raw: { shape: [6, 6, 6], scale: [4, 4, 4] } },
-    targetArrays: { gt: { shape: [4, 4, 4], scale: [8, 8, 8] } },
-    isTrain: true,
     spatialTransforms: { mirror: { axes: { z: 0.5 } }, rotate: { axes: { z: [0, 45] } } },
     seed: 2,
     http: HTTP,
     ...extra,
-  };
+  });
 }
 
 async function allDigests(ds: CellMapDataset): Promise<string[]> {

@@ -16,7 +16,7 @@ import { CellMapDataLoader } from "../src/loader/index.js";
 import { HttpStore } from "../src/store/http.js";
 import { chunkCache } from "../src/zarr/cache.js";
 import { registerFastCodecs } from "../src/zarr/codecs/register.js";
-import type { RemoteContainer } from "./fixtures/remote.js";
+import { crop1Options, type RemoteContainer } from "./fixtures/remote.js";
 import { tensorDigest } from "./helpers/digest.js";
 import { serveRemoteFixture } from "./helpers/served.js";
 
@@ -24,23 +24,8 @@ registerFastCodecs();
 const { tmp, fx, ng, proxy } = await serveRemoteFixture("cm-remote-");
 
 const HTTP = { backoffMs: 5, timeoutMs: 5000 };
-const spatialTransforms = { mirror: { axes: { x: 0.5 } }, transpose: { axes: ["y", "x"] }, rotate: { axes: { z: [-30, 30] } } } as CellMapDatasetOptions["spatialTransforms"];
-
 /** Dataset options over crop1 of a container, rooted at a local dir or a URL. */
-function crop1(base: string, c: RemoteContainer, extra: Partial<CellMapDatasetOptions> = {}): CellMapDatasetOptions {
-  return {
-    rawPath: `${base}/${c.raw}`,
-    targetPath: `${base}/${c.gt("crop1")}`,
-    classes: ["mito", "er", "nuc"],
-    inputArrays: { raw: { shape: [6, 6, 6], scale: [4, 4, 4] } },
-    targetArrays: { gt: { shape: [4, 4, 4], scale: [8, 8, 8] } },
-    isTrain: true,
-    spatialTransforms,
-    seed: 11,
-    http: HTTP,
-    ...extra,
-  };
-}
+const crop1 = (base: string, c: RemoteContainer, extra: Partial<CellMapDatasetOptions> = {}) => crop1Options(base, c, { http: HTTP, ...extra });
 
 async function digests(ds: CellMapDataset, indices: number[], epoch = 0): Promise<string[]> {
   const out: string[] = [];

@@ -24,7 +24,7 @@ import { openStore } from "../src/store/open.js";
 import { resolveS3 } from "../src/store/s3.js";
 import { chunkCache } from "../src/zarr/cache.js";
 import { registerFastCodecs } from "../src/zarr/codecs/register.js";
-import { makeRemoteFixture, type RemoteContainer, type RemoteFixture } from "./fixtures/remote.js";
+import { crop1Options, makeRemoteFixture, REMOTE_SPATIAL, type RemoteContainer, type RemoteFixture } from "./fixtures/remote.js";
 import { tensorDigest } from "./helpers/digest.js";
 import { deserializeError, serializeError } from "../src/loader/collate.js";
 import { S3_KEY, S3_KEY2, startS3, type S3TestServer } from "./helpers/s3-server.js";
@@ -82,21 +82,7 @@ after(async () => {
 
 const HTTP: HttpStoreOptions = { backoffMs: 5, timeoutMs: 5000, retries: 2 };
 const envKeys = () => ({ AWS_ACCESS_KEY_ID: S3_KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_KEY.secretAccessKey, AWS_ENDPOINT_URL: s3.url });
-const spatialTransforms = { mirror: { axes: { x: 0.5 } }, transpose: { axes: ["y", "x"] }, rotate: { axes: { z: [-30, 30] } } } as CellMapDatasetOptions["spatialTransforms"];
-
-function crop1(base: string, c: RemoteContainer, http: HttpStoreOptions = HTTP): CellMapDatasetOptions {
-  return {
-    rawPath: `${base}/${c.raw}`,
-    targetPath: `${base}/${c.gt("crop1")}`,
-    classes: ["mito", "er", "nuc"],
-    inputArrays: { raw: { shape: [6, 6, 6], scale: [4, 4, 4] } },
-    targetArrays: { gt: { shape: [4, 4, 4], scale: [8, 8, 8] } },
-    isTrain: true,
-    spatialTransforms,
-    seed: 11,
-    http,
-  };
-}
+const crop1 = (base: string, c: RemoteContainer, http: HttpStoreOptions = HTTP) => crop1Options(base, c, { http });
 
 async function digests(ds: DatasetLike, indices: number[], epoch = 0): Promise<string[]> {
   const out: string[] = [];
@@ -195,7 +181,7 @@ describe("s3:// on a private S3-compatible bucket", () => {
       inputArrays: { raw: { shape: [6, 6, 6], scale: [4, 4, 4] } },
       targetArrays: { gt: { shape: [4, 4, 4], scale: [8, 8, 8] } },
       classes: ["mito", "er"],
-      spatialTransforms,
+      spatialTransforms: REMOTE_SPATIAL,
       seed: 3,
       http: HTTP,
     };
@@ -231,7 +217,8 @@ describe("s3:// on a private S3-compatible bucket", () => {
         () => assert.fail("opened with a wrong secret"),
         (e: unknown) => e,
       );
-      isCode("FORBIDDEN", `access denied to s3://${BUCKET}/${fx.v2.raw}/`, "SignatureDoesNotMatch", S3_KEY.accessKeyId, "environment")(err);
+      // Raw and label groups open concurrently: whichever metadata key is refused first is named.
+      isCode("FORBIDDEN", `access denied to s3://${BUCKET}/${fx.v2.name}/`, "zarr.json", "SignatureDoesNotMatch", S3_KEY.accessKeyId, "environment")(err);
       assert.ok(!(err as Error).message.includes(secret) && !JSON.stringify(err).includes(secret));
     });
     await assert.rejects(
@@ -380,7 +367,8 @@ describe("writing predictions to s3://", () => {
       const deletes = writes.filter((r) => r.method === "DELETE" && r.status < 300).map((r) => r.path);
       assert.equal(new Set(deletes).size, deletes.length, "each partial deleted once");
       assert.ok(writes.some((r) => r.method === "PUT" && r.path.includes("/.cm-partial/")), "partial windows went to the bucket");
-      assert.ok(reqs.every((r) => r.status < 400 || r.status === 404), "no request refused");
+      // 4xx other than 404 is a refusal; a 5xx is s3rver under load, retried (checked above).
+      assert.ok(reqs.every((r) => r.status < 400 || r.status === 404 || r.status >= 500), `no request refused: ${JSON.stringify(reqs.filter((r) => r.status >= 400 && r.status < 500 && r.status !== 404).slice(0, 3))}`);
       assertSameTree(await bucketTree("pred.zarr"), want, "s3 vs local");
 
       // The project's reader reads the bucket's predictions as the local ones.
