@@ -17,23 +17,24 @@
  * Each configuration runs in a fresh child process, so peak RSS and first-batch times are not
  * polluted by earlier rows.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as os from "node:os";
-import { Worker } from "node:worker_threads";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { performance } from "node:perf_hooks";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { CellMapDataset } from "../src/dataset/index.js";
-import { CellMapDataLoader } from "../src/loader/index.js";
+import { fileURLToPath } from "node:url";
+import type { SpatialConfig } from "../src/transforms/spatial.js";
 import { writeOmePyramid } from "../src/writer/pyramid.js";
+import { startLatencyServer, type LatencyServer } from "./latency.js";
 
 /** One benchmark row. */
 export interface LoaderRow {
   workload: string;
+  /** Where the chunks come from: `local` files, or `http+Nms` (the latency server). */
+  source: string;
   workers: number;
-  cache: "cold" | "warm";
-  /** Whether the consumer hands batches back with `loader.recycle(batch)`. */
+  /** Chunk cache: `warm` (512 MiB, filled by a warm-up), `cold` (budget 0) or a budget such as `64MiB`. */
+  cache: string;
+  /** Whether the consumer hands batches back with `loader.recycle(batch)` (the default drops them). */
   recycle: boolean;
   samples: number;
   samplesPerS: number;
@@ -50,6 +51,8 @@ export interface LoaderRow {
   mbPerS: number;
   /** samples/s ÷ copy-bound limit (memcpy bandwidth × reading cores ÷ bytes per sample). */
   ofCopyLimit: number;
+  /** Batches that got memory outside the loader's pool in the measured window (0 in steady state). */
+  freshBatches: number;
   /** Chunk decodes per distinct chunk over the run (1 = each chunk decoded once per process). */
   decodesPerChunk?: number;
 }
@@ -59,11 +62,23 @@ export const CLASSES = ["mito", "er", "nuc"];
 export const BATCH = 8;
 export const WARM_CACHE = 512 * 2 ** 20;
 
-/** A workload: array specs (z y x). */
-export const WORKLOADS: Record<string, { raw: { shape: number[]; scale: number[] }; labels: { shape: number[]; scale: number[] } }> = {
-  std: { raw: { shape: [64, 64, 64], scale: [8, 8, 8] }, labels: { shape: [64, 64, 64], scale: [8, 8, 8] } },
+/** A workload: array specs (z y x) and the spatial augmentation of training (none: unaugmented). */
+export interface Workload {
+  raw: { shape: number[]; scale: number[] };
+  labels: { shape: number[]; scale: number[] };
+  spatial?: SpatialConfig;
+}
+
+const STD = { raw: { shape: [64, 64, 64], scale: [8, 8, 8] }, labels: { shape: [64, 64, 64], scale: [8, 8, 8] } };
+/** The workloads of `../shared/python-reference/bench.py`, defined exactly as there. */
+export const WORKLOADS: Record<string, Workload> = {
+  std: STD,
   resample: { raw: { shape: [64, 64, 64], scale: [6, 6, 6] }, labels: { shape: [64, 64, 64], scale: [6, 6, 6] } },
   raw4nm: { raw: { shape: [96, 96, 96], scale: [4, 4, 4] }, labels: { shape: [48, 48, 48], scale: [8, 8, 8] } },
+  // std with the augmentation a training run uses: mirror y/x, rotate about z by up to 30 degrees
+  aug: { ...STD, spatial: { mirror: { axes: { x: 0.5, y: 0.5 } }, rotate: { axes: { z: [-30, 30] } } } },
+  // rotation about every axis (no plane stays aligned with the storage grid)
+  aug3d: { ...STD, spatial: { mirror: { axes: { x: 0.5, y: 0.5, z: 0.5 } }, rotate: { axes: { z: [-180, 180], y: [-20, 20], x: [-20, 20] } } } },
 };
 const BLOSC = { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 } as const;
 
@@ -156,104 +171,36 @@ export interface ChildConfig {
   raw: string;
   gt: string;
   workload: string;
+  /** Column `source` of the row. */
+  source: string;
   workers: number;
-  cache: "cold" | "warm";
+  cache: string;
   recycle: boolean;
   warmupBatches: number;
   batches: number;
   windows: number;
 }
 
+/** Chunk cache bytes of a cache label (`warm`, `cold`, `64MiB`). */
+export function cacheBytesOf(label: string): number {
+  if (label === "warm") return WARM_CACHE;
+  if (label === "cold") return 0;
+  const m = /^(\d+)MiB$/.exec(label);
+  if (!m) throw new Error(`cache must be warm, cold or <N>MiB, got ${label}`);
+  return Number(m[1]) * 2 ** 20;
+}
+
 /**
- * memcpy bandwidth of this machine (bytes/s) with `threads` threads copying at once (they share
- * the memory bus): each copies 64 MiB of float32 with `TypedArray#set`, best of 5, summed.
+ * Runs one configuration in a fresh process (`loader-child.mjs`): plain Node on the built
+ * package (`dist/`, what users run; {@link ensureBuilt} first), so no TypeScript loader sits in
+ * its memory or its worker threads.
  */
-async function memcpyBandwidth(threads: number): Promise<number> {
-  const code = `
-    const { parentPort } = require("node:worker_threads");
-    const a = new Float32Array(16 * 2 ** 20).fill(1), b = new Float32Array(16 * 2 ** 20);
-    b.set(a);
-    let best = Infinity;
-    for (let r = 0; r < 5; r++) { const t = performance.now(); b.set(a); best = Math.min(best, performance.now() - t); }
-    parentPort.postMessage(a.byteLength / (best / 1000));`;
-  const rates = await Promise.all(
-    Array.from({ length: threads }, () => new Promise<number>((resolve, reject) => {
-      const w = new Worker(code, { eval: true });
-      w.once("message", (v: number) => (resolve(v), void w.terminate()));
-      w.once("error", reject);
-    })),
-  );
-  return rates.reduce((x, y) => x + y, 0);
-}
-
-/** Runs one configuration (in the child process) and returns its row. */
-async function runConfig(cfg: ChildConfig): Promise<LoaderRow> {
-  const wl = WORKLOADS[cfg.workload];
-  const dataset = await CellMapDataset.open({
-    rawPath: cfg.raw, targetPath: `${cfg.gt}/[${CLASSES.join(",")}]`, classes: CLASSES,
-    inputArrays: { raw: wl.raw }, targetArrays: { labels: wl.labels }, pad: false,
-  });
-  const bytesPerSample = 4 * (wl.raw.shape.reduce((a, b) => a * b, 1) + CLASSES.length * wl.labels.shape.reduce((a, b) => a * b, 1));
-  const t0 = performance.now(); // first batch: from construction (worker start-up included)
-  const loader = new CellMapDataLoader(dataset, { batchSize: BATCH, numWorkers: cfg.workers, seed: 1, chunkCacheBytes: cfg.cache === "cold" ? 0 : WARM_CACHE });
-  let firstBatchMs = 0;
-  let k = 0;
-  const rates: number[] = [];
-  let tWin = 0;
-  let elu0 = performance.eventLoopUtilization();
-  let cpu0 = process.cpuUsage();
-  const start = cfg.warmupBatches;
-  const end = start + cfg.windows * cfg.batches;
-  let stats = loader.cacheStats();
-  for await (const b of loader) {
-    if (k === 0) firstBatchMs = performance.now() - t0;
-    if (!b.labels) throw new Error("batch without labels");
-    if (cfg.recycle) loader.recycle(b);
-    k++;
-    if (k === start) {
-      tWin = performance.now();
-      elu0 = performance.eventLoopUtilization();
-      cpu0 = process.cpuUsage();
-    } else if (k > start && (k - start) % cfg.batches === 0) {
-      const now = performance.now();
-      rates.push((cfg.batches * BATCH) / ((now - tWin) / 1000));
-      tWin = now;
-    }
-    if (k === end) {
-      stats = loader.cacheStats(); // before break ends the workers (and retires the plane)
-      break;
-    }
-  }
-  const elu = performance.eventLoopUtilization(elu0);
-  const cpu = process.cpuUsage(cpu0);
-  await loader.close();
-  rates.sort((a, b) => a - b);
-  const samplesPerS = rates[Math.floor(rates.length / 2)];
-  const samples = cfg.windows * cfg.batches * BATCH;
-  const peakRssMB = (process.resourceUsage().maxRSS * 1024) / 2 ** 20; // before the memcpy probe's buffers
-  const readers = Math.min(os.cpus().length, Math.max(1, cfg.workers));
-  const limit = (await memcpyBandwidth(readers)) / bytesPerSample;
-  return {
-    workload: cfg.workload,
-    workers: cfg.workers,
-    cache: cfg.cache,
-    recycle: cfg.recycle,
-    samples,
-    samplesPerS,
-    mbPerS: (samplesPerS * bytesPerSample) / 1e6,
-    cpuMsPerSample: (cpu.user + cpu.system) / 1000 / samples,
-    ofCopyLimit: samplesPerS / limit,
-    firstBatchMs,
-    peakRssMB,
-    mainBusy: elu.utilization,
-    ...(cfg.cache === "warm" && stats.entries > 0 ? { decodesPerChunk: stats.misses / stats.entries } : {}),
-  };
-}
-
 export function runChild(cfg: ChildConfig): Promise<LoaderRow> {
-  const self = fileURLToPath(import.meta.url);
+  const childFile = fileURLToPath(new URL("./loader-child.mjs", import.meta.url));
+  const spec = WORKLOADS[cfg.workload];
+  if (!spec) throw new Error(`unknown workload ${cfg.workload} (known: ${Object.keys(WORKLOADS).join(", ")})`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, self, "--child", JSON.stringify(cfg)], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [childFile, JSON.stringify({ ...cfg, spec, batchSize: BATCH, classes: CLASSES, cacheBytes: cacheBytesOf(cfg.cache) })], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.on("error", reject);
@@ -282,29 +229,62 @@ export interface LoaderBenchOptions {
   fixtures?: string;
   workloads?: string[];
   workers?: number[];
-  caches?: ("warm" | "cold")[];
+  /** Cache labels (`warm`, `cold`, `<N>MiB`; default warm and cold). */
+  caches?: string[];
+  /** Also time the consumer handing batches back with `recycle()` (rows with 2 workers; default true). */
+  recycleRows?: boolean;
+  /**
+   * Also read the fixture through the latency server ({@link startLatencyServer}) answering
+   * every request after this many ms: cold rows over HTTP beside the local ones.
+   */
+  latencyMs?: number;
 }
 
 /** Runs every row (data generated once under `dataDir`). */
-export async function benchLoader(dataDir: string, opts: LoaderBenchOptions = {}): Promise<{ fixture: string; rows: LoaderRow[] }> {
+export async function benchLoader(dataDir: string, opts: LoaderBenchOptions = {}): Promise<{ fixture: string; rows: LoaderRow[]; httpBase?: string; close(): Promise<void> }> {
   fs.mkdirSync(dataDir, { recursive: true });
   const jrc = jrcFixture(opts.fixtures ?? process.env.CELLMAP_BENCH_FIXTURES);
   const { raw, gt } = jrc ?? (await loaderVolume(dataDir));
   const rows: LoaderRow[] = [];
-  for (const workload of opts.workloads ?? ["std", "resample", "raw4nm"]) {
-    for (const cache of opts.caches ?? (["warm", "cold"] as const)) {
-      for (const workers of opts.workers ?? [0, 1, 2]) {
-        const batches = opts.batches ?? 15;
-        // Warm: enough batches to touch most chunks of the crop once, so the windows read a full cache.
-        const warmupBatches = cache === "warm" ? 40 : 2;
-        rows.push(await runChild({ raw, gt, workload, workers, cache, recycle: true, warmupBatches, batches, windows: 3 }));
-      }
+  ensureBuilt();
+  const batches = opts.batches ?? 15;
+  const workloads = opts.workloads ?? ["std", "aug", "aug3d", "resample", "raw4nm"];
+  const caches = opts.caches ?? ["warm", "cold"];
+  const workerCounts = opts.workers ?? [0, 1, 2];
+  const run = async (workload: string, source: string, paths: { raw: string; gt: string }, cache: string, workers: number, recycle: boolean) => {
+    // Warm: enough batches to touch most chunks of the crop once, so the windows read a full cache.
+    const warmupBatches = cache === "warm" ? 40 : 4;
+    rows.push(await runChild({ ...paths, workload, source, workers, cache, recycle, warmupBatches, batches, windows: 3 }));
+  };
+  for (const workload of workloads) {
+    for (const cache of caches) {
+      for (const workers of workerCounts) await run(workload, "local", { raw, gt }, cache, workers, false);
+      if ((opts.recycleRows ?? true) && workerCounts.includes(2)) await run(workload, "local", { raw, gt }, cache, 2, true);
     }
   }
-  return { fixture: jrc ? "jrc_synth-bench.zarr" : "built-in loader-512.zarr", rows };
+  let server: LatencyServer | null = null;
+  let httpBase: string | undefined;
+  if (opts.latencyMs !== undefined) {
+    // Serve the folder holding the fixture; the same paths below it, as URLs.
+    const root = jrc ? path.resolve(opts.fixtures ?? process.env.CELLMAP_BENCH_FIXTURES!) : dataDir;
+    server = await startLatencyServer(root, opts.latencyMs);
+    httpBase = server.url;
+    const url = (p: string) => `${server!.url}/${path.relative(root, p).split(path.sep).map(encodeURIComponent).join("/")}`;
+    const source = `http+${opts.latencyMs}ms`;
+    for (const workload of workloads.includes("std") ? ["std"] : workloads.slice(0, 1)) {
+      for (const workers of workerCounts) await run(workload, source, { raw: url(raw), gt: url(gt) }, "cold", workers, false);
+      if (!caches.includes("cold")) for (const workers of workerCounts) await run(workload, "local", { raw, gt }, "cold", workers, false);
+    }
+  }
+  return { fixture: jrc ? "jrc_synth-bench.zarr" : "built-in loader-512.zarr", rows, httpBase, close: async () => void (await server?.close()) };
 }
 
-if (process.argv[2] === "--child" && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const row = await runConfig(JSON.parse(process.argv[3]) as ChildConfig);
-  console.log(JSON.stringify(row));
+let built = false;
+/** Builds `dist/` (tsc, incremental) once per bench run, so the children run the current sources. */
+export function ensureBuilt(): void {
+  if (built) return;
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const r = spawnSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.build.json")], { stdio: "inherit" });
+  if (r.status !== 0) throw new Error("npm run build failed: the loader bench runs the built package");
+  built = true;
 }

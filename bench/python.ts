@@ -12,32 +12,34 @@ import type { LoaderRow } from "./loader.js";
 /** One Python row. */
 export interface PythonRow {
   workload: string;
+  /** `local`, or the source label of the HTTP rows. */
+  source: string;
   workers: number;
   samplesPerS: number;
 }
 
-/** Runs the Python loader bench (workers 0 and 2, 3 windows of 15 batches, as ours). */
-export async function benchPython(dir: string, fixtures: string, workloads: string[]): Promise<PythonRow[]> {
+/** Runs the Python loader bench (3 windows of 15 batches, as ours); `fixtures` may be a URL. */
+export async function benchPython(dir: string, fixtures: string, workloads: string[], workers: number[]): Promise<PythonRow[]> {
   const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cm-py-")), "py.json");
-  const args = [path.join(dir, "bench.py"), "--fixtures", fixtures, "--workloads", workloads.join(","), "--workers", "0,2", "--runs", "3", "--batches", "15", "--breakdown", "0", "--json", json];
+  const args = [path.join(dir, "bench.py"), "--fixtures", fixtures, "--workloads", workloads.join(","), "--workers", workers.join(","), "--runs", "3", "--batches", "15", "--breakdown", "0", "--json", json];
   const r = spawnSync("/usr/bin/python3", args, { stdio: ["ignore", "inherit", "inherit"] });
   if (r.status !== 0 || !fs.existsSync(json)) throw new Error(`python bench failed (exit ${r.status}); see ${dir}/README.md for its setup`);
   const res = JSON.parse(fs.readFileSync(json, "utf8")) as { results: Record<string, { loader: { num_workers: number; samples_per_s_median: number }[] }> };
   const rows: PythonRow[] = [];
   for (const [workload, info] of Object.entries(res.results)) {
-    for (const l of info.loader) rows.push({ workload, workers: l.num_workers, samplesPerS: l.samples_per_s_median });
+    for (const l of info.loader) rows.push({ workload, source: "local", workers: l.num_workers, samplesPerS: l.samples_per_s_median });
   }
   return rows;
 }
 
-/** Ours with 2 workers against Python's best, per workload and cache state. */
-export function ratioRows(ours: LoaderRow[], py: PythonRow[]): { workload: string; cache: string; ours: number; python: number; ratio: number }[] {
-  const out: { workload: string; cache: string; ours: number; python: number; ratio: number }[] = [];
+/** Ours with 2 workers against Python's best on the same workload and source, per cache and recycle mode. */
+export function ratioRows(ours: LoaderRow[], py: PythonRow[]): { workload: string; source: string; cache: string; recycle: boolean; ours: number; python: number; ratio: number }[] {
+  const out: { workload: string; source: string; cache: string; recycle: boolean; ours: number; python: number; ratio: number }[] = [];
   for (const o of ours) {
     if (o.workers !== 2) continue;
-    const best = Math.max(...py.filter((p) => p.workload === o.workload).map((p) => p.samplesPerS));
+    const best = Math.max(...py.filter((p) => p.workload === o.workload && p.source === o.source).map((p) => p.samplesPerS));
     if (!Number.isFinite(best)) continue;
-    out.push({ workload: o.workload, cache: o.cache, ours: o.samplesPerS, python: best, ratio: o.samplesPerS / best });
+    out.push({ workload: o.workload, source: o.source, cache: o.cache, recycle: o.recycle, ours: o.samplesPerS, python: best, ratio: o.samplesPerS / best });
   }
   return out;
 }

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: throughput figures, all variants of a section measured in the same run.
- * Usage: `npm run bench [-- image loader serve codecs writer transforms]` (default: all). Data is generated once
+ * Usage: `npm run bench [-- image kernels loader serve codecs writer transforms]` (default: all). Data is generated once
  * under `.tmp/bench` (gitignored).
  */
 import * as os from "node:os";
@@ -19,7 +19,10 @@ function option(name: string): string | undefined {
 const fixtures = option("fixtures");
 const workloads = option("workloads")?.split(",");
 const workers = option("workers")?.split(",").map(Number);
-const caches = option("caches")?.split(",") as ("warm" | "cold")[] | undefined;
+const caches = option("caches")?.split(",");
+const latency = option("latency-ms");
+const latencyMs = latency === undefined ? undefined : Number(latency);
+if (latencyMs !== undefined && !(Number.isFinite(latencyMs) && latencyMs >= 0)) throw new Error(`--latency-ms must be a number of milliseconds >= 0, got ${latency}`);
 const python = option("python");
 const sections = args;
 const want = (s: string) => sections.length === 0 || sections.includes(s);
@@ -40,19 +43,34 @@ if (want("image")) {
   console.log("## patch reads: 64^3 uint8 from 512^3 blosc-lz4 volume, 64^3 chunks (MB/s of uint8 voxels delivered)");
   table((await benchImage(dataDir)) as unknown as Record<string, unknown>[]);
 }
+if (want("kernels")) {
+  const { benchKernels } = await import("./kernels.js");
+  console.log("## sampling kernels: ns per output voxel, 64^3 float32 patch from a uint8 level, one thread, region and output in a data plane");
+  table(benchKernels() as unknown as Record<string, unknown>[]);
+}
 if (want("loader")) {
   const { benchLoader } = await import("./loader.js");
-  const { fixture, rows } = await benchLoader(dataDir, { fixtures, workloads, workers, caches });
-  console.log(`## loader on ${fixture}: std = raw 64^3 @ 8 nm + 3 classes 64^3 @ 8 nm; resample = the same @ 6 nm; raw4nm = raw 96^3 @ 4 nm + classes 48^3 @ 8 nm; batch 8, shuffled, batches recycled`);
+  const run = await benchLoader(dataDir, { fixtures, workloads, workers, caches, latencyMs });
+  const { fixture, rows } = run;
+  console.log(`## loader on ${fixture}: std = raw 64^3 @ 8 nm + 3 classes 64^3 @ 8 nm; aug = std + mirror y/x + rotate z ±30°; aug3d = std + mirror z/y/x + rotate z ±180°, y/x ±20°; resample = std @ 6 nm; raw4nm = raw 96^3 @ 4 nm + classes 48^3 @ 8 nm; batch 8, shuffled; a for-await loop that drops each batch (recycle = true: it calls loader.recycle)`);
   table(rows as unknown as Record<string, unknown>[]);
   if (python) {
     const { benchPython, ratioRows } = await import("./python.js");
+    const wls = workloads ?? ["std", "aug", "aug3d", "resample", "raw4nm"];
+    const local = fixtures ?? process.env.CELLMAP_BENCH_FIXTURES ?? "";
     console.log(`## Python CellMap-Data on the same fixture, right after (${python}/bench.py; median samples/s, no chunk cache)`);
-    const py = await benchPython(python, fixtures ?? process.env.CELLMAP_BENCH_FIXTURES ?? "", workloads ?? ["std", "resample", "raw4nm"]);
+    const py = await benchPython(python, local, wls, [0, 2]);
+    if (run.httpBase) {
+      // Its fsspec HTTP store is not fork-safe: 0 workers only over HTTP.
+      const source = rows.find((r) => r.source.startsWith("http"))?.source ?? "http";
+      const over = await benchPython(python, run.httpBase, wls.includes("std") ? ["std"] : wls.slice(0, 1), [0]);
+      py.push(...over.map((r) => ({ ...r, source })));
+    }
     table(py as unknown as Record<string, unknown>[]);
-    console.log("## ratio: ours (2 workers) / Python's best (0 or 2 workers)");
+    console.log("## ratio: ours (2 workers, batches dropped unless recycle) / Python's best (0 or 2 workers) on the same source");
     table(ratioRows(rows, py) as unknown as Record<string, unknown>[]);
   }
+  await run.close();
 }
 if (want("serve")) {
   const { benchServe } = await import("./serve.js");

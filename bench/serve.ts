@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { CellMapDataset } from "../src/dataset/index.js";
 import { CellMapDataLoader } from "../src/loader/index.js";
 import { serve } from "../src/serve/server.js";
-import { BATCH, CLASSES, type ChildConfig, jrcFixture, loaderVolume, runChild, WARM_CACHE, WORKLOADS } from "./loader.js";
+import { BATCH, CLASSES, type ChildConfig, ensureBuilt, jrcFixture, loaderVolume, runChild, WARM_CACHE, WORKLOADS } from "./loader.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLIENT_DIR = path.resolve(here, "../clients/python");
@@ -133,7 +133,8 @@ export async function benchServe(dataDir: string, opts: { fixtures?: string; wor
   const { raw, gt } = jrc ?? (await loaderVolume(dataDir));
   const rows: ServeRow[] = [];
   for (const workers of opts.workers ?? [2]) {
-    const cfg: ChildConfig = { raw, gt, workload: "std", workers, cache: "warm", recycle: true, warmupBatches: 40, batches: 15, windows: 3 };
+    const cfg: ChildConfig = { raw, gt, workload: "std", source: "local", workers, cache: "warm", recycle: true, warmupBatches: 40, batches: 15, windows: 3 };
+    ensureBuilt();
     const local = await runChild(cfg);
     rows.push({ path: "in-process", workers, samplesPerS: local.samplesPerS, mbPerS: local.mbPerS, serverCpuMsPerSample: local.cpuMsPerSample, clientCpuMsPerSample: "-", ofInProcess: 1 });
     for (const reuse of [0, 2]) {

@@ -187,98 +187,288 @@ const RESAMPLE = `
       (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $il))))`;
 
 /**
- * Sampling at the points of a rotated grid, one pass (the JS `sampleGeneral` of
- * `src/image/resample.ts`, operation for operation: the same f64 sums in the same order, JS
- * `Math.round` for nearest, zero-weight taps skipped), so the two are bit-identical.
+ * Sampling a rotated grid straight from a region kept in the source element type (no float32
+ * copy of the enlarged window first). One set per source kind: uint8, int8, uint16, int16 and
+ * float32 (the float32 set also serves regions other types were widened into).
+ *
+ * Arithmetic is the JS reference's (`sampleGeneral` in `src/image/resample.ts`) operation for
+ * operation, in f64, so nearest is bit-identical and linear too: a point (i, j, k) is
+ * `f = (f0 + i·di + j·dj) + k·dk` per world axis; outside the level (pad on) it is the pad
+ * value; else it is clamped into the level; nearest takes JS `Math.round`; linear blends
+ * `v0·(1 − w) + v1·w`, x first, then y, then z, and keeps `v0` where `w` is 0.
+ *
+ * - `zrot_*`: grids whose world z depends on the output z alone and whose world y/x do not
+ *   (rotations about z, mirrors, y/x transposes: the common EM augmentation). The y/x map of one
+ *   section is computed once per sample (`src/image/rotated.ts`) and applied to every output
+ *   section; per output voxel that is one table entry and one load (nearest), or four loads and
+ *   three blends (linear).
+ * - `gen_*`: any other affine grid, evaluated per point along each output row.
+ */
+interface Source {
+  name: string;
+  /** Element of `addr` as f64. */
+  f64: (addr: string) => string;
+  /** Element of `addr` as f32 (bit-exact copy for float32). */
+  f32: (addr: string) => string;
+}
+const SOURCES: Source[] = [
+  { name: "u8", f64: (a) => `(f64.convert_i32_u (i32.load8_u ${a}))`, f32: (a) => `(f32.convert_i32_u (i32.load8_u ${a}))` },
+  { name: "i8", f64: (a) => `(f64.convert_i32_s (i32.load8_s ${a}))`, f32: (a) => `(f32.convert_i32_s (i32.load8_s ${a}))` },
+  { name: "u16", f64: (a) => `(f64.convert_i32_u (i32.load16_u align=1 ${a}))`, f32: (a) => `(f32.convert_i32_u (i32.load16_u align=1 ${a}))` },
+  { name: "i16", f64: (a) => `(f64.convert_i32_s (i32.load16_s align=1 ${a}))`, f32: (a) => `(f32.convert_i32_s (i32.load16_s align=1 ${a}))` },
+  { name: "f32", f64: (a) => `(f64.promote_f32 (f32.load align=1 ${a}))`, f32: (a) => `(f32.load align=1 ${a})` },
+];
+const L = (n: string) => `(local.get ${n})`;
+const blend = (v0: string, v1: string, w: string) =>
+  `(f64.add (f64.mul ${v0} (f64.sub (f64.const 1) ${w})) (f64.mul ${v1} ${w}))`;
+/** `v0` where `w` is 0, else the blend (both sides evaluated: no branch on the weight). */
+const blendOrKeep = (v0: string, v1: string, w: string, tmp: string) =>
+  `(local.set ${tmp} ${v0}) (select ${L(tmp)} ${blend(L(tmp), v1, w)} (f64.eq ${w} (f64.const 0)))`;
+/** Fills `n` float32 values at `$o` with `pad` (advancing `$o`). */
+const fillPad = (n: string, pad: string) => `
+          (local.set $e (i32.add ${L("$o")} (i32.shl ${n} (i32.const 2))))
+          (block $fd (loop $fl (br_if $fd (i32.ge_u ${L("$o")} ${L("$e")}))
+            (f32.store ${L("$o")} ${pad})
+            (local.set $o (i32.add ${L("$o")} (i32.const 4))) (br $fl)))`;
+
+function zrotFuncs(t: Source): string {
+  // linear: bilinear at plane base b of one map entry (o, dx, dy, wx, wy in locals)
+  const lerp1 = (a: string, tmp: string) => `(block (result f64) ${blendOrKeep(t.f64(a), t.f64(`(i32.add ${a} ${L("$dx")})`), L("$wx"), tmp)})`;
+  const lerp2 = (b: string, tmp: string, tmp2: string) =>
+    `(block (result f64) (local.set ${tmp2} ${lerp1(`(i32.add ${b} ${L("$m")})`, tmp)}) (select ${L(tmp2)} ${blend(L(tmp2), lerp1(`(i32.add (i32.add ${b} ${L("$m")}) ${L("$dy")})`, tmp), L("$wy"))} (f64.eq ${L("$wy")} (f64.const 0))))`;
+  return `
+  ;; nearest. ztab: per output section i32 byte offset of its region plane, or -1 (padding);
+  ;; map: per (j, k) i32 byte offset inside the plane, or -1 (padding). out: n0 × n12 float32.
+  (func (export "zrot_nearest_${t.name}") (param $region i32) (param $ztab i32) (param $n0 i32) (param $map i32) (param $n12 i32) (param $pad f32) (param $out i32)
+    (local $i i32) (local $b i32) (local $m i32) (local $o i32) (local $e i32) (local $mp i32) (local $me i32)
+    (local.set $o ${L("$out")})
+    (local.set $me (i32.add ${L("$map")} (i32.shl ${L("$n12")} (i32.const 2))))
+    (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
+      (local.set $b (i32.load (i32.add ${L("$ztab")} (i32.shl ${L("$i")} (i32.const 2)))))
+      (if (i32.lt_s ${L("$b")} (i32.const 0))
+        (then ${fillPad(L("$n12"), L("$pad"))})
+        (else
+          (local.set $b (i32.add ${L("$region")} ${L("$b")}))
+          (local.set $mp ${L("$map")})
+          (block $pd (loop $pl (br_if $pd (i32.ge_u ${L("$mp")} ${L("$me")}))
+            (local.set $m (i32.load ${L("$mp")}))
+            (f32.store ${L("$o")} (select ${t.f32(`(i32.add ${L("$b")} (select ${L("$m")} (i32.const 0) (i32.ge_s ${L("$m")} (i32.const 0))))`)} ${L("$pad")} (i32.ge_s ${L("$m")} (i32.const 0))))
+            (local.set $o (i32.add ${L("$o")} (i32.const 4)))
+            (local.set $mp (i32.add ${L("$mp")} (i32.const 4))) (br $pl)))))
+      (local.set $i (i32.add ${L("$i")} (i32.const 1))) (br $il))))
+
+  ;; linear. ztab: per output section 24 bytes: i32 z0 plane offset, i32 z1 plane offset, i32
+  ;; valid (0: padding), i32 unused, f64 wz. map: per (j, k) 32 bytes: i32 offset of (y0, x0),
+  ;; i32 x1 − x0 and y1 − y0 in bytes, i32 valid, f64 wy, f64 wx.
+  (func (export "zrot_linear_${t.name}") (param $region i32) (param $ztab i32) (param $n0 i32) (param $map i32) (param $n12 i32) (param $pad f64) (param $out i32)
+    (local $i i32) (local $b0 i32) (local $b1 i32) (local $wz f64) (local $o i32) (local $e i32) (local $mp i32) (local $me i32)
+    (local $m i32) (local $dx i32) (local $dy i32) (local $wx f64) (local $wy f64) (local $v f64) (local $u f64) (local $t0 f64) (local $t1 f64)
+    (local.set $o ${L("$out")})
+    (local.set $me (i32.add ${L("$map")} (i32.shl ${L("$n12")} (i32.const 5))))
+    (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
+      (local.set $e (i32.add ${L("$ztab")} (i32.mul ${L("$i")} (i32.const 24))))
+      (local.set $b0 (i32.add ${L("$region")} (i32.load ${L("$e")})))
+      (local.set $b1 (i32.add ${L("$region")} (i32.load offset=4 ${L("$e")})))
+      (local.set $wz (f64.load offset=16 ${L("$e")}))
+      (if (i32.eqz (i32.load offset=8 ${L("$e")}))
+        (then ${fillPad(L("$n12"), `(f32.demote_f64 ${L("$pad")})`)})
+        (else
+          (local.set $mp ${L("$map")})
+          (block $pd (loop $pl (br_if $pd (i32.ge_u ${L("$mp")} ${L("$me")}))
+            (if (i32.load offset=12 ${L("$mp")})
+              (then
+                (local.set $m (i32.load ${L("$mp")}))
+                (local.set $dx (i32.load offset=4 ${L("$mp")}))
+                (local.set $dy (i32.load offset=8 ${L("$mp")}))
+                (local.set $wy (f64.load offset=16 ${L("$mp")}))
+                (local.set $wx (f64.load offset=24 ${L("$mp")}))
+                (local.set $v ${lerp2(L("$b0"), "$t0", "$t1")})
+                (if (f64.ne ${L("$wz")} (f64.const 0))
+                  (then
+                    (local.set $u ${lerp2(L("$b1"), "$t0", "$t1")})
+                    (local.set $v ${blend(L("$v"), L("$u"), L("$wz"))})))
+                (f32.store ${L("$o")} (f32.demote_f64 ${L("$v")})))
+              (else (f32.store ${L("$o")} (f32.demote_f64 ${L("$pad")}))))
+            (local.set $o (i32.add ${L("$o")} (i32.const 4)))
+            (local.set $mp (i32.add ${L("$mp")} (i32.const 32))) (br $pl)))))
+      (local.set $i (i32.add ${L("$i")} (i32.const 1))) (br $il))))`;
+}
+
+/**
  * Table P (f64): f0[3] di[3] dj[3] dk[3] (N-1)[3] (N-0.5+eps)[3] (-0.5-eps) pad.
- * Table Q (i32): lo[3] hi[3] stride-bytes[3] padOn nearest.
+ * Table Q (i32): lo[3] hi[3] stride-bytes[3] padOn.
  */
 const fP = (i: number) => `(f64.load offset=${i * 8} (local.get $P))`;
 const iQ = (i: number) => `(i32.load offset=${i * 4} (local.get $Q))`;
-const clampIdx = (v: string, axis: number) =>
-  `(i32.mul (i32.sub (call $clampi ${v} ${iQ(axis)} ${iQ(3 + axis)}) ${iQ(axis)}) ${iQ(6 + axis)})`;
-const rd = (addr: string) => `(f64.promote_f32 (f32.load (i32.add (local.get $region) ${addr})))`;
-const lerp1 = (base: string) => `(call $lerp1 (local.get $region) ${base} (local.get $xa) (local.get $xb) (local.get $wx))`;
-const GENERAL = `
-  (func $clampi (param $v i32) (param $lo i32) (param $hi i32) (result i32)
-    (select (local.get $lo) (select (local.get $hi) (local.get $v) (i32.gt_s (local.get $v) (local.get $hi))) (i32.lt_s (local.get $v) (local.get $lo))))
-  (func $clampf (param $v f64) (param $max f64) (result f64)
-    (if (result f64) (f64.lt (local.get $v) (f64.const 0)) (then (f64.const 0))
-      (else (if (result f64) (f64.gt (local.get $v) (local.get $max)) (then (local.get $max)) (else (local.get $v))))))
-  ;; JS Math.round for v >= 0
-  (func $round (param $v f64) (result i32) (local $r f64)
-    (local.set $r (f64.floor (local.get $v)))
-    (if (f64.ge (f64.sub (local.get $v) (local.get $r)) (f64.const 0.5)) (then (local.set $r (f64.add (local.get $r) (f64.const 1)))))
-    (i32.trunc_f64_s (local.get $r)))
-  (func $lerp1 (param $region i32) (param $base i32) (param $c0 i32) (param $c1 i32) (param $w f64) (result f64)
-    (if (result f64) (f64.eq (local.get $w) (f64.const 0))
-      (then ${rd("(i32.add (local.get $base) (local.get $c0))")})
-      (else (f64.add (f64.mul ${rd("(i32.add (local.get $base) (local.get $c0))")} (f64.sub (f64.const 1) (local.get $w)))
-        (f64.mul ${rd("(i32.add (local.get $base) (local.get $c1))")} (local.get $w))))))
-  (func (export "general") (param $region i32) (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32)
-    (local $i i32) (local $j i32) (local $k i32) (local $o i32)
-    (local $fz f64) (local $fy f64) (local $fx f64) (local $cz f64) (local $cy f64) (local $cx f64)
-    (local $wz f64) (local $wy f64) (local $wx f64) (local $za i32) (local $zb i32) (local $ya i32) (local $yb i32) (local $xa i32) (local $xb i32)
-    (local $z0 i32) (local $y0 i32) (local $x0 i32) (local $v f64) (local $u f64)
+/** Table P/Q entries held in locals (V8 neither inlines calls nor keeps loads from shared memory in registers). */
+const TABLE_LOCALS = `
+    (local $f0z f64) (local $f0y f64) (local $f0x f64) (local $diz f64) (local $diy f64) (local $dix f64)
+    (local $djz f64) (local $djy f64) (local $djx f64) (local $dkz f64) (local $dky f64) (local $dkx f64)
+    (local $mz f64) (local $my f64) (local $mx f64) (local $uz f64) (local $uy f64) (local $ux f64) (local $lb f64) (local $padv f64)
+    (local $loz i32) (local $loy i32) (local $lox i32) (local $hiz i32) (local $hiy i32) (local $hix i32) (local $sz i32) (local $sy i32) (local $sx i32) (local $padOn i32)`;
+const LOAD_TABLES = ["$f0z", "$f0y", "$f0x", "$diz", "$diy", "$dix", "$djz", "$djy", "$djx", "$dkz", "$dky", "$dkx", "$mz", "$my", "$mx", "$uz", "$uy", "$ux", "$lb", "$padv"]
+  .map((n, i) => `(local.set ${n} ${fP(i)})`)
+  .concat(["$loz", "$loy", "$lox", "$hiz", "$hiy", "$hix", "$sz", "$sy", "$sx", "$padOn"].map((n, i) => `(local.set ${n} ${iQ(i)})`))
+  .join(" ");
+const AX = ["z", "y", "x"];
+/** `v` clamped to [0, max] (the reference's `v < 0 ? 0 : v > max ? max : v`; coordinates are never NaN). */
+const clampF = (v: string, max: string) => `(f64.max (f64.const 0) (f64.min ${v} ${max}))`;
+/** JS `Math.round` of local `c` (>= 0) as i32 (uses local $r). */
+const roundI = (c: string) => `(i32.add (i32.trunc_f64_s (local.tee $r (f64.floor ${L(c)}))) (f64.ge (f64.sub ${L(c)} ${L("$r")}) (f64.const 0.5)))`;
+/** Byte offset of index `v` along `axis`, clamped into the window (uses local $q). */
+const clampOff = (v: string, axis: number) => {
+  const lo = L(`$lo${AX[axis]}`);
+  const hi = L(`$hi${AX[axis]}`);
+  return `(i32.mul (i32.sub (select ${lo} (select ${hi} (local.tee $q ${v}) (i32.gt_s ${L("$q")} ${hi})) (i32.lt_s ${L("$q")} ${lo})) ${lo}) ${L(`$s${AX[axis]}`)})`;
+};
+
+/** The general-grid kernels: linear for source kind `t`; with `t` null, the nearest offset map (kind-free). */
+function generalFuncs(t: Source | null): string {
+  const rowStart = (a: string) =>
+    `(f64.add (f64.add ${L(`$f0${a}`)} (f64.mul (f64.convert_i32_s (local.get $i)) ${L(`$di${a}`)})) (f64.mul (f64.convert_i32_s (local.get $j)) ${L(`$dj${a}`)}))`;
+  const atK = (a: string, kf: string) => `(f64.add ${L(`$r${a}`)} (f64.mul ${kf} ${L(`$dk${a}`)}))`;
+  // Integer sources hold no NaN, infinity or -0, so a zero-weight blend equals the value kept.
+  const keep = t?.name === "f32";
+  const blend1 = (v0: string, v1: string, w: string, tmp: string) => (keep ? `(block (result f64) ${blendOrKeep(v0, v1, w, tmp)})` : blend(v0, v1, w));
+  const lerp1 = (a: string) => blend1(t!.f64(`(i32.add ${a} (local.get $xa))`), t!.f64(`(i32.add ${a} (local.get $xb))`), L("$wx"), "$t0");
+  const lerp2 = (za: string) => `(block (result f64) (local.set $t1 ${lerp1(`(i32.add ${za} (local.get $ya))`)}) ${blend1(L("$t1"), lerp1(`(i32.add ${za} (local.get $yb))`), L("$wy"), "$t2")})`;
+  const outside = (a: string) => `(i32.or (f64.lt ${L(`$f${a}`)} ${L("$lb")}) (f64.gt ${L(`$f${a}`)} ${L(`$u${a}`)}))`;
+  const fs = (kf: string) => `
+          (local.set $fz ${atK("z", kf)})
+          (local.set $fy ${atK("y", kf)})
+          (local.set $fx ${atK("x", kf)})`;
+  /** Whether the point at $kf lies in [lo, hi - reach] on every axis (no clamp, no pad). */
+  const interior = (kf: string) => `(block (result i32) ${fs(kf)}
+          (i32.and (i32.and
+            (i32.and (f64.ge ${L("$fz")} ${L("$lzf")}) (f64.le ${L("$fz")} ${L("$hzf")}))
+            (i32.and (f64.ge ${L("$fy")} ${L("$lyf")}) (f64.le ${L("$fy")} ${L("$hyf")})))
+            (i32.and (f64.ge ${L("$fx")} ${L("$lxf")}) (f64.le ${L("$fx")} ${L("$hxf")}))))`;
+  /** Narrows [$ka, $kb] (from the bounds of axis a; $dk may be 0) so every k in it is interior along a. */
+  const narrow = (a: string) => `
+        (if (f64.eq ${L(`$dk${a}`)} (f64.const 0))
+          (then (if (i32.or (f64.lt ${L(`$r${a}`)} ${L(`$l${a}f`)}) (f64.gt ${L(`$r${a}`)} ${L(`$h${a}f`)})) (then (local.set $kb (i32.const -1)))))
+          (else
+            (local.set $t0 (f64.div (f64.sub ${L(`$l${a}f`)} ${L(`$r${a}`)}) ${L(`$dk${a}`)}))
+            (local.set $t1 (f64.div (f64.sub ${L(`$h${a}f`)} ${L(`$r${a}`)}) ${L(`$dk${a}`)}))
+            (if (f64.gt ${L("$t0")} ${L("$t1")}) (then (local.set $t2 ${L("$t0")}) (local.set $t0 ${L("$t1")}) (local.set $t1 ${L("$t2")})))
+            (local.set $t0 (f64.max (f64.const -1) (f64.min (f64.const 1e9) (f64.ceil ${L("$t0")}))))
+            (local.set $t1 (f64.max (f64.const -1) (f64.min (f64.const 1e9) (f64.floor ${L("$t1")}))))
+            (if (f64.gt (f64.convert_i32_s ${L("$ka")}) ${L("$t0")}) (then) (else (local.set $ka (i32.trunc_f64_s ${L("$t0")}))))
+            (if (f64.lt (f64.convert_i32_s ${L("$kb")}) ${L("$t1")}) (then) (else (local.set $kb (i32.trunc_f64_s ${L("$t1")}))))))`;
+  // Per voxel, the full reference path: padding test, clamp into the level, window clamps.
+  const slowVoxel = (body: (clamp: boolean) => string) => `
+          (local.set $kf (f64.convert_i32_s (local.get $k)))${fs(L("$kf"))}
+          (if (i32.and ${L("$padOn")} (i32.or (i32.or ${outside("z")} ${outside("y")}) ${outside("x")}))
+            (then ${t ? `(f32.store (local.get $o) (f32.demote_f64 ${L("$padv")}))` : `(i32.store (local.get $o) (i32.const -1))`})
+            (else
+              (local.set $cz ${clampF(L("$fz"), L("$mz"))})
+              (local.set $cy ${clampF(L("$fy"), L("$my"))})
+              (local.set $cx ${clampF(L("$fx"), L("$mx"))})${body(true)}))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))`;
+  // Interior voxels: every tap inside the window, nothing to test or clamp.
+  const fastVoxel = (body: (clamp: boolean) => string) => `
+          (local.set $kf (f64.convert_i32_s (local.get $k)))${fs(L("$kf"))}
+          (local.set $cz (local.get $fz)) (local.set $cy (local.get $fy)) (local.set $cx (local.get $fx))${body(false)}
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))`;
+  const span = (name: string, from: string, to: string, voxel: string) => `
+        (local.set $k ${from})
+        (block $${name}d (loop $${name}l (br_if $${name}d (i32.ge_s (local.get $k) ${to}))${voxel}
+          (local.set $k (i32.add (local.get $k) (i32.const 1))) (br $${name}l)))`;
+  const loop = (reach: number, body: (clamp: boolean) => string) => `
+    ${LOAD_TABLES}
+    (local.set $lzf (f64.convert_i32_s ${L("$loz")})) (local.set $lyf (f64.convert_i32_s ${L("$loy")})) (local.set $lxf (f64.convert_i32_s ${L("$lox")}))
+    (local.set $hzf (f64.convert_i32_s (i32.sub ${L("$hiz")} (i32.const ${reach}))))
+    (local.set $hyf (f64.convert_i32_s (i32.sub ${L("$hiy")} (i32.const ${reach}))))
+    (local.set $hxf (f64.convert_i32_s (i32.sub ${L("$hix")} (i32.const ${reach}))))
     (local.set $o (local.get $out))
     (block $id (loop $il (br_if $id (i32.ge_s (local.get $i) (local.get $n0)))
       (local.set $j (i32.const 0))
       (block $jd (loop $jl (br_if $jd (i32.ge_s (local.get $j) (local.get $n1)))
-        (local.set $fz (f64.add (f64.add ${fP(0)} (f64.mul (f64.convert_i32_s (local.get $i)) ${fP(3)})) (f64.mul (f64.convert_i32_s (local.get $j)) ${fP(6)})))
-        (local.set $fy (f64.add (f64.add ${fP(1)} (f64.mul (f64.convert_i32_s (local.get $i)) ${fP(4)})) (f64.mul (f64.convert_i32_s (local.get $j)) ${fP(7)})))
-        (local.set $fx (f64.add (f64.add ${fP(2)} (f64.mul (f64.convert_i32_s (local.get $i)) ${fP(5)})) (f64.mul (f64.convert_i32_s (local.get $j)) ${fP(8)})))
-        (local.set $k (i32.const 0))
-        (block $kd (loop $kl (br_if $kd (i32.ge_s (local.get $k) (local.get $n2)))
-          (block $done
-            (if (i32.and ${iQ(9)}
-                (i32.or (i32.or (i32.or (f64.lt (local.get $fz) ${fP(18)}) (f64.gt (local.get $fz) ${fP(15)}))
-                                (i32.or (f64.lt (local.get $fy) ${fP(18)}) (f64.gt (local.get $fy) ${fP(16)})))
-                        (i32.or (f64.lt (local.get $fx) ${fP(18)}) (f64.gt (local.get $fx) ${fP(17)}))))
-              (then (f32.store (local.get $o) (f32.demote_f64 ${fP(19)})) (br $done)))
-            (local.set $cz (call $clampf (local.get $fz) ${fP(12)}))
-            (local.set $cy (call $clampf (local.get $fy) ${fP(13)}))
-            (local.set $cx (call $clampf (local.get $fx) ${fP(14)}))
-            (if ${iQ(10)}
-              (then
-                (f32.store (local.get $o) (f32.load (i32.add (local.get $region) (i32.add (i32.add
-                  ${clampIdx("(call $round (local.get $cz))", 0)} ${clampIdx("(call $round (local.get $cy))", 1)}) ${clampIdx("(call $round (local.get $cx))", 2)}))))
-                (br $done)))
-            (local.set $z0 (i32.trunc_f64_s (f64.floor (local.get $cz))))
-            (local.set $y0 (i32.trunc_f64_s (f64.floor (local.get $cy))))
-            (local.set $x0 (i32.trunc_f64_s (f64.floor (local.get $cx))))
-            (local.set $wz (f64.sub (local.get $cz) (f64.floor (local.get $cz))))
-            (local.set $wy (f64.sub (local.get $cy) (f64.floor (local.get $cy))))
-            (local.set $wx (f64.sub (local.get $cx) (f64.floor (local.get $cx))))
-            (local.set $za ${clampIdx("(local.get $z0)", 0)})
-            (local.set $zb ${clampIdx("(i32.add (local.get $z0) (i32.const 1))", 0)})
-            (local.set $ya ${clampIdx("(local.get $y0)", 1)})
-            (local.set $yb ${clampIdx("(i32.add (local.get $y0) (i32.const 1))", 1)})
-            (local.set $xa ${clampIdx("(local.get $x0)", 2)})
-            (local.set $xb ${clampIdx("(i32.add (local.get $x0) (i32.const 1))", 2)})
-            ;; lerp2 at za, then (if wz) at zb; lerp2 = lerp1 at ya, then (if wy) at yb
-            (local.set $v ${lerp1("(i32.add (local.get $za) (local.get $ya))")})
-            (if (f64.ne (local.get $wy) (f64.const 0))
-              (then (local.set $v (f64.add (f64.mul (local.get $v) (f64.sub (f64.const 1) (local.get $wy))) (f64.mul ${lerp1("(i32.add (local.get $za) (local.get $yb))")} (local.get $wy))))))
-            (if (f64.ne (local.get $wz) (f64.const 0))
-              (then
-                (local.set $u ${lerp1("(i32.add (local.get $zb) (local.get $ya))")})
-                (if (f64.ne (local.get $wy) (f64.const 0))
-                  (then (local.set $u (f64.add (f64.mul (local.get $u) (f64.sub (f64.const 1) (local.get $wy))) (f64.mul ${lerp1("(i32.add (local.get $zb) (local.get $yb))")} (local.get $wy))))))
-                (local.set $v (f64.add (f64.mul (local.get $v) (f64.sub (f64.const 1) (local.get $wz))) (f64.mul (local.get $u) (local.get $wz))))))
-            (f32.store (local.get $o) (f32.demote_f64 (local.get $v))))
-          (local.set $o (i32.add (local.get $o) (i32.const 4)))
-          (local.set $fz (f64.add (local.get $fz) ${fP(9)}))
-          (local.set $fy (f64.add (local.get $fy) ${fP(10)}))
-          (local.set $fx (f64.add (local.get $fx) ${fP(11)}))
-          (local.set $k (i32.add (local.get $k) (i32.const 1))) (br $kl)))
+        (local.set $rz ${rowStart("z")})
+        (local.set $ry ${rowStart("y")})
+        (local.set $rx ${rowStart("x")})
+        ;; the interior span [ka, kb] of this row: bounds per axis, then exact checks at its ends
+        ;; (f(k) = r + k·dk is monotonic in k, so the ends decide)
+        (local.set $ka (i32.const 0))
+        (local.set $kb (i32.sub (local.get $n2) (i32.const 1)))${narrow("z")}${narrow("y")}${narrow("x")}
+        (if (i32.lt_s ${L("$ka")} (i32.const 0)) (then (local.set $ka (i32.const 0))))
+        (if (i32.gt_s ${L("$kb")} (i32.sub (local.get $n2) (i32.const 1))) (then (local.set $kb (i32.sub (local.get $n2) (i32.const 1)))))
+        (block $ad (loop $al
+          (br_if $ad (i32.gt_s ${L("$ka")} ${L("$kb")}))
+          (br_if $ad ${interior(`(f64.convert_i32_s ${L("$ka")})`)})
+          (local.set $ka (i32.add ${L("$ka")} (i32.const 1))) (br $al)))
+        (block $bd (loop $bl
+          (br_if $bd (i32.gt_s ${L("$ka")} ${L("$kb")}))
+          (br_if $bd ${interior(`(f64.convert_i32_s ${L("$kb")})`)})
+          (local.set $kb (i32.sub ${L("$kb")} (i32.const 1))) (br $bl)))
+        (if (i32.gt_s ${L("$ka")} ${L("$kb")}) (then (local.set $ka (local.get $n2)) (local.set $kb (i32.sub (local.get $n2) (i32.const 1)))))
+        ${span("s0", "(i32.const 0)", L("$ka"), slowVoxel(body))}
+        ${span("f", L("$ka"), `(i32.add ${L("$kb")} (i32.const 1))`, fastVoxel(body))}
+        ${span("s1", `(i32.add ${L("$kb")} (i32.const 1))`, L("$n2"), slowVoxel(body))}
         (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jl)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $il))))`;
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $il)))`;
+  const locals = `(local $i i32) (local $j i32) (local $k i32) (local $o i32) (local $kf f64) (local $rz f64) (local $ry f64) (local $rx f64)
+    (local $fz f64) (local $fy f64) (local $fx f64) (local $cz f64) (local $cy f64) (local $cx f64) (local $r f64) (local $q i32)
+    (local $ka i32) (local $kb i32) (local $t0 f64) (local $t1 f64) (local $t2 f64)
+    (local $lzf f64) (local $lyf f64) (local $lxf f64) (local $hzf f64) (local $hyf f64) (local $hxf f64)${TABLE_LOCALS}`;
+  const off = (v: string, axis: number, clamp: boolean) => (clamp ? clampOff(v, axis) : `(i32.mul (i32.sub ${v} ${L(`$lo${AX[axis]}`)}) ${L(`$s${AX[axis]}`)})`);
+  const nearestBody = (clamp: boolean) => `
+              (i32.store (local.get $o) (i32.add (i32.add ${off(roundI("$cz"), 0, clamp)} ${off(roundI("$cy"), 1, clamp)}) ${off(roundI("$cx"), 2, clamp)}))`;
+  const linearBody = (clamp: boolean) => `
+              (local.set $z0 (i32.trunc_f64_s (local.tee $r (f64.floor (local.get $cz)))))
+              (local.set $wz (f64.sub (local.get $cz) (local.get $r)))
+              (local.set $y0 (i32.trunc_f64_s (local.tee $r (f64.floor (local.get $cy)))))
+              (local.set $wy (f64.sub (local.get $cy) (local.get $r)))
+              (local.set $x0 (i32.trunc_f64_s (local.tee $r (f64.floor (local.get $cx)))))
+              (local.set $wx (f64.sub (local.get $cx) (local.get $r)))
+              (local.set $za (i32.add (local.get $region) ${off("(local.get $z0)", 0, clamp)}))
+              (local.set $zb (i32.add (local.get $region) ${off("(i32.add (local.get $z0) (i32.const 1))", 0, clamp)}))
+              (local.set $ya ${off("(local.get $y0)", 1, clamp)})
+              (local.set $yb ${off("(i32.add (local.get $y0) (i32.const 1))", 1, clamp)})
+              (local.set $xa ${off("(local.get $x0)", 2, clamp)})
+              (local.set $xb ${off("(i32.add (local.get $x0) (i32.const 1))", 2, clamp)})
+              (local.set $v ${lerp2(L("$za"))})
+              (if (f64.ne (local.get $wz) (f64.const 0))
+                (then
+                  (local.set $u ${lerp2(L("$zb"))})
+                  (local.set $v ${blend(L("$v"), L("$u"), L("$wz"))})))
+              (f32.store (local.get $o) (f32.demote_f64 (local.get $v)))`;
+  if (!t) {
+    return `
+  ;; nearest, any affine grid: the byte offset of every output voxel's sample in the region, or
+  ;; -1 (padding); the zrot_nearest gathers then read it as one section, once per array.
+  (func (export "gen_nearest_map") (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32)
+    ${locals}${loop(0, nearestBody)})`;
+  }
+  return `
+  (func (export "gen_linear_${t.name}") (param $region i32) (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32)
+    ${locals}
+    (local $wz f64) (local $wy f64) (local $wx f64) (local $za i32) (local $zb i32) (local $ya i32) (local $yb i32) (local $xa i32) (local $xb i32)
+    (local $z0 i32) (local $y0 i32) (local $x0 i32) (local $v f64) (local $u f64)${loop(1, linearBody)})`;
+}
+
+const ROTATED = `${SOURCES.map((t) => zrotFuncs(t) + generalFuncs(t)).join("")}${generalFuncs(null)}`;
+
+/** Copies a zn × yn box of rows of `bytes` bytes (byte strides): regions kept in their source type. */
+const COPY_BOX = `
+  (func (export "copy_box") (param $src i32) (param $dst i32) (param $s0 i32) (param $s1 i32) (param $d0 i32) (param $d1 i32) (param $zn i32) (param $yn i32) (param $bytes i32)
+    (local $z i32) (local $y i32) (local $s i32) (local $d i32)
+    (block $zd (loop $zl (br_if $zd (i32.ge_s (local.get $z) (local.get $zn)))
+      (local.set $s (i32.add (local.get $src) (i32.mul (local.get $z) (local.get $s0))))
+      (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $z) (local.get $d0))))
+      (local.set $y (i32.const 0))
+      (block $yd (loop $yl (br_if $yd (i32.ge_s (local.get $y) (local.get $yn)))
+        (memory.copy (local.get $d) (local.get $s) (local.get $bytes))
+        (local.set $s (i32.add (local.get $s) (local.get $s1)))
+        (local.set $d (i32.add (local.get $d) (local.get $d1)))
+        (local.set $y (i32.add (local.get $y) (i32.const 1))) (br $yl)))
+      (local.set $z (i32.add (local.get $z) (i32.const 1))) (br $zl))))`;
 
 /** The module's text (exported for the test that checks the committed binary). */
 export function kernelWat(): string {
   return `;; generated by scripts/build-kernels.ts
 (module
-  (import "env" "memory" (memory 1 65536 shared))${KINDS.map(rowFunc).join("")}${KINDS.map(boxFunc).join("")}${RESAMPLE}${GENERAL}
+  (import "env" "memory" (memory 1 65536 shared))${KINDS.map(rowFunc).join("")}${KINDS.map(boxFunc).join("")}${RESAMPLE}${ROTATED}${COPY_BOX}
 )
 `;
 }

@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after } from "node:test";
 import { CellMapImage } from "../src/image/image.js";
+import { releaseSectionMaps } from "../src/image/rotated.js";
 import { gatherBox } from "../src/kernels/gather.js";
 import { makeCoordPyramid, makeLabelPyramid, makeRawEM } from "./fixtures/builder.js";
 import { DataPlane } from "../src/plane/plane.js";
@@ -264,6 +265,7 @@ describe("reads through the plane", () => {
       }
     }
     assert.equal(n, 72);
+    releaseSectionMaps(plane.scratch!); // the y/x maps kept for later samples
     assert.equal(plane.scratch!.inUse, 0); // every scratch block returned
   });
 });

@@ -23,7 +23,13 @@ import { openZarrArray, type ZarrArray } from "../zarr/array.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
 import { defaultChunkStore, readRegionInto } from "../zarr/read.js";
 import { countForeground } from "./counts.js";
-import { isDirectCopy, type LevelGeometry, type PatchGrid, type Samples, samplePatch, sampleWindow, type Window } from "./resample.js";
+import { axisAligned, isDirectCopy, type LevelGeometry, type PatchGrid, type Samples, samplePatch, sampleWindow, type Window } from "./resample.js";
+import type { SourceRegion } from "./rotated.js";
+
+/** Stored element types whose regions the rotated-grid kernels read as they are. */
+const SOURCE_REGIONS: Partial<Record<DataType, { new (b: ArrayBufferLike, o: number, n: number): SourceRegion; BYTES_PER_ELEMENT: number }>> = {
+  uint8: Uint8Array, bool: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array, float32: Float32Array,
+};
 
 /** Anything with an `apply(tensor, rng)` (value transforms of `transforms/augment`). */
 export interface ValueTransformLike {
@@ -421,13 +427,16 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
       return;
     }
     // The region goes to the thread's scratch arena in the data plane when there is one (the
-    // SIMD gather and the WebAssembly resampling passes read it there).
+    // SIMD gather and the WebAssembly resampling passes read it there). A rotated grid samples
+    // it in its stored element type (no float32 copy of the whole window first).
     const rshape = hi.map((v, d) => v - lo[d]);
     const rsize = sizeOf(rshape);
     const arena = scratchOk ? store.scratch ?? null : null;
-    const at = arena ? arena.alloc(rsize * 4) : -1;
+    const Source = arena && out.buffer === arena.buffer && !axisAligned(grid.matrix) ? SOURCE_REGIONS[this.array.dtype] : undefined;
+    const Region = Source ?? Float32Array;
+    const at = arena ? arena.alloc(rsize * Region.BYTES_PER_ELEMENT) : -1;
     try {
-      const region = at >= 0 ? new Float32Array(arena!.buffer, at, rsize) : out instanceof Float64Array ? new Float64Array(rsize) : new Float32Array(rsize);
+      const region = at >= 0 ? new Region(arena!.buffer, at, rsize) : out instanceof Float64Array ? new Float64Array(rsize) : new Float32Array(rsize);
       await readRegionInto(this.array, lo, hi, region, store, w.signal);
       const rstride = stridesOf(rshape);
       const stride = this.dimOf.map((d) => (d >= 0 ? rstride[d] : 0));

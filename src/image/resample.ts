@@ -7,60 +7,10 @@
 
 import { wasmResampleFor } from "../kernels/gather.js";
 import type { ScratchArena } from "../plane/scratch.js";
+import { fracIndex, inside, type LevelGeometry, type PatchGrid, type Samples, type SampleOptions, SNAP, type Window, affineIndex } from "./grid.js";
+import { sampleRotated, type SourceRegion } from "./rotated.js";
 
-/** Values the sampling reads and writes: float32 patches, or float64 for exact wide integers (`outputDtype`). */
-export type Samples = Float32Array | Float64Array;
-
-/** Geometry of the level being sampled, per world axis (z, y, x). */
-export interface LevelGeometry {
-  /** Voxel count per world axis (1 for a virtual axis). */
-  size: number[];
-  /** Voxel size (nm). */
-  scale: number[];
-  /** World position of voxel 0's centre (nm). */
-  translation: number[];
-  /** Whether the axis exists in storage (false: virtual axis of a 2-D image, always index 0). */
-  real: boolean[];
-}
-
-/** The patch request. */
-export interface PatchGrid {
-  center: number[];
-  shape: number[];
-  scale: number[];
-  /** 3x3 matrix A: world point = centre + A · offset (null = identity). */
-  matrix: number[][] | null;
-}
-
-/** Sampling options. */
-export interface SampleOptions {
-  interpolation: "nearest" | "linear";
-  pad: boolean;
-  padValue: number;
-}
-
-/** Index-space window per world axis (inclusive). */
-export interface Window {
-  lo: number[];
-  hi: number[];
-}
-
-const SNAP = 1e-6;
-
-function snap(f: number): number {
-  const r = Math.round(f);
-  return Math.abs(f - r) < SNAP ? r : f;
-}
-
-/** Fractional level index of the world coordinate `p` along axis `w`. */
-function fracIndex(g: LevelGeometry, w: number, p: number): number {
-  return g.real[w] ? snap((p - g.translation[w]) / g.scale[w]) : 0;
-}
-
-/** Whether a fractional index has data: within the level's bounding box (centres +- half a voxel). */
-function inside(f: number, n: number): boolean {
-  return f >= -0.5 - SNAP && f <= n - 0.5 + SNAP;
-}
+export type { LevelGeometry, PatchGrid, Samples, SampleOptions, Window } from "./grid.js";
 
 /** Axis-aligned decomposition of A, or null. */
 export function axisAligned(m: number[][] | null): { perm: number[]; sign: number[] } | null {
@@ -143,17 +93,24 @@ export function samplePatch(
   g: LevelGeometry,
   grid: PatchGrid,
   opt: SampleOptions,
-  region: Samples,
+  region: Samples | SourceRegion,
   win: Window,
   stride: number[],
   out: Samples,
   arena?: ScratchArena | null,
 ): void {
   const aligned = axisAligned(grid.matrix);
-  if (aligned) sampleSeparable(g, grid, opt, region, win, stride, out, aligned.perm, aligned.sign, arena ?? null);
-  else if (!(arena && region instanceof Float32Array && out instanceof Float32Array && region.buffer === arena.buffer && out.buffer === arena.buffer && generalWasm(arena, g, grid, opt, region, win, stride, out))) {
-    sampleGeneral(g, grid, opt, region, win, stride, out);
+  if (aligned && isSamples(region)) {
+    sampleSeparable(g, grid, opt, region, win, stride, out, aligned.perm, aligned.sign, arena ?? null);
+    return;
   }
+  if (arena && out instanceof Float32Array && sampleRotated(arena, g, grid, opt, region, win, stride, out)) return;
+  // The JS reference: every point evaluated on its own (regions in their source type widened first).
+  sampleGeneral(g, grid, opt, isSamples(region) ? region : Float32Array.from(region), win, stride, out);
+}
+
+function isSamples(r: Samples | SourceRegion): r is Samples {
+  return r instanceof Float32Array || r instanceof Float64Array;
 }
 
 function sampleSeparable(
@@ -361,45 +318,6 @@ function lerp1(r: Samples, base: number, c0: number, c1: number, wc: number): nu
   return wc === 0 ? r[base + c0] : r[base + c0] * (1 - wc) + r[base + c1] * wc;
 }
 
-/** Fractional level index as an affine function of the output index: f_w = f0_w + i*di_w + j*dj_w + k*dk_w. */
-function affineIndex(g: LevelGeometry, grid: PatchGrid): { f0: number[]; di: number[]; dj: number[]; dk: number[] } {
-  const m = grid.matrix!;
-  // Virtual axes (2-D images) have every coefficient 0 and a one-voxel window.
-  const f0 = [0, 0, 0], di = [0, 0, 0], dj = [0, 0, 0], dk = [0, 0, 0];
-  for (let w = 0; w < 3; w++) {
-    if (!g.real[w]) continue;
-    const L = g.scale[w];
-    let c = grid.center[w];
-    for (let a = 0; a < 3; a++) c -= m[w][a] * ((grid.shape[a] - 1) / 2) * grid.scale[a];
-    f0[w] = (c - g.translation[w]) / L;
-    di[w] = (m[w][0] * grid.scale[0]) / L;
-    dj[w] = (m[w][1] * grid.scale[1]) / L;
-    dk[w] = (m[w][2] * grid.scale[2]) / L;
-  }
-  return { f0, di, dj, dk };
-}
-
-/** {@link sampleGeneral} with the WebAssembly pass (bit-identical); false when it cannot run. */
-function generalWasm(
-  arena: ScratchArena, g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Float32Array, win: Window, stride: number[], out: Float32Array,
-): boolean {
-  const k = wasmResampleFor(out.buffer);
-  if (!k) return false;
-  const at = arena.alloc(20 * 8 + 11 * 4);
-  if (at < 0) return false;
-  try {
-    const { f0, di, dj, dk } = affineIndex(g, grid);
-    const [N0, N1, N2] = g.size;
-    const eps = SNAP;
-    new Float64Array(arena.buffer, at, 20).set([...f0, ...di, ...dj, ...dk, N0 - 1, N1 - 1, N2 - 1, N0 - 0.5 + eps, N1 - 0.5 + eps, N2 - 0.5 + eps, -0.5 - eps, opt.padValue]);
-    new Int32Array(arena.buffer, at + 160, 11).set([...win.lo, ...win.hi, stride[0] * 4, stride[1] * 4, stride[2] * 4, opt.pad ? 1 : 0, opt.interpolation === "nearest" ? 1 : 0]);
-    k.general(region.byteOffset, at, at + 160, grid.shape[0], grid.shape[1], grid.shape[2], out.byteOffset);
-    return true;
-  } finally {
-    arena.release(at);
-  }
-}
-
 function sampleGeneral(
   g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Samples, win: Window, stride: number[], out: Samples,
 ): void {
@@ -416,10 +334,13 @@ function sampleGeneral(
   let o = 0;
   for (let i = 0; i < n0; i++) {
     for (let j = 0; j < n1; j++) {
-      let fz = f0[0] + i * di[0] + j * dj[0];
-      let fy = f0[1] + i * di[1] + j * dj[1];
-      let fx = f0[2] + i * di[2] + j * dj[2];
-      for (let k = 0; k < n2; k++, fz += dk[0], fy += dk[1], fx += dk[2]) {
+      const bz = f0[0] + i * di[0] + j * dj[0];
+      const by = f0[1] + i * di[1] + j * dj[1];
+      const bx = f0[2] + i * di[2] + j * dj[2];
+      for (let k = 0; k < n2; k++) {
+        const fz = bz + k * dk[0];
+        const fy = by + k * dk[1];
+        const fx = bx + k * dk[2];
         if (pad && (fz < -0.5 - eps || fz > N0 - 0.5 + eps || fy < -0.5 - eps || fy > N1 - 0.5 + eps || fx < -0.5 - eps || fx > N2 - 0.5 + eps)) {
           out[o++] = padValue;
           continue;

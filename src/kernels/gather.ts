@@ -36,9 +36,23 @@ export interface WasmResample {
   general(region: number, p: number, q: number, n0: number, n1: number, n2: number, out: number): void;
 }
 
+/** The rotated-grid samplers of one source kind (see `scripts/build-kernels.ts`). */
+export interface WasmRotated {
+  zrot_nearest(region: number, ztab: number, n0: number, map: number, n12: number, pad: number, out: number): void;
+  zrot_linear(region: number, ztab: number, n0: number, map: number, n12: number, pad: number, out: number): void;
+  gen_linear(region: number, p: number, q: number, n0: number, n1: number, n2: number, out: number): void;
+  /** The byte offset (or -1: padding) of every output voxel's nearest sample (any source kind). */
+  gen_nearest_map(p: number, q: number, n0: number, n1: number, n2: number, map: number): void;
+}
+
+type WasmCopyBox = (src: number, dst: number, s0: number, s1: number, d0: number, d1: number, zn: number, yn: number, bytes: number) => void;
+
 interface WasmKernels {
   buffer: ArrayBufferLike;
   resample: WasmResample;
+  /** Rotated-grid samplers by source element prototype. */
+  rotated: Map<unknown, WasmRotated>;
+  copyBox: WasmCopyBox;
   byType: Map<unknown, { fn: WasmGather; shift: number }>;
 }
 
@@ -55,9 +69,23 @@ export function enableWasmGather(memory: WasmMemory): void {
   if (instances.has(memory)) return;
   moduleCache ??= new wasm.Module(Buffer.from(GATHER_WASM_BASE64, "base64"));
   const ex = new wasm.Instance(moduleCache, { env: { memory } }).exports as unknown as Record<string, WasmGather>;
+  const rot = (t: string): WasmRotated => ({
+    zrot_nearest: ex[`zrot_nearest_${t}`] as unknown as WasmRotated["zrot_nearest"],
+    zrot_linear: ex[`zrot_linear_${t}`] as unknown as WasmRotated["zrot_linear"],
+    gen_linear: ex[`gen_linear_${t}`] as unknown as WasmRotated["gen_linear"],
+    gen_nearest_map: ex.gen_nearest_map as unknown as WasmRotated["gen_nearest_map"],
+  });
   const k: WasmKernels = {
     buffer: memory.buffer,
     resample: ex as unknown as WasmResample,
+    rotated: new Map<unknown, WasmRotated>([
+      [Uint8Array.prototype, rot("u8")],
+      [Int8Array.prototype, rot("i8")],
+      [Uint16Array.prototype, rot("u16")],
+      [Int16Array.prototype, rot("i16")],
+      [Float32Array.prototype, rot("f32")],
+    ]),
+    copyBox: ex.copy_box as unknown as WasmCopyBox,
     byType: new Map<unknown, { fn: WasmGather; shift: number }>([
       [Uint8Array.prototype, { fn: ex.gather_u8, shift: 0 }],
       [Int8Array.prototype, { fn: ex.gather_i8, shift: 0 }],
@@ -73,6 +101,44 @@ export function enableWasmGather(memory: WasmMemory): void {
 /** The resampling kernels over the memory whose buffer is `buffer`, or null (no plane there). */
 export function wasmResampleFor(buffer: ArrayBufferLike): WasmResample | null {
   return byBuffer.get(buffer)?.resample ?? null;
+}
+
+/**
+ * The rotated-grid samplers for regions like `region` (its element type, in the memory of
+ * `out`), or null: no plane there, or an element type without kernels.
+ */
+export function wasmRotatedFor(region: ArrayBufferView, out: ArrayBufferView): WasmRotated | null {
+  if (region.buffer !== out.buffer) return null;
+  return byBuffer.get(out.buffer)?.rotated.get(Object.getPrototypeOf(region)) ?? null;
+}
+
+/**
+ * Copies the `zn × yn × xn` box of `src` at element `sBase` (element strides `s0, s1, s2`) into
+ * `dst` (same element type) at `dst.offset` with strides `d0, d1`: regions kept in their source
+ * type. Rows are bulk copies (WebAssembly `memory.copy`) when both live in one plane.
+ */
+export function copyBoxSame(
+  src: NumericArray, sBase: number, s0: number, s1: number, s2: number,
+  dst: { data: NumericArray; offset: number; d0: number; d1: number }, zn: number, yn: number, xn: number,
+): void {
+  if (zn <= 0 || yn <= 0 || xn <= 0) return;
+  const out = dst.data;
+  const e = src.BYTES_PER_ELEMENT;
+  if (s2 === 1 && src.buffer === out.buffer) {
+    const k = byBuffer.get(src.buffer);
+    if (k) {
+      k.copyBox(src.byteOffset + sBase * e, out.byteOffset + dst.offset * e, s0 * e, s1 * e, dst.d0 * e, dst.d1 * e, zn, yn, xn * e);
+      return;
+    }
+  }
+  for (let z = 0; z < zn; z++) {
+    for (let y = 0; y < yn; y++) {
+      const s = sBase + z * s0 + y * s1;
+      const o = dst.offset + z * dst.d0 + y * dst.d1;
+      if (s2 === 1) out.set(src.subarray(s, s + xn), o);
+      else for (let x = 0; x < xn; x++) out[o + x] = src[s + x * s2];
+    }
+  }
 }
 
 /** A 3-D box copy with hoisted offsets (see {@link jsKernelFor}). */

@@ -18,6 +18,7 @@ import type { Tensor } from "../tensor.js";
 import type { CacheStats } from "../zarr/cache.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
 import { BatchPool } from "./batch-pool.js";
+import { Reclaimer } from "./reclaim.js";
 import { buildBatch, deserializeError, filledTarget, SampleError, tensorKeys, type Batch, type BatchLayout } from "./collate.js";
 import type { BatchResult, BatchTask, WorkerInit } from "./worker.js";
 
@@ -101,6 +102,8 @@ export class BatchReader {
   /** Where reads on this thread (numWorkers = 0, `get`) find chunks. */
   private storeValue: ChunkStore;
   private batchPool: BatchPool;
+  /** Finds dropped batches for every plane's pool (its judgement carries over). */
+  private readonly reclaimer: Reclaimer;
   private readonly dataset: DatasetLike;
   private readonly numWorkers: number;
   private readonly sampleConcurrency: number;
@@ -132,7 +135,8 @@ export class BatchReader {
     this.slots = new Limiter(o.sampleConcurrency);
     this.planeValue = DataPlane.create(this.planeOptions);
     this.storeValue = this.planeValue.store;
-    this.batchPool = new BatchPool(this.planeValue, o.layout);
+    this.reclaimer = new Reclaimer(o.layout.bytes);
+    this.batchPool = new BatchPool(this.planeValue, o.layout, this.reclaimer);
   }
 
   /** The current data plane. */
@@ -161,6 +165,13 @@ export class BatchReader {
     const batchPool = this.batchPool;
     const store = this.storeValue;
     const slot = batchPool.take();
+    if (slot >= 0) return this.read(batchPool, store, slot, indices, epoch, signal);
+    // Every buffer is out: look for batches the consumer dropped (or build in fresh memory).
+    return batchPool.reclaim().then((s) => this.read(batchPool, store, s, indices, epoch, signal));
+  }
+
+  /** Reads the batch into `slot` of `batchPool` (-1: fresh memory). */
+  private read(batchPool: BatchPool, store: ChunkStore, slot: number, indices: number[], epoch: number, signal: AbortSignal): Promise<Batch> {
     const reuse = slot < 0 ? this.takeSpare() : undefined;
     const built = (batch: Batch): Batch => {
       if (slot >= 0) {
@@ -262,7 +273,7 @@ export class BatchReader {
     this.retiredStats = addStats(this.retiredStats, this.currentStats(), false);
     this.planeValue = DataPlane.create(this.planeOptions);
     this.storeValue = this.planeValue.store;
-    this.batchPool = new BatchPool(this.planeValue, this.batchPool.layout);
+    this.batchPool = new BatchPool(this.planeValue, this.batchPool.layout, this.reclaimer);
     this.workerCache.clear();
   }
 

@@ -9,7 +9,7 @@ import { Limiter } from "../util/limit.js";
 import { sizeOf, stridesOf } from "../tensor.js";
 import type { ZarrArray } from "./array.js";
 import { translateZarrError } from "./array.js";
-import { gatherBox } from "../kernels/gather.js";
+import { copyBoxSame, gatherBox } from "../kernels/gather.js";
 import { chunkCache, type DecodedChunk, type NumericArray } from "./cache.js";
 import { asFloat16Bits } from "./float16.js";
 import { type ChunkLease, type ChunkStore, LocalChunkStore } from "./chunk-store.js";
@@ -145,16 +145,21 @@ function checkRegion(za: ZarrArray, lo: readonly number[], hi: readonly number[]
   return shape;
 }
 
+/** Where a region goes: widened to float32/float64, or kept in the chunks' own element type. */
+export type RegionTarget = Float32Array | Float64Array | NumericArray;
+
 /**
  * Fills `out` (C order over the box `[lo, hi)`, exactly its size) from the chunks the box
  * touches: cached chunks are copied at once, the others as their decodes arrive (all
- * requested concurrently). Each chunk is held (pinned) only while it is copied.
+ * requested concurrently). Each chunk is held (pinned) only while it is copied. A float32 or
+ * float64 `out` receives the values widened; any other typed array must be the chunks' own
+ * element type and receives them as stored.
  */
 export async function readRegionInto(
   za: ZarrArray,
   lo: readonly number[],
   hi: readonly number[],
-  out: Float32Array | Float64Array,
+  out: RegionTarget,
   store: ChunkStore = defaultStore,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -210,7 +215,7 @@ async function leaseChunk(store: ChunkStore, za: ZarrArray, coords: number[], si
   }
 }
 
-function copyLease(l: ChunkLease, cc: number[], chunkShape: number[], lo: readonly number[], hi: readonly number[], out: Float32Array | Float64Array, outStride: number[]): void {
+function copyLease(l: ChunkLease, cc: number[], chunkShape: number[], lo: readonly number[], hi: readonly number[], out: RegionTarget, outStride: number[]): void {
   try {
     copyChunk(l, cc, chunkShape, lo, hi, out, outStride);
   } finally {
@@ -229,7 +234,7 @@ function copyChunk(
   chunkShape: number[],
   lo: readonly number[],
   hi: readonly number[],
-  out: Float32Array | Float64Array,
+  out: RegionTarget,
   outStride: number[],
 ): void {
   const nd = cc.length;
@@ -249,6 +254,10 @@ function copyChunk(
     if (b[d] - a[d] > 1) dims.push(d);
   }
   const src = chunk.data;
+  const widening = out instanceof Float32Array || out instanceof Float64Array;
+  if (!widening && Object.getPrototypeOf(out) !== Object.getPrototypeOf(src)) {
+    throw new CellMapError("INVALID_ARGUMENT", `a region kept in the source type needs ${src.constructor.name} chunks' type, got ${out.constructor.name}`, "region");
+  }
   if (dims.length <= 3) {
     // Pad to three dims (extent 1 in front); the last dim must be contiguous in `out`.
     while (dims.length < 3) dims.unshift(-1);
@@ -257,7 +266,9 @@ function copyChunk(
     const ost = (d: number) => (d < 0 ? 0 : outStride[d]);
     const [d0, d1, d2] = dims;
     if (d2 < 0 || ost(d2) === 1) {
-      gatherBox(src, sBase, sst(d0), sst(d1), d2 < 0 ? 1 : sst(d2), { data: out, offset: oBase, d0: ost(d0), d1: ost(d1) }, ext(d0), ext(d1), ext(d2));
+      const target = { data: out, offset: oBase, d0: ost(d0), d1: ost(d1) };
+      if (widening) gatherBox(src, sBase, sst(d0), sst(d1), d2 < 0 ? 1 : sst(d2), target as { data: Float32Array | Float64Array; offset: number; d0: number; d1: number }, ext(d0), ext(d1), ext(d2));
+      else copyBoxSame(src, sBase, sst(d0), sst(d1), d2 < 0 ? 1 : sst(d2), target, ext(d0), ext(d1), ext(d2));
       return;
     }
   }

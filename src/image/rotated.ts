@@ -1,0 +1,223 @@
+/**
+ * Rotated sample grids on the WebAssembly kernels (`scripts/build-kernels.ts`), reading the
+ * region in its source element type where it lives in the data plane.
+ *
+ * Two plans, both equal to the JS reference `sampleGeneral` (`resample.ts`): bit for bit, since
+ * they evaluate the same f64 operations in the same order.
+ * - **Sections**: when world z depends on the output z alone and world y/x do not (a rotation
+ *   about z, the usual EM augmentation, with any mirror or y/x transpose), one output section
+ *   maps to the level's y/x the same way as every other. The y/x map (an offset per output
+ *   pixel, plus the blend weights for linear) is computed once, kept for the other arrays of the
+ *   sample that share the grid (the classes of a crop), and applied to every section: a gather
+ *   for nearest, four loads and three blends for linear.
+ * - **General**: any other affine grid (rotations about y or x), each point evaluated along
+ *   its output row.
+ */
+import { wasmRotatedFor, type WasmRotated } from "../kernels/gather.js";
+import type { ScratchArena } from "../plane/scratch.js";
+import { affineIndex, inside, type LevelGeometry, type PatchGrid, type SampleOptions, SNAP, type Window } from "./grid.js";
+
+/** A region kept in its source element type (the kernels widen while sampling). */
+export type SourceRegion = Uint8Array | Int8Array | Uint16Array | Int16Array | Float32Array;
+
+const clampF = (v: number, max: number) => (v < 0 ? 0 : v > max ? max : v);
+const clampI = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
+
+/** A y/x map of the section plan, kept in the thread's scratch arena. */
+interface SectionMap {
+  key: string;
+  at: number;
+}
+
+/** Recent maps per arena (the arrays of one sample that share a grid reuse them). */
+const maps = new WeakMap<ScratchArena, SectionMap[]>();
+const MAPS_KEPT = 4;
+
+/**
+ * The map of `key` in `arena`: found among the recent ones, or `bytes` allocated and filled by
+ * `fill(at)`. Returns its offset, or -1 when the arena is full.
+ */
+function keptMap(arena: ScratchArena, key: string, bytes: number, fill: (at: number) => void): number {
+  let list = maps.get(arena);
+  if (!list) maps.set(arena, (list = []));
+  const hit = list.findIndex((m) => m.key === key);
+  if (hit >= 0) {
+    const [m] = list.splice(hit, 1);
+    list.unshift(m);
+    return m.at;
+  }
+  let at = arena.alloc(bytes);
+  while (at < 0 && list.length > 0) {
+    arena.release(list.pop()!.at);
+    at = arena.alloc(bytes);
+  }
+  if (at < 0) return -1;
+  fill(at);
+  list.unshift({ key, at });
+  while (list.length > MAPS_KEPT) arena.release(list.pop()!.at);
+  return at;
+}
+
+/** Returns the scratch space of the y/x maps kept for `arena` (they are recomputed when needed). */
+export function releaseSectionMaps(arena: ScratchArena): void {
+  for (const m of maps.get(arena) ?? []) arena.release(m.at);
+  maps.delete(arena);
+}
+
+/**
+ * Samples `grid` from `region` into `out` with the kernels; false (nothing written) when the
+ * kernels are not there (region and output outside one plane, an element type without kernels)
+ * or scratch space is short.
+ */
+export function sampleRotated(
+  arena: ScratchArena, g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: ArrayBufferView & { length: number }, win: Window, stride: number[], out: Float32Array,
+): boolean {
+  if (region.buffer !== arena.buffer) return false;
+  const k = wasmRotatedFor(region, out);
+  if (!k) return false;
+  const a = affineIndex(g, grid);
+  const sections = a.dj[0] === 0 && a.dk[0] === 0 && a.di[1] === 0 && a.di[2] === 0;
+  const e = (region as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  return sections ? sampleSections(arena, k, g, grid, opt, region.byteOffset, e, win, stride, out, a) : sampleGeneralWasm(arena, k, g, grid, opt, region.byteOffset, e, win, stride, out, a);
+}
+
+type Affine = ReturnType<typeof affineIndex>;
+
+function sampleSections(
+  arena: ScratchArena, k: WasmRotated, g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: number, e: number,
+  win: Window, stride: number[], out: Float32Array, { f0, di, dj, dk }: Affine,
+): boolean {
+  const [n0, n1, n2] = grid.shape;
+  const nearest = opt.interpolation === "nearest";
+  const map = sectionMap(arena, g, opt, nearest, e, win, stride, n1, n2, f0, dj, dk);
+  if (map < 0) return false;
+  const zBytes = nearest ? 4 * n0 : 24 * n0;
+  const zt = arena.alloc(zBytes);
+  if (zt < 0) return false;
+  try {
+    const N0 = g.size[0];
+    const lo = win.lo[0];
+    const hi = win.hi[0];
+    const s0 = stride[0] * e;
+    if (nearest) {
+      const z = new Int32Array(arena.buffer, zt, n0);
+      for (let i = 0; i < n0; i++) {
+        // The reference's f = (f0 + i·di + j·dj) + k·dk, with dj = dk = 0 along z.
+        const fz = f0[0] + i * di[0];
+        z[i] = opt.pad && !inside(fz, N0) ? -1 : (clampI(Math.round(clampF(fz, N0 - 1)), lo, hi) - lo) * s0;
+      }
+      k.zrot_nearest(region, zt, n0, map, n1 * n2, opt.padValue, out.byteOffset);
+    } else {
+      const zi = new Int32Array(arena.buffer, zt, 6 * n0);
+      const zf = new Float64Array(arena.buffer, zt, 3 * n0);
+      for (let i = 0; i < n0; i++) {
+        const fz = f0[0] + i * di[0];
+        const cz = clampF(fz, N0 - 1);
+        const z0 = Math.floor(cz);
+        zi[6 * i] = (clampI(z0, lo, hi) - lo) * s0;
+        zi[6 * i + 1] = (clampI(z0 + 1, lo, hi) - lo) * s0;
+        zi[6 * i + 2] = opt.pad && !inside(fz, N0) ? 0 : 1;
+        zf[3 * i + 2] = cz - z0;
+      }
+      k.zrot_linear(region, zt, n0, map, n1 * n2, opt.padValue, out.byteOffset);
+    }
+    return true;
+  } finally {
+    arena.release(zt);
+  }
+}
+
+/**
+ * The y/x map of one output section (arena offset), computed or found among the recent ones.
+ * Nearest: an i32 byte offset per pixel (-1: padding). Linear: 32 bytes per pixel: offset of
+ * (y0, x0), x1 − x0 and y1 − y0 in bytes, valid, then wy and wx as f64.
+ */
+function sectionMap(
+  arena: ScratchArena, g: LevelGeometry, opt: SampleOptions, nearest: boolean, e: number, win: Window, stride: number[],
+  n1: number, n2: number, f0: number[], dj: number[], dk: number[],
+): number {
+  const N1 = g.size[1];
+  const N2 = g.size[2];
+  const key = [nearest ? "n" : "l", e, f0[1], f0[2], dj[1], dj[2], dk[1], dk[2], N1, N2, win.lo[1], win.lo[2], win.hi[1], win.hi[2], stride[1], stride[2], opt.pad ? 1 : 0, n1, n2].join(",");
+  const n = n1 * n2;
+  return keptMap(arena, key, nearest ? 4 * n : 32 * n, (at) => {
+    const [lo1, lo2] = [win.lo[1], win.lo[2]];
+    const [hi1, hi2] = [win.hi[1], win.hi[2]];
+    const s1 = stride[1] * e;
+    const s2 = stride[2] * e;
+    const pad = opt.pad;
+    if (nearest) {
+      const m = new Int32Array(arena.buffer, at, n);
+      let p = 0;
+      for (let j = 0; j < n1; j++) {
+        const by = f0[1] + j * dj[1];
+        const bx = f0[2] + j * dj[2];
+        for (let k = 0; k < n2; k++, p++) {
+          const fy = by + k * dk[1];
+          const fx = bx + k * dk[2];
+          if (pad && !(inside(fy, N1) && inside(fx, N2))) {
+            m[p] = -1;
+            continue;
+          }
+          m[p] = (clampI(Math.round(clampF(fy, N1 - 1)), lo1, hi1) - lo1) * s1 + (clampI(Math.round(clampF(fx, N2 - 1)), lo2, hi2) - lo2) * s2;
+        }
+      }
+      return;
+    }
+    const mi = new Int32Array(arena.buffer, at, 8 * n);
+    const mf = new Float64Array(arena.buffer, at, 4 * n);
+    let p = 0;
+    for (let j = 0; j < n1; j++) {
+      const by = f0[1] + j * dj[1];
+      const bx = f0[2] + j * dj[2];
+      for (let k = 0; k < n2; k++, p++) {
+        const fy = by + k * dk[1];
+        const fx = bx + k * dk[2];
+        const cy = clampF(fy, N1 - 1);
+        const cx = clampF(fx, N2 - 1);
+        const y0 = Math.floor(cy);
+        const x0 = Math.floor(cx);
+        const ya = (clampI(y0, lo1, hi1) - lo1) * s1;
+        const yb = (clampI(y0 + 1, lo1, hi1) - lo1) * s1;
+        const xa = (clampI(x0, lo2, hi2) - lo2) * s2;
+        const xb = (clampI(x0 + 1, lo2, hi2) - lo2) * s2;
+        mi[8 * p] = ya + xa;
+        mi[8 * p + 1] = xb - xa;
+        mi[8 * p + 2] = yb - ya;
+        mi[8 * p + 3] = pad && !(inside(fy, N1) && inside(fx, N2)) ? 0 : 1;
+        mf[4 * p + 2] = cy - y0;
+        mf[4 * p + 3] = cx - x0;
+      }
+    }
+  });
+}
+
+/** Any affine grid: the kernels evaluate each point along its output row. */
+function sampleGeneralWasm(
+  arena: ScratchArena, k: WasmRotated, g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: number, e: number,
+  win: Window, stride: number[], out: Float32Array, { f0, di, dj, dk }: Affine,
+): boolean {
+  const at = arena.alloc(20 * 8 + 10 * 4 + 4);
+  if (at < 0) return false;
+  try {
+    const [N0, N1, N2] = g.size;
+    const eps = SNAP;
+    new Float64Array(arena.buffer, at, 20).set([...f0, ...di, ...dj, ...dk, N0 - 1, N1 - 1, N2 - 1, N0 - 0.5 + eps, N1 - 0.5 + eps, N2 - 0.5 + eps, -0.5 - eps, opt.padValue]);
+    new Int32Array(arena.buffer, at + 160, 11).set([...win.lo, ...win.hi, stride[0] * e, stride[1] * e, stride[2] * e, opt.pad ? 1 : 0, 0]);
+    const [n0, n1, n2] = grid.shape;
+    if (opt.interpolation === "linear") {
+      k.gen_linear(region, at, at + 160, n0, n1, n2, out.byteOffset);
+      return true;
+    }
+    // Nearest: the offset of every voxel's sample, computed once for the arrays sharing the
+    // grid (the classes of a crop), then a gather per array (as one section of n0·n1·n2 pixels).
+    const n = n0 * n1 * n2;
+    const key = ["g", e, ...f0, ...di, ...dj, ...dk, N0, N1, N2, ...win.lo, ...win.hi, ...stride, opt.pad ? 1 : 0, n0, n1, n2].join(",");
+    const map = keptMap(arena, key, 4 * n, (m) => k.gen_nearest_map(at, at + 160, n0, n1, n2, m));
+    if (map < 0) return false;
+    k.zrot_nearest(region, at + 200, 1, map, n, opt.padValue, out.byteOffset);
+    return true;
+  } finally {
+    arena.release(at);
+  }
+}
