@@ -255,6 +255,7 @@ export class BatchReader {
 
   /** Ends the worker threads, if any; the next pool gets a new plane. */
   async close(): Promise<void> {
+    if (process.env.CELLMAP_DEBUG_RECLAIM) console.error("reclaim", JSON.stringify(this.reclaimer.stats));
     const pool = this.pool;
     this.pool = null;
     if (pool) {
