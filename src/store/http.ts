@@ -21,6 +21,7 @@ import { CellMapError } from "../errors.js";
 import { onAbort } from "../util/abort.js";
 import { Limiter } from "../util/limit.js";
 import type { S3Options } from "./s3.js";
+import { fetchTransport, nodeTransport, type Transport, type TransportResponse } from "./transport.js";
 
 /** Options of {@link HttpStore}. */
 export interface HttpStoreOptions {
@@ -52,7 +53,10 @@ export interface HttpStoreOptions {
   forbiddenAsMissing?: boolean;
   /** Options of `s3://` locations: credentials, region, endpoint (see {@link S3Options}). */
   s3?: S3Options;
-  /** Replacement for global fetch (tests). */
+  /**
+   * Send requests through this `fetch` instead of Node's `http`/`https` clients (tests, proxies,
+   * custom dispatchers).
+   */
   fetch?: typeof fetch;
 }
 
@@ -94,16 +98,16 @@ export function isMetadataKey(key: string): boolean {
 }
 
 /** `Code: Message` of an S3-style XML error body, or "" (the body is read only when it is small XML). */
-async function errorDetail(res: Response): Promise<string> {
-  const type = res.headers.get("content-type") ?? "";
-  const length = Number(res.headers.get("content-length") ?? "0");
+async function errorDetail(res: TransportResponse): Promise<string> {
+  const type = res.header("content-type") ?? "";
+  const length = Number(res.header("content-length") ?? "0");
   if (!/xml/i.test(type) || length > 65536) {
-    await res.body?.cancel();
+    await res.discard();
     return "";
   }
   let text: string;
   try {
-    text = await res.text();
+    text = Buffer.from(await res.bytes()).toString("utf8");
   } catch {
     return "";
   }
@@ -141,6 +145,7 @@ export class HttpStore implements AsyncReadable {
   private readonly opts: Required<Omit<HttpStoreOptions, "headers" | "fetch" | "coalesceGapBytes" | "s3">> & Pick<HttpStoreOptions, "headers" | "fetch">;
   private readonly coalesced: AsyncReadable["getRange"] | null;
   private readonly limiter: Limiter;
+  private readonly transport: Transport;
   private pendingRequests = 0;
   private readonly hooks: HttpStoreHooks;
 
@@ -158,6 +163,7 @@ export class HttpStore implements AsyncReadable {
       fetch: options.fetch,
     };
     this.limiter = new Limiter(this.opts.maxConcurrency);
+    this.transport = options.fetch ? fetchTransport(options.fetch) : nodeTransport;
     const gap = options.coalesceGapBytes === undefined ? 0 : options.coalesceGapBytes;
     if (gap !== null && !(Number.isFinite(gap) && gap >= 0)) {
       throw new CellMapError("INVALID_ARGUMENT", `coalesceGapBytes must be a non-negative number or null, got ${gap}`, "http.coalesceGapBytes");
@@ -225,7 +231,6 @@ export class HttpStore implements AsyncReadable {
 
   private async attempts(url: string, key: AbsolutePath, op: Operation, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
     const range = op.method === "GET" ? op.range : undefined;
-    const doFetch = this.opts.fetch ?? fetch;
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.opts.retries; attempt++) {
       if (signal?.aborted) throw new CellMapError("ABORTED", "request aborted", url, { cause: signal.reason });
@@ -235,26 +240,29 @@ export class HttpStore implements AsyncReadable {
       }
       try {
         return await this.limiter.run(async () => {
-          const timeout = AbortSignal.timeout(this.opts.timeoutMs);
-          const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+          const ctl = new AbortController();
+          const timer = setTimeout(() => ctl.abort(new DOMException("timeout", "TimeoutError")), this.opts.timeoutMs);
+          const off = signal ? onAbort(signal, () => ctl.abort(signal.reason)) : null;
+          const combined = ctl.signal;
+          try {
           const headers: Record<string, string> = { ...this.opts.headers };
           if (range) headers.Range = range.header;
           let req: HttpRequest = { url, method: op.method, headers, ...(op.method === "PUT" && { body: op.body }) };
           if (this.hooks.prepare) req = await this.hooks.prepare(req);
-          let res: Response;
+          let res: TransportResponse;
           try {
-            res = await doFetch(req.url, { method: req.method, headers: req.headers, body: req.body, signal: combined });
+            res = await this.transport({ url: req.url, method: req.method, headers: req.headers, body: req.body, signal: combined });
           } catch (err) {
             if (signal?.aborted) throw new CellMapError("ABORTED", "request aborted", url, { cause: signal.reason });
             throw new TransientError(`request failed: ${(err as Error).message}`, { cause: err });
           }
           if (res.status === 404 && op.method !== "PUT") {
-            await res.body?.cancel();
+            await res.discard();
             return undefined;
           }
           if (res.status === 403) {
             if (op.method === "GET" && this.opts.forbiddenAsMissing && !isMetadataKey(key)) {
-              await res.body?.cancel();
+              await res.discard();
               return undefined;
             }
             const detail = await errorDetail(res);
@@ -267,32 +275,33 @@ export class HttpStore implements AsyncReadable {
             );
           }
           if (res.status === 429 || res.status >= 500) {
-            await res.body?.cancel();
+            await res.discard();
             throw new TransientError(`HTTP ${res.status}`);
           }
           if (res.status === 416 && range) {
             // Only shard reads use ranges: an index pointing past the end of the file.
-            await res.body?.cancel();
+            await res.discard();
             throw new CellMapError("CORRUPT_CHUNK", `HTTP 416: byte range ${range.header} not satisfiable (truncated or corrupt shard?)`, url);
           }
-          if (!res.ok) {
+          if (res.status < 200 || res.status > 299) {
             const detail = await errorDetail(res);
             const verb = op.method === "GET" ? "" : `${op.method} `;
             throw new CellMapError("IO", `${verb}HTTP ${res.status} ${res.statusText}${detail ? `: ${detail}` : ""}`, url);
           }
           if (op.method !== "GET") {
-            await res.body?.cancel();
+            await res.discard();
             return undefined;
           }
           let bytes: Uint8Array;
           try {
-            bytes = new Uint8Array(await res.arrayBuffer());
+            bytes = await res.bytes();
           } catch (err) {
             if (signal?.aborted) throw new CellMapError("ABORTED", "request aborted", url, { cause: signal.reason });
             throw new TransientError(`body read failed: ${(err as Error).message}`, { cause: err });
           }
-          const declared = res.headers.get("content-length");
-          if (declared !== null && Number(declared) !== bytes.length) {
+          const declared = res.header("content-length");
+          const encoding = (res.header("content-encoding") ?? "identity").trim().toLowerCase();
+          if (declared !== null && encoding === "identity" && Number(declared) !== bytes.length) {
             throw new TransientError(`truncated body: ${bytes.length} of ${declared} bytes`);
           }
           if (range) {
@@ -311,6 +320,10 @@ export class HttpStore implements AsyncReadable {
             }
           }
           return bytes;
+          } finally {
+            clearTimeout(timer);
+            off?.();
+          }
         }, signal);
       } catch (err) {
         if (err instanceof CellMapError && err.code === "ABORTED" && !err.path) {
