@@ -283,7 +283,8 @@ describe("CellMapDataLoader: determinism, resume, ranks", () => {
       const second: string[] = [];
       for await (const b of loader) {
         second.push(digest([b]));
-        if (numWorkers === 0) reference.push(structuredClone(b));
+        // A deep copy: structuredClone keeps a SharedArrayBuffer shared (views of the same slot).
+        if (numWorkers === 0) reference.push(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, (v as Tensor)?.data instanceof Float32Array ? { ...(v as Tensor), data: (v as Tensor).data.slice() } : structuredClone(v)])) as Batch);
         loader.recycle(b);
         assert.equal((b.raw as Tensor).data.length, 0); // detached: stale use cannot see other values
       }
@@ -518,15 +519,20 @@ describe("CellMapDataLoader: backpressure, memory, failures, threads", () => {
     process.on("warning", onWarning);
     const l = new CellMapDataLoader(py, { batchSize: 4, prefetchFactor: 4, chunkCacheBytes: 0, memoryBudgetBytes: 4 * 2_162_688 });
     assert.equal(l.batchMemoryBytes(), 2_162_688);
-    assert.equal(l.prefetchDepth, 2);
-    assert.match(l.memoryWarning ?? "", /prefetch queue cut from 4/);
+    // The pool holds depth + 2 batch buffers plus spares for dropped batches (batchSlots):
+    // at most 16 of these 2 MiB batches under a 64 MiB allowance; 4 batches of budget fit no depth.
+    assert.equal(l.prefetchDepth, 1);
+    assert.match(l.memoryWarning ?? "", /cannot fit the memory budget/);
+    const roomy = new CellMapDataLoader(py, { batchSize: 4, prefetchFactor: 4, chunkCacheBytes: 0, memoryBudgetBytes: 22 * 2_162_688 });
+    assert.equal(roomy.prefetchDepth, 3); // 3 + 2 + 16 spares = 21 buffers, plus the samples being read
+    assert.match(roomy.memoryWarning ?? "", /prefetch queue cut from 4 to 3/);
     const fit = fitPrefetch({ requested: 2, batchBytes: 100, sampleBytes: 10, readers: 1, cacheBytes: 1000, budgetBytes: 500 });
     assert.equal(fit.depth, 1);
     assert.match(fit.warning ?? "", /cannot fit/);
     return new Promise<void>((resolve) =>
       setImmediate(() => {
         process.off("warning", onWarning);
-        assert.equal(warnings.length, 1);
+        assert.equal(warnings.length, 2);
         resolve();
       }),
     );

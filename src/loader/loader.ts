@@ -35,7 +35,7 @@ import type { AnyDatasetItem, DatasetLike, SampleBase } from "../dataset/types.j
 import type { CacheStats } from "../zarr/cache.js";
 import { batchLayout, buildBatch, type Batch } from "./collate.js";
 import { BatchIterator } from "./iterator.js";
-import { batchMemoryBytes, fitPrefetch } from "./memory.js";
+import { batchMemoryBytes, batchSlots, fitPrefetch } from "./memory.js";
 import { bad, checkState, intOption, loaderSettings, memorySettings, type CellMapDataLoaderOptions, type LoaderState, type WeightedMode } from "./options.js";
 import { batchesPerEpoch, EpochPlan, type PlanShape } from "./order.js";
 import { BatchReader } from "./pool.js";
@@ -137,15 +137,14 @@ export class CellMapDataLoader<S extends SampleBase = AnyDatasetItem> implements
     });
     this.prefetchDepth = fit.depth;
 
-    // The data plane: the loader's own chunk cache plus a pool of batch buffers (the batches in
-    // flight, those the consumer holds, and slack for batches awaiting garbage collection).
+    // The data plane: the loader's own chunk cache plus a pool of batch buffers (batchSlots).
     const layout = batchLayout(dataset, this.batchSize);
     this.reader = new BatchReader({
       dataset,
       numWorkers: this.numWorkers,
       sampleConcurrency: this.sampleConcurrency,
       spareCap: this.prefetchDepth + 1,
-      plane: { cacheBytes: mem.cacheBytes, batchBytes: layout.bytes, batchSlots: 2 * this.prefetchDepth + 2, threads: this.numWorkers + 1 },
+      plane: { cacheBytes: mem.cacheBytes, batchBytes: layout.bytes, batchSlots: batchSlots(this.prefetchDepth, layout.bytes), threads: this.numWorkers + 1 },
       layout,
     });
     const plane = this.reader.plane;

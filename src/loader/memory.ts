@@ -27,6 +27,19 @@ export function batchMemoryBytes(inputArrays: ArraySpecs, targetArrays: ArraySpe
   return values * BATCH_VALUE_BYTES;
 }
 
+/** Memory of the batch buffers kept for dropped batches awaiting a collection (see reclaim.ts). */
+const SPARE_BYTES = 64 * 2 ** 20;
+
+/**
+ * Batch buffers of a loader's pool for `depth` batches in flight: those, the batch the consumer
+ * holds, one more, and spares for batches the consumer dropped and a collection has not found
+ * yet (each collection finds all of them, so more spares mean fewer collections): 64 MiB of
+ * them, at least 2, at most 16.
+ */
+export function batchSlots(depth: number, batchBytes: number): number {
+  return depth + 2 + Math.max(2, Math.min(16, Math.floor(SPARE_BYTES / Math.max(1, batchBytes))));
+}
+
 /** Result of {@link fitPrefetch}. */
 export interface PrefetchFit {
   /** Batches allowed in flight (at least 1). */
@@ -39,16 +52,18 @@ export interface PrefetchFit {
 
 /**
  * Largest prefetch depth (≤ `requested`) whose estimate fits `budgetBytes`. The estimate counts
- * the chunk caches, `depth` batches in flight plus the one being consumed, and the sample
- * patches workers hold while filling a batch (`readers · sampleBytes`).
+ * the chunk caches, the batch buffers of the pool ({@link batchSlots}: in flight, consumed, and
+ * dropped ones awaiting a collection), and the sample patches workers hold while filling a batch
+ * (`readers · sampleBytes`).
  */
 export function fitPrefetch(opts: { requested: number; batchBytes: number; sampleBytes: number; readers: number; cacheBytes: number; budgetBytes: number }): PrefetchFit {
   const { requested, batchBytes, sampleBytes, readers, cacheBytes, budgetBytes } = opts;
   const fixed = cacheBytes + readers * sampleBytes;
-  const need = (d: number) => fixed + (d + 1) * batchBytes;
+  const need = (d: number) => fixed + batchSlots(d, batchBytes) * batchBytes;
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   if (need(requested) <= budgetBytes) return { depth: requested, estimateBytes: need(requested), warning: null };
-  const fit = batchBytes > 0 ? Math.floor((budgetBytes - fixed) / batchBytes) - 1 : requested;
+  let fit = requested;
+  while (fit >= 1 && need(fit) > budgetBytes) fit--;
   if (fit >= 1) {
     return {
       depth: fit,
