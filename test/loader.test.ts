@@ -10,6 +10,8 @@ import { pathToFileURL } from "node:url";
 import { CellMapDataset, CellMapMultiDataset, CellMapSubset } from "../src/dataset/index.js";
 import type { DatasetDescription, DatasetItem, DatasetLike } from "../src/dataset/types.js";
 import { CellMapError } from "../src/errors.js";
+import { batchSlots } from "../src/loader/memory.js";
+import { startLatencyServer } from "../bench/latency.js";
 import {
   batchMemoryBytes,
   batchTensor,
@@ -303,6 +305,26 @@ describe("CellMapDataLoader: determinism, resume, ranks", () => {
     assert.deepEqual(reference[6].metadata.map((m) => m.epoch), [1, 1, 1, 1]);
   });
 
+  it("aug and aug3d batches (rotations about z, and about every axis) are identical for 0, 1 and 2 workers", async () => {
+    const augs = {
+      aug: { mirror: { axes: { x: 0.5, y: 0.5 } }, rotate: { axes: { z: [-30, 30] as [number, number] } } },
+      aug3d: { mirror: { axes: { x: 0.5, y: 0.5, z: 0.5 } }, rotate: { axes: { z: [-180, 180] as [number, number], y: [-20, 20] as [number, number], x: [-20, 20] as [number, number] } } },
+    };
+    for (const [name, spatialTransforms] of Object.entries(augs)) {
+      const train = await openCrop(crop, { isTrain: true, seed: 11, spatialTransforms });
+      const digests: string[] = [];
+      for (const numWorkers of [0, 1, 2]) {
+        const loader = new CellMapDataLoader(train, { batchSize: 3, numWorkers, seed: 5, iterationsPerEpoch: 8 });
+        const per: string[] = [];
+        for await (const b of loader) per.push(digest([b])); // dropped: buffers reused by later batches
+        digests.push(per.join(""));
+        await loader.close();
+      }
+      assert.equal(digests[1], digests[0], `${name}: 1 worker`);
+      assert.equal(digests[2], digests[0], `${name}: 2 workers`);
+    }
+  });
+
   it("resuming from state() continues with exactly the remaining batches", async () => {
     const d = fakeDataset(23);
     const full = new CellMapDataLoader(d, { batchSize: 3, seed: 1 });
@@ -386,6 +408,61 @@ describe("CellMapDataLoader: shared data plane", () => {
     }
   });
 
+  it("dropped batches come back without recycle(): 200 batches take a bounded number of fresh buffers, and values stay right", async () => {
+    // Patches large enough that the pool has few spare buffers: 200 batches cycle through it
+    // many times, so every buffer comes back through collections (see reclaim.ts).
+    const big = { shape: [40, 40, 40], scale: [4, 4, 4] };
+    const train = await openCrop(crop, {
+      isTrain: true, seed: 2, inputArrays: { raw: big }, targetArrays: { gt: big }, pad: true,
+      spatialTransforms: { mirror: { axes: { x: 0.5 } }, rotate: { axes: { z: [-30, 30] } } },
+    });
+    for (const numWorkers of [0, 2]) {
+      const loader = new CellMapDataLoader(train, { batchSize: 2, numWorkers, seed: 6, iterationsPerEpoch: 200 });
+      const slots = batchSlots(loader.prefetchDepth, loader.batchMemoryBytes());
+      assert.ok(slots < 60, `${slots} batch buffers: too many for 200 batches to cycle through`);
+      let fresh = 0;
+      let n = 0;
+      const offsets = new Set<number>();
+      const checks: { idx: number[]; digest: string }[] = [];
+      for await (const b of loader) {
+        const t = b.raw as Tensor;
+        if (t.data.buffer instanceof SharedArrayBuffer) offsets.add(t.data.byteOffset);
+        else fresh++;
+        if (n % 50 === 47) checks.push({ idx: b.idx, digest: digest([b]) });
+        n++; // the batch is dropped here: nothing keeps it
+      }
+      assert.equal(n, 200);
+      // Steady state takes no fresh memory: the pool's buffers come back after each collection.
+      assert.ok(fresh <= 2, `${fresh} of 200 batches (numWorkers ${numWorkers}) were built in fresh memory`);
+      assert.ok(offsets.size <= slots, `${offsets.size} distinct batch buffers, the pool has ${slots}`);
+      // Batches read into reused buffers hold the right values (epoch 0's draws again).
+      loader.setEpoch(0);
+      for (const c of checks) assert.equal(digest([await loader.get(c.idx)]), c.digest, `batch ${c.idx}`);
+      await loader.close();
+    }
+  });
+
+  it("a batch kept whole or as one typed array is never overwritten while the others are dropped", async () => {
+    const sub = new CellMapSubset(ds, range(120, 30));
+    const loader = new CellMapDataLoader(sub, { batchSize: 2, numWorkers: 2, seed: 3, iterationsPerEpoch: 150 });
+    const keptBatches: { b: Batch; digest: string }[] = [];
+    const keptArrays: { idx: number[]; data: Float32Array; copy: Float32Array }[] = [];
+    let n = 0;
+    for await (const b of loader) {
+      if (n % 11 === 3) keptBatches.push({ b, digest: digest([b]) });
+      else if (n % 11 === 8) {
+        const data = (b.gt as Tensor).data as Float32Array; // only this typed array is kept
+        keptArrays.push({ idx: b.idx, data, copy: data.slice() });
+      }
+      n++;
+    }
+    assert.equal(n, 150);
+    assert.ok(keptBatches.length > 10 && keptArrays.length > 10);
+    for (const k of keptBatches) assert.equal(digest([k.b]), k.digest, `kept batch ${k.b.idx}`);
+    for (const k of keptArrays) assert.deepEqual(k.data, k.copy, `kept gt array of batch ${k.idx}`);
+    await loader.close();
+  });
+
   it("a failing sample rejects its batch only after the batch's other reads have settled (nothing writes into a released buffer)", async () => {
     let started = 0;
     let finished = 0;
@@ -451,6 +528,32 @@ describe("CellMapDataLoader: shared data plane", () => {
     assert.equal(digest(await collect(again)), reference);
     // Reused buffers held exactly the values of a fresh main-thread loader, batch by batch.
     assert.deepEqual(digests, referenceBatches.map((b) => digest([b])));
+  });
+});
+
+describe("CellMapDataLoader: over HTTP with object-store latency", () => {
+  it("the latency server (bench/latency.ts) gives the same batches as the local files, with the cache off and on", async () => {
+    const server = await startLatencyServer(crop, 5);
+    try {
+      const spatialTransforms = { mirror: { axes: { x: 0.5 } }, rotate: { axes: { z: [-30, 30] as [number, number] } } };
+      const local = await openCrop(crop, { isTrain: true, seed: 3, spatialTransforms });
+      const remote = await CellMapDataset.open({
+        rawPath: `${server.url}/raw`, targetPath: `${server.url}/gt/[a,b]`, classes: CLASSES,
+        inputArrays: { raw: SPEC }, targetArrays: { gt: SPEC }, isTrain: true, seed: 3, spatialTransforms,
+      });
+      assert.equal(remote.length, local.length);
+      const reference = (await collect(new CellMapDataLoader(local, { batchSize: 4, seed: 2, iterationsPerEpoch: 6 }))).map((b) => digest([b]));
+      for (const chunkCacheBytes of [0, 16 * 2 ** 20]) {
+        const loader = new CellMapDataLoader(remote, { batchSize: 4, numWorkers: 2, seed: 2, iterationsPerEpoch: 6, chunkCacheBytes });
+        const got: string[] = [];
+        for await (const b of loader) got.push(digest([b]));
+        await loader.close();
+        assert.deepEqual(got, reference, `chunkCacheBytes ${chunkCacheBytes}`);
+      }
+      assert.ok(server.requests() > 0);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -34,10 +34,11 @@ const SPARE_BYTES = 64 * 2 ** 20;
  * Batch buffers of a loader's pool for `depth` batches in flight: those, the batch the consumer
  * holds, one more, and spares for batches the consumer dropped and a collection has not found
  * yet (each collection finds all of them, so more spares mean fewer collections): 64 MiB of
- * them, at least 2, at most 16.
+ * them, at least 2 and at most 1024 (a collection of the main thread costs 10–30 ms whatever
+ * the batch size, so small batches need many spares to make it rare).
  */
 export function batchSlots(depth: number, batchBytes: number): number {
-  return depth + 2 + Math.max(2, Math.min(16, Math.floor(SPARE_BYTES / Math.max(1, batchBytes))));
+  return depth + 2 + Math.max(2, Math.min(1024, Math.floor(SPARE_BYTES / Math.max(1, batchBytes))));
 }
 
 /** Result of {@link fitPrefetch}. */
