@@ -393,14 +393,19 @@ describe("CellMapDataLoader: determinism, resume, ranks", () => {
 
 describe("CellMapDataLoader: shared data plane", () => {
   it("batches kept without recycling are never overwritten, past the pool's size", async () => {
-    const sub = new CellMapSubset(ds, range(120, 30));
+    // Patches large enough that the pool holds fewer batches than the loop keeps.
+    const big = { shape: [48, 48, 48], scale: [4, 4, 4] };
+    const large = await openCrop(crop, { isTrain: true, seed: 1, inputArrays: { raw: big }, targetArrays: { gt: big }, pad: true, spatialTransforms: { rotate: { axes: { z: [-30, 30] } } } });
     for (const numWorkers of [0, 2]) {
-      const loader = new CellMapDataLoader(sub, { batchSize: 4, numWorkers, seed: 3, prefetchFactor: 1 });
-      const kept = await collect(loader); // 30 batches held at once: more than the pool's slots
-      assert.equal(kept.length, 30);
+      const loader = new CellMapDataLoader(large, { batchSize: 2, numWorkers, seed: 3, prefetchFactor: 1, iterationsPerEpoch: 40 });
+      const slots = batchSlots(loader.prefetchDepth, loader.batchMemoryBytes());
+      assert.ok(slots < 40, `${slots} batch buffers: the loop must keep more`);
+      const kept = await collect(loader); // 40 batches held at once: more than the pool's slots
+      assert.equal(kept.length, 40);
       const inPlane = kept.filter((b) => (b.raw as Tensor).data.buffer instanceof SharedArrayBuffer).length;
-      assert.ok(inPlane >= 2 && inPlane < 30, `${inPlane} batches in shared buffers`);
-      for (const b of [kept[0], kept[1], kept[15], kept[29]]) {
+      assert.ok(inPlane >= 2 && inPlane < 40, `${inPlane} batches in shared buffers`);
+      loader.setEpoch(0); // get() draws the rotations of epoch 0 again
+      for (const b of [kept[0], kept[1], kept[20], kept[39]]) {
         const again = await loader.get(b.idx);
         assert.equal(digest([b]), digest([again]), `batch ${b.idx} (numWorkers ${numWorkers})`);
       }
@@ -622,12 +627,13 @@ describe("CellMapDataLoader: backpressure, memory, failures, threads", () => {
     process.on("warning", onWarning);
     const l = new CellMapDataLoader(py, { batchSize: 4, prefetchFactor: 4, chunkCacheBytes: 0, memoryBudgetBytes: 4 * 2_162_688 });
     assert.equal(l.batchMemoryBytes(), 2_162_688);
-    // The pool holds depth + 2 batch buffers plus spares for dropped batches (batchSlots):
-    // at most 16 of these 2 MiB batches under a 64 MiB allowance; 4 batches of budget fit no depth.
+    // The pool holds depth + 2 batch buffers plus spares for dropped batches (batchSlots: 64 MiB
+    // of them): a budget of 4 batches fits no depth.
     assert.equal(l.prefetchDepth, 1);
     assert.match(l.memoryWarning ?? "", /cannot fit the memory budget/);
-    const roomy = new CellMapDataLoader(py, { batchSize: 4, prefetchFactor: 4, chunkCacheBytes: 0, memoryBudgetBytes: 22 * 2_162_688 });
-    assert.equal(roomy.prefetchDepth, 3); // 3 + 2 + 16 spares = 21 buffers, plus the samples being read
+    // Depth 3: its batch buffers plus the samples being read (4 readers of a quarter batch).
+    const roomy = new CellMapDataLoader(py, { batchSize: 4, prefetchFactor: 4, chunkCacheBytes: 0, memoryBudgetBytes: (batchSlots(3, 2_162_688) + 1) * 2_162_688 });
+    assert.equal(roomy.prefetchDepth, 3);
     assert.match(roomy.memoryWarning ?? "", /prefetch queue cut from 4 to 3/);
     const fit = fitPrefetch({ requested: 2, batchBytes: 100, sampleBytes: 10, readers: 1, cacheBytes: 1000, budgetBytes: 500 });
     assert.equal(fit.depth, 1);

@@ -13,7 +13,7 @@ import { after, describe, it } from "node:test";
 import { CellMapImage } from "../src/image/image.js";
 import { releaseSectionMaps } from "../src/image/rotated.js";
 import { DataPlane } from "../src/plane/plane.js";
-import type { DataType } from "../src/tensor.js";
+import type { WritableDataType } from "../src/zarr/write/spec.js";
 import { Rng } from "../src/util/rng.js";
 import { fillFromFunction, writeOmePyramid } from "../src/writer/pyramid.js";
 
@@ -55,7 +55,7 @@ function withinUlp(a: number, b: number): boolean {
   return Math.sign(a) === Math.sign(b) && Math.abs(i[0] - i[1]) <= 1;
 }
 
-async function volume(name: string, dtype: DataType, shape: number[], scale: number[], value: (idx: number[]) => number): Promise<string> {
+async function volume(name: string, dtype: WritableDataType, shape: number[], scale: number[], value: (idx: number[]) => number): Promise<string> {
   const dir = path.join(tmp, name);
   const translation = scale.map((s) => s / 2 + 3);
   await writeOmePyramid(dir, {
@@ -67,7 +67,7 @@ async function volume(name: string, dtype: DataType, shape: number[], scale: num
 }
 
 describe("rotated-grid kernels equal the JS reference", () => {
-  const cases: { dtype: DataType; value: (i: number[]) => number }[] = [
+  const cases: { dtype: WritableDataType; value: (i: number[]) => number }[] = [
     { dtype: "uint8", value: (i) => (i[0] * 37 + i[1] * 11 + i[2] * 5 + ((i[0] * i[1] * i[2]) % 7)) % 256 },
     { dtype: "int8", value: (i) => ((i[0] * 31 + i[1] * 13 + i[2] * 7) % 256) - 128 },
     { dtype: "uint16", value: (i) => (i[0] * 4099 + i[1] * 257 + i[2] * 17) % 65536 },
