@@ -397,9 +397,10 @@ describe("CellMapDataLoader: shared data plane", () => {
     const big = { shape: [48, 48, 48], scale: [4, 4, 4] };
     const large = await openCrop(crop, { isTrain: true, seed: 1, inputArrays: { raw: big }, targetArrays: { gt: big }, pad: true, spatialTransforms: { rotate: { axes: { z: [-30, 30] } } } });
     for (const numWorkers of [0, 2]) {
-      const loader = new CellMapDataLoader(large, { batchSize: 2, numWorkers, seed: 3, prefetchFactor: 1, iterationsPerEpoch: 40 });
-      const slots = batchSlots(loader.prefetchDepth, loader.batchMemoryBytes());
-      assert.ok(slots < 40, `${slots} batch buffers: the loop must keep more`);
+      // A memory budget that leaves room for a few spare buffers only.
+      const budget = 16 * 2 ** 20 + 12 * batchMemoryBytes(large.inputArrays, large.targetArrays, 2, 2);
+      const loader = new CellMapDataLoader(large, { batchSize: 2, numWorkers, seed: 3, prefetchFactor: 1, iterationsPerEpoch: 40, chunkCacheBytes: 16 * 2 ** 20, memoryBudgetBytes: budget });
+      assert.equal(loader.memoryWarning, null);
       const kept = await collect(loader); // 40 batches held at once: more than the pool's slots
       assert.equal(kept.length, 40);
       const inPlane = kept.filter((b) => (b.raw as Tensor).data.buffer instanceof SharedArrayBuffer).length;
@@ -422,9 +423,12 @@ describe("CellMapDataLoader: shared data plane", () => {
       spatialTransforms: { mirror: { axes: { x: 0.5 } }, rotate: { axes: { z: [-30, 30] } } },
     });
     for (const numWorkers of [0, 2]) {
-      const loader = new CellMapDataLoader(train, { batchSize: 2, numWorkers, seed: 6, iterationsPerEpoch: 200 });
-      const slots = batchSlots(loader.prefetchDepth, loader.batchMemoryBytes());
-      assert.ok(slots < 60, `${slots} batch buffers: too many for 200 batches to cycle through`);
+      // A memory budget that leaves room for about 12 spare buffers (cut from 256 MiB of them).
+      const budget = 16 * 2 ** 20 + 20 * batchMemoryBytes(train.inputArrays, train.targetArrays, 2, 2);
+      const loader = new CellMapDataLoader(train, { batchSize: 2, numWorkers, seed: 6, iterationsPerEpoch: 200, chunkCacheBytes: 16 * 2 ** 20, memoryBudgetBytes: budget });
+      assert.equal(loader.memoryWarning, null);
+      const slots = loader.prefetchDepth + 2 + Math.floor((budget - 16 * 2 ** 20) / loader.batchMemoryBytes());
+      assert.ok(slots < 30, `${slots} batch buffers: too many for 200 batches to cycle through`);
       let fresh = 0;
       let n = 0;
       const offsets = new Set<number>();
@@ -627,13 +631,16 @@ describe("CellMapDataLoader: backpressure, memory, failures, threads", () => {
     process.on("warning", onWarning);
     const l = new CellMapDataLoader(py, { batchSize: 4, prefetchFactor: 4, chunkCacheBytes: 0, memoryBudgetBytes: 4 * 2_162_688 });
     assert.equal(l.batchMemoryBytes(), 2_162_688);
-    // The pool holds depth + 2 batch buffers plus spares for dropped batches (batchSlots: 64 MiB
-    // of them): a budget of 4 batches fits no depth.
+    // The pool holds depth + 2 batch buffers plus spares for dropped batches (cut first, down to
+    // 2): a budget of 4 batches fits no depth.
     assert.equal(l.prefetchDepth, 1);
     assert.match(l.memoryWarning ?? "", /cannot fit the memory budget/);
     // Depth 3: its batch buffers plus the samples being read (4 readers of a quarter batch).
-    const roomy = new CellMapDataLoader(py, { batchSize: 4, prefetchFactor: 4, chunkCacheBytes: 0, memoryBudgetBytes: (batchSlots(3, 2_162_688) + 1) * 2_162_688 });
+    const roomy = new CellMapDataLoader(py, { batchSize: 4, prefetchFactor: 4, chunkCacheBytes: 0, memoryBudgetBytes: (batchSlots(3, 2) + 1) * 2_162_688 });
     assert.equal(roomy.prefetchDepth, 3);
+    // Room for depth 4 and a few spares: the depth is kept, the spares are cut.
+    const fit4 = fitPrefetch({ requested: 4, batchBytes: 1000, sampleBytes: 0, readers: 1, cacheBytes: 0, budgetBytes: 10_000 });
+    assert.deepEqual([fit4.depth, fit4.spares, fit4.warning], [4, 4, null]);
     assert.match(roomy.memoryWarning ?? "", /prefetch queue cut from 4 to 3/);
     const fit = fitPrefetch({ requested: 2, batchBytes: 100, sampleBytes: 10, readers: 1, cacheBytes: 1000, budgetBytes: 500 });
     assert.equal(fit.depth, 1);

@@ -13,7 +13,7 @@
 import type { DataPlane } from "../plane/plane.js";
 import type { AnyTensor, TensorData } from "../tensor.js";
 import { type Batch, type BatchLayout, type BatchTarget, tensorKeys } from "./collate.js";
-import { Reclaimer, type ReclaimStats } from "./reclaim.js";
+import { Reclaimer } from "./reclaim.js";
 
 interface Lease {
   slot: number;
@@ -52,17 +52,12 @@ export class BatchPool {
     reclaimer?: Reclaimer,
   ) {
     for (let s = plane.batches.slots - 1; s >= 0; s--) this.free.push(s);
-    this.reclaimer = reclaimer ?? new Reclaimer(plane.batches.slotBytes);
+    this.reclaimer = reclaimer ?? new Reclaimer();
   }
 
   /** Slots not handed out. */
   get available(): number {
     return this.free.length;
-  }
-
-  /** Collections asked for, batches they found, and batches built outside the pool. */
-  get stats(): ReclaimStats {
-    return { ...this.reclaimer.stats };
   }
 
   /**

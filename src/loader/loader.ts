@@ -144,7 +144,7 @@ export class CellMapDataLoader<S extends SampleBase = AnyDatasetItem> implements
       numWorkers: this.numWorkers,
       sampleConcurrency: this.sampleConcurrency,
       spareCap: this.prefetchDepth + 1,
-      plane: { cacheBytes: mem.cacheBytes, batchBytes: layout.bytes, batchSlots: batchSlots(this.prefetchDepth, layout.bytes), threads: this.numWorkers + 1 },
+      plane: { cacheBytes: mem.cacheBytes, batchBytes: layout.bytes, batchSlots: batchSlots(this.prefetchDepth, fit.spares), threads: this.numWorkers + 1 },
       layout,
     });
     const plane = this.reader.plane;

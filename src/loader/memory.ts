@@ -27,24 +27,35 @@ export function batchMemoryBytes(inputArrays: ArraySpecs, targetArrays: ArraySpe
   return values * BATCH_VALUE_BYTES;
 }
 
-/** Memory of the batch buffers kept for dropped batches awaiting a collection (see reclaim.ts). */
-const SPARE_BYTES = 64 * 2 ** 20;
+/**
+ * Memory of the spare batch buffers, kept for batches the consumer dropped and a collection has
+ * not found yet (see reclaim.ts). Each collection finds all of them, so more spares mean fewer
+ * collections; one costs 10–30 ms on the dev machine whatever the batch size. Measured there
+ * (std workload, 2 workers, batches of 33.5 MB, median of 3 interleaved runs, samples/s against
+ * 1,004 recycled): 64 MiB of spares 594 (RSS 456 MB), 256 MiB 871 (645 MB), 512 MiB 798–923
+ * (905 MB). 256 MiB is the knee; the memory budget cuts it first.
+ */
+export const SPARE_BYTES = 256 * 2 ** 20;
+
+/** Spare buffers for batches of `batchBytes` within `spareBytes`: at least 2, at most 1024. */
+export function spareSlots(batchBytes: number, spareBytes: number = SPARE_BYTES): number {
+  return Math.max(2, Math.min(1024, Math.floor(spareBytes / Math.max(1, batchBytes))));
+}
 
 /**
  * Batch buffers of a loader's pool for `depth` batches in flight: those, the batch the consumer
- * holds, one more, and spares for batches the consumer dropped and a collection has not found
- * yet (each collection finds all of them, so more spares mean fewer collections): 64 MiB of
- * them, at least 2 and at most 1024 (a collection of the main thread costs 10–30 ms whatever
- * the batch size, so small batches need many spares to make it rare).
+ * holds, one more, and `spares` for batches the consumer dropped ({@link spareSlots}).
  */
-export function batchSlots(depth: number, batchBytes: number): number {
-  return depth + 2 + Math.max(2, Math.min(1024, Math.floor(SPARE_BYTES / Math.max(1, batchBytes))));
+export function batchSlots(depth: number, spares: number): number {
+  return depth + 2 + spares;
 }
 
 /** Result of {@link fitPrefetch}. */
 export interface PrefetchFit {
   /** Batches allowed in flight (at least 1). */
   depth: number;
+  /** Spare batch buffers for dropped batches (at least 2). */
+  spares: number;
   /** Estimated peak bytes: chunk caches + in-flight batches + the batch the caller holds + samples being read. */
   estimateBytes: number;
   /** Why the requested depth was cut or cannot fit, or null. */
@@ -52,29 +63,37 @@ export interface PrefetchFit {
 }
 
 /**
- * Largest prefetch depth (≤ `requested`) whose estimate fits `budgetBytes`. The estimate counts
- * the chunk caches, the batch buffers of the pool ({@link batchSlots}: in flight, consumed, and
- * dropped ones awaiting a collection), and the sample patches workers hold while filling a batch
+ * Largest prefetch depth (≤ `requested`) and spare count whose estimate fits `budgetBytes`; the
+ * spares are cut first (down to 2), then the depth. The estimate counts the chunk caches, the
+ * batch buffers of the pool ({@link batchSlots}: in flight, consumed, and dropped ones awaiting
+ * a collection), and the sample patches workers hold while filling a batch
  * (`readers · sampleBytes`).
  */
 export function fitPrefetch(opts: { requested: number; batchBytes: number; sampleBytes: number; readers: number; cacheBytes: number; budgetBytes: number }): PrefetchFit {
   const { requested, batchBytes, sampleBytes, readers, cacheBytes, budgetBytes } = opts;
   const fixed = cacheBytes + readers * sampleBytes;
-  const need = (d: number) => fixed + batchSlots(d, batchBytes) * batchBytes;
+  const need = (d: number, spares: number) => fixed + batchSlots(d, spares) * batchBytes;
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-  if (need(requested) <= budgetBytes) return { depth: requested, estimateBytes: need(requested), warning: null };
+  const wanted = spareSlots(batchBytes);
+  if (need(requested, wanted) <= budgetBytes) return { depth: requested, spares: wanted, estimateBytes: need(requested, wanted), warning: null };
+  if (need(requested, 2) <= budgetBytes) {
+    const spares = Math.min(wanted, Math.floor((budgetBytes - fixed) / Math.max(1, batchBytes)) - requested - 2);
+    return { depth: requested, spares, estimateBytes: need(requested, spares), warning: null };
+  }
   let fit = requested;
-  while (fit >= 1 && need(fit) > budgetBytes) fit--;
+  while (fit >= 1 && need(fit, 2) > budgetBytes) fit--;
   if (fit >= 1) {
     return {
       depth: fit,
-      estimateBytes: need(fit),
-      warning: `prefetch queue cut from ${requested} to ${fit} batches: ${requested} batches of ${mib(batchBytes)} plus ${mib(cacheBytes)} of chunk cache would need ${mib(need(requested))}, over the memory budget of ${mib(budgetBytes)}`,
+      spares: 2,
+      estimateBytes: need(fit, 2),
+      warning: `prefetch queue cut from ${requested} to ${fit} batches: ${requested} batches of ${mib(batchBytes)} plus ${mib(cacheBytes)} of chunk cache would need ${mib(need(requested, 2))}, over the memory budget of ${mib(budgetBytes)}`,
     };
   }
   return {
     depth: 1,
-    estimateBytes: need(1),
-    warning: `this configuration cannot fit the memory budget of ${mib(budgetBytes)}: one batch in flight (${mib(batchBytes)} each) plus ${mib(cacheBytes)} of chunk cache needs ${mib(need(1))}; lower batchSize, numWorkers or chunkCacheBytes`,
+    spares: 2,
+    estimateBytes: need(1, 2),
+    warning: `this configuration cannot fit the memory budget of ${mib(budgetBytes)}: one batch in flight (${mib(batchBytes)} each) plus ${mib(cacheBytes)} of chunk cache needs ${mib(need(1, 2))}; lower batchSize, numWorkers or chunkCacheBytes`,
   };
 }

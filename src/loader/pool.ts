@@ -135,7 +135,7 @@ export class BatchReader {
     this.slots = new Limiter(o.sampleConcurrency);
     this.planeValue = DataPlane.create(this.planeOptions);
     this.storeValue = this.planeValue.store;
-    this.reclaimer = new Reclaimer(o.layout.bytes);
+    this.reclaimer = new Reclaimer();
     this.batchPool = new BatchPool(this.planeValue, o.layout, this.reclaimer);
   }
 
@@ -255,7 +255,6 @@ export class BatchReader {
 
   /** Ends the worker threads, if any; the next pool gets a new plane. */
   async close(): Promise<void> {
-    if (process.env.CELLMAP_DEBUG_RECLAIM) console.error("reclaim", JSON.stringify(this.reclaimer.stats));
     const pool = this.pool;
     this.pool = null;
     if (pool) {

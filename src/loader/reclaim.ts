@@ -19,11 +19,11 @@
  * collection of the main thread's heap (12 MB after importing the package) costs 10–30 ms,
  * while a batch in fresh memory cost 61 ms more CPU than one in the pool (10.2 against 2.6 ms
  * per sample: page faults, copies outside the plane, and the collections fresh memory sets off
- * in every thread), 1.8 ms per MB. A collection returns every batch dropped since the last
- * one, so it pays as long as it finds one. The policy: collect when the pool is empty, unless
- * the last collection found nothing (the consumer keeps its batches: collecting again would
- * only cost) or costs more per batch found than a fresh batch would; then fresh memory, until a
- * batch comes back by itself (or, at the latest, {@link RETRY} fresh batches later).
+ * in every thread). A collection returns every batch dropped since the last one, and the pool
+ * keeps spares so that it finds many (`memory.ts`). The policy: collect when the pool is empty,
+ * unless the last collection found nothing (the consumer keeps its batches: collecting again
+ * would only cost); then fresh memory, until a batch comes back by itself (or, at the latest,
+ * {@link RETRY} fresh batches later).
  */
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
@@ -68,18 +68,12 @@ export interface ReclaimStats {
 /** Decides when a collection is worth it, and runs it. */
 export class Reclaimer {
   readonly stats: ReclaimStats = { collections: 0, collectMs: 0, found: 0, fresh: 0 };
-  /** Cost of one more batch in fresh memory (ms): 1.8 ms per MB measured (see the header). */
-  private readonly freshCostMs: number;
-  /** Milliseconds per batch found, averaged over recent collections. */
-  private costPerFound = 0;
   /** The last collection found nothing: wait for a batch to come back some other way. */
   private futile = false;
-  /** Fresh batches since collecting was last judged not worth it (a retry comes after {@link RETRY}). */
+  /** Fresh batches since a collection found nothing (a retry comes after {@link RETRY}). */
   private skipped = 0;
 
-  constructor(batchBytes: number, private readonly collect: Collect | null = fullCollector()) {
-    this.freshCostMs = (1.8 * batchBytes) / 2 ** 20;
-  }
+  constructor(private readonly collect: Collect | null = fullCollector()) {}
 
   /** A batch came back without a collection (recycle, or a collection V8 ran by itself). */
   returned(): void {
@@ -89,8 +83,8 @@ export class Reclaimer {
   /** Whether to collect now, with `outstanding` batches out whose fate is unknown. */
   wants(outstanding: number): boolean {
     if (this.collect === null || outstanding === 0) return false;
-    if (!this.futile && this.costPerFound <= this.freshCostMs) return true;
-    // Judged not worth it: look again now and then (the consumer may have let go, the heap shrunk).
+    if (!this.futile) return true;
+    // The last one found nothing: look again now and then (the consumer may have let go).
     return this.skipped >= RETRY;
   }
 
@@ -110,8 +104,6 @@ export class Reclaimer {
     this.stats.collectMs += ms;
     this.stats.found += found;
     this.futile = found === 0;
-    const per = ms / Math.max(1, found);
-    this.costPerFound = this.stats.collections === 1 ? per : 0.7 * this.costPerFound + 0.3 * per;
     return found;
   }
 
