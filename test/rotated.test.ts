@@ -33,9 +33,11 @@ function mul(a: number[][], b: number[][]): number[][] {
   return a.map((r) => b[0].map((_, j) => r.reduce((s, v, k) => s + v * b[k][j], 0)));
 }
 
-/** A random spatial matrix: a rotation about z (sections kernels) or about every axis (general), with mirrors and a y/x or full transpose. */
+/** A random spatial matrix: axis-aligned or a rotation about z (section kernels), or a rotation about every axis (general), with mirrors and a y/x transpose. */
 function randomMatrix(rng: Rng, sectionsOnly: boolean): number[][] {
-  let m = rot(0, rng.uniform(-180, 180));
+  // A quarter of the section grids are axis-aligned (identity or mirrors): resampled with the
+  // section kernels too when the voxel size changes.
+  let m = sectionsOnly && rng.random() < 0.25 ? [[1, 0, 0], [0, 1, 0], [0, 0, 1]] : rot(0, rng.uniform(-180, 180));
   if (!sectionsOnly) m = mul(mul(m, rot(1, rng.uniform(-40, 40))), rot(2, rng.uniform(-40, 40)));
   const mirror = [0, 1, 2].map((a) => (sectionsOnly && a === 0 ? (rng.random() < 0.5 ? -1 : 1) : rng.random() < 0.3 ? -1 : 1));
   m = m.map((row) => row.map((v, k) => v * mirror[k]));

@@ -76,3 +76,11 @@ export function affineIndex(g: LevelGeometry, grid: PatchGrid): { f0: number[]; 
   return { f0, di, dj, dk };
 }
 
+
+/**
+ * Whether world z depends on the output z alone and world y/x do not (identity, mirrors, y/x
+ * transposes, rotations about z): the grids the section kernels sample (`rotated.ts`).
+ */
+export function sectionsMatrix(m: number[][] | null): boolean {
+  return !m || (m[0][1] === 0 && m[0][2] === 0 && m[1][0] === 0 && m[2][0] === 0);
+}

@@ -25,6 +25,7 @@ import { defaultChunkStore, readRegionInto } from "../zarr/read.js";
 import { countForeground } from "./counts.js";
 import { axisAligned, isDirectCopy, type LevelGeometry, type PatchGrid, type Samples, samplePatch, sampleWindow, type Window } from "./resample.js";
 import type { SourceRegion } from "./rotated.js";
+import { sectionsMatrix } from "./grid.js";
 
 /** Stored element types whose regions the rotated-grid kernels read as they are. */
 const SOURCE_REGIONS: Partial<Record<DataType, { new (b: ArrayBufferLike, o: number, n: number): SourceRegion; BYTES_PER_ELEMENT: number }>> = {
@@ -427,12 +428,14 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
       return;
     }
     // The region goes to the thread's scratch arena in the data plane when there is one (the
-    // SIMD gather and the WebAssembly resampling passes read it there). A rotated grid samples
-    // it in its stored element type (no float32 copy of the whole window first).
+    // SIMD gather and the WebAssembly resampling passes read it there). Rotated grids, and
+    // resampled section grids (measured 5.5 against 8.8 ns per voxel for linear 4 -> 6 nm),
+    // sample it in its stored element type (no float32 copy of the whole window first).
     const rshape = hi.map((v, d) => v - lo[d]);
     const rsize = sizeOf(rshape);
     const arena = scratchOk ? store.scratch ?? null : null;
-    const Source = arena && out.buffer === arena.buffer && !axisAligned(grid.matrix) ? SOURCE_REGIONS[this.array.dtype] : undefined;
+    const kernels = !axisAligned(grid.matrix) || sectionsMatrix(grid.matrix);
+    const Source = arena && out.buffer === arena.buffer && kernels ? SOURCE_REGIONS[this.array.dtype] : undefined;
     const Region = Source ?? Float32Array;
     const at = arena ? arena.alloc(rsize * Region.BYTES_PER_ELEMENT) : -1;
     try {

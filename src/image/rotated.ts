@@ -76,6 +76,7 @@ export function sampleRotated(
   const k = wasmRotatedFor(region, out);
   if (!k) return false;
   const a = affineIndex(g, grid);
+  // On the coefficients (not the matrix): a virtual z axis has none.
   const sections = a.dj[0] === 0 && a.dk[0] === 0 && a.di[1] === 0 && a.di[2] === 0;
   const e = (region as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
   return sections ? sampleSections(arena, k, g, grid, opt, region.byteOffset, e, win, stride, out, a) : sampleGeneralWasm(arena, k, g, grid, opt, region.byteOffset, e, win, stride, out, a);
