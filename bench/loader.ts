@@ -261,6 +261,11 @@ export async function benchLoader(dataDir: string, opts: LoaderBenchOptions = {}
       for (const workers of workerCounts) await run(workload, "local", { raw, gt }, cache, workers, false);
       if ((opts.recycleRows ?? true) && workerCounts.includes(2)) await run(workload, "local", { raw, gt }, cache, 2, true);
     }
+    // Memory with a small chunk budget (the "64 MiB" row), unless caches were chosen.
+    if (workload === "std" && !opts.caches && workerCounts.includes(2)) {
+      await run(workload, "local", { raw, gt }, "64MiB", 2, false);
+      if (opts.recycleRows ?? true) await run(workload, "local", { raw, gt }, "64MiB", 2, true);
+    }
   }
   let server: LatencyServer | null = null;
   let httpBase: string | undefined;

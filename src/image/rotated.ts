@@ -147,26 +147,9 @@ function sectionMap(
     const s1 = stride[1] * e;
     const s2 = stride[2] * e;
     const pad = opt.pad;
-    if (nearest) {
-      const m = new Int32Array(arena.buffer, at, n);
-      let p = 0;
-      for (let j = 0; j < n1; j++) {
-        const by = f0[1] + j * dj[1];
-        const bx = f0[2] + j * dj[2];
-        for (let k = 0; k < n2; k++, p++) {
-          const fy = by + k * dk[1];
-          const fx = bx + k * dk[2];
-          if (pad && !(inside(fy, N1) && inside(fx, N2))) {
-            m[p] = -1;
-            continue;
-          }
-          m[p] = (clampI(Math.round(clampF(fy, N1 - 1)), lo1, hi1) - lo1) * s1 + (clampI(Math.round(clampF(fx, N2 - 1)), lo2, hi2) - lo2) * s2;
-        }
-      }
-      return;
-    }
-    const mi = new Int32Array(arena.buffer, at, 8 * n);
-    const mf = new Float64Array(arena.buffer, at, 4 * n);
+    // Nearest: one i32 per pixel. Linear: 8 i32 words per pixel, the last two holding wy, wx.
+    const mi = new Int32Array(arena.buffer, at, nearest ? n : 8 * n);
+    const mf = new Float64Array(arena.buffer, at, nearest ? 0 : 4 * n);
     let p = 0;
     for (let j = 0; j < n1; j++) {
       const by = f0[1] + j * dj[1];
@@ -174,8 +157,13 @@ function sectionMap(
       for (let k = 0; k < n2; k++, p++) {
         const fy = by + k * dk[1];
         const fx = bx + k * dk[2];
+        const padded = pad && !(inside(fy, N1) && inside(fx, N2));
         const cy = clampF(fy, N1 - 1);
         const cx = clampF(fx, N2 - 1);
+        if (nearest) {
+          mi[p] = padded ? -1 : (clampI(Math.round(cy), lo1, hi1) - lo1) * s1 + (clampI(Math.round(cx), lo2, hi2) - lo2) * s2;
+          continue;
+        }
         const y0 = Math.floor(cy);
         const x0 = Math.floor(cx);
         const ya = (clampI(y0, lo1, hi1) - lo1) * s1;
@@ -185,7 +173,7 @@ function sectionMap(
         mi[8 * p] = ya + xa;
         mi[8 * p + 1] = xb - xa;
         mi[8 * p + 2] = yb - ya;
-        mi[8 * p + 3] = pad && !(inside(fy, N1) && inside(fx, N2)) ? 0 : 1;
+        mi[8 * p + 3] = padded ? 0 : 1;
         mf[4 * p + 2] = cy - y0;
         mf[4 * p + 3] = cx - x0;
       }
