@@ -3,7 +3,7 @@
  * runs `bench.py` of the Python reference (`--python DIR`, e.g. `../shared/python-reference`)
  * with Debian's `/usr/bin/python3` and reads its JSON.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -22,8 +22,13 @@ export interface PythonRow {
 export async function benchPython(dir: string, fixtures: string, workloads: string[], workers: number[]): Promise<PythonRow[]> {
   const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cm-py-")), "py.json");
   const args = [path.join(dir, "bench.py"), "--fixtures", fixtures, "--workloads", workloads.join(","), "--workers", workers.join(","), "--runs", "3", "--batches", "15", "--breakdown", "0", "--json", json];
-  const r = spawnSync("/usr/bin/python3", args, { stdio: ["ignore", "inherit", "inherit"] });
-  if (r.status !== 0 || !fs.existsSync(json)) throw new Error(`python bench failed (exit ${r.status}); see ${dir}/README.md for its setup`);
+  // Asynchronous: the latency server the Python side may read lives in this process.
+  const status = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn("/usr/bin/python3", args, { stdio: ["ignore", "inherit", "inherit"] });
+    child.on("error", reject);
+    child.on("exit", (code) => resolve(code));
+  });
+  if (status !== 0 || !fs.existsSync(json)) throw new Error(`python bench failed (exit ${status}); see ${dir}/README.md for its setup`);
   const res = JSON.parse(fs.readFileSync(json, "utf8")) as { results: Record<string, { loader: { num_workers: number; samples_per_s_median: number }[] }> };
   const rows: PythonRow[] = [];
   for (const [workload, info] of Object.entries(res.results)) {
