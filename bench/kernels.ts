@@ -78,7 +78,7 @@ export function benchKernels(): KernelRow[] {
       };
       const a = matrix ? affineIndex(g, grid) : null;
       const sections = a && a.dj[0] === 0 && a.dk[0] === 0 && a.di[1] === 0 && a.di[2] === 0;
-      const kernel = !source ? (interpolation === "nearest" ? "separable nearest (f32 region)" : "separable linear (f32 region)") : sections ? `zrot_${interpolation}_u8` : interpolation === "nearest" ? "gen_nearest_map + gather (map per sample)" : "gen_linear_u8";
+      const kernel = !source ? (interpolation === "nearest" ? "separable nearest (f32 region)" : "separable linear (f32 region)") : sections ? (interpolation === "linear" ? "zrot_linear4_u8" : "zrot_nearest_u8") : interpolation === "nearest" ? "gen_nearest_map + gather (map per sample)" : "gen_linear_u8";
       rows.push({ grid: name, interpolation, kernel, region: rshape.join("x"), nsPerVoxel: time(true), nsPerVoxelShared: time(false) });
       arena.release(at);
     }

@@ -206,16 +206,18 @@ const RESAMPLE = `
  */
 interface Source {
   name: string;
+  /** Element of `addr` as i32 (integer sources). */
+  i32?: (addr: string) => string;
   /** Element of `addr` as f64. */
   f64: (addr: string) => string;
   /** Element of `addr` as f32 (bit-exact copy for float32). */
   f32: (addr: string) => string;
 }
 const SOURCES: Source[] = [
-  { name: "u8", f64: (a) => `(f64.convert_i32_u (i32.load8_u ${a}))`, f32: (a) => `(f32.convert_i32_u (i32.load8_u ${a}))` },
-  { name: "i8", f64: (a) => `(f64.convert_i32_s (i32.load8_s ${a}))`, f32: (a) => `(f32.convert_i32_s (i32.load8_s ${a}))` },
-  { name: "u16", f64: (a) => `(f64.convert_i32_u (i32.load16_u align=1 ${a}))`, f32: (a) => `(f32.convert_i32_u (i32.load16_u align=1 ${a}))` },
-  { name: "i16", f64: (a) => `(f64.convert_i32_s (i32.load16_s align=1 ${a}))`, f32: (a) => `(f32.convert_i32_s (i32.load16_s align=1 ${a}))` },
+  { name: "u8", i32: (a) => `(i32.load8_u ${a})`, f64: (a) => `(f64.convert_i32_u (i32.load8_u ${a}))`, f32: (a) => `(f32.convert_i32_u (i32.load8_u ${a}))` },
+  { name: "i8", i32: (a) => `(i32.load8_s ${a})`, f64: (a) => `(f64.convert_i32_s (i32.load8_s ${a}))`, f32: (a) => `(f32.convert_i32_s (i32.load8_s ${a}))` },
+  { name: "u16", i32: (a) => `(i32.load16_u align=1 ${a})`, f64: (a) => `(f64.convert_i32_u (i32.load16_u align=1 ${a}))`, f32: (a) => `(f32.convert_i32_u (i32.load16_u align=1 ${a}))` },
+  { name: "i16", i32: (a) => `(i32.load16_s align=1 ${a})`, f64: (a) => `(f64.convert_i32_s (i32.load16_s align=1 ${a}))`, f32: (a) => `(f32.convert_i32_s (i32.load16_s align=1 ${a}))` },
   { name: "f32", f64: (a) => `(f64.promote_f32 (f32.load align=1 ${a}))`, f32: (a) => `(f32.load align=1 ${a})` },
 ];
 const L = (n: string) => `(local.get ${n})`;
@@ -294,6 +296,108 @@ function zrotFuncs(t: Source): string {
               (else (f32.store ${L("$o")} (f32.demote_f64 ${L("$pad")}))))
             (local.set $o (i32.add ${L("$o")} (i32.const 4)))
             (local.set $mp (i32.add ${L("$mp")} (i32.const 32))) (br $pl)))))
+      (local.set $i (i32.add ${L("$i")} (i32.const 1))) (br $il))))`;
+}
+
+/**
+ * Nearest section sampling of an integer source, four pixels per step: the four offsets are one
+ * vector load, the four values one int → float32 conversion and one store, the padding one
+ * select. Bit-identical to zrot_nearest (integers up to 16 bits are exact in float32).
+ * Same tables as zrot_nearest.
+ */
+function zrotNearest4Func(t: Source): string {
+  const ld = (laneIdx: number) => t.i32!(`(i32.add ${L("$b")} (i32x4.extract_lane ${laneIdx} ${L("$mc")}))`);
+  return `
+  (func (export "zrot_nearest4_${t.name}") (param $region i32) (param $ztab i32) (param $n0 i32) (param $map i32) (param $n12 i32) (param $pad f32) (param $out i32)
+    (local $i i32) (local $b i32) (local $m i32) (local $o i32) (local $e i32) (local $mp i32) (local $me i32) (local $m4 i32)
+    (local $mv v128) (local $mc v128) (local $iv v128) (local $padv v128) (local $zero v128)
+    (local.set $padv (f32x4.splat ${L("$pad")}))
+    (local.set $o ${L("$out")})
+    (local.set $me (i32.add ${L("$map")} (i32.shl ${L("$n12")} (i32.const 2))))
+    (local.set $m4 (i32.add ${L("$map")} (i32.shl (i32.and ${L("$n12")} (i32.const -4)) (i32.const 2))))
+    (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
+      (local.set $b (i32.load (i32.add ${L("$ztab")} (i32.shl ${L("$i")} (i32.const 2)))))
+      (if (i32.lt_s ${L("$b")} (i32.const 0))
+        (then ${fillPad(L("$n12"), L("$pad"))})
+        (else
+          (local.set $b (i32.add ${L("$region")} ${L("$b")}))
+          (local.set $mp ${L("$map")})
+          (block $vd (loop $vl (br_if $vd (i32.ge_u ${L("$mp")} ${L("$m4")}))
+            (local.set $mv (v128.load align=4 ${L("$mp")}))
+            (local.set $mc (i32x4.max_s ${L("$mv")} ${L("$zero")}))
+            (local.set $iv (i32x4.splat ${ld(0)}))
+            (local.set $iv (i32x4.replace_lane 1 ${L("$iv")} ${ld(1)}))
+            (local.set $iv (i32x4.replace_lane 2 ${L("$iv")} ${ld(2)}))
+            (local.set $iv (i32x4.replace_lane 3 ${L("$iv")} ${ld(3)}))
+            (v128.store align=4 ${L("$o")} (v128.bitselect (f32x4.convert_i32x4_s ${L("$iv")}) ${L("$padv")} (i32x4.ge_s ${L("$mv")} ${L("$zero")})))
+            (local.set $o (i32.add ${L("$o")} (i32.const 16)))
+            (local.set $mp (i32.add ${L("$mp")} (i32.const 16))) (br $vl)))
+          (block $pd (loop $pl (br_if $pd (i32.ge_u ${L("$mp")} ${L("$me")}))
+            (local.set $m (i32.load ${L("$mp")}))
+            (f32.store ${L("$o")} (select ${t.f32(`(i32.add ${L("$b")} (select ${L("$m")} (i32.const 0) (i32.ge_s ${L("$m")} (i32.const 0))))`)} ${L("$pad")} (i32.ge_s ${L("$m")} (i32.const 0))))
+            (local.set $o (i32.add ${L("$o")} (i32.const 4)))
+            (local.set $mp (i32.add ${L("$mp")} (i32.const 4))) (br $pl)))))
+      (local.set $i (i32.add ${L("$i")} (i32.const 1))) (br $il))))`;
+}
+
+/**
+ * Linear section sampling of an integer source, two pixels per step in f64x2 lanes, as one sum
+ * of four weighted taps `w00·t00 + w01·t01 + w10·t10 + w11·t11` (the weights are the products
+ * of the reference's blend weights). In f64 this differs from the reference's three blends by a
+ * few units of the f64 result at most, far below half a float32 ulp: the float32 results are
+ * equal or 1 ulp apart (the tolerance `test/rotated.test.ts` checks). Measured on the dev
+ * machine: 4.3 against 7.5 ns per voxel in the loader (aug, raw 64^3).
+ * Map of n pixels (n rounded up to even), per pair q of pixels 2q and 2q+1: 8 i32 (offset of
+ * (y0, x0) of both, x1 − x0 of both, y1 − y0 of both, 2 unused) then 4 f64x2 weights
+ * (w00, w01, w10, w11) then an i64x2 mask (all ones: a pixel with data; zeros: padding): 112
+ * bytes. The z table is zrot_linear's.
+ */
+function zrotPairFunc(t: Source): string {
+  const lane = (side: 0 | 1, tap: string) => t.f64(`(i32.add ${L(`$a${side}`)} ${tap})`);
+  const vec = (tap0: string, tap1: string) => `(f64x2.replace_lane 1 (f64x2.splat ${lane(0, tap0)}) ${lane(1, tap1)})`;
+  const taps = (b: string) => `
+              (local.set $a0 (i32.add ${b} (i32.load ${L("$mp")})))
+              (local.set $a1 (i32.add ${b} (i32.load offset=4 ${L("$mp")})))
+              (f64x2.add
+                (f64x2.add (f64x2.mul ${vec("(i32.const 0)", "(i32.const 0)")} (v128.load offset=32 ${L("$mp")}))
+                           (f64x2.mul ${vec(L("$dx0"), L("$dx1"))} (v128.load offset=48 ${L("$mp")})))
+                (f64x2.add (f64x2.mul ${vec(L("$dy0"), L("$dy1"))} (v128.load offset=64 ${L("$mp")}))
+                           (f64x2.mul ${vec(`(i32.add ${L("$dy0")} ${L("$dx0")})`, `(i32.add ${L("$dy1")} ${L("$dx1")})`)} (v128.load offset=80 ${L("$mp")}))))`;
+  return `
+  (func (export "zrot_linear4_${t.name}") (param $region i32) (param $ztab i32) (param $n0 i32) (param $map i32) (param $n12 i32) (param $pad f64) (param $out i32)
+    (local $i i32) (local $b0 i32) (local $b1 i32) (local $wz f64) (local $o i32) (local $e i32) (local $mp i32) (local $me i32) (local $q i32) (local $pairs i32)
+    (local $a0 i32) (local $a1 i32) (local $dx0 i32) (local $dx1 i32) (local $dy0 i32) (local $dy1 i32) (local $v v128) (local $padv v128)
+    (local.set $padv (f64x2.splat ${L("$pad")}))
+    (local.set $pairs (i32.shr_u (i32.add ${L("$n12")} (i32.const 1)) (i32.const 1)))
+    (local.set $me (i32.add ${L("$map")} (i32.mul ${L("$pairs")} (i32.const 112))))
+    (local.set $o ${L("$out")})
+    (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
+      (local.set $e (i32.add ${L("$ztab")} (i32.mul ${L("$i")} (i32.const 24))))
+      (local.set $b0 (i32.add ${L("$region")} (i32.load ${L("$e")})))
+      (local.set $b1 (i32.add ${L("$region")} (i32.load offset=4 ${L("$e")})))
+      (local.set $wz (f64.load offset=16 ${L("$e")}))
+      (if (i32.eqz (i32.load offset=8 ${L("$e")}))
+        (then ${fillPad(L("$n12"), `(f32.demote_f64 ${L("$pad")})`)})
+        (else
+          (local.set $mp ${L("$map")})
+          (local.set $q (i32.const 0))
+          (block $pd (loop $pl (br_if $pd (i32.ge_u ${L("$mp")} ${L("$me")}))
+            (local.set $dx0 (i32.load offset=8 ${L("$mp")}))
+            (local.set $dx1 (i32.load offset=12 ${L("$mp")}))
+            (local.set $dy0 (i32.load offset=16 ${L("$mp")}))
+            (local.set $dy1 (i32.load offset=20 ${L("$mp")}))
+            (local.set $v ${taps(L("$b0"))})
+            (if (f64.ne ${L("$wz")} (f64.const 0))
+              (then
+                (local.set $v (f64x2.add (f64x2.mul ${L("$v")} (f64x2.splat (f64.sub (f64.const 1) ${L("$wz")})))
+                  (f64x2.mul ${taps(L("$b1"))} (f64x2.splat ${L("$wz")}))))))
+            (local.set $v (f32x4.demote_f64x2_zero (v128.bitselect ${L("$v")} ${L("$padv")} (v128.load offset=96 ${L("$mp")}))))
+            ;; the second pixel of the last pair of an odd count is not written
+            (if (i32.lt_u (i32.add (i32.shl ${L("$q")} (i32.const 1)) (i32.const 1)) ${L("$n12")})
+              (then (v128.store64_lane align=4 0 ${L("$o")} ${L("$v")}) (local.set $o (i32.add ${L("$o")} (i32.const 8))))
+              (else (v128.store32_lane align=4 0 ${L("$o")} ${L("$v")}) (local.set $o (i32.add ${L("$o")} (i32.const 4)))))
+            (local.set $q (i32.add ${L("$q")} (i32.const 1)))
+            (local.set $mp (i32.add ${L("$mp")} (i32.const 112))) (br $pl)))))
       (local.set $i (i32.add ${L("$i")} (i32.const 1))) (br $il))))`;
 }
 
@@ -450,7 +554,7 @@ function generalFuncs(t: Source | null): string {
     (local $z0 i32) (local $y0 i32) (local $x0 i32) (local $v f64) (local $u f64)${loop(1, linearBody)})`;
 }
 
-const ROTATED = `${SOURCES.map((t) => zrotFuncs(t) + generalFuncs(t)).join("")}${generalFuncs(null)}`;
+const ROTATED = `${SOURCES.map((t) => zrotFuncs(t) + (t.i32 ? zrotNearest4Func(t) + zrotPairFunc(t) : "") + generalFuncs(t)).join("")}${generalFuncs(null)}`;
 
 /**
  * Copies a zn × yn box of rows of `bytes` bytes (byte strides): regions kept in their source

@@ -3,7 +3,9 @@
  * reference path (`sampleGeneral`): random rotations about z and about every axis, mirrors,
  * transposes, anisotropic voxels, off-scale reads, centres near and past the edges with and
  * without padding, 2-D images, and every source type the kernels read in place (plus uint32,
- * widened to float32 first). Nearest must be bit for bit; linear within 1 ulp of float32.
+ * widened to float32 first). Nearest must be bit for bit; linear within 1 ulp of float32 (the
+ * section kernel of integer sources sums four weighted taps where the reference blends three
+ * times).
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -119,7 +121,8 @@ describe("rotated-grid kernels equal the JS reference", () => {
         compared++;
       }
       assert.equal(compared, 40);
-      assert.ok(exactLinear === linear, `${linear - exactLinear} of ${linear} linear values differ by 1 ulp`); // today they are identical
+      // Integer sources sum four weighted taps (zrot_linear4): rarely, a value lands 1 ulp away.
+      assert.ok(exactLinear >= 0.99 * linear, `${linear - exactLinear} of ${linear} linear values differ by 1 ulp`);
       // The kernels ran: their y/x and offset maps are kept in the plane's scratch space.
       assert.ok(plane.scratch!.inUse > 0, "no rotated kernel ran");
       releaseSectionMaps(plane.scratch!);

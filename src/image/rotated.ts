@@ -90,7 +90,8 @@ function sampleSections(
 ): boolean {
   const [n0, n1, n2] = grid.shape;
   const nearest = opt.interpolation === "nearest";
-  const map = sectionMap(arena, g, opt, nearest, e, win, stride, n1, n2, f0, dj, dk);
+  const pairs = !nearest && k.zrot_linear4 !== undefined;
+  const map = sectionMap(arena, g, opt, nearest ? "nearest" : pairs ? "pairs" : "linear", e, win, stride, n1, n2, f0, dj, dk);
   if (map < 0) return false;
   const zBytes = nearest ? 4 * n0 : 24 * n0;
   const zt = arena.alloc(zBytes);
@@ -120,7 +121,7 @@ function sampleSections(
         zi[6 * i + 2] = opt.pad && !inside(fz, N0) ? 0 : 1;
         zf[3 * i + 2] = cz - z0;
       }
-      k.zrot_linear(region, zt, n0, map, n1 * n2, opt.padValue, out.byteOffset);
+      (pairs ? k.zrot_linear4! : k.zrot_linear)(region, zt, n0, map, n1 * n2, opt.padValue, out.byteOffset);
     }
     return true;
   } finally {
@@ -130,26 +131,33 @@ function sampleSections(
 
 /**
  * The y/x map of one output section (arena offset), computed or found among the recent ones.
- * Nearest: an i32 byte offset per pixel (-1: padding). Linear: 32 bytes per pixel: offset of
- * (y0, x0), x1 − x0 and y1 − y0 in bytes, valid, then wy and wx as f64.
+ * `nearest`: an i32 byte offset per pixel (-1: padding). `linear`: 32 bytes per pixel: offset of
+ * (y0, x0), x1 − x0 and y1 − y0 in bytes, valid, then wy and wx as f64. `pairs`: 112 bytes per
+ * pair of pixels, the layout of `zrot_linear4` (scripts/build-kernels.ts): their three offsets,
+ * the four tap weights as f64 pairs, and a 64-bit mask per pixel.
  */
 function sectionMap(
-  arena: ScratchArena, g: LevelGeometry, opt: SampleOptions, nearest: boolean, e: number, win: Window, stride: number[],
+  arena: ScratchArena, g: LevelGeometry, opt: SampleOptions, layout: "nearest" | "linear" | "pairs", e: number, win: Window, stride: number[],
   n1: number, n2: number, f0: number[], dj: number[], dk: number[],
 ): number {
   const N1 = g.size[1];
   const N2 = g.size[2];
-  const key = [nearest ? "n" : "l", e, f0[1], f0[2], dj[1], dj[2], dk[1], dk[2], N1, N2, win.lo[1], win.lo[2], win.hi[1], win.hi[2], stride[1], stride[2], opt.pad ? 1 : 0, n1, n2].join(",");
+  const nearest = layout === "nearest";
+  const key = [layout, e, f0[1], f0[2], dj[1], dj[2], dk[1], dk[2], N1, N2, win.lo[1], win.lo[2], win.hi[1], win.hi[2], stride[1], stride[2], opt.pad ? 1 : 0, n1, n2].join(",");
   const n = n1 * n2;
-  return keptMap(arena, key, nearest ? 4 * n : 32 * n, (at) => {
+  const bytes = nearest ? 4 * n : layout === "pairs" ? 112 * Math.ceil(n / 2) : 32 * n;
+  return keptMap(arena, key, bytes, (at) => {
     const [lo1, lo2] = [win.lo[1], win.lo[2]];
     const [hi1, hi2] = [win.hi[1], win.hi[2]];
     const s1 = stride[1] * e;
     const s2 = stride[2] * e;
     const pad = opt.pad;
     // Nearest: one i32 per pixel. Linear: 8 i32 words per pixel, the last two holding wy, wx.
-    const mi = new Int32Array(arena.buffer, at, nearest ? n : 8 * n);
-    const mf = new Float64Array(arena.buffer, at, nearest ? 0 : 4 * n);
+    // Pairs: 28 i32 words per pair of pixels (see above).
+    const words = bytes / 4;
+    const mi = new Int32Array(arena.buffer, at, words);
+    const mf = new Float64Array(arena.buffer, at, words / 2);
+    if (layout === "pairs") mi.fill(0); // an odd count's last pair: a padded second pixel
     let p = 0;
     for (let j = 0; j < n1; j++) {
       const by = f0[1] + j * dj[1];
@@ -170,12 +178,28 @@ function sectionMap(
         const yb = (clampI(y0 + 1, lo1, hi1) - lo1) * s1;
         const xa = (clampI(x0, lo2, hi2) - lo2) * s2;
         const xb = (clampI(x0 + 1, lo2, hi2) - lo2) * s2;
+        const wy = cy - y0;
+        const wx = cx - x0;
+        if (layout === "pairs") {
+          const q = 28 * (p >> 1);
+          const l = p & 1;
+          mi[q + l] = padded ? 0 : ya + xa;
+          mi[q + 2 + l] = padded ? 0 : xb - xa;
+          mi[q + 4 + l] = padded ? 0 : yb - ya;
+          const w = q / 2 + 4 + l; // f64 index of w00 for this lane
+          mf[w] = (1 - wy) * (1 - wx);
+          mf[w + 2] = (1 - wy) * wx;
+          mf[w + 4] = wy * (1 - wx);
+          mf[w + 6] = wy * wx;
+          mi[q + 24 + 2 * l] = mi[q + 25 + 2 * l] = padded ? 0 : -1;
+          continue;
+        }
         mi[8 * p] = ya + xa;
         mi[8 * p + 1] = xb - xa;
         mi[8 * p + 2] = yb - ya;
         mi[8 * p + 3] = padded ? 0 : 1;
-        mf[4 * p + 2] = cy - y0;
-        mf[4 * p + 3] = cx - x0;
+        mf[4 * p + 2] = wy;
+        mf[4 * p + 3] = wx;
       }
     }
   });

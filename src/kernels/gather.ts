@@ -40,6 +40,8 @@ export interface WasmResample {
 export interface WasmRotated {
   zrot_nearest(region: number, ztab: number, n0: number, map: number, n12: number, pad: number, out: number): void;
   zrot_linear(region: number, ztab: number, n0: number, map: number, n12: number, pad: number, out: number): void;
+  /** Linear sections two pixels at a time (integer sources; within 1 ulp of zrot_linear), or undefined. */
+  zrot_linear4?: (region: number, ztab: number, n0: number, map: number, n12: number, pad: number, out: number) => void;
   gen_linear(region: number, p: number, q: number, n0: number, n1: number, n2: number, out: number): void;
   /** The byte offset (or -1: padding) of every output voxel's nearest sample (any source kind). */
   gen_nearest_map(p: number, q: number, n0: number, n1: number, n2: number, map: number): void;
@@ -70,8 +72,10 @@ export function enableWasmGather(memory: WasmMemory): void {
   moduleCache ??= new wasm.Module(Buffer.from(GATHER_WASM_BASE64, "base64"));
   const ex = new wasm.Instance(moduleCache, { env: { memory } }).exports as unknown as Record<string, WasmGather>;
   const rot = (t: string): WasmRotated => ({
-    zrot_nearest: ex[`zrot_nearest_${t}`] as unknown as WasmRotated["zrot_nearest"],
+    // Integer sources: the four-pixel form (bit-identical).
+    zrot_nearest: (ex[`zrot_nearest4_${t}`] ?? ex[`zrot_nearest_${t}`]) as unknown as WasmRotated["zrot_nearest"],
     zrot_linear: ex[`zrot_linear_${t}`] as unknown as WasmRotated["zrot_linear"],
+    zrot_linear4: ex[`zrot_linear4_${t}`] as unknown as WasmRotated["zrot_linear4"],
     gen_linear: ex[`gen_linear_${t}`] as unknown as WasmRotated["gen_linear"],
     gen_nearest_map: ex.gen_nearest_map as unknown as WasmRotated["gen_nearest_map"],
   });
