@@ -233,6 +233,18 @@ const fillPad = (n: string, pad: string) => `
             (f32.store ${L("$o")} ${pad})
             (local.set $o (i32.add ${L("$o")} (i32.const 4))) (br $fl)))`;
 
+/** Start of a linear section loop: section i's planes ($b0, $b1), $wz, or padding for all of it. */
+const LINEAR_SECTION = `
+    (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
+      (local.set $e (i32.add ${L("$ztab")} (i32.mul ${L("$i")} (i32.const 24))))
+      (local.set $b0 (i32.add ${L("$region")} (i32.load ${L("$e")})))
+      (local.set $b1 (i32.add ${L("$region")} (i32.load offset=4 ${L("$e")})))
+      (local.set $wz (f64.load offset=16 ${L("$e")}))
+      (if (i32.eqz (i32.load offset=8 ${L("$e")}))
+        (then ${fillPad(L("$n12"), `(f32.demote_f64 ${L("$pad")})`)})
+        (else
+          (local.set $mp ${L("$map")})`;
+
 function zrotFuncs(t: Source): string {
   // linear: bilinear at plane base b of one map entry (o, dx, dy, wx, wy in locals). Integer
   // sources hold no NaN, infinity or -0, so a zero-weight blend equals the value kept.
@@ -270,15 +282,7 @@ function zrotFuncs(t: Source): string {
     (local $m i32) (local $dx i32) (local $dy i32) (local $wx f64) (local $wy f64) (local $v f64) (local $u f64) (local $t0 f64) (local $t1 f64)
     (local.set $o ${L("$out")})
     (local.set $me (i32.add ${L("$map")} (i32.shl ${L("$n12")} (i32.const 5))))
-    (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
-      (local.set $e (i32.add ${L("$ztab")} (i32.mul ${L("$i")} (i32.const 24))))
-      (local.set $b0 (i32.add ${L("$region")} (i32.load ${L("$e")})))
-      (local.set $b1 (i32.add ${L("$region")} (i32.load offset=4 ${L("$e")})))
-      (local.set $wz (f64.load offset=16 ${L("$e")}))
-      (if (i32.eqz (i32.load offset=8 ${L("$e")}))
-        (then ${fillPad(L("$n12"), `(f32.demote_f64 ${L("$pad")})`)})
-        (else
-          (local.set $mp ${L("$map")})
+${LINEAR_SECTION}
           (block $pd (loop $pl (br_if $pd (i32.ge_u ${L("$mp")} ${L("$me")}))
             (if (i32.load offset=12 ${L("$mp")})
               (then
@@ -371,15 +375,7 @@ function zrotPairFunc(t: Source): string {
     (local.set $pairs (i32.shr_u (i32.add ${L("$n12")} (i32.const 1)) (i32.const 1)))
     (local.set $me (i32.add ${L("$map")} (i32.mul ${L("$pairs")} (i32.const 112))))
     (local.set $o ${L("$out")})
-    (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
-      (local.set $e (i32.add ${L("$ztab")} (i32.mul ${L("$i")} (i32.const 24))))
-      (local.set $b0 (i32.add ${L("$region")} (i32.load ${L("$e")})))
-      (local.set $b1 (i32.add ${L("$region")} (i32.load offset=4 ${L("$e")})))
-      (local.set $wz (f64.load offset=16 ${L("$e")}))
-      (if (i32.eqz (i32.load offset=8 ${L("$e")}))
-        (then ${fillPad(L("$n12"), `(f32.demote_f64 ${L("$pad")})`)})
-        (else
-          (local.set $mp ${L("$map")})
+${LINEAR_SECTION}
           (local.set $q (i32.const 0))
           (block $pd (loop $pl (br_if $pd (i32.ge_u ${L("$mp")} ${L("$me")}))
             (local.set $dx0 (i32.load offset=8 ${L("$mp")}))
