@@ -186,6 +186,77 @@ describe("2-D images and channels", async () => {
   });
 });
 
+describe("non-spatial axes: channel and time", async () => {
+  const space = (name: string) => ({ name, type: "space", unit: "nanometer" });
+  // value = t·10000 + c·1000 + z·100 + y·10 + x
+  const value = (idx: number[]) => idx[0] * 10000 + idx[1] * 1000 + idx[2] * 100 + idx[3] * 10 + idx[4];
+  const tczyx = async (name: string, t: number, c: number, axes = [{ name: "t", type: "time" }, { name: "c", type: "channel" }, space("z"), space("y"), space("x")]) => {
+    const dir = path.join(tmp, name);
+    await writeOmePyramid(dir, {
+      format: 2, dtype: "uint32", axes,
+      levels: [{ shape: [t, c, 4, 4, 4], scale: [1, 1, 8, 8, 8], translation: [0, 0, 4, 4, 4], chunks: [1, 1, 4, 4, 4], data: value }],
+    });
+    return dir;
+  };
+  const centre = [4 + 8, 4 + 16, 4 + 8]; // voxel (1, 2, 1) for a one-voxel patch
+  const pair = [4 + 8, 4 + 16, 4 + 12]; // voxels (1, 2, 1) and (1, 2, 2) for a [1, 1, 2] patch
+
+  it("channel indexes the axis of type channel of a TCZYX image, time the axis of type time", async () => {
+    const one = await tczyx("tczyx-t1", 1, 6);
+    const img = await CellMapImage.open({ path: one, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 2], channel: 5 });
+    assert.deepEqual(Array.from((await img.read(pair)).data), [5121, 5122]);
+    const three = await tczyx("tczyx-t3", 3, 2);
+    const both = await CellMapImage.open({ path: three, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 2], channel: 1, time: 2 });
+    assert.deepEqual(Array.from((await both.read(pair)).data), [21121, 21122]);
+    const first = await CellMapImage.open({ path: three, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1] });
+    assert.deepEqual(Array.from((await first.read(centre)).data), [121], "time 0 and channel 0 by default");
+    await assert.rejects(CellMapImage.open({ path: three, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], time: 3 }), /time index 3 outside axis "t" \(type time\) of size 3/);
+    await assert.rejects(CellMapImage.open({ path: one, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 6 }), /channel index 6 outside axis "c" \(type channel\) of size 6/);
+  });
+
+  it("an axis without a type named c counts as the channel axis; other non-spatial axes must have one entry", async () => {
+    const untyped = await tczyx("tczyx-untyped", 2, 3, [{ name: "t", type: "time" }, { name: "c" }, space("z"), space("y"), space("x")] as never);
+    const img = await CellMapImage.open({ path: untyped, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 2, time: 1 });
+    assert.deepEqual(Array.from((await img.read(centre)).data), [12121]);
+    const custom = await tczyx("custom-1", 1, 3, [{ name: "t", type: "time" }, { name: "q", type: "custom" }, space("z"), space("y"), space("x")]);
+    await assert.rejects(CellMapImage.open({ path: custom, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1] }), (e: unknown) => {
+      assert.ok(e instanceof CellMapError && e.code === "INVALID_ARGUMENT");
+      assert.match(e.message, /non-spatial axis "q" \(type custom\) has 3 entries and no option selects one/);
+      return true;
+    });
+    const single = await tczyx("custom-single", 1, 1, [{ name: "t", type: "time" }, { name: "q", type: "custom" }, space("z"), space("y"), space("x")]);
+    const ok = await CellMapImage.open({ path: single, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1] });
+    assert.deepEqual(Array.from((await ok.read(centre)).data), [121]);
+    // channel given for an image without a channel axis
+    await assert.rejects(CellMapImage.open({ path: single, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 1 }), /channel 1 given, but the image has no channel axis/);
+  });
+
+  it("bare arrays with leading dims: one is a channel axis; of two, time then channel", async () => {
+    const dir = path.join(tmp, "bare-tczyx");
+    await writeOmePyramid(path.join(dir, "img"), {
+      format: 2, dtype: "uint32",
+      axes: [{ name: "t", type: "time" }, { name: "c", type: "channel" }, space("z"), space("y"), space("x")],
+      levels: [{ shape: [2, 3, 4, 4, 4], scale: [1, 1, 8, 8, 8], translation: [0, 0, 4, 4, 4], chunks: [1, 1, 4, 4, 4], data: value }],
+    });
+    const bare = await CellMapImage.open({ path: path.join(dir, "img", "s0"), voxelSize: [8, 8, 8], translation: [4, 4, 4], targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 2, time: 1 });
+    assert.deepEqual(Array.from((await bare.read(centre)).data), [12121]);
+    await assert.rejects(CellMapImage.open({ path: path.join(dir, "img", "s0"), voxelSize: [8, 8, 8], targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 3 }), /channel index 3 outside axis "c"/);
+  });
+});
+
+describe("a 2-entry targetScale", async () => {
+  it("means sections, as in a dataset: the level is chosen by y/x alone (sections: false keeps an isotropic scale)", async () => {
+    // z is 16 nm at every level; y/x go 4 -> 8 -> 16 nm.
+    const dir = path.join(tmp, "aniso-sections");
+    await makeCoordPyramid(dir, { shape: [6, 96, 96], s0Scale: [16, 4, 4], factor: [1, 2, 2], levels: 3, chunks: [2, 32, 32] });
+    const img = await CellMapImage.open({ path: dir, targetScale: [8, 8], targetVoxelShape: [16, 16] });
+    assert.equal(img.scaleLevel.path, "s1");
+    assert.deepEqual(img.outputScale, [16, 8, 8], "z steps by the data's own sections");
+    const iso = await CellMapImage.open({ path: dir, targetScale: [8, 8], targetVoxelShape: [16, 16], sections: false });
+    assert.equal(iso.scaleLevel.path, "s0", "an isotropic 8 nm request needs the finer z of no level: s0");
+  });
+});
+
 describe("class counts", async () => {
   const shapes = [{ kind: "box" as const, min: [0, 0, 0], max: [16, 16, 32] }];
   it("counts foreground once at s0 and scales by the voxel-volume ratio", async () => {

@@ -114,6 +114,7 @@ export const imageOptionsSchema = optionObject(
     sections: bool.optional(),
     valueTransform: transformObjectOrNull().optional(),
     channel: integerAtLeast(0).optional(),
+    time: integerAtLeast(0).optional(),
     multiscaleIndex: integerAtLeast(0).optional(),
     voxelSize: z.unknown().optional(),
     translation: z.unknown().optional(),

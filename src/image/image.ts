@@ -59,13 +59,20 @@ export interface CellMapImageOptions<D extends OutputDtype = "float32"> {
    * 2-D sections of a 3-D image: choose the level by the y/x voxel size alone and step z by the
    * chosen level's own section spacing (the z entry of `targetScale` is ignored), so that a patch
    * with one z voxel is one stored section. What a 2-entry `{ shape: [y, x], scale: [y, x] }`
-   * dataset spec asks for. Default false.
+   * dataset spec asks for. Default: true when `targetScale` has 2 entries and the image has a z
+   * axis (as in a dataset), else false.
    */
   sections?: boolean;
   /** Value transform applied to every patch after spatial sampling. */
   valueTransform?: ValueTransformLike;
-  /** Index read along non-spatial axes (channel, time). Default 0. */
+  /**
+   * Index read along the axis of type `channel` (an axis without a type named `c` or `channel`
+   * counts as one). Default 0. Other non-spatial axes must have one entry or be selected by
+   * `time`: a larger one is an error naming it.
+   */
   channel?: number;
+  /** Index read along the axis of type `time` (or one named `t`/`time` without a type). Default 0. */
+  time?: number;
   /** Which entry of `multiscales` to use. Default 0. */
   multiscaleIndex?: number;
   /**
@@ -265,7 +272,8 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
     });
     const pick = (v: number[], w: number, fallback: number) => (spatialIndex[w] >= 0 ? v[spatialIndex[w]] : fallback);
     const levelScales = ms.levels.map((l) => AXES.map((_, w) => pick(l.scale, w, scale[w])));
-    const sections = opts.sections === true && spatialIndex[0] >= 0;
+    // A 2-entry scale means sections, as in a dataset's array spec (unless `sections: false`).
+    const sections = (opts.sections ?? (opts.targetScale.length === 2 && axisOrder === "zyx")) && spatialIndex[0] >= 0;
     const li = sections ? chooseLevel(levelScales.map((l) => l.slice(1)), scale.slice(1)) : chooseLevel(levelScales, scale);
     if (sections) scale[0] = levelScales[li][0];
     const lvl = ms.levels[li];
@@ -275,14 +283,7 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
     }
     const dimOf = AXES.map((_, w) => (spatialIndex[w] >= 0 ? ms.spatialDims[spatialIndex[w]] : -1));
     const size = AXES.map((_, w) => (dimOf[w] >= 0 ? array.shape[dimOf[w]] : 1));
-    const channel = opts.channel ?? 0;
-    const fixedIndex = array.shape.map((n, d) => {
-      if (dimOf.includes(d)) return -1;
-      if (!(channel >= 0 && channel < n)) {
-        throw new CellMapError("INVALID_ARGUMENT", `channel index ${channel} outside non-spatial axis "${ms.axes[d]?.name}" of size ${n}`, array.id);
-      }
-      return channel;
-    });
+    const fixedIndex = nonSpatialIndex(ms, array.shape, dimOf, opts, array.id);
     const level: ScaleLevel = {
       index: li,
       path: lvl.path,
@@ -475,6 +476,50 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
   toString(): string {
     return `CellMapImage(${this.array.id}, class=${this.targetClass}, scale=[${this.outputScale}], shape=[${this.outputShape}])`;
   }
+}
+
+/** What a non-spatial axis is read by: `channel`, `time`, or neither. */
+function axisRole(a: { name: string; type?: string } | undefined): "channel" | "time" | null {
+  const type = a?.type?.toLowerCase();
+  if (type === "channel" || type === "time") return type;
+  if (type !== undefined) return null;
+  const name = a?.name.toLowerCase();
+  return name === "c" || name === "channel" ? "channel" : name === "t" || name === "time" ? "time" : null;
+}
+
+/**
+ * The index read along each dim of the array (-1 on spatial dims): `channel` on the channel
+ * axis, `time` on the time axis, 0 on other axes of one entry.
+ *
+ * @throws CellMapError `INVALID_ARGUMENT` naming the axis when an index is outside it, when a
+ *   non-spatial axis of several entries is neither, or when `channel`/`time` (other than 0) is
+ *   given for an image without such an axis
+ */
+function nonSpatialIndex(ms: Multiscale, shape: readonly number[], dimOf: number[], opts: { channel?: number; time?: number }, where: string): number[] {
+  const used = { channel: false, time: false };
+  const out = shape.map((n, d) => {
+    if (dimOf.includes(d)) return -1;
+    const axis = ms.axes[d];
+    const role = axisRole(axis);
+    const name = `"${axis?.name ?? d}"${axis?.type ? ` (type ${axis.type})` : ""}`;
+    if (role === null) {
+      if (n === 1) return 0;
+      throw new CellMapError("INVALID_ARGUMENT", `non-spatial axis ${name} has ${n} entries and no option selects one (channel reads the axis of type "channel", time the axis of type "time")`, where);
+    }
+    used[role] = true;
+    const index = opts[role] ?? 0;
+    if (!(index >= 0 && index < n)) {
+      throw new CellMapError("INVALID_ARGUMENT", `${role} index ${index} outside axis ${name} of size ${n}`, where);
+    }
+    return index;
+  });
+  for (const role of ["channel", "time"] as const) {
+    const v = opts[role];
+    if (!used[role] && v !== undefined && v !== 0) {
+      throw new CellMapError("INVALID_ARGUMENT", `${role} ${v} given, but the image has no ${role} axis (axes: ${ms.axes.map((a) => a.name).join(", ")})`, where);
+    }
+  }
+  return out;
 }
 
 /** Opens the array at the store root for `voxelSize` images, with a hint when it is not an array. */

@@ -2,8 +2,9 @@
  * A bare Zarr array (no multiscales group around it) seen as a one-level image. Many tools write
  * plain arrays (zarr-python, tensorstore, the zarr conformance data); such an array carries no
  * geometry, so the caller states it: the voxel size and the world position of voxel 0, in nm,
- * along the array's trailing 2 or 3 dims (`yx` or `zyx`). Leading dims are non-spatial (channel,
- * time) and are indexed like an NGFF channel axis.
+ * along the array's trailing 2 or 3 dims (`yx` or `zyx`). Leading dims are non-spatial, in
+ * OME-NGFF order: one is a channel axis; of two, the first is time and the second channel;
+ * further ones in front are custom axes (read only when they have one entry).
  */
 import { CellMapError } from "../errors.js";
 import type { Multiscale } from "./model.js";
@@ -18,8 +19,9 @@ export interface BareArrayGeometry {
 
 /**
  * The {@link Multiscale} of a bare array of `ndim` dims: one level whose path is the array
- * itself (`""`), spatial axes z, y, x (or y, x) on the trailing dims, one channel axis per
- * leading dim, and a note saying the geometry came from the caller.
+ * itself (`""`), spatial axes z, y, x (or y, x) on the trailing dims, the leading dims as
+ * channel (`c`), time and channel (`t`, `c`), or custom axes then `t`, `c`, and a note saying the
+ * geometry came from the caller.
  *
  * @throws CellMapError `INVALID_ARGUMENT` naming `voxelSize` / `translation` when they are not
  *   2 or 3 positive (finite) numbers matching each other and at most `ndim` long
@@ -40,7 +42,10 @@ export function bareArrayMultiscale(ndim: number, geometry: BareArrayGeometry, z
   const spatial = n === 3 ? ["z", "y", "x"] : ["y", "x"];
   const lead = ndim - n;
   const axes = [
-    ...Array.from({ length: lead }, (_, d) => ({ name: lead === 1 ? "c" : `c${d}`, type: "channel" })),
+    ...Array.from({ length: lead }, (_, d) => {
+      const fromEnd = lead - d; // 1: channel, 2: time, more: custom
+      return fromEnd === 1 ? { name: "c", type: "channel" } : fromEnd === 2 ? { name: "t", type: "time" } : { name: `d${d}`, type: "custom" };
+    }),
     ...spatial.map((name) => ({ name, type: "space", unit: "nanometer" })),
   ];
   return {
