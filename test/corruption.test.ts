@@ -10,7 +10,9 @@
  * - checksummed formats (gzip, zlib, zstd with a content checksum, a shard index's crc32c)
  *   raise on any damaged payload or checksum byte; a header field no checksum covers decodes
  *   identically or raises;
- * - damage no format can see decodes to a chunk of the right size, identical on every path.
+ * - damage no format can see decodes to a chunk of the right size, identical on every path;
+ * - bytes after a complete blosc frame are not damage: c-blosc ignores them (z5py writes 16),
+ *   so such a chunk decodes to the clean values on every path (a frame cut short still raises).
  *
  * Deterministic (fixed seeds); `CELLMAP_CORRUPTION_CASES` raises the number of damages per format.
  */
@@ -21,6 +23,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zarr from "zarrita";
 import { CellMapError } from "../src/errors.js";
+import { CellMapImage } from "../src/image/image.js";
 import { LocalStore } from "../src/store/local.js";
 import { crc32c } from "@aws-crypto/crc32c";
 import { createZarrArray, type CompressorSpec } from "../src/zarr/write/index.js";
@@ -386,6 +389,26 @@ describe("corrupt chunks on every decode path", () => {
     for (const fx of fixtures.values()) fs.writeFileSync(fx.file, fx.clean);
   });
 
+  it("bytes after a complete blosc frame are not damage: every path decodes the clean values (a frame cut short still raises)", async () => {
+    for (const name of ["v2-blosc-lz4", "v2-blosc-zstd", "v2-blosc-zlib", "v3-blosc-zstd"]) {
+      const fx = fixtures.get(name)!;
+      const r = rng(7);
+      for (const extra of [1, 16, 200]) {
+        const padded = new Uint8Array(fx.clean.length + extra);
+        padded.set(fx.clean);
+        for (let i = fx.clean.length; i < padded.length; i++) padded[i] = Math.floor(r() * 256);
+        assert.equal(await checkBytes(fx, padded, `${extra} random bytes after the frame`, "checked"), "decoded", `${name} + ${extra} bytes`);
+        // A frame cut short is still damage, padding or not (the padding cannot complete it).
+        const cut = new Uint8Array(fx.clean.length - 5 + extra);
+        cut.set(fx.clean.subarray(0, fx.clean.length - 5));
+        if (extra < 5) await checkBytes(fx, cut, `cut by 5 bytes, then ${extra} bytes appended`, "raise");
+      }
+      // cbytes no longer has to equal the chunk's length, yet every change of it is still caught:
+      // larger, the chunk is too short; smaller, the blocks no longer fit in the frame.
+      for (let bit = 0; bit < 32; bit++) await check(fx, { kind: "flip", at: 12 + (bit >> 3), bit: bit & 7 }, "raise");
+    }
+  });
+
   for (const f of FORMATS) {
     it(`seeded damage: ${f.name}`, async (t) => {
       const fx = fixtures.get(f.name)!;
@@ -400,4 +423,81 @@ describe("corrupt chunks on every decode path", () => {
       assert.ok(Object.keys(tally).some((k) => k.endsWith("raised")), `${f.name}: some damage raised (${JSON.stringify(tally)})`);
     });
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Blosc chunks with trailing bytes (issue #20): z5py writes 16 bytes after every blosc frame.
+
+describe("blosc chunks with trailing bytes (as z5py writes them)", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cm-trailing-"));
+  after(() => {
+    resetPaths();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const shape = [8, 32, 64];
+  const chunks = [4, 16, 32]; // 8 chunks per array
+  const voxel = [8, 4, 4];
+  const center = shape.map((n, d) => ((n - 1) * voxel[d]) / 2); // the whole array
+  const cases: { name: string; compressor: CompressorSpec; lz4?: boolean; zstd?: boolean }[] = [
+    { name: "blosc-lz4-shuffle", compressor: blosc("lz4", 1, 0), lz4: true },
+    { name: "blosc-zstd-shuffle", compressor: blosc("zstd", 1, 0), zstd: true },
+    { name: "blosc-zstd-bitshuffle", compressor: blosc("zstd", 2, 4096), zstd: true },
+    // blosclz splits are decoded by numcodecs' WASM blosc on every path
+    { name: "blosc-blosclz-shuffle", compressor: { id: "blosc", cname: "blosclz", clevel: 5, shuffle: 1, blocksize: 0 } },
+  ];
+  const chunkFiles = (arr: string) => fs.readdirSync(arr).filter((f) => /^\d+\.\d+\.\d+$/.test(f));
+
+  async function readImage(arr: string, p: DecodePath): Promise<Outcome> {
+    p.set();
+    chunkCache.clear();
+    try {
+      const img = await CellMapImage.open({ path: arr, voxelSize: voxel, targetScale: voxel, targetVoxelShape: shape });
+      if (p.name === "fast+direct") assert.notEqual(img.array.direct, null, "the fast path decodes straight into cache slots");
+      if (p.name === "wasm" || p.name === "fast, no direct") assert.equal(img.array.direct, null, `${p.name}: zarrita's pipeline decodes`);
+      return { ok: true, data: (await img.read(center)).data as Float32Array };
+    } catch (err) {
+      if (err instanceof assert.AssertionError) throw err;
+      return { ok: false, err };
+    } finally {
+      while (chunkCache.getStats().inflight > 0) await new Promise((r) => setImmediate(r));
+      resetPaths();
+    }
+  }
+
+  it("a v2 array whose every chunk has 16 bytes after its frame reads the clean values on every decode path; a chunk cut short raises naming it", async () => {
+    resetPaths();
+    for (const c of cases) {
+      const arr = path.join(dir, c.name);
+      const w = await createZarrArray(arr, { zarrFormat: 2, shape, chunks, dtype: "uint16", compressor: c.compressor });
+      await w.writeAll(DATA);
+      const files = chunkFiles(arr);
+      assert.equal(files.length, 8, `${c.name}: every chunk is stored`);
+      const clean = new Map(files.map((f) => [f, new Uint8Array(fs.readFileSync(path.join(arr, f)))]));
+      const format: Format = { name: c.name, zarrFormat: 2, compressor: c.compressor, roles: () => [], lz4: c.lz4, zstd: c.zstd };
+      const paths = PATHS.filter((p) => p.applies(format));
+
+      // 16 bytes after every frame, as z5py writes them.
+      for (const [f, b] of clean) {
+        assert.equal(new DataView(b.buffer, b.byteOffset).getInt32(12, true), b.length, `${c.name}/${f}: the frame fills the file before padding`);
+        fs.appendFileSync(path.join(arr, f), Uint8Array.from({ length: 16 }, (_, i) => 0xf0 ^ i));
+      }
+      for (const p of paths) {
+        const o = await readImage(arr, p);
+        assert.ok(o.ok, `${c.name} with 16 trailing bytes on ${p.name}: ${o.ok ? "" : String((o.err as Error)?.message ?? o.err)}`);
+        assert.ok(sameData(o.data, EXPECTED), `${c.name} with 16 trailing bytes on ${p.name}: values differ from the un-padded array`);
+      }
+
+      // A frame cut short by a few bytes is still damage.
+      const key = "1.0.1";
+      fs.writeFileSync(path.join(arr, key), clean.get(key)!.subarray(0, clean.get(key)!.length - 3));
+      for (const p of paths) {
+        const o = await readImage(arr, p);
+        assert.ok(!o.ok, `${c.name} with chunk ${key} cut by 3 bytes on ${p.name}: decoded`);
+        const e = o.err;
+        assert.ok(e instanceof CellMapError && e.code === "CORRUPT_CHUNK", `${c.name} cut on ${p.name}: ${String(e)}`);
+        assert.ok(e.message.includes(arr) && e.message.includes(key), `${c.name} cut on ${p.name}: the message names the array and chunk ${key}: ${e.message}`);
+        assert.match(e.message, /header says the frame is \d+ bytes but the chunk has only \d+/, `${c.name} cut on ${p.name}`);
+      }
+    }
+  });
 });

@@ -15,7 +15,9 @@
  *   split walked without decoding (lengths, offsets, exact size). zlib and zstd splits cannot
  *   be checked without inflating them, so they are decoded once more into scratch (about one
  *   extra decode on this path); blosclz/snappy splits get the frame checks only. memcpy'd
- *   frames are copied here (c-blosc would only copy them too).
+ *   frames are copied here (c-blosc would only copy them too). Only the frame (its first
+ *   `cbytes` bytes) is handed to the WASM codec: bytes after it (z5py writes 16) are ignored,
+ *   as c-blosc ignores them.
  * - lz4: the size prefix (expected size, plausible ratio) and the block walk.
  * - zstd: a frame content size larger than the chunk is refused before allocating.
  * - all: any error becomes `CORRUPT_CHUNK`, and the output must have the expected size
@@ -38,13 +40,21 @@ export interface RegistryCodecClass {
 
 type Decoder = { decode(data: Uint8Array): unknown };
 
+/** What the WASM codec decodes instead of the whole chunk (a prefix of it), and the decoded size it must give. */
+interface Trimmed {
+  input: Uint8Array;
+  size: number;
+}
+
+type GuardResult = Uint8Array | number | Trimmed | void;
+
 /**
  * Checks run before one family's WASM decode: `before` throws on damage, and may return the
- * decoded size the output must have, or the decoded chunk itself (then the WASM codec is not
- * called).
+ * decoded size the output must have, the decoded chunk itself (then the WASM codec is not
+ * called), or the part of the chunk the WASM codec decodes with that size.
  */
 interface Guard {
-  before?(data: Uint8Array, expected: number | undefined): Promise<Uint8Array | number | void> | Uint8Array | number | void;
+  before?(data: Uint8Array, expected: number | undefined): Promise<GuardResult> | GuardResult;
   what: string;
 }
 
@@ -55,7 +65,10 @@ const GUARDS: Record<"blosc" | "zstd" | "lz4" | "gzip" | "zlib", Guard> = {
       const layout = await verifyBloscFrame(data, expected);
       if (layout.header.nbytes === 0) return new Uint8Array(0);
       if (layout.memcpyed) return data.slice(16, 16 + layout.header.nbytes);
-      return layout.header.nbytes;
+      // The frame alone: bytes after it (z5py writes 16) are not part of it, and c-blosc
+      // ignores them too.
+      const { cbytes, nbytes } = layout.header;
+      return cbytes === data.length ? nbytes : { input: data.subarray(0, cbytes), size: nbytes };
     },
   },
   lz4: {
@@ -118,13 +131,15 @@ export function checkedWasmCodec(family: keyof typeof GUARDS, name: string, Orig
         async decode(data: Uint8Array): Promise<Uint8Array> {
           const early = await guard.before?.(data, expected);
           if (early instanceof Uint8Array) return early;
+          const trimmed = typeof early === "object" ? early : undefined;
+          const size = trimmed ? trimmed.size : early;
           let out: Uint8Array;
           try {
-            out = (await inner.decode(data)) as Uint8Array;
+            out = (await inner.decode(trimmed ? trimmed.input : data)) as Uint8Array;
           } catch (err) {
             throw asCorrupt(err, guard.what);
           }
-          if (typeof early === "number" && out.length !== early) throw corruptChunk(`${guard.what}: decoded ${out.length} bytes, the chunk says ${early}`);
+          if (typeof size === "number" && out.length !== size) throw corruptChunk(`${guard.what}: decoded ${out.length} bytes, the chunk says ${size}`);
           checkDecodedSize(guard.what, out.length, expected);
           return out;
         },

@@ -88,7 +88,7 @@ function scratchOf(size: number): Uint8Array {
 
 let wasmBloscCodec: Promise<NumcodecsCodec> | undefined;
 
-/** Decodes a whole frame with numcodecs' WASM blosc (for inner compressors we lack). */
+/** Decodes a whole frame (exactly `cbytes` bytes) with numcodecs' WASM blosc (for inner compressors we lack). */
 async function decodeWithWasm(src: Uint8Array, nbytes: number, what: string): Promise<Uint8Array> {
   wasmBloscCodec ??= loadWasmBlosc().then((B) => B.fromConfig({ id: "blosc" }));
   let out: Uint8Array;
@@ -133,7 +133,8 @@ export async function verifyBloscFrame(src: Uint8Array, expectedSize?: number): 
 /**
  * Decodes one blosc1 frame.
  *
- * @param src the whole chunk; its length must equal the header's `cbytes`.
+ * @param src the whole chunk: the frame (the header's `cbytes` bytes), then possibly bytes that
+ *   are ignored, as c-blosc ignores them (z5py writes 16). A chunk shorter than `cbytes` raises.
  * @param expectedSize decoded size the chunk must have (chunk shape × item size), if known.
  * @param into where to decode (exactly the decoded size; e.g. a slot of the shared chunk cache),
  *   instead of a new array. The result is then `into`.
@@ -161,8 +162,9 @@ export async function decodeBlosc(src: Uint8Array, expectedSize?: number, into?:
     inner = zstdWasmInner;
     sync = false;
   } else {
-    // blosclz, snappy or an unknown code: let the WASM c-blosc decide.
-    return decodeWithWasm(src, h.nbytes, format === FORMAT_BLOSCLZ || format === FORMAT_SNAPPY ? FORMAT_NAMES[format] : `format ${format}`);
+    // blosclz, snappy or an unknown code: let the WASM c-blosc decide, on the frame alone
+    // (bytes after it are not the codec's to see).
+    return decodeWithWasm(src.subarray(0, h.cbytes), h.nbytes, format === FORMAT_BLOSCLZ || format === FORMAT_SNAPPY ? FORMAT_NAMES[format] : `format ${format}`);
   }
 
   const { typesize, nbytes, blocksize } = h;

@@ -12,6 +12,10 @@
  * chunk, block starts and split sizes within the frame, and the blocks tiling the frame
  * exactly (c-blosc writes them back to back), so a damaged offset cannot make a block decode
  * another block's bytes. The decoder (`decode.ts`) then only follows the layout it returns.
+ *
+ * The frame is the chunk's first `cbytes` bytes: bytes after it are not part of it and are
+ * ignored, as c-blosc (and so zarr-python, zarrita) ignores them. z5py writes 16 such bytes
+ * after every blosc frame. A chunk shorter than `cbytes` is truncated: `CORRUPT_CHUNK`.
  */
 
 import { CellMapError } from "../../../errors.js";
@@ -26,7 +30,7 @@ export interface BloscHeader {
   /** Decoded size in bytes. */
   nbytes: number;
   blocksize: number;
-  /** Size of the whole frame in bytes. */
+  /** Size of the whole frame in bytes (the chunk may hold more bytes after it, which are ignored). */
   cbytes: number;
 }
 
@@ -92,7 +96,8 @@ export interface BloscLayout {
 
 /**
  * Checks the structure of a blosc1 frame without decoding it and returns where its splits lie:
- * the header against the chunk (`cbytes` = its length, `nbytes` = `expectedSize`), the block
+ * the header against the chunk (`cbytes` at most its length: the frame is its first `cbytes`
+ * bytes, and bytes after it are ignored; `nbytes` = `expectedSize`), the block
  * sizes, every block start and split size within the frame, and the blocks covering
  * `[header + block starts, cbytes)` exactly, without gaps or overlaps, as c-blosc writes them.
  *
@@ -105,8 +110,12 @@ export function parseBloscFrame(src: Uint8Array, expectedSize?: number): BloscLa
     throw new CellMapError("UNSUPPORTED", `blosc: frame format version ${h.version} (only blosc1 frames, version ${VERSION_FORMAT}, are supported)`);
   }
   if (h.flags & FUTURE_FLAG) throw new CellMapError("UNSUPPORTED", `blosc: unknown header flag 0x08 (flags 0x${h.flags.toString(16)})`);
-  if (h.cbytes !== src.length) {
-    throw corruptChunk(`blosc: header says the frame is ${h.cbytes} bytes but the chunk has ${src.length} (truncated or padded)`);
+  if (h.cbytes < HEADER_SIZE) throw corruptChunk(`blosc: header says the frame is ${h.cbytes} bytes, less than its 16-byte header`);
+  // Only a chunk shorter than its frame is damage: c-blosc decodes the first cbytes bytes and
+  // ignores any after them (z5py writes 16 bytes after every frame; zarr-python and zarrita
+  // read such chunks). Everything below stays within [0, cbytes).
+  if (h.cbytes > src.length) {
+    throw corruptChunk(`blosc: header says the frame is ${h.cbytes} bytes but the chunk has only ${src.length} (truncated)`);
   }
   if (h.nbytes < 0) throw corruptChunk(`blosc: negative decoded size ${h.nbytes} in the header`);
   if (expectedSize !== undefined && h.nbytes !== expectedSize) {
