@@ -391,6 +391,136 @@ describe("metadata other tools write", () => {
     assert.deepEqual(info.problems, ["axis y has no unit; assuming nanometer", "axis x has no unit; assuming nanometer"]);
   });
 
+  it("spatial units that are not lengths (IDR's pixel) and a misspelt `units`: read like a missing unit, noted, one warning per image", async () => {
+    const dir = fresh("pixel");
+    const fx = await pyramid(dir, { levels: 1 });
+    editJson(path.join(dir, ".zattrs"), (j) => {
+      for (const a of j.multiscales[0].axes) {
+        if (a.name === "z") { a.units = a.unit; delete a.unit; } else a.unit = "pixel";
+      }
+    });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const img = await open3(dir);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(img.scaleLevel.scale, [4, 4, 4]);
+      await open3(dir);
+      assert.equal((await img.read([10, 10, 10])).data[0], fx.value([4, 4, 4]), "voxel 0 of the patch sits at [4, 4, 4] nm");
+      const ours = warnings.filter((w) => (w as Error & { code?: string }).code === "CELLMAP_NO_UNIT");
+      assert.deepEqual(ours.map((w) => w.message), [
+        `${dir}: axis y has no unit of length (unit "pixel"); assuming nanometer`,
+        `${dir}: axis x has no unit of length (unit "pixel"); assuming nanometer`,
+      ]);
+    } finally {
+      process.off("warning", onWarning);
+    }
+    const info = await describeImage(dir);
+    assert.deepEqual(info.problems, [
+      `axis z has "units" instead of "unit"; reading "nanometer" as its unit`,
+      `axis y has no unit of length (unit "pixel"); assuming nanometer`,
+      `axis x has no unit of length (unit "pixel"); assuming nanometer`,
+    ]);
+    editJson(path.join(dir, ".zattrs"), (j) => { j.multiscales[0].axes[2].unit = 1; });
+    await assert.rejects(open3(dir), isError("INVALID_METADATA", "multiscales[0].axes[2].unit: expected string, got number", dir));
+  });
+
+  it("NGFF 0.1/0.2 and 0.6.dev1 (RFC-5) groups: UNSUPPORTED naming the version, the supported ones and how to read a level as a bare array", async () => {
+    const v2 = fresh("ngff02");
+    const fx = await pyramid(v2, { levels: 2 });
+    const want = Array.from((await (await open3(v2)).read([10, 10, 10])).data);
+    for (const version of ["0.1", "0.2"]) {
+      fs.writeFileSync(path.join(v2, ".zattrs"), JSON.stringify({ multiscales: [{ version, name: "raw", datasets: [{ path: "s0" }, { path: "s1" }], type: "mean" }] }));
+      const refusal = isError("UNSUPPORTED", `multiscales[0].version: unsupported NGFF version "${version}"`, "0.4 and 0.5", `CellMapImage.open({ path: "${v2}/s0", voxelSize`, `info ${v2}/s0 --voxel-size`, `[${v2}]`);
+      await assert.rejects(open3(v2), refusal);
+      await assert.rejects(describeImage(v2), refusal);
+    }
+    // ... and the way out the message names: the level as a bare array with its voxel size and offset
+    const level = await open3(path.join(v2, "s0"), { voxelSize: [4, 4, 4], translation: [2, 2, 2] });
+    assert.deepEqual(Array.from((await level.read([10, 10, 10])).data), want);
+    assert.equal(want[0], fx.value([4, 4, 4]));
+    assert.deepEqual((await describeImage(path.join(v2, "s0"), undefined, undefined, { voxelSize: [4, 4, 4] })).levels[0].scale, [4, 4, 4]);
+
+    const v3 = fresh("ngff06");
+    await pyramid(v3, { levels: 1, format: 3 });
+    editJson(path.join(v3, "zarr.json"), (j) => {
+      const ms = j.attributes.ome.multiscales[0];
+      j.attributes.ome = {
+        version: "0.6.dev1",
+        multiscales: [{
+          coordinateSystems: [{ name: "physical", axes: ms.axes }],
+          datasets: ms.datasets.map((d: { path: string; coordinateTransformations: unknown[] }) => ({
+            path: d.path,
+            coordinateTransformations: [{ type: "sequence", input: d.path, output: "physical", transformations: d.coordinateTransformations }],
+          })),
+        }],
+      };
+    });
+    const refusal = isError("UNSUPPORTED", `ome.version: unsupported NGFF version "0.6.dev1"`, "0.4 and 0.5", `${v3}/s0`, "--voxel-size");
+    await assert.rejects(open3(v3), refusal);
+    await assert.rejects(describeImage(v3), refusal);
+  });
+
+  it("NGFF 0.4 metadata on a zarr v3 group (as ngff-zarr writes it): read as 0.4, noted under problems", async () => {
+    const dir = fresh("ngff04-v3");
+    const fx = await pyramid(dir, { levels: 2, format: 3 });
+    editJson(path.join(dir, "zarr.json"), (j) => {
+      j.attributes = { multiscales: [{ version: "0.4", ...j.attributes.ome.multiscales[0] }] };
+    });
+    const img = await open3(dir, { targetScale: [8, 8, 8] });
+    assert.equal(img.multiscale.version, "0.4");
+    assert.equal(img.multiscale.zarrFormat, 3);
+    assert.equal(img.scaleLevel.path, "s1");
+    assert.equal((await img.read([16, 16, 16])).data[0], fx.value([4, 4, 4]));
+    const info = await describeImage(dir);
+    assert.equal(info.levels.length, 2);
+    assert.equal(info.problems.length, 1, info.problems.join("; "));
+    assert.match(info.problems[0], /NGFF 0\.4 metadata .*on a Zarr v3 group.*pairs 0\.4 with Zarr v2/);
+  });
+
+  it("bare arrays with a codec the library lacks (bz2, zfpy, pcodec, fletcher32): info describes them and names the codec; reading is UNSUPPORTED", async () => {
+    const cases: Array<{ name: string; codec: string; meta: Record<string, unknown>; file: string }> = [
+      {
+        name: "bz2", codec: "numcodecs.bz2", file: "0.0",
+        meta: { ".zarray": { zarr_format: 2, shape: [4, 6], chunks: [2, 3], dtype: "<u2", compressor: { id: "bz2", level: 1 }, fill_value: 0, filters: null, order: "C" } },
+      },
+      {
+        name: "fletcher32", codec: "numcodecs.fletcher32", file: "0.0",
+        meta: { ".zarray": { zarr_format: 2, shape: [4, 6], chunks: [2, 3], dtype: "<u2", compressor: null, fill_value: 0, filters: [{ id: "fletcher32" }], order: "C" } },
+      },
+      ...["numcodecs.zfpy", "numcodecs.pcodec"].map((codec) => ({
+        name: codec.slice(10), codec, file: "c/0/0",
+        meta: {
+          "zarr.json": {
+            zarr_format: 3, node_type: "array", shape: [4, 6], data_type: "float32", fill_value: 0, attributes: {},
+            chunk_grid: { name: "regular", configuration: { chunk_shape: [2, 3] } }, chunk_key_encoding: { name: "default" },
+            codecs: [{ name: "bytes", configuration: { endian: "little" } }, { name: codec, configuration: {} }],
+          },
+        },
+      })),
+    ];
+    for (const c of cases) {
+      const dir = fresh(`bare-${c.name}`);
+      fs.mkdirSync(path.dirname(path.join(dir, c.file)), { recursive: true });
+      for (const [file, json] of Object.entries(c.meta)) fs.writeFileSync(path.join(dir, file), JSON.stringify(json));
+      fs.writeFileSync(path.join(dir, c.file), Buffer.from("not a chunk any codec wrote"));
+      const info = await describeImage(dir);
+      assert.equal(info.kind, "array", c.name);
+      assert.deepEqual([info.levels[0].shape, info.levels[0].chunks], [[4, 6], [2, 3]], c.name);
+      assert.ok(info.levels[0].codecs.some((x) => x.includes(c.name)), `${c.name}: ${info.levels[0].codecs.join(" > ")}`);
+      assert.ok(info.problems.some((p) => /no voxel size/.test(p)), info.problems.join("; "));
+      assert.ok(info.problems.includes(`unknown codec "${c.codec}": the array cannot be read (no such codec is registered)`), info.problems.join("; "));
+      const sized = await describeImage(dir, undefined, undefined, { voxelSize: [8, 4] });
+      assert.deepEqual([sized.spatialAxes, sized.levels[0].scale], [["y", "x"], [8, 4]], c.name);
+      assert.ok(sized.problems.some((p) => p.startsWith(`unknown codec "${c.codec}"`)), sized.problems.join("; "));
+      await assert.rejects(
+        CellMapImage.open({ path: dir, voxelSize: [8, 4], targetScale: [8, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }),
+        isError("UNSUPPORTED", `unknown codec "${c.codec}"`, dir),
+      );
+    }
+  });
+
   it("bare zarr arrays: info describes them; CellMapImage.open reads them with the voxel size and offset the caller gives", async () => {
     const v3 = fresh("bare3");
     const data = Float32Array.from({ length: 2 * 6 * 8 * 10 }, (_, i) => i);

@@ -244,3 +244,41 @@ describe("cellmap-data CLI", () => {
     }
   });
 });
+
+describe("cellmap-data info on data other tools write", () => {
+  /** Writes JSON documents (and raw files) under a fresh folder of the test dir. */
+  function tree(name: string, files: Record<string, unknown>): string {
+    const root = path.join(tmp, name);
+    for (const [rel, body] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+      fs.writeFileSync(path.join(root, rel), body instanceof Uint8Array ? body : JSON.stringify(body));
+    }
+    return root;
+  }
+
+  it("a bare array whose codec is not supported (bz2): described, the codec under problems, exit 0", () => {
+    const bare = tree("bz2.zarr", {
+      ".zarray": { zarr_format: 2, shape: [4, 6], chunks: [2, 3], dtype: "<u2", compressor: { id: "bz2", level: 1 }, fill_value: 0, filters: null, order: "C" },
+      "0.0": new Uint8Array([66, 90, 104, 49]), // the bytes do not matter: info reads no chunk
+    });
+    const text = cli("info", bare);
+    assert.equal(text.code, 0, text.err);
+    assert.match(text.out, /bare zarr array/);
+    assert.match(text.out, /shape \[4,6\] +chunks \[2,3\] +uint16 +zarr v2 +bz2/);
+    assert.match(text.out, /problems:\n(.*\n)*\s+- unknown codec "numcodecs\.bz2": the array cannot be read/);
+    const json = JSON.parse(cli("info", bare, "--json").out);
+    assert.deepEqual([json.kind, json.levels[0].shape, json.levels[0].codecs], ["array", [4, 6], ["bz2", "bytes/little"]]);
+    const sized = cli("info", bare, "--voxel-size", "8,4");
+    assert.equal(sized.code, 0, sized.err);
+    assert.match(sized.out, /voxel 8x4 nm/);
+    assert.match(sized.out, /- unknown codec "numcodecs\.bz2"/);
+  });
+
+  it("an NGFF 0.2 group: one line naming the version, the supported ones and --voxel-size, exit 1", () => {
+    const group = tree("ngff02.zarr", {
+      ".zgroup": { zarr_format: 2 },
+      ".zattrs": { multiscales: [{ version: "0.2", datasets: [{ path: "0" }, { path: "1" }] }] },
+    });
+    assertUserError(cli("info", group), new RegExp(`unsupported NGFF version "0\\.2".*0\\.4 and 0\\.5.*info ${group.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/0 --voxel-size`));
+  });
+});

@@ -161,6 +161,39 @@ describe("parseMultiscales geometry", () => {
     assert.deepEqual(m.levels[0].scale, [8, 8, 8]);
   });
 
+  it("a spatial unit that is not a length (IDR's pixel) is read as nm and noted like a missing one", () => {
+    const attrs = v04({
+      axes: [ax("c", "channel"), ax("z", "space", "micrometer"), ax("y", "space", "pixel"), ax("x", "space", "pixel")],
+      datasets: [ds("0", [1, 0.5, 4, 4], [0, 1, 2, 2])],
+    });
+    const m = parseMultiscales(attrs, { path: "idr.zarr", zarrFormat: 2 });
+    assert.deepEqual(m.levels[0].scale, [500, 4, 4]);
+    assert.deepEqual(m.levels[0].translation, [1000, 2, 2]);
+    assert.deepEqual(m.notes, [`axis y has no unit of length (unit "pixel"); assuming nanometer`, `axis x has no unit of length (unit "pixel"); assuming nanometer`]);
+    for (const note of m.notes) assert.match(note, /has no unit/, "CellMapImage.open warns for it (CELLMAP_NO_UNIT)");
+    assert.deepEqual(m.axes.map((a) => a.unit), [undefined, "micrometer", undefined, undefined], "no length unit on y and x, as if missing");
+    for (const unit of ["second", "MM", "toString"]) {
+      const one = v04({ axes: [ax("z", "space", "nm"), ax("y", "space", "nm"), ax("x", "space", unit)], datasets: [ds("s0", [2, 2, 2])] });
+      const p = parseMultiscales(one, { path: "g", zarrFormat: 2 });
+      assert.deepEqual([p.levels[0].scale, p.notes], [[2, 2, 2], [`axis x has no unit of length (unit "${unit}"); assuming nanometer`]], unit);
+    }
+  });
+
+  it("a misspelt `units` key stands in for a missing `unit` when it is a length, with a note naming it", () => {
+    const axes = [
+      { name: "z", type: "space", units: "micrometer" },
+      { name: "y", type: "space", unit: "nanometer", units: "micrometer" },
+      { name: "x", type: "space", units: "pixel" },
+    ];
+    const m = parseMultiscales(v04({ axes, datasets: [ds("s0", [0.008, 8, 8])] }), { path: "g", zarrFormat: 2 });
+    assert.deepEqual(m.levels[0].scale, [8, 8, 8], "z in micrometer from `units`; y keeps its `unit`; x in nm");
+    assert.deepEqual(m.axes.map((a) => a.unit), ["micrometer", "nanometer", undefined]);
+    assert.deepEqual(m.notes, [
+      `axis z has "units" instead of "unit"; reading "micrometer" as its unit`,
+      `axis x has no unit of length ("units" instead of "unit", and "pixel" is not a length); assuming nanometer`,
+    ]);
+  });
+
   it("version-less 0.4-like documents are read as 0.4; `index` picks a multiscale", () => {
     const attrs = {
       multiscales: [
@@ -239,15 +272,43 @@ describe("parseMultiscales errors", () => {
     throwsCellMap(parse({ ome: { version: "0.6", multiscales: [{ axes: zyxNm, datasets: [ds("s0", [1, 1, 1])] }] } }, 3), "UNSUPPORTED", `ome.version: unsupported NGFF version "0.6"`);
   });
 
+  it("refuses NGFF 0.1-0.3 and 0.6 documents by their version, saying how to read a level as a bare array", () => {
+    const hints = ["0.4 and 0.5", "voxelSize", "--voxel-size", "[data.zarr/raw]"];
+    // 0.1 / 0.2: no axes, no coordinateTransformations
+    for (const version of ["0.1", "0.2"]) {
+      const attrs = { multiscales: [{ version, name: "img", datasets: [{ path: "0" }, { path: "1" }], type: "gaussian" }] };
+      throwsCellMap(parse(attrs), "UNSUPPORTED", `multiscales[0].version: unsupported NGFF version "${version}"`, `path: "data.zarr/raw/0"`, "info data.zarr/raw/0 --voxel-size", ...hints);
+    }
+    // 0.3: axes as names
+    throwsCellMap(parse({ multiscales: [{ version: "0.3", axes: ["z", "y", "x"], datasets: [{ path: "s0" }] }] }), "UNSUPPORTED", `unsupported NGFF version "0.3"`, "data.zarr/raw/s0", ...hints);
+    // 0.6.dev1 (RFC-5): coordinate systems instead of axes
+    const rfc5 = {
+      ome: {
+        version: "0.6.dev1",
+        multiscales: [{
+          coordinateSystems: [{ name: "physical", axes: zyxNm }],
+          datasets: [{ path: "s0", coordinateTransformations: [{ type: "scale", scale: [4, 4, 4], input: "s0", output: "physical" }] }],
+        }],
+      },
+    };
+    throwsCellMap(parse(rfc5, 3), "UNSUPPORTED", `ome.version: unsupported NGFF version "0.6.dev1"`, "data.zarr/raw/s0", ...hints);
+    // the first unsupported entry is named; an entry without datasets still gets the hint
+    throwsCellMap(parse({ multiscales: [{ version: "0.4", axes: zyxNm, datasets: [ds("a", [1, 1, 1])] }, { version: "0.2" }] }), "UNSUPPORTED", `multiscales[1].version: unsupported NGFF version "0.2"`, "data.zarr/raw/<level path>");
+  });
+
   it("names the field of type errors and missing fields", () => {
     throwsCellMap(parse(v04({ axes: zyxNm, datasets: [{ path: 0, coordinateTransformations: [] }] })), "INVALID_METADATA", "multiscales[0].datasets[0].path: expected string, got number");
     throwsCellMap(parse(v04({ axes: zyxNm })), "INVALID_METADATA", "multiscales[0].datasets: missing (expected array)");
     throwsCellMap(parse({ ome: { version: "0.5", multiscales: [{ axes: zyxNm, datasets: [] }] } }, 3), "INVALID_METADATA", "ome.multiscales[0].datasets: expected at least 1 entry, got 0");
   });
 
-  it("rejects unknown spatial units naming the axis", () => {
-    const attrs = v04({ axes: [ax("z", "space", "nm"), ax("y", "space", "nm"), ax("x", "space", "pixel")], datasets: [ds("s0", [1, 1, 1])] });
-    throwsCellMap(parse(attrs), "INVALID_METADATA", `multiscales[0].axes[2].unit: unknown spatial unit "pixel"`, "[data.zarr/raw]");
+  it("still refuses a unit that is not a string, and axes that are missing or not objects", () => {
+    const axes = [ax("z", "space", "nm"), ax("y", "space", "nm"), { name: "x", type: "space", unit: 5 }];
+    throwsCellMap(parse(v04({ axes, datasets: [ds("s0", [1, 1, 1])] })), "INVALID_METADATA", "multiscales[0].axes[2].unit: expected string, got number", "[data.zarr/raw]");
+    throwsCellMap(parse(v04({ datasets: [ds("s0", [1, 1, 1])] })), "INVALID_METADATA", "multiscales[0].axes: missing");
+    throwsCellMap(parse(v04({ axes: ["z", "y", "x"], datasets: [ds("s0", [1, 1, 1])] })), "INVALID_METADATA", "multiscales[0].axes[0]: expected object, got string");
+    // A supported version (or a variant of one) does not turn broken metadata into UNSUPPORTED.
+    throwsCellMap(parse({ multiscales: [{ version: "0.4-dev-spatialdata", datasets: [ds("s0", [1, 1, 1])] }] }), "INVALID_METADATA", "multiscales[0].axes: missing");
   });
 
   it("rejects documents without multiscales and non-object attributes", () => {
@@ -276,6 +337,8 @@ describe("readMultiscale", () => {
     node_type: "group",
     attributes: { ome: { version: "0.5", multiscales: [{ axes: [ax("c", "channel"), ax("y", "space", "micrometer"), ax("x", "space", "micrometer")], datasets: [ds("s0", [1, 0.004, 0.004])] }] } },
   });
+  // ngff-zarr: NGFF 0.4 metadata (no "ome" key) on a zarr v3 group
+  write("v3.zarr/ngff04/zarr.json", { zarr_format: 3, node_type: "group", attributes: attrs04 });
   write("v3.zarr/arr/zarr.json", {
     zarr_format: 3, node_type: "array", shape: [2, 2], data_type: "uint8", chunk_grid: { name: "regular", configuration: { chunk_shape: [2, 2] } },
     chunk_key_encoding: { name: "default" }, fill_value: 0, codecs: [{ name: "bytes" }], attributes: {},
@@ -295,6 +358,17 @@ describe("readMultiscale", () => {
     assert.equal(m.version, "0.5");
     assert.deepEqual(m.spatialDims, [1, 2]);
     assert.deepEqual(m.levels[0].scale, [4, 4]);
+  });
+
+  it("reads NGFF 0.4 metadata on a zarr v3 group, noting that the spec pairs 0.4 with zarr v2", async () => {
+    const m = await readMultiscale(root, "v3.zarr/ngff04");
+    assert.equal(m.zarrFormat, 3);
+    assert.equal(m.version, "0.4");
+    assert.deepEqual(m.levels.map((l) => [l.path, l.scale, l.translation]), [["s0", [4, 4, 4], [2, 2, 2]], ["s1", [8, 8, 8], [4, 4, 4]]]);
+    assert.equal(m.notes.length, 1, m.notes.join("; "));
+    assert.match(m.notes[0], /^NGFF 0\.4 metadata .* on a Zarr v3 group, read as 0\.4; the NGFF spec pairs 0\.4 with Zarr v2/);
+    assert.deepEqual((await readMultiscale(root, "v2.zarr/raw")).notes, [], "no note for 0.4 on zarr v2");
+    assert.deepEqual((await readMultiscale(root, "v3.zarr/em")).notes, [], "no note for 0.5 on zarr v3");
   });
 
   it("accepts a location that already points at the group", async () => {

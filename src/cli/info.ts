@@ -7,7 +7,7 @@ import { bareArrayMultiscale, type BareArrayGeometry } from "../ome/bare.js";
 import { readMultiscale } from "../ome/read.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import { openStore } from "../store/open.js";
-import { openZarrArray } from "../zarr/array.js";
+import { describeZarrArray, openZarrArray, type ZarrArrayDescription } from "../zarr/array.js";
 
 /** One level as reported by `info`. */
 export interface LevelInfo {
@@ -44,22 +44,40 @@ export async function describeImage(location: string, signal?: AbortSignal, http
   const { store, location: loc } = openStore(location, http);
   const root = zarr.root(store);
   if (bare) {
-    const a = await openZarrArray(root, "", loc, signal);
-    return describeLevels(root, loc, bareArrayMultiscale(a.shape.length, bare, a.zarrFormat, loc), "array", signal);
+    const a = await describeZarrArray(root, "", loc, signal);
+    return describeBareArray(loc, a, bareArrayMultiscale(a.shape.length, bare, a.zarrFormat, loc));
   }
   let ms: Multiscale;
   try {
     ms = await readMultiscale(root, "", { id: loc, signal });
   } catch (err) {
-    const a = err instanceof CellMapError && err.code === "NOT_FOUND" ? await openZarrArray(root, "", loc, signal).catch(() => undefined) : undefined;
-    if (!a) throw err;
-    return {
-      location: loc, kind: "array", version: "none", axes: [], spatialAxes: [],
-      levels: [{ path: "", scale: [], translation: [], shape: a.shape, chunks: a.chunks, dtype: a.dtype, codecs: a.codecs, zarrFormat: a.zarrFormat }],
-      problems: ["bare array: no multiscales metadata, so no voxel size; give one (info --voxel-size, CellMapImage.open({ voxelSize })) to read it as an image"],
-    };
+    if (!(err instanceof CellMapError && err.code === "NOT_FOUND")) throw err;
+    let a: ZarrArrayDescription;
+    try {
+      a = await describeZarrArray(root, "", loc, signal);
+    } catch (arrayErr) {
+      // Nothing there at all: the group's "not found" says so. An array that cannot be described: why.
+      throw arrayErr instanceof CellMapError && arrayErr.code === "NOT_FOUND" ? err : arrayErr;
+    }
+    return describeBareArray(loc, a);
   }
   return describeLevels(root, loc, ms, "multiscale", signal);
+}
+
+/**
+ * The report of a bare array: its layout, the geometry `ms` gives it (from `--voxel-size`; none
+ * without), and under *problems* the missing voxel size and whatever makes it unreadable.
+ */
+function describeBareArray(loc: string, a: ZarrArrayDescription, ms?: Multiscale): ImageInfo {
+  const level = ms?.levels[0];
+  return {
+    location: loc, kind: "array", version: "none", axes: ms?.axes ?? [], spatialAxes: ms?.spatialAxes ?? [],
+    levels: [{ path: "", scale: level?.scale ?? [], translation: level?.translation ?? [], shape: a.shape, chunks: a.chunks, dtype: a.dtype, codecs: a.codecs, zarrFormat: a.zarrFormat }],
+    problems: [
+      ...(ms ? ms.notes : ["bare array: no multiscales metadata, so no voxel size; give one (info --voxel-size, CellMapImage.open({ voxelSize })) to read it as an image"]),
+      ...a.problems,
+    ],
+  };
 }
 
 async function describeLevels(root: zarr.Location<Readable>, loc: string, ms: Multiscale, kind: ImageInfo["kind"], signal?: AbortSignal): Promise<ImageInfo> {

@@ -10,7 +10,11 @@ export type AxisType = "space" | "time" | "channel" | string;
 export interface Axis {
   name: string;
   type?: AxisType;
-  /** Unit string as written in the metadata (e.g. `micrometer`). */
+  /**
+   * Unit string as written in the metadata (e.g. `micrometer`). On a spatial axis, the unit its
+   * geometry was read in: absent when the axis has no unit of length (none, or e.g. `pixel`: read
+   * as nanometres), and taken from a misspelt `units` key when `unit` is missing (see `notes`).
+   */
   unit?: string;
 }
 
@@ -46,7 +50,9 @@ export interface Multiscale {
   zarrFormat: 2 | 3;
   /**
    * Non-fatal observations about the metadata, one line each, e.g.
-   * `NGFF version "0.4-dev-spatialdata" read as 0.4` or `axis y has no unit; assuming nanometer`.
+   * `NGFF version "0.4-dev-spatialdata" read as 0.4` or `axis y has no unit; assuming nanometer`
+   * (every note of a spatial axis read in nanometres for want of a unit of length contains
+   * `has no unit`).
    * `cellmap-data info` lists them under *problems*.
    */
   notes: string[];

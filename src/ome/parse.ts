@@ -4,7 +4,7 @@
  */
 import { CellMapError } from "../errors.js";
 import type { Axis, Level, Multiscale } from "./model.js";
-import { isSpatialAxis, validateImageMetadata, type TransformMetadata } from "./schema.js";
+import { isSpatialAxis, validateImageMetadata, type AxisMetadata, type TransformMetadata } from "./schema.js";
 import { isSpatialUnit, unitToNm } from "./units.js";
 
 /** Options of {@link parseMultiscales}. */
@@ -42,7 +42,9 @@ function vectors(list: readonly TransformMetadata[] | undefined, n: number): { s
  * on every spatial axis. Per level and spatial axis, with the dataset's scale `s` and translation
  * `t` and the multiscale-level scale `S` and translation `T`:
  * `world(i) = S·(s·i + t) + T`, so `Level.scale = S·s` and `Level.translation = S·t + T`,
- * converted to nm with the axis unit (missing unit = nm).
+ * converted to nm with the axis unit. A spatial axis without a unit of length (none, blank, or one
+ * such as `pixel`) is read in nm; `units` stands in for a missing `unit`; both are noted in
+ * `Multiscale.notes`, as is 0.4 metadata on a Zarr v3 group.
  *
  * @throws CellMapError `INVALID_METADATA` naming `opts.path` and the offending field, `UNSUPPORTED`
  *   for unsupported versions or features, `INVALID_ARGUMENT` for an out-of-range `index`
@@ -62,23 +64,14 @@ export function parseMultiscales(attrs: unknown, opts: ParseMultiscalesOptions):
   const field = `${doc.field}[${index}]`;
   const n = ms.axes.length;
 
-  const axes: Axis[] = ms.axes.map((a) => ({
-    name: a.name,
-    ...(a.type !== undefined && { type: a.type }),
-    ...(a.unit !== undefined && { unit: a.unit }),
-  }));
   const spatialDims = ms.axes.flatMap((a, d) => (isSpatialAxis(a) ? [d] : []));
-  const toNm = spatialDims.map((d) => {
-    const unit = ms.axes[d].unit;
-    if (unit !== undefined && unit.trim() !== "" && !isSpatialUnit(unit)) {
-      throw new CellMapError(
-        "INVALID_METADATA",
-        `invalid OME-NGFF metadata: ${field}.axes[${d}].unit: unknown spatial unit "${unit}" (expected a UDUNITS-2 length such as nanometer or micrometer, or nm/um/µm/mm/m)`,
-        path,
-      );
-    }
-    return unitToNm(unit, path);
+  const spatialUnits = spatialDims.map((d) => spatialUnit(ms.axes[d]));
+  const axes: Axis[] = ms.axes.map((a, d) => {
+    const k = spatialDims.indexOf(d);
+    const unit = k >= 0 ? spatialUnits[k].unit : a.unit;
+    return { name: a.name, ...(a.type !== undefined && { type: a.type }), ...(unit !== undefined && { unit }) };
   });
+  const toNm = spatialUnits.map((u) => unitToNm(u.unit, path));
 
   const top = vectors(ms.coordinateTransformations, n);
   const levels: Level[] = ms.datasets.map((ds, i) => {
@@ -99,10 +92,12 @@ export function parseMultiscales(attrs: unknown, opts: ParseMultiscalesOptions):
   });
 
   checkFinestFirst(levels, spatialDims.map((d) => ms.axes[d].name), field, path);
-  const unitless = spatialDims.filter((d) => (ms.axes[d].unit ?? "").trim() === "").map((d) => `axis ${ms.axes[d].name} has no unit; assuming nanometer`);
+  const layout = doc.field === "multiscales" && zarrFormat === 3
+    ? [`NGFF 0.4 metadata ("multiscales" in the group attributes) on a Zarr v3 group, read as 0.4; the NGFF spec pairs 0.4 with Zarr v2 and 0.5 (under "ome") with Zarr v3`]
+    : [];
   return {
     version: doc.version,
-    notes: [...doc.notes, ...unitless],
+    notes: [...doc.notes, ...layout, ...spatialUnits.flatMap((u) => u.notes)],
     ...(typeof ms.name === "string" && { name: ms.name }),
     axes,
     spatialAxes: spatialDims.map((d) => ms.axes[d].name),
@@ -110,6 +105,29 @@ export function parseMultiscales(attrs: unknown, opts: ParseMultiscalesOptions):
     levels,
     zarrFormat,
   };
+}
+
+/**
+ * The unit a spatial axis's geometry is read in, and the notes that takes. A `unit` that is a
+ * length is used as written; one that is not (`pixel`, as IDR writes; `second`) is read like a
+ * missing unit, as nanometres. A missing `unit` falls back to `units` (a misspelling seen in
+ * published data) when that is a length. The note texts for nanometres assumed all contain
+ * "has no unit", which `CellMapImage.open` turns into one `CELLMAP_NO_UNIT` warning.
+ */
+function spatialUnit(axis: AxisMetadata): { unit: string | undefined; notes: string[] } {
+  const { name } = axis;
+  if (axis.unit !== undefined && axis.unit.trim() !== "") {
+    if (isSpatialUnit(axis.unit)) return { unit: axis.unit, notes: [] };
+    return { unit: undefined, notes: [`axis ${name} has no unit of length (unit "${axis.unit}"); assuming nanometer`] };
+  }
+  const misspelt = axis.units;
+  if (typeof misspelt === "string" && misspelt.trim() !== "") {
+    if (isSpatialUnit(misspelt)) {
+      return { unit: misspelt, notes: [`axis ${name} has "units" instead of "unit"; reading "${misspelt}" as its unit`] };
+    }
+    return { unit: undefined, notes: [`axis ${name} has no unit of length ("units" instead of "unit", and "${misspelt}" is not a length); assuming nanometer`] };
+  }
+  return { unit: undefined, notes: [`axis ${name} has no unit; assuming nanometer`] };
 }
 
 /** Levels must not get finer along any spatial axis (equal sizes are allowed). */

@@ -172,6 +172,58 @@ export function baseVersion(version: string): string | undefined {
   return /^(\d+\.\d+)(?!\d)/.exec(version.trim())?.[1];
 }
 
+/** The NGFF releases this library reads (each also in its variants, by {@link baseVersion}). */
+export const SUPPORTED_NGFF_VERSIONS: readonly string[] = ["0.4", "0.5"];
+
+/** Whether `version` belongs to a release this library reads (`0.4`, `0.4-dev-spatialdata`, `0.5-rc2`, …). */
+export function isSupportedVersion(version: string): boolean {
+  const base = baseVersion(version);
+  return base !== undefined && SUPPORTED_NGFF_VERSIONS.includes(base);
+}
+
+/**
+ * Refuses a document whose declared NGFF version belongs to no release the library reads, before
+ * the schema runs: NGFF 0.1–0.3 have no `axes` objects or `coordinateTransformations`, and 0.6
+ * development documents (RFC-5) describe geometry with `coordinateSystems`, so validating them
+ * against the 0.4/0.5 schema only yields misleading "missing" fields. The version is looked up
+ * where the layout keeps it (`ome.version`; else `version` of every `multiscales` entry); a
+ * missing or non-string version is left to the schema, and so is a known version in the other
+ * layout (0.5 under `multiscales`, which the schema refuses with a hint).
+ *
+ * @throws CellMapError `UNSUPPORTED` naming the field, the version found, the supported ones, and
+ *   how to read a level as a bare array with a voxel size
+ */
+function checkDeclaredVersion(attrs: Record<string, unknown>, path: string): void {
+  let found: { field: string; version: string; entry: unknown } | undefined;
+  if (isRecord(attrs.ome) && "multiscales" in attrs.ome) {
+    const { version, multiscales } = attrs.ome;
+    if (typeof version === "string" && !isSupportedVersion(version)) {
+      found = { field: "ome.version", version, entry: Array.isArray(multiscales) ? multiscales[0] : undefined };
+    }
+  } else if (Array.isArray(attrs.multiscales)) {
+    for (const [i, ms] of (attrs.multiscales as unknown[]).entries()) {
+      const version = isRecord(ms) ? ms.version : undefined;
+      if (typeof version === "string" && !isSupportedVersion(version)) {
+        found = { field: `multiscales[${i}].version`, version, entry: ms };
+        break;
+      }
+    }
+  }
+  if (!found) return;
+  const datasets = isRecord(found.entry) && Array.isArray(found.entry.datasets) ? found.entry.datasets : [];
+  const first: unknown = datasets[0];
+  const level = isRecord(first) && typeof first.path === "string" && first.path !== "" ? first.path : "<level path>";
+  const array = `${path.replace(/\/+$/, "")}/${level}`;
+  throw new CellMapError(
+    "UNSUPPORTED",
+    `unsupported OME-NGFF metadata: ${found.field}: unsupported NGFF version "${found.version}" ` +
+      `(this library reads ${SUPPORTED_NGFF_VERSIONS.join(" and ")}, and their variants such as 0.4-dev-spatialdata or 0.5-rc2); ` +
+      `to read a level anyway, open its array as a bare array with a voxel size: ` +
+      `CellMapImage.open({ path: ${JSON.stringify(array)}, voxelSize: [z, y, x] }), or cellmap-data info ${array} --voxel-size z,y,x`,
+    path,
+  );
+}
+
 /** A note for a version string that is not exactly its base version, or none. */
 function versionNote(version: string | undefined, base: string): string[] {
   return version !== undefined && version !== base ? [`NGFF version "${version}" read as ${base}`] : [];
@@ -263,16 +315,18 @@ export function zodToCellMapError(err: z.ZodError, path: string): CellMapError {
  * Validates the `multiscales` of group attributes. NGFF 0.5 (`ome.multiscales`, version in
  * `ome.version`) is used when present, else NGFF 0.4 (`multiscales`, version in each entry,
  * missing version read as 0.4). Both layouts are accepted whatever the zarr format, since the
- * geometry means the same either way.
+ * geometry means the same either way. A declared version of another release (0.1–0.3, 0.6 …) is
+ * refused before the schema runs, saying how to read a level as a bare array instead.
  *
  * @param attrs group attributes (`.zattrs` for zarr v2, `zarr.json` `attributes` for v3)
  * @param path document path, used in error messages
- * @throws CellMapError `INVALID_METADATA` (or `UNSUPPORTED` for e.g. NGFF 0.3) naming the field
+ * @throws CellMapError `INVALID_METADATA` (or `UNSUPPORTED` for e.g. NGFF 0.2, 0.3, 0.6.dev1) naming the field
  */
 export function validateImageMetadata(attrs: unknown, path: string): NgffImageMetadata {
   if (!isRecord(attrs)) {
     throw new CellMapError("INVALID_METADATA", `group attributes must be a JSON object, got ${describeValue(attrs)}`, path);
   }
+  checkDeclaredVersion(attrs, path);
   if (isRecord(attrs.ome) && "multiscales" in attrs.ome) {
     const r = imageSchema05.safeParse(attrs, { error: errorMap });
     if (!r.success) throw zodToCellMapError(r.error, path);

@@ -71,16 +71,33 @@ export function translateZarrError(err: unknown, where: string): CellMapError {
   return new CellMapError("IO", e?.message ?? String(err), where, { cause: err });
 }
 
-/**
- * Opens the array at `path` inside `location` (a {@link StoreLocation}, e.g. zarrita's
- * `root(store)`), checking that its dtype is one the library can read.
- */
-export async function openZarrArray(
-  location: StoreLocation<Readable>,
-  path: string,
-  id: string,
-  signal?: AbortSignal,
-): Promise<ZarrArray> {
+/** What {@link describeZarrArray} reports: the array's layout, and why it cannot be read, if so. */
+export interface ZarrArrayDescription {
+  id: string;
+  shape: number[];
+  chunks: number[];
+  /** dtype name (`float16` for float16 arrays), also when the read path does not support it. */
+  dtype: string;
+  /** Codec names in pipeline order. */
+  codecs: string[];
+  zarrFormat: 2 | 3;
+  /**
+   * Reasons the array cannot be read, which {@link openZarrArray} raises as `UNSUPPORTED`
+   * (an unknown codec, an unsupported dtype), one line each; empty when it can be read.
+   */
+  problems: string[];
+}
+
+/** The opened zarrita array, its stored metadata document and format (no readability checks). */
+interface OpenedArray {
+  root: zarr.Location<Readable>;
+  array: zarr.Array<zarr.DataType, Readable>;
+  meta: Record<string, unknown> | undefined;
+  zarrFormat: 2 | 3;
+  dtype: string;
+}
+
+async function openArray(location: StoreLocation<Readable>, path: string, id: string, signal?: AbortSignal): Promise<OpenedArray> {
   installDefaultCodecs();
   const root = zarritaLocation(location);
   let array: zarr.Array<zarr.DataType, Readable>;
@@ -104,7 +121,20 @@ export async function openZarrArray(
     throw translateZarrError(err, id);
   }
   if (signal?.aborted) throw new CellMapError("ABORTED", "operation aborted", id);
-  const dtype = float16 ? "float16" : (array.dtype as string);
+  return { root, array, meta, zarrFormat, dtype: float16 ? "float16" : (array.dtype as string) };
+}
+
+/**
+ * Opens the array at `path` inside `location` (a {@link StoreLocation}, e.g. zarrita's
+ * `root(store)`), checking that its dtype is one the library can read.
+ */
+export async function openZarrArray(
+  location: StoreLocation<Readable>,
+  path: string,
+  id: string,
+  signal?: AbortSignal,
+): Promise<ZarrArray> {
+  const { root, array, meta, zarrFormat, dtype } = await openArray(location, path, id, signal);
   if (!SUPPORTED_DTYPES.includes(dtype as DataType)) {
     throw new CellMapError("UNSUPPORTED", `unsupported dtype "${dtype}" (expected one of ${SUPPORTED_DTYPES.join(", ")})`, id);
   }
@@ -120,6 +150,26 @@ export async function openZarrArray(
   const chunkKey = chunkKeyFunction(meta, path, zarrFormat, array.chunks);
   const direct = process.env.CELLMAP_DIRECT_DECODE === "0" ? null : directDecodePlan(meta, root.resolve(path).path, array.chunks, root.store);
   return { array, id, shape: array.shape, chunks: array.chunks, dtype: dtype as DataType, codecs, zarrFormat, chunkKey, direct };
+}
+
+/**
+ * Describes the array at `path` like {@link openZarrArray} opens it, but lists what would make
+ * opening it fail with `UNSUPPORTED` (unknown codecs, an unsupported dtype) under `problems`
+ * instead of raising it, so that `info` can show such an array.
+ *
+ * @throws CellMapError as {@link openZarrArray} for a missing array or invalid metadata
+ */
+export async function describeZarrArray(
+  location: StoreLocation<Readable>,
+  path: string,
+  id: string,
+  signal?: AbortSignal,
+): Promise<ZarrArrayDescription> {
+  const { array, meta, zarrFormat, dtype } = await openArray(location, path, id, signal);
+  const problems: string[] = [];
+  if (!SUPPORTED_DTYPES.includes(dtype as DataType)) problems.push(`unsupported dtype "${dtype}": the array cannot be read`);
+  for (const name of unknownCodecs(meta, zarrFormat)) problems.push(`unknown codec "${name}": the array cannot be read (no such codec is registered)`);
+  return { id, shape: array.shape, chunks: array.chunks, dtype, codecs: readCodecNames(meta, zarrFormat), zarrFormat, problems };
 }
 
 async function readJson(root: zarr.Location<Readable>, key: string, signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
