@@ -34,13 +34,15 @@ export interface ImageInfo {
   spatialAxes: string[];
   levels: LevelInfo[];
   problems: string[];
+  /** A bioformats2raw root: its series (paths, OME-XML names) and the one described. */
+  series?: { all: { path: string; name?: string }[]; chosen: number };
 }
 
 /**
  * Reads the metadata of every level (no voxel reads) and collects problems instead of failing on
  * them. `http` configures remote reads (timeouts, retries).
  */
-export async function describeImage(location: string, signal?: AbortSignal, http?: HttpStoreOptions, bare?: BareArrayGeometry): Promise<ImageInfo> {
+export async function describeImage(location: string, signal?: AbortSignal, http?: HttpStoreOptions, bare?: BareArrayGeometry, series?: number): Promise<ImageInfo> {
   const { store, location: loc } = openStore(location, http);
   const root = zarr.root(store);
   if (bare) {
@@ -49,7 +51,7 @@ export async function describeImage(location: string, signal?: AbortSignal, http
   }
   let ms: Multiscale;
   try {
-    ms = await readMultiscale(root, "", { id: loc, signal });
+    ms = await readMultiscale(root, "", { id: loc, signal, series });
   } catch (err) {
     if (!(err instanceof CellMapError && err.code === "NOT_FOUND")) throw err;
     let a: ZarrArrayDescription;
@@ -103,7 +105,7 @@ async function describeLevels(root: zarr.Location<Readable>, loc: string, ms: Mu
       }
     });
   }
-  return { location: loc, kind, version: ms.version, axes: ms.axes, spatialAxes: ms.spatialAxes, levels, problems };
+  return { location: loc, kind, version: ms.version, axes: ms.axes, spatialAxes: ms.spatialAxes, levels, problems, ...(ms.series && { series: ms.series }) };
 }
 
 /** Human-readable rendering of {@link ImageInfo}. */
@@ -111,6 +113,10 @@ export function formatImageInfo(info: ImageInfo): string {
   const axes = info.axes.map((a) => `${a.name}${a.type ? `:${a.type}` : ""}${a.unit ? `[${a.unit}]` : ""}`).join(" ");
   const head = info.kind === "array" ? `  bare zarr array (no multiscales)${axes ? `, axes ${axes}` : ""}` : `  OME-NGFF ${info.version}, axes ${axes}`;
   const lines = [`${info.location}`, head];
+  if (info.series) {
+    lines.push(`  bioformats2raw layout, ${info.series.all.length} series (this is ${info.series.all[info.series.chosen].path}; --series N for another):`);
+    info.series.all.forEach((s, i) => lines.push(`    ${i === info.series!.chosen ? "*" : " "} ${s.path}${s.name ? `  "${s.name}"` : ""}`));
+  }
   if (info.spatialAxes.length) lines.push(`  spatial axes (nm): ${info.spatialAxes.join("")}`);
   for (const l of info.levels) {
     const voxel = l.scale.length ? `voxel ${l.scale.map((v) => +v.toFixed(4)).join("x")} nm  origin [${l.translation.map((v) => +v.toFixed(3)).join(", ")}] nm` : "voxel size unknown";

@@ -57,10 +57,11 @@ async function main(argv: string[]): Promise<void> {
     .argument("<path>", "local path, http(s):// or s3:// URL of a multiscale image group (or a bare zarr array)")
     .option("--voxel-size <nm>", "voxel size of a bare array, z,y,x or y,x in nm", numbers("--voxel-size"))
     .option("--translation <nm>", "position of voxel 0 of a bare array, like --voxel-size", numbers("--translation"))
+    .option("--series <n>", "which series of a bioformats2raw root to describe (default 0)", nonNegative("--series"))
     .option("--json", "print JSON")
-    .action(async (p: string, o: { json?: boolean; voxelSize?: number[]; translation?: number[] }) => {
+    .action(async (p: string, o: { json?: boolean; voxelSize?: number[]; translation?: number[]; series?: number }) => {
       if (o.translation && !o.voxelSize) throw new InvalidArgumentError("--translation needs --voxel-size (it is for bare arrays)");
-      const info = await describeImage(p, undefined, undefined, o.voxelSize ? { voxelSize: o.voxelSize, translation: o.translation } : undefined);
+      const info = await describeImage(p, undefined, undefined, o.voxelSize ? { voxelSize: o.voxelSize, translation: o.translation } : undefined, o.series);
       console.log(o.json ? JSON.stringify(info, null, 2) : formatImageInfo(info));
     });
 

@@ -58,10 +58,12 @@ export async function neuroglancerPlan(raw: string, labels: readonly string[], o
     throw new CellMapError("INVALID_ARGUMENT", (err as Error).message, /readable level/.test((err as Error).message) ? raw : undefined);
   }
   const all = [info, ...labelInfos];
-  const local = all.map((x) => (isRemote(x.location) ? undefined : path.resolve(x.location)));
+  // A bioformats2raw root: Neuroglancer reads the series' own image group.
+  const image = (x: ImageInfo) => (x.series ? `${x.location.replace(/\/+$/, "")}/${x.series.all[x.series.chosen].path}` : x.location);
+  const local = all.map((x) => (isRemote(x.location) ? undefined : path.resolve(image(x))));
   const layers: NeuroglancerLayer[] = all.map((x, i) => ({
     name: i === 0 ? "raw" : layerName(labels[i - 1]),
-    path: local[i] ?? x.location,
+    path: local[i] ?? image(x),
     kind: i === 0 ? "image" : "segmentation",
     zarrFormat: x.levels[0]?.zarrFormat ?? view.zarrFormat,
   }));

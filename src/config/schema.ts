@@ -115,6 +115,7 @@ export const imageOptionsSchema = optionObject(
     valueTransform: transformObjectOrNull().optional(),
     channel: integerAtLeast(0).optional(),
     time: integerAtLeast(0).optional(),
+    series: integerAtLeast(0).optional(),
     multiscaleIndex: integerAtLeast(0).optional(),
     voxelSize: z.unknown().optional(),
     translation: z.unknown().optional(),

@@ -76,6 +76,12 @@ export interface CellMapImageOptions<D extends OutputDtype = "float32"> {
   /** Which entry of `multiscales` to use. Default 0. */
   multiscaleIndex?: number;
   /**
+   * Which series of a bioformats2raw root (`"bioformats2raw.layout"`, images under `0/`, `1/`, …)
+   * to read when `path` is such a root. Default 0; when the root holds several, a note (and
+   * `info`'s problems) says which was read.
+   */
+  series?: number;
+  /**
    * Open `path` as a bare Zarr array (no multiscales group) with this voxel size in nm, in
    * `axisOrder` restricted to the array's trailing 2 or 3 dims (`[y, x]` or `[z, y, x]`);
    * leading dims are channels. Leave it out for a multiscale group.
@@ -250,7 +256,7 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
       if (opts.translation !== undefined) {
         throw new CellMapError("INVALID_ARGUMENT", "translation is only for bare arrays, together with voxelSize (a multiscale group states its own)", location);
       }
-      ms = await readMultiscale(root, "", { id: location, signal: opts.signal, index: opts.multiscaleIndex });
+      ms = await readMultiscale(root, "", { id: location, signal: opts.signal, index: opts.multiscaleIndex, series: opts.series });
     }
     for (const note of ms.notes) {
       if (/has no unit/.test(note)) warnOnce(`${location}: ${note}`, "CELLMAP_NO_UNIT");

@@ -56,4 +56,10 @@ export interface Multiscale {
    * `cellmap-data info` lists them under *problems*.
    */
   notes: string[];
+  /**
+   * When the group opened was a bioformats2raw root: every series it holds (paths below it, with
+   * their OME-XML names where known) and which one this is. The levels' paths then start with the
+   * series path, so they stay relative to the group opened.
+   */
+  series?: { all: { path: string; name?: string }[]; chosen: number };
 }
