@@ -233,6 +233,16 @@ const fillPad = (n: string, pad: string) => `
             (f32.store ${L("$o")} ${pad})
             (local.set $o (i32.add ${L("$o")} (i32.const 4))) (br $fl)))`;
 
+/** Start of a nearest section loop: section i's plane ($b), or padding for all of it. */
+const NEAREST_SECTION = `
+    (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
+      (local.set $b (i32.load (i32.add ${L("$ztab")} (i32.shl ${L("$i")} (i32.const 2)))))
+      (if (i32.lt_s ${L("$b")} (i32.const 0))
+        (then ${fillPad(L("$n12"), L("$pad"))})
+        (else
+          (local.set $b (i32.add ${L("$region")} ${L("$b")}))
+          (local.set $mp ${L("$map")})`;
+
 /** Start of a linear section loop: section i's planes ($b0, $b1), $wz, or padding for all of it. */
 const LINEAR_SECTION = `
     (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
@@ -260,13 +270,7 @@ function zrotFuncs(t: Source): string {
     (local $i i32) (local $b i32) (local $m i32) (local $o i32) (local $e i32) (local $mp i32) (local $me i32)
     (local.set $o ${L("$out")})
     (local.set $me (i32.add ${L("$map")} (i32.shl ${L("$n12")} (i32.const 2))))
-    (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
-      (local.set $b (i32.load (i32.add ${L("$ztab")} (i32.shl ${L("$i")} (i32.const 2)))))
-      (if (i32.lt_s ${L("$b")} (i32.const 0))
-        (then ${fillPad(L("$n12"), L("$pad"))})
-        (else
-          (local.set $b (i32.add ${L("$region")} ${L("$b")}))
-          (local.set $mp ${L("$map")})
+${NEAREST_SECTION}
           (block $pd (loop $pl (br_if $pd (i32.ge_u ${L("$mp")} ${L("$me")}))
             (local.set $m (i32.load ${L("$mp")}))
             (f32.store ${L("$o")} (select ${t.f32(`(i32.add ${L("$b")} (select ${L("$m")} (i32.const 0) (i32.ge_s ${L("$m")} (i32.const 0))))`)} ${L("$pad")} (i32.ge_s ${L("$m")} (i32.const 0))))
@@ -319,13 +323,7 @@ function zrotNearest4Func(t: Source): string {
     (local.set $o ${L("$out")})
     (local.set $me (i32.add ${L("$map")} (i32.shl ${L("$n12")} (i32.const 2))))
     (local.set $m4 (i32.add ${L("$map")} (i32.shl (i32.and ${L("$n12")} (i32.const -4)) (i32.const 2))))
-    (block $id (loop $il (br_if $id (i32.ge_s ${L("$i")} ${L("$n0")}))
-      (local.set $b (i32.load (i32.add ${L("$ztab")} (i32.shl ${L("$i")} (i32.const 2)))))
-      (if (i32.lt_s ${L("$b")} (i32.const 0))
-        (then ${fillPad(L("$n12"), L("$pad"))})
-        (else
-          (local.set $b (i32.add ${L("$region")} ${L("$b")}))
-          (local.set $mp ${L("$map")})
+${NEAREST_SECTION}
           (block $vd (loop $vl (br_if $vd (i32.ge_u ${L("$mp")} ${L("$m4")}))
             (local.set $mv (v128.load align=4 ${L("$mp")}))
             (local.set $mc (i32x4.max_s ${L("$mv")} ${L("$zero")}))

@@ -226,13 +226,15 @@ function damagesFor(fx: Fixture, seed: number): Damage[] {
 
 type Outcome = { ok: true; data: Float32Array } | { ok: false; err: unknown };
 
-async function readThrough(fx: Fixture, p: DecodePath): Promise<Outcome> {
+/**
+ * Runs `read` on decode path `p` with an empty cache: its values, or the error it raised (an
+ * assertion inside `read` fails the test instead).
+ */
+async function onPath(p: DecodePath, read: () => Promise<Float32Array>): Promise<Outcome> {
   p.set();
   chunkCache.clear();
   try {
-    const za: ZarrArray = await openZarrArray(root, fx.format.name, `${tmp}/${fx.format.name}`);
-    if (p.name === "wasm") assert.equal(za.direct, null, "with zarrita's WASM codecs registered, zarrita's codecs decode (no direct decode)");
-    return { ok: true, data: (await readRegion(za, [0, 0, 0], SHAPE)).data };
+    return { ok: true, data: await read() };
   } catch (err) {
     if (err instanceof assert.AssertionError) throw err;
     return { ok: false, err };
@@ -242,6 +244,14 @@ async function readThrough(fx: Fixture, p: DecodePath): Promise<Outcome> {
     while (chunkCache.getStats().inflight > 0) await new Promise((r) => setImmediate(r));
     resetPaths();
   }
+}
+
+function readThrough(fx: Fixture, p: DecodePath): Promise<Outcome> {
+  return onPath(p, async () => {
+    const za: ZarrArray = await openZarrArray(root, fx.format.name, `${tmp}/${fx.format.name}`);
+    if (p.name === "wasm") assert.equal(za.direct, null, "with zarrita's WASM codecs registered, zarrita's codecs decode (no direct decode)");
+    return (await readRegion(za, [0, 0, 0], SHAPE)).data;
+  });
 }
 
 function sameData(a: Float32Array, b: Float32Array): boolean {
@@ -447,21 +457,13 @@ describe("blosc chunks with trailing bytes (as z5py writes them)", () => {
   ];
   const chunkFiles = (arr: string) => fs.readdirSync(arr).filter((f) => /^\d+\.\d+\.\d+$/.test(f));
 
-  async function readImage(arr: string, p: DecodePath): Promise<Outcome> {
-    p.set();
-    chunkCache.clear();
-    try {
+  function readImage(arr: string, p: DecodePath): Promise<Outcome> {
+    return onPath(p, async () => {
       const img = await CellMapImage.open({ path: arr, voxelSize: voxel, targetScale: voxel, targetVoxelShape: shape });
       if (p.name === "fast+direct") assert.notEqual(img.array.direct, null, "the fast path decodes straight into cache slots");
       if (p.name === "wasm" || p.name === "fast, no direct") assert.equal(img.array.direct, null, `${p.name}: zarrita's pipeline decodes`);
-      return { ok: true, data: (await img.read(center)).data as Float32Array };
-    } catch (err) {
-      if (err instanceof assert.AssertionError) throw err;
-      return { ok: false, err };
-    } finally {
-      while (chunkCache.getStats().inflight > 0) await new Promise((r) => setImmediate(r));
-      resetPaths();
-    }
+      return (await img.read(center)).data as Float32Array;
+    });
   }
 
   it("a v2 array whose every chunk has 16 bytes after its frame reads the clean values on every decode path; a chunk cut short raises naming it", async () => {
