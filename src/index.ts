@@ -12,7 +12,8 @@ export {
 
 export { openStore, s3ToHttps, isRemote, joinLocation, readLocation, type OpenedStore } from "./store/open.js";
 export { HttpStore, type HttpStoreOptions, type HttpStoreHooks, type HttpRequest } from "./store/http.js";
-export { openS3Store, resolveS3, parseS3Url, S3Store, type S3Options, type S3Credentials, type ResolvedS3 } from "./store/s3.js";
+export { openS3Store, resolveS3, parseS3Url, S3Store, type ResolvedS3 } from "./store/s3.js";
+export type { S3Options, S3Credentials } from "./store/types.js";
 export { LocalStore } from "./store/local.js";
 export { openWritableStore, type WritableStore, type OpenedWritableStore } from "./store/writable.js";
 export type { AbsolutePath, AsyncMutable, AsyncReadable, RangeQuery, Readable, StoreGetOptions, StoreLocation, SyncReadable } from "./store/types.js";

@@ -17,7 +17,7 @@ import type { ArraySpec } from "../dataset/types.js";
 import type { CellMapImageOptions } from "../image/image.js";
 import type { CellMapDataLoaderOptions } from "../loader/loader.js";
 import type { HttpStoreOptions } from "../store/http.js";
-import type { S3Credentials, S3Options } from "../store/s3.js";
+import type { S3Credentials, S3Options } from "../store/types.js";
 import { spatialConfigSchema as spatialSchema, type SpatialConfig } from "../transforms/spatial.js";
 import type { CellMapDatasetWriterOptions, WriterArraySpec } from "../writer/dataset-writer.js";
 import type { ImageWriterOptions } from "../writer/image-writer.js";

@@ -14,9 +14,8 @@
  * A registered kind is looked up before the built-ins, so registering a built-in name replaces
  * it (in that thread).
  *
- * Cycle note: `multi.ts` and `subset.ts` re-open their children through this module, which
- * imports them; the table below refers to their classes only inside functions, so any import
- * order works.
+ * `multi.ts` and `subset.ts` re-open their children through the `open` this registry passes
+ * them (a {@link DescriptionContext}), so they do not import it.
  */
 import { isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -25,7 +24,7 @@ import { CellMapDataset } from "./dataset.js";
 import type { CellMapDatasetDescription } from "./description.js";
 import { CellMapMultiDataset, type CellMapMultiDatasetDescription } from "./multi.js";
 import { CellMapSubset, type CellMapSubsetDescription } from "./subset.js";
-import { registeredDescriptionKind, registeredDescriptionKinds, type DatasetDescription, type DatasetLike, type DescriptionOpener, type OpenDescriptionOptions } from "./types.js";
+import { registeredDescriptionKind, registeredDescriptionKinds, type DatasetDescription, type DatasetLike, type DescriptionContext, type DescriptionOpener, type OpenDescriptionOptions } from "./types.js";
 
 export { registerDescriptionKind, type DescriptionOpener } from "./types.js";
 
@@ -79,5 +78,5 @@ export async function openDescription(desc: DatasetDescription, opts: OpenDescri
   if (!open) {
     throw new CellMapError("INVALID_ARGUMENT", `unknown dataset description kind ${JSON.stringify(kind)} (known: ${descriptionKinds().join(", ")})`, "description.kind");
   }
-  return open(desc, opts);
+  return open(desc, { ...opts, open: (child) => openDescription(child, opts) });
 }

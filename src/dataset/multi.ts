@@ -20,10 +20,10 @@ import {
   type ArraySpecs,
   type DatasetDescription,
   type DatasetLike,
+  type DescriptionContext,
   type GetOptions,
   type SampleBase,
 } from "./types.js";
-import { openDescription } from "./kinds.js"; // children of any kind (kinds.ts imports this module: used only at run time)
 
 /** Options of {@link CellMapMultiDataset}; each defaults to the first dataset's value. */
 export interface MultiDatasetOptions {
@@ -256,11 +256,11 @@ export class CellMapMultiDataset<S extends SampleBase = AnyDatasetItem> implemen
   }
 
   /** Re-opens from {@link describe} output (children concurrently). */
-  static async fromDescription(desc: CellMapMultiDatasetDescription, opts: { signal?: AbortSignal } = {}): Promise<CellMapMultiDataset> {
+  static async fromDescription(desc: CellMapMultiDatasetDescription, opts: DescriptionContext): Promise<CellMapMultiDataset> {
     if (desc?.kind !== "CellMapMultiDataset" || desc.version !== 1 || !Array.isArray(desc.datasets)) {
       throw new CellMapError("INVALID_ARGUMENT", "not a version-1 CellMapMultiDataset description", "description");
     }
-    const children = await Promise.all(desc.datasets.map((d) => openDescription(d, opts)));
+    const children = await Promise.all(desc.datasets.map((d) => opts.open(d)));
     return new CellMapMultiDataset(children, { classes: desc.classes, inputArrays: desc.inputArrays, targetArrays: desc.targetArrays, seed: desc.seed });
   }
 

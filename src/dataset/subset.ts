@@ -12,10 +12,10 @@ import {
   type ArraySpecs,
   type DatasetDescription,
   type DatasetLike,
+  type DescriptionContext,
   type GetOptions,
   type SampleBase,
 } from "./types.js";
-import { openDescription } from "./kinds.js"; // children of any kind (kinds.ts imports this module: used only at run time)
 
 /** Serialised form (`describe()`). */
 export interface CellMapSubsetDescription extends DatasetDescription {
@@ -98,11 +98,11 @@ export class CellMapSubset<S extends SampleBase = AnyDatasetItem> implements Dat
     return { kind: "CellMapSubset", version: 1, parent: this.parent.describe(), indices: [...this.indices] };
   }
 
-  static async fromDescription(desc: CellMapSubsetDescription, opts: { signal?: AbortSignal } = {}): Promise<CellMapSubset> {
+  static async fromDescription(desc: CellMapSubsetDescription, opts: DescriptionContext): Promise<CellMapSubset> {
     if (desc?.kind !== "CellMapSubset" || desc.version !== 1 || !Array.isArray(desc.indices)) {
       throw new CellMapError("INVALID_ARGUMENT", "not a version-1 CellMapSubset description", "description");
     }
-    return new CellMapSubset(await openDescription(desc.parent, opts), desc.indices);
+    return new CellMapSubset(await opts.open(desc.parent), desc.indices);
   }
 
   toString(): string {

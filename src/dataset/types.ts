@@ -124,7 +124,7 @@ export interface GetOptions {
   store?: ChunkStore;
 }
 
-/** A serialised dataset (see {@link openDescription}). */
+/** A serialised dataset (`openDescription` of `kinds.ts` re-opens it). */
 export interface DatasetDescription {
   kind: string;
   [key: string]: unknown;
@@ -156,7 +156,7 @@ export interface DatasetLike<S extends SampleBase = AnyDatasetItem> {
   verify(): boolean;
   /** A random subset of `numSamples` indices of this object, redrawn each epoch. */
   subsetRandomSampler(numSamples: number, opts?: { seed?: number; weighted?: boolean }): Promise<MutableSubsetRandomSampler>;
-  /** JSON description from which {@link openDescription} re-opens an identical object. */
+  /** JSON description from which `openDescription` (`kinds.ts`) re-opens an identical object. */
   describe(): DatasetDescription;
 }
 
@@ -165,8 +165,17 @@ export interface OpenDescriptionOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * What an opener gets besides the description: the options, and `open`, which re-opens a child
+ * description of any kind (multi-datasets and subsets hold children; the registry in `kinds.ts`
+ * passes itself, so no dataset module imports the registry).
+ */
+export interface DescriptionContext extends OpenDescriptionOptions {
+  open(desc: DatasetDescription): Promise<DatasetLike>;
+}
+
 /** Re-opens descriptions of one kind. */
-export type DescriptionOpener = (desc: DatasetDescription, opts: OpenDescriptionOptions) => Promise<DatasetLike>;
+export type DescriptionOpener = (desc: DatasetDescription, opts: DescriptionContext) => Promise<DatasetLike>;
 /** Kinds registered in this thread (built-ins are listed in `kinds.ts`). */
 const registered = new Map<string, DescriptionOpener>();
 
@@ -186,16 +195,6 @@ export function registeredDescriptionKind(kind: string): DescriptionOpener | und
 /** Kinds registered in this thread. */
 export function registeredDescriptionKinds(): string[] {
   return [...registered.keys()];
-}
-
-/**
- * Re-opens any description kind: the same as `openDescription` of `kinds.ts` (the registry of
- * built-in kinds), which it loads on first use so that this module imports no dataset class.
- * @deprecated import it from `kinds.ts` (or the package root).
- */
-export async function openDescription(desc: DatasetDescription, opts: OpenDescriptionOptions = {}): Promise<DatasetLike> {
-  const kinds = await import("./kinds.js");
-  return kinds.openDescription(desc, opts);
 }
 
 /** Throws `OUT_OF_RANGE` unless `i` is an integer in `[0, length)`. */

@@ -8,10 +8,9 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import type { AbsolutePath, AsyncMutable, RangeQuery, StoreGetOptions as GetOptions } from "./types.js";
+import type { AbsolutePath, AsyncMutable, RangeQuery, StoreGetOptions as GetOptions, WritableStore } from "./types.js";
 import { CellMapError, throwIfAborted } from "../errors.js";
 import { TEMP_PREFIX, writeFileAtomic } from "../util/atomic.js";
-import type { WritableStore } from "./writable.js";
 
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;

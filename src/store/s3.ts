@@ -28,34 +28,10 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { AbsolutePath } from "./types.js";
+import type { AbsolutePath, S3Credentials, S3Options, WritableStore } from "./types.js";
 import { AwsV4Signer } from "aws4fetch";
 import { CellMapError } from "../errors.js";
 import { HttpStore, type HttpRequest, type HttpStoreOptions } from "./http.js";
-import type { WritableStore } from "./writable.js";
-
-/** Static AWS credentials. */
-export interface S3Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
-/** Options of `s3://` locations (the `s3` field of the `http` options). All plain data. */
-export interface S3Options {
-  /** Send unsigned requests even when credentials are configured (public buckets). Default false. */
-  anonymous?: boolean;
-  /** Credentials to sign with (instead of the environment / shared files). */
-  credentials?: S3Credentials;
-  /** Profile of the shared credentials/config files (instead of `AWS_PROFILE`). */
-  profile?: string;
-  /** Signing region (instead of `AWS_REGION` / `AWS_DEFAULT_REGION` / the profile's). */
-  region?: string;
-  /** S3-compatible endpoint such as `http://127.0.0.1:9000` (instead of `AWS_ENDPOINT_URL[_S3]`). */
-  endpoint?: string;
-  /** Path-style URLs `endpoint/bucket/key` (default: true for custom endpoints, false for AWS). */
-  forcePathStyle?: boolean;
-}
 
 /** Where the credentials of a store came from (for messages). */
 export type CredentialSource = "options" | "environment" | { profile: string; file: string };

@@ -47,3 +47,43 @@ export interface StoreLocation<Store = Readable> {
   /** The location of `path` relative to this one (absolute paths replace it). */
   resolve(path: string): StoreLocation<Store>;
 }
+
+/** A store the writer can put Zarr data into. Keys are absolute paths inside the store (`/s0/0.0.0`). */
+export interface WritableStore extends AsyncReadable {
+  /** Writes `key` atomically: readers see the old object, the new one or none, never part of one. */
+  set(key: AbsolutePath, value: Uint8Array): Promise<void>;
+  /** Removes `key`; no error when it does not exist. */
+  delete(key: AbsolutePath): Promise<void>;
+  /**
+   * Keys of the objects below `prefix` (`/`-separated, relative to it, in no particular order);
+   * none when there are none. Leftovers of interrupted writes are not listed.
+   */
+  list(prefix: AbsolutePath): Promise<string[]>;
+  /** Removes every object below `prefix` (an output being replaced). */
+  deletePrefix(prefix: AbsolutePath): Promise<void>;
+  /** Removes what interrupted writes left below `prefix` (local temp files; nothing on S3). */
+  sweep(prefix: AbsolutePath): Promise<void>;
+}
+
+/** Static AWS credentials. */
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** Options of `s3://` locations (the `s3` field of the `http` options). All plain data. */
+export interface S3Options {
+  /** Send unsigned requests even when credentials are configured (public buckets). Default false. */
+  anonymous?: boolean;
+  /** Credentials to sign with (instead of the environment / shared files). */
+  credentials?: S3Credentials;
+  /** Profile of the shared credentials/config files (instead of `AWS_PROFILE`). */
+  profile?: string;
+  /** Signing region (instead of `AWS_REGION` / `AWS_DEFAULT_REGION` / the profile's). */
+  region?: string;
+  /** S3-compatible endpoint such as `http://127.0.0.1:9000` (instead of `AWS_ENDPOINT_URL[_S3]`). */
+  endpoint?: string;
+  /** Path-style URLs `endpoint/bucket/key` (default: true for custom endpoints, false for AWS). */
+  forcePathStyle?: boolean;
+}

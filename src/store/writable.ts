@@ -8,7 +8,7 @@
  *   S3 stores atomically per object, so there is nothing to sweep.
  * Plain `http(s)://` locations are read-only.
  */
-import type { AbsolutePath, AsyncReadable } from "./types.js";
+import type { WritableStore } from "./types.js";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CellMapError } from "../errors.js";
@@ -16,22 +16,7 @@ import type { HttpStoreOptions } from "./http.js";
 import { LocalStore } from "./local.js";
 import { openS3Store } from "./s3.js";
 
-/** A store the writer can put Zarr data into. Keys are absolute paths inside the store (`/s0/0.0.0`). */
-export interface WritableStore extends AsyncReadable {
-  /** Writes `key` atomically: readers see the old object, the new one or none, never part of one. */
-  set(key: AbsolutePath, value: Uint8Array): Promise<void>;
-  /** Removes `key`; no error when it does not exist. */
-  delete(key: AbsolutePath): Promise<void>;
-  /**
-   * Keys of the objects below `prefix` (`/`-separated, relative to it, in no particular order);
-   * none when there are none. Leftovers of interrupted writes are not listed.
-   */
-  list(prefix: AbsolutePath): Promise<string[]>;
-  /** Removes every object below `prefix` (an output being replaced). */
-  deletePrefix(prefix: AbsolutePath): Promise<void>;
-  /** Removes what interrupted writes left below `prefix` (local temp files; nothing on S3). */
-  sweep(prefix: AbsolutePath): Promise<void>;
-}
+export type { WritableStore } from "./types.js";
 
 /** A writable store with the location it was opened from. */
 export interface OpenedWritableStore {

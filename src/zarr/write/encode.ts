@@ -18,17 +18,9 @@ import { DTYPES, stridesOf } from "../../tensor.js";
 import { installDefaultCodecs } from "../codecs/register.js";
 import { translateZarrError } from "../array.js";
 import { v2ArrayDocuments, v3CreateOptions } from "./metadata.js";
-import type { ArrayData, NormalizedArraySpec } from "./spec.js";
+import type { ArrayData, ChunkEncoder, NormalizedArraySpec } from "./spec.js";
 
-/** Encodes whole (inner) chunks of one array. */
-export interface ChunkEncoder {
-  /**
-   * The stored bytes of one chunk given in C order with the (inner) chunk shape, edge chunks
-   * padded: memory order, byte order and compressor applied. Without any of them the result may
-   * be a view of `data`'s own bytes (copy it before reusing `data`).
-   */
-  encode(data: ArrayData): Promise<Uint8Array>;
-}
+export type { ChunkEncoder } from "./spec.js";
 
 /** A store holding in-memory metadata documents and keeping the last chunk zarrita writes. */
 class CaptureStore {

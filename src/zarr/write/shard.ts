@@ -9,9 +9,8 @@
 import { crc32c } from "@aws-crypto/crc32c";
 import { CellMapError } from "../../errors.js";
 import { sizeOf } from "../../tensor.js";
-import type { ChunkEncoder } from "./encode.js";
 import { allFill, copyBox } from "./box.js";
-import { allocArray, fillJson, fillScalar, v3ChunkCodecs, type ArrayData, type NormalizedArraySpec } from "./spec.js";
+import { allocArray, fillJson, fillScalar, v3ChunkCodecs, type ArrayData, type ChunkEncoder, type NormalizedArraySpec } from "./spec.js";
 
 const MISSING = 0xffffffffffffffffn;
 

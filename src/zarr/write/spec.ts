@@ -269,3 +269,13 @@ export function v3ChunkCodecs(s: NormalizedArraySpec): { name: string; configura
 export function v2Compressor(c: CompressorSpec | null): Record<string, unknown> | null {
   return c ? { ...c } : null;
 }
+
+/** Encodes whole (inner) chunks of one array. */
+export interface ChunkEncoder {
+  /**
+   * The stored bytes of one chunk given in C order with the (inner) chunk shape, edge chunks
+   * padded: memory order, byte order and compressor applied. Without any of them the result may
+   * be a view of `data`'s own bytes (copy it before reusing `data`).
+   */
+  encode(data: ArrayData): Promise<Uint8Array>;
+}
