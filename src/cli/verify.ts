@@ -8,7 +8,7 @@
  */
 import * as zarr from "zarrita";
 import { splitOptionsFromConfig, type CellMapConfig } from "../config/load.js";
-import { didYouMean } from "../config/suggest.js";
+import { didYouMean } from "../options/suggest.js";
 import { CellMapDataset } from "../dataset/dataset.js";
 import { openDataSplitRows, type DataSplitRow } from "../dataset/split.js";
 import { classPath, splitTargetPath } from "../dataset/target-path.js";

@@ -3,22 +3,19 @@
  * key machinery (camelCase / snake_case / Python names, unknown keys with suggestions) and
  * config file loading.
  */
-export { DATASET_DEFAULTS, LOADER_DEFAULTS, SPLIT_DEFAULTS, defaultRawTransform, defaultTargetTransform } from "./defaults.js";
+export { DATASET_DEFAULTS, SPLIT_DEFAULTS, defaultRawTransform, defaultTargetTransform } from "../dataset/defaults.js";
+export { LOADER_DEFAULTS } from "../loader/options.js";
 export { configSchema, loadConfig, loaderOptionsFromConfig, normaliseConfigKeys, parseConfig, splitOptionsFromConfig, type CellMapConfig } from "./load.js";
-export { fieldPath, normaliseKeys, optionInfo, optionObject, parseOptions, type OptionInfo, type SameKeys } from "./options.js";
-export {
-  arraySpecSchema,
-  arraySpecsSchema,
-  datasetOptionsSchema,
-  datasetWriterOptionsSchema,
-  httpOptionsSchema,
-  imageOptionsSchema,
-  imageWriterOptionsSchema,
-  loaderOptionsSchema,
-  multiDatasetOptionsSchema,
-  spatialConfigSchema,
-  splitOptionsSchema,
-  writerArraySpecSchema,
-} from "./schema.js";
-export { camelCase, snakeCase } from "./names.js";
-export { closest, didYouMean, editDistance } from "./suggest.js";
+export { fieldPath, normaliseKeys, optionInfo, optionObject, parseOptions, type OptionInfo, type SameKeys } from "../options/options.js";
+export { spatialConfigSchema } from "./schema.js";
+export { arraySpecSchema, arraySpecsSchema } from "../dataset/fields.js";
+export { datasetOptionsSchema } from "../dataset/options.js";
+export { splitOptionsSchema } from "../dataset/split-options.js";
+export { multiDatasetOptionsSchema } from "../dataset/multi.js";
+export { imageOptionsSchema } from "../image/options.js";
+export { loaderOptionsSchema } from "../loader/options.js";
+export { httpOptionsSchema } from "../store/options.js";
+export { datasetWriterOptionsSchema, writerArraySpecSchema } from "../writer/dataset-writer-options.js";
+export { imageWriterOptionsSchema } from "../writer/image-options.js";
+export { camelCase, snakeCase } from "../options/names.js";
+export { closest, didYouMean, editDistance } from "../options/suggest.js";

@@ -18,7 +18,7 @@ import { CellMapError } from "../errors.js";
 import type { CellMapDataLoaderOptions } from "../loader/loader.js";
 import { isRemote } from "../store/open.js";
 import type { SpatialConfig } from "../transforms/spatial.js";
-import { normaliseKeys, parseOptions } from "./options.js";
+import { normaliseKeys, parseOptions } from "../options/options.js";
 import { configSchema } from "./schema.js";
 
 export { configSchema };

@@ -23,9 +23,9 @@
  *   `RngStream.targetValue` (target arrays, then classes, in order). All reads of a sample run
  *   concurrently; transforms run afterwards in that fixed order.
  */
-import { DATASET_DEFAULTS } from "../config/defaults.js";
-import { parseOptions } from "../config/options.js";
-import { datasetOptionsSchema } from "../config/schema.js";
+import { DATASET_DEFAULTS } from "./defaults.js";
+import { parseOptions } from "../options/options.js";
+import { datasetOptionsSchema } from "./options.js";
 import { CellMapError } from "../errors.js";
 import { intersectBoxes, type Box } from "../geometry/level.js";
 import { EmptyImage } from "../image/empty.js";

@@ -3,8 +3,10 @@
  * whose `[offset, offset + length)` range contains it (binary search over cumulative lengths).
  * Unlike Python an empty list is allowed (length 0, `verify()` false).
  */
-import { parseOptions } from "../config/options.js";
-import { multiDatasetOptionsSchema } from "../config/schema.js";
+import { z } from "zod";
+import { nameList } from "../options/fields.js";
+import { optionObject, parseOptions, type SameKeys } from "../options/options.js";
+import { arraySpecsSchema, seedSchema } from "./fields.js";
 import { CellMapError } from "../errors.js";
 import {
   ClassBalancedSampler,
@@ -33,6 +35,17 @@ export interface MultiDatasetOptions {
   /** Seed of the samplers built by this object (default 0). */
   seed?: number;
 }
+
+/** Options of `CellMapMultiDataset`. */
+export const multiDatasetOptionsSchema = optionObject({
+  classes: nameList.optional(),
+  inputArrays: arraySpecsSchema.optional(),
+  targetArrays: arraySpecsSchema.optional(),
+  seed: seedSchema.optional(),
+});
+
+const _multi: SameKeys<MultiDatasetOptions, z.input<typeof multiDatasetOptionsSchema>> = true;
+void _multi;
 
 /** Serialised form (`describe()`). */
 export interface CellMapMultiDatasetDescription extends DatasetDescription {

@@ -5,9 +5,14 @@
  * ({@link checkOptions}; {@link validateDatasetOptions} for the datasplit, which checks the
  * options shared by its rows once). Every problem is `INVALID_ARGUMENT` naming the field.
  */
-import { parseOptions } from "../config/options.js";
-import { datasetOptionsSchema } from "../config/schema.js";
-import { didYouMean } from "../config/suggest.js";
+import { z } from "zod";
+import { anyNumber, bool, nonEmptyString, signalSchema, targetTransformInputSchema, transformInputSchema, valueOf } from "../options/fields.js";
+import { optionObject, parseOptions, type SameKeys } from "../options/options.js";
+import { PYTHON } from "../options/python.js";
+import { httpOptionsSchema } from "../store/options.js";
+import { spatialConfigSchema } from "../transforms/spatial.js";
+import { arraySpecsSchema, classesSchema, classRelationDictSchema, seedSchema } from "./fields.js";
+import { didYouMean } from "../options/suggest.js";
 import { CellMapError } from "../errors.js";
 import { MAX_PATCH_VOXELS } from "../image/image.js";
 import type { HttpStoreOptions } from "../store/http.js";
@@ -68,6 +73,34 @@ export interface CellMapDatasetOptions<I extends ArraySpecs = ArraySpecs, T exte
   /** Internal (set by `fromDescription`): the known result of the class-count check. */
   knownHasData?: boolean;
 }
+
+/** Options of `CellMapDataset.open`. */
+export const datasetOptionsSchema = optionObject(
+  {
+    rawPath: nonEmptyString,
+    targetPath: z.string().nullable().optional(),
+    classes: classesSchema.nullable().optional(),
+    inputArrays: arraySpecsSchema,
+    targetArrays: arraySpecsSchema.nullable().optional(),
+    spatialTransforms: (spatialConfigSchema as unknown as z.ZodType<SpatialConfig>).nullable().optional(),
+    rawValueTransforms: transformInputSchema.nullable().optional(),
+    targetValueTransforms: targetTransformInputSchema.nullable().optional(),
+    classRelationDict: classRelationDictSchema.nullable().optional(),
+    isTrain: bool.optional(),
+    axisOrder: valueOf<"zyx">((v) => v === "zyx", '"zyx"').optional(),
+    forceHasData: bool.optional(),
+    emptyValue: anyNumber.optional(),
+    pad: bool.optional(),
+    seed: seedSchema.optional(),
+    http: httpOptionsSchema.optional(),
+    signal: signalSchema.optional(),
+    knownHasData: bool.optional(),
+  },
+  { python: PYTHON },
+);
+
+const _dataset: SameKeys<CellMapDatasetOptions, z.input<typeof datasetOptionsSchema>> = true;
+void _dataset;
 
 /** An array spec resolved to z y x. */
 export interface Resolved {

@@ -15,10 +15,12 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { defaultRawTransform, defaultTargetTransform, SPLIT_DEFAULTS } from "../config/defaults.js";
-import { parseOptions } from "../config/options.js";
-import { splitOptionsSchema } from "../config/schema.js";
-import { didYouMean } from "../config/suggest.js";
+import { defaultRawTransform, defaultTargetTransform, SPLIT_DEFAULTS } from "./defaults.js";
+import { parseOptions } from "../options/options.js";
+import { splitOptionsSchema, type CellMapDataSplitOptions, type DataSplitDict, type DataSplitEntry } from "./split-options.js";
+
+export type { CellMapDataSplitOptions, DataSplitDict, DataSplitEntry } from "./split-options.js";
+import { didYouMean } from "../options/suggest.js";
 import { CellMapError } from "../errors.js";
 import { Limiter } from "../util/limit.js";
 import { isRemote, joinLocation, readLocation } from "../store/open.js";
@@ -35,20 +37,6 @@ import type { AnyDatasetItem, ArraySpecs, DatasetItem, DatasetLike, SampleBase }
 
 export { defaultRawTransform, defaultTargetTransform };
 
-/** One (raw, ground truth) pair. `gt` may be omitted in raw-only mode. */
-export interface DataSplitEntry {
-  raw: string;
-  gt?: string | null;
-  /** CSV line the entry came from (set by {@link parseDataSplitCsv}). */
-  line?: number;
-}
-
-/** The object form of a datasplit. */
-export interface DataSplitDict {
-  train: DataSplitEntry[];
-  validate?: DataSplitEntry[];
-}
-
 /** A row or dataset that was skipped, and why. */
 export interface SplitProblem {
   usage: string;
@@ -57,44 +45,6 @@ export interface SplitProblem {
   raw?: string;
   gt?: string | null;
   reason: string;
-}
-
-/**
- * Options of {@link CellMapDataSplit.open}. Exactly one source: `datasets` > `datasetDict` >
- * `csvPath`/`csvText`. Keys may also be given in the Python library's snake_case
- * (`input_arrays`, `train_raw_value_transforms`, …); unknown keys are errors (see `config/`).
- */
-export interface CellMapDataSplitOptions<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> {
-  /** Input arrays by name (their names, with the targets', type the samples: see `DatasetItem`). */
-  inputArrays: I;
-  targetArrays?: T | null;
-  /** Output classes; omitted: raw-only (self-supervised) datasets. */
-  classes?: string[] | null;
-  emptyValue?: number;
-  /** Pad both splits (`true`), neither (`false`, default), or only `"train"` / `"validate"`. */
-  pad?: boolean | "train" | "validate";
-  datasets?: { train: DatasetLike[]; validate?: DatasetLike[] };
-  datasetDict?: DataSplitDict;
-  /** Datasplit CSV: a local path, or a `http(s)://` / `s3://` URL read with the `http` options. */
-  csvPath?: string;
-  /** CSV content (instead of `csvPath`; relative paths stay relative to the working directory). */
-  csvText?: string;
-  /** Spatial augmentation of the training datasets. */
-  spatialTransforms?: SpatialConfig | null;
-  /** Default: normalise integer raw to [0, 1] by its dtype maximum, then NaN → 0. `null`: none. */
-  trainRawValueTransforms?: TransformInput | null;
-  /** Default as for training. */
-  valRawValueTransforms?: TransformInput | null;
-  /** Default: `Binarize(0)` (raw-only mode: the raw default). `null`: none. */
-  targetValueTransforms?: TargetTransformInput | null;
-  classRelationDict?: Record<string, string[]> | null;
-  forceHasData?: boolean;
-  /** Base seed; the k-th entry's dataset gets `seed + k` (train entries first). Default 0. */
-  seed?: number;
-  http?: HttpStoreOptions;
-  /** Datasets opened at once (default 16). */
-  concurrency?: number;
-  signal?: AbortSignal;
 }
 
 const HEADER_NAMES = new Set(["usage", "split", "raw_container", "raw_dataset", "raw_path", "raw", "gt_container", "gt_dataset", "gt_path", "gt"]);

@@ -7,8 +7,10 @@
  */
 import * as zarr from "zarrita";
 import type { Readable } from "@zarrita/storage";
-import { parseOptions } from "../config/options.js";
-import { imageOptionsSchema } from "../config/schema.js";
+import { parseOptions } from "../options/options.js";
+import { imageOptionsSchema, type CellMapImageOptions, type ValueTransformLike } from "./options.js";
+
+export type { CellMapImageOptions, ValueTransformLike } from "./options.js";
 import { CellMapError, throwIfAborted } from "../errors.js";
 import { type Box, chooseLevel, levelBoundingBox, samplingBox } from "../geometry/level.js";
 import type { Multiscale } from "../ome/model.js";
@@ -31,76 +33,6 @@ import { sectionsMatrix } from "./grid.js";
 const SOURCE_REGIONS: Partial<Record<DataType, { new (b: ArrayBufferLike, o: number, n: number): SourceRegion; BYTES_PER_ELEMENT: number }>> = {
   uint8: Uint8Array, bool: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array, float32: Float32Array,
 };
-
-/** Anything with an `apply(tensor, rng)` (value transforms of `transforms/augment`). */
-export interface ValueTransformLike {
-  apply(t: Tensor, rng: Rng): Tensor;
-}
-
-/** Options of {@link CellMapImage.open}. */
-export interface CellMapImageOptions<D extends OutputDtype = "float32"> {
-  /** Local path, `file://`, `http(s)://` or `s3://` location of the multiscale group. */
-  path: string;
-  /** Class label this image holds (`"raw"`, the default, for input images). */
-  targetClass?: string;
-  /** Requested voxel size in nm, in `axisOrder` (shorter arrays are padded at the front). */
-  targetScale: number[];
-  /** Patch shape in voxels, in `axisOrder` (shorter arrays get leading 1s). */
-  targetVoxelShape: number[];
-  /** Pad samples outside the image with `padValue` (otherwise clamp to the edge). Default false. */
-  pad?: boolean;
-  /** Value of padded samples: default 0 for raw, NaN for labels. */
-  padValue?: number;
-  /** Resampling: default `linear` for raw, `nearest` for labels. */
-  interpolation?: "nearest" | "linear";
-  /** `"zyx"` (default) or `"yx"`. */
-  axisOrder?: string;
-  /**
-   * 2-D sections of a 3-D image: choose the level by the y/x voxel size alone and step z by the
-   * chosen level's own section spacing (the z entry of `targetScale` is ignored), so that a patch
-   * with one z voxel is one stored section. What a 2-entry `{ shape: [y, x], scale: [y, x] }`
-   * dataset spec asks for. Default: true when `targetScale` has 2 entries and the image has a z
-   * axis (as in a dataset), else false.
-   */
-  sections?: boolean;
-  /** Value transform applied to every patch after spatial sampling. */
-  valueTransform?: ValueTransformLike;
-  /**
-   * Index read along the axis of type `channel` (an axis without a type named `c` or `channel`
-   * counts as one). Default 0. Other non-spatial axes must have one entry or be selected by
-   * `time`: a larger one is an error naming it.
-   */
-  channel?: number;
-  /** Index read along the axis of type `time` (or one named `t`/`time` without a type). Default 0. */
-  time?: number;
-  /** Which entry of `multiscales` to use. Default 0. */
-  multiscaleIndex?: number;
-  /**
-   * Which series of a bioformats2raw root (`"bioformats2raw.layout"`, images under `0/`, `1/`, …)
-   * to read when `path` is such a root. Default 0; when the root holds several, a note (and
-   * `info`'s problems) says which was read.
-   */
-  series?: number;
-  /**
-   * Open `path` as a bare Zarr array (no multiscales group) with this voxel size in nm, in
-   * `axisOrder` restricted to the array's trailing 2 or 3 dims (`[y, x]` or `[z, y, x]`);
-   * leading dims are channels. Leave it out for a multiscale group.
-   */
-  voxelSize?: number[];
-  /** World position (nm) of voxel 0 of a bare array, like `voxelSize` (default zeros). */
-  translation?: number[];
-  /**
-   * Element type of the patches (default float32). float32 holds integers exactly only up to
-   * 2^24: a float32 read of an int32/uint32/int64/uint64 array holding larger values (instance
-   * ids) raises `UNSUPPORTED` naming the largest one. `int32` / `uint32` give those values
-   * exactly (each must fit, and the pad value must be an integer); `float64` holds integers up
-   * to 2^53. Such patches are read without a value transform.
-   */
-  outputDtype?: D;
-  /** HTTP options for remote locations. */
-  http?: HttpStoreOptions;
-  signal?: AbortSignal;
-}
 
 /** Per-read options. */
 export interface ReadOptions {

@@ -29,8 +29,8 @@
  * - Worker threads start at construction (module loading and opening the dataset take ~0.5 s)
  *   and stay up across epochs; `recycle(batch)` optionally hands buffers back for reuse.
  */
-import { parseOptions } from "../config/options.js";
-import { loaderOptionsSchema } from "../config/schema.js";
+import { parseOptions } from "../options/options.js";
+import { loaderOptionsSchema } from "./options.js";
 import type { AnyDatasetItem, DatasetLike, SampleBase } from "../dataset/types.js";
 import type { CacheStats } from "../zarr/cache.js";
 import { batchLayout, buildBatch, type Batch } from "./collate.js";

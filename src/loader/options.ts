@@ -7,11 +7,29 @@
  * so that every default lives in one place (`LOADER_DEFAULTS`, applied here).
  */
 import * as os from "node:os";
-import { LOADER_DEFAULTS } from "../config/defaults.js";
+import { z } from "zod";
+import { bool, integerAtLeast, nonNegativeNumber, positiveNumber, signalSchema, valueOf } from "../options/fields.js";
+import { optionObject, type SameKeys } from "../options/options.js";
+import { PYTHON } from "../options/python.js";
+import { seedSchema } from "../dataset/fields.js";
 import { CellMapError } from "../errors.js";
 import type { DatasetLike } from "../dataset/types.js";
 import type { Sampler } from "../sampling/samplers.js";
 import { envChunkCacheBytes } from "../zarr/cache.js";
+
+
+/** Defaults of `CellMapDataLoader`. */
+export const LOADER_DEFAULTS = {
+  batchSize: 1,
+  numWorkers: 0,
+  prefetchFactor: 2,
+  isTrain: true,
+  dropLast: false,
+  rank: 0,
+  worldSize: 1,
+  /** Samples read at once per thread: the batch size, at most this. */
+  maxSampleConcurrency: 16,
+} as const;
 
 /** A sampler, a fixed list of indices, or a factory of either (called again at every `refresh()`). */
 export type SamplerInput = Sampler | readonly number[] | (() => Sampler | readonly number[]);
@@ -77,6 +95,47 @@ export interface CellMapDataLoaderOptions {
    */
   signal?: AbortSignal;
 }
+
+/** Options of `CellMapDataLoader`. */
+export const loaderOptionsSchema = optionObject(
+  {
+    batchSize: integerAtLeast(1).optional(),
+    numWorkers: integerAtLeast(0).optional(),
+    prefetchFactor: integerAtLeast(1).optional(),
+    weightedSampler: valueOf<boolean | "weights" | "classBalanced">((v) => typeof v === "boolean" || v === "weights" || v === "classBalanced", 'true, false, "weights" or "classBalanced"').optional(),
+    sampler: z.unknown().optional(),
+    isTrain: bool.optional(),
+    seed: seedSchema.optional(),
+    iterationsPerEpoch: integerAtLeast(1).optional(),
+    dropLast: bool.optional(),
+    rank: integerAtLeast(0).optional(),
+    worldSize: integerAtLeast(1).optional(),
+    chunkCacheBytes: nonNegativeNumber.optional(),
+    memoryBudgetBytes: positiveNumber.optional(),
+    sampleConcurrency: integerAtLeast(1).optional(),
+    state: z.unknown().optional(),
+    startWorkers: bool.optional(),
+    signal: signalSchema.optional(),
+  },
+  {
+    aliases: { tensorstore_cache_bytes: "chunkCacheBytes" },
+    python: {
+      ...PYTHON,
+      classes: "the loader serves the dataset's classes; give classes to the dataset or the split",
+      pin_memory: "batches are typed arrays in shared memory; there is nothing to pin",
+      persistent_workers: "worker threads always persist across epochs (close() ends them)",
+      non_blocking: "there is no device transfer",
+      collate_fn: "batches are collated into one buffer per array by the loader",
+      worker_init_fn: "workers re-open the dataset from its description; randomness comes from seed",
+      generator: PYTHON.rng,
+      timeout: "give signal (an AbortSignal) to stop a loader",
+      multiprocessing_context: "workers are threads (numWorkers)",
+    },
+  },
+);
+
+const _loader: SameKeys<CellMapDataLoaderOptions, z.input<typeof loaderOptionsSchema>> = true;
+void _loader;
 
 /** Where a loader is in its sequence of batches (small JSON). */
 export interface LoaderState {

@@ -4,7 +4,7 @@
  * typo in a config is reported where it is, not as a wrong answer later.
  */
 import type { z } from "zod";
-import { fieldPath as configFieldPath, throwIssues } from "../config/options.js";
+import { fieldPath as configFieldPath, throwIssues } from "../options/options.js";
 
 /** Formats a zod issue path (`["rotate", "axes", "q"]`) as `rotate.axes.q` under a prefix. */
 export function fieldPath(prefix: string, path: readonly PropertyKey[]): string {

@@ -25,9 +25,11 @@
  * written.
  */
 import * as path from "node:path";
-import { defaultRawTransform } from "../config/defaults.js";
-import { parseOptions } from "../config/options.js";
-import { datasetWriterOptionsSchema } from "../config/schema.js";
+import { defaultRawTransform } from "../dataset/defaults.js";
+import { parseOptions } from "../options/options.js";
+import { datasetWriterOptionsSchema, type CellMapDatasetWriterOptions, type WriterArraySpec } from "./dataset-writer-options.js";
+
+export type { CellMapDatasetWriterOptions, WriterArraySpec } from "./dataset-writer-options.js";
 import { CellMapError } from "../errors.js";
 import { CellMapImage } from "../image/image.js";
 import { RngStream, sampleRng } from "../util/rng.js";
@@ -55,12 +57,6 @@ import {
 import { ImageWriter, tileValues, type Bounds, type OutputDType } from "./image-writer.js";
 import type { ImageWriterOptions } from "./image-options.js";
 
-/** A target array spec: window `shape` (voxels) and `scale` (nm), optionally `nChannels`. */
-export interface WriterArraySpec extends ArraySpec {
-  /** Channels per class (adds a `c` axis to each output image). */
-  nChannels?: number;
-}
-
 /**
  * A sample of a writer: one float32 `Tensor` per input array name (`I`: the input array specs),
  * plus `idx` and `metadata`; {@link AnyDatasetItem} when the names are not known statically.
@@ -69,46 +65,6 @@ export type WriterItem<I extends ArraySpecs = ArraySpecs> = string extends keyof
   ? AnyDatasetItem
   : { [K in "idx" | "metadata" | keyof I]: K extends "idx" ? number : K extends "metadata" ? SampleMetadata : Tensor };
 
-/** The storage options of each class image, as {@link ImageWriter} takes them. */
-type ImageStorageOptions = Pick<ImageWriterOptions, "blend" | "dtype" | "fillValue" | "format" | "compressor" | "pyramid" | "pyramidMethod">;
-
-/** Options of {@link CellMapDatasetWriter.open} (`I`: the input array specs, which type the samples). */
-export interface CellMapDatasetWriterOptions<I extends ArraySpecs = ArraySpecs> extends ImageStorageOptions {
-  /** Raw multiscale group the inputs are read from (local path or URL). */
-  rawPath: string;
-  /** Where the images go, one per class: a local directory or an `s3://bucket/prefix` URL (credentials, endpoint: `http.s3`). */
-  targetPath: string;
-  /** Classes to write. */
-  classes: string[];
-  /** Channel order of model outputs given per target array (default `classes`; may be a superset). */
-  modelClasses?: string[];
-  /** Input arrays (model inputs) by name: `{ shape, scale }`, z y x (or y x for 2-D). */
-  inputArrays: I;
-  /** Target arrays (model outputs) by name. */
-  targetArrays: Record<string, WriterArraySpec>;
-  /** Region to predict per target array, nm: `{ z: [lo, hi], y: [lo, hi], x: [lo, hi] }`. */
-  targetBounds: Record<string, Bounds>;
-  /** `"zyx"` for 3-D specs (default), `"yx"` for 2-D specs and images. */
-  axisOrder?: "zyx" | "yx";
-  /**
-   * Value transform of every input patch (object or JSON spec). Default: the training default
-   * of `CellMapDataSplit` (`defaultRawTransform()`: integer raw scaled to [0, 1], NaN → 0), so a
-   * model sees the same input values at inference as in training; `null`: raw values as read.
-   */
-  rawValueTransforms?: ValueTransform | TransformSpec | null;
-  /** Halo voxels on each side of a tile (see {@link ImageWriter}). Default 0. */
-  overlap?: number | number[];
-  /** Replace existing class images. Default false (existing output is a `WRITE_CONFLICT`). */
-  overwrite?: boolean;
-  /** Continue existing output: the index space becomes the tiles not written yet. */
-  resume?: boolean;
-  http?: HttpStoreOptions;
-  signal?: AbortSignal;
-  /** Internal (descriptions): tiles served, as `[start, end)` ranges; null = all. */
-  tiles?: [number, number][] | null;
-  /** Internal (descriptions): open existing output without touching it. */
-  attach?: boolean;
-}
 
 /** Serialised form (`describe()`). */
 export interface CellMapDatasetWriterDescription extends DatasetDescription {

@@ -3,7 +3,12 @@
  * defaults filled in ({@link configure}), the output locations (local directory or `s3://`), and
  * how float predictions become the stored dtype ({@link castInto}).
  */
+import { z } from "zod";
 import { CellMapError } from "../errors.js";
+import { bool, finiteNumber, integerAtLeast, nonEmptyString } from "../options/fields.js";
+import { optionObject, type SameKeys } from "../options/options.js";
+import { PYTHON } from "../options/python.js";
+import { httpOptionsSchema } from "../store/options.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import { outputLocation, relativeLocation } from "../store/writable.js";
 import type { ArrayData, CompressorSpec } from "../zarr/write/index.js";
@@ -72,6 +77,44 @@ export interface ImageWriterOptions {
   /** Request options of `s3://` outputs: credentials, region, endpoint (`http.s3`), retries, timeouts. */
   http?: HttpStoreOptions;
 }
+
+/** Options of `ImageWriter.open`. */
+export const imageWriterOptionsSchema = optionObject(
+  {
+    path: nonEmptyString,
+    scale: z.unknown(),
+    bounds: z.unknown(),
+    writeShape: z.unknown(),
+    overlap: z.unknown().optional(),
+    blend: z.unknown().optional(),
+    nChannels: integerAtLeast(1).optional(),
+    dtype: z.unknown().optional(),
+    fillValue: finiteNumber.optional(),
+    format: z.unknown().optional(),
+    compressor: z.unknown().optional(),
+    pyramid: z.unknown().optional(),
+    pyramidMethod: z.unknown().optional(),
+    overwrite: bool.optional(),
+    resume: bool.optional(),
+    root: z.string().optional(),
+    name: z.string().optional(),
+    attach: bool.optional(),
+    http: httpOptionsSchema.optional(),
+  },
+  {
+    aliases: { bounding_box: "bounds", write_voxel_shape: "writeShape" },
+    python: {
+      device: PYTHON.device,
+      context: PYTHON.context,
+      target_class: "the class is the image's folder (path) and multiscale name (name)",
+      axis_order: "the axes follow the length of scale: [z, y, x] or [y, x]",
+      scale_level: "the writer writes s0 at scale, plus `pyramid` downsampled levels",
+    },
+  },
+);
+
+const _imageWriter: SameKeys<ImageWriterOptions, z.input<typeof imageWriterOptionsSchema>> = true;
+void _imageWriter;
 
 /** The options with every default filled in. */
 export interface Config {

@@ -35,8 +35,8 @@
  * for integers).
  */
 import * as zarr from "zarrita";
-import { parseOptions } from "../config/options.js";
-import { imageWriterOptionsSchema } from "../config/schema.js";
+import { parseOptions } from "../options/options.js";
+import { imageWriterOptionsSchema } from "./image-options.js";
 import { CellMapError } from "../errors.js";
 import { openWritableStore, type WritableStore } from "../store/writable.js";
 import type { Tensor } from "../tensor.js";

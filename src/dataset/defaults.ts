@@ -1,6 +1,7 @@
 /**
- * Defaults, stated once. The library's entry points, the CLI, `verify` and the README read
- * them from here, so an option left out means the same wherever it is left out.
+ * Defaults of the dataset layer, stated once. The library's entry points, the CLI, `verify` and
+ * the README read them from here, so an option left out means the same wherever it is left out
+ * (the loader's are in `loader/options.ts`).
  *
  * | option | `CellMapDataSplit` (and config files) | `CellMapDataset` | `CellMapDatasetWriter` |
  * |---|---|---|---|
@@ -34,19 +35,6 @@ export const DATASET_DEFAULTS = {
   emptyValue: NaN,
   isTrain: false,
   forceHasData: false,
-} as const;
-
-/** Defaults of `CellMapDataLoader`. */
-export const LOADER_DEFAULTS = {
-  batchSize: 1,
-  numWorkers: 0,
-  prefetchFactor: 2,
-  isTrain: true,
-  dropLast: false,
-  rank: 0,
-  worldSize: 1,
-  /** Samples read at once per thread: the batch size, at most this. */
-  maxSampleConcurrency: 16,
 } as const;
 
 /**
