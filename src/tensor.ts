@@ -135,3 +135,7 @@ export const DTYPES: Readonly<Record<DataType, DTypeInfo>> = {
 export function dtypeMax(dtype: DataType): number {
   return Object.hasOwn(DTYPES, dtype) ? DTYPES[dtype].max : 1;
 }
+
+/** Typed arrays readable with `[]` as numbers (decoded chunks, regions). */
+export type NumericArray =
+  | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array;

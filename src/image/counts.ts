@@ -1,7 +1,7 @@
 /** Counting foreground voxels of a whole array, chunk by chunk (bounded memory). */
 import { throwIfAborted } from "../errors.js";
 import type { ZarrArray } from "../zarr/array.js";
-import { Float16Bits, float16ToFloat32 } from "../zarr/float16.js";
+import { Float16Bits, float16ToFloat32 } from "../kernels/float16.js";
 import { loadChunkUncached } from "../zarr/read.js";
 
 const memo = new Map<string, Promise<number>>();

@@ -6,7 +6,7 @@
  */
 
 import { wasmResampleFor } from "../kernels/gather.js";
-import type { ScratchArena } from "../plane/scratch.js";
+import type { ScratchArena } from "../kernels/scratch.js";
 import { fracIndex, inside, type LevelGeometry, type PatchGrid, type Samples, type SampleOptions, SNAP, type Window, affineIndex } from "./grid.js";
 import { sampleRotated, type SourceRegion } from "./rotated.js";
 

@@ -14,7 +14,7 @@
  *   its output row.
  */
 import { wasmRotatedFor, type WasmRotated } from "../kernels/gather.js";
-import type { ScratchArena } from "../plane/scratch.js";
+import type { ScratchArena } from "../kernels/scratch.js";
 import { affineIndex, inside, type LevelGeometry, type PatchGrid, type SampleOptions, SNAP, type Window } from "./grid.js";
 
 /** A region kept in its source element type (the kernels widen while sampling). */

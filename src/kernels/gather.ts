@@ -10,8 +10,8 @@
  *   for uint16, 1.8 for float32; 3.5 for uint8 rows of 64.
  * - Compiled JS loops, one per source element type, for everything else (0.4–0.7 Gvoxel/s).
  */
-import type { NumericArray } from "../zarr/cache.js";
-import { Float16Bits, float16Table } from "../zarr/float16.js";
+import type { NumericArray } from "../tensor.js";
+import { Float16Bits, float16Table } from "./float16.js";
 import { GATHER_WASM_BASE64 } from "./gather-wasm.js";
 import { wasm, type WasmMemory } from "./wasm.js";
 

@@ -24,8 +24,8 @@ import type { CacheStats, DecodedChunk, NumericArray } from "../zarr/cache.js";
 import type { ChunkLease, ChunkStore, LoadInto } from "../zarr/chunk-store.js";
 import { waitAsync } from "../kernels/wasm.js";
 import { lock, unlock } from "./lock.js";
-import type { ScratchArena } from "./scratch.js";
-import { Float16Bits } from "../zarr/float16.js";
+import type { ScratchArena } from "../kernels/scratch.js";
+import { Float16Bits } from "../kernels/float16.js";
 
 const FREE = 0;
 const DECODING = 1;

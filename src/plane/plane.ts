@@ -14,7 +14,7 @@ import { wasm, type WasmMemory } from "../kernels/wasm.js";
 import { ChunkCache } from "../zarr/cache.js";
 import { type ChunkStore, LocalChunkStore } from "../zarr/chunk-store.js";
 import { chunkCacheLayout, initChunkCache, SharedChunkCache, type ChunkCacheLayout } from "./chunk-cache.js";
-import { ScratchArena } from "./scratch.js";
+import { ScratchArena } from "../kernels/scratch.js";
 import { type OutputDtype, TENSOR_ARRAYS, type TensorArrays } from "../tensor.js";
 
 const PAGE = 65536;

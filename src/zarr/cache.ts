@@ -13,9 +13,8 @@ export interface DecodedChunk {
   stride: number[];
 }
 
-/** Typed arrays readable with `[]` as numbers. */
-export type NumericArray =
-  | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array;
+export type { NumericArray } from "../tensor.js";
+import type { NumericArray } from "../tensor.js";
 
 /** Cache counters, for summaries and benchmarks. */
 export interface CacheStats {

@@ -3,7 +3,7 @@
  * (`plane/chunk-cache.ts`) or, without one, this thread's own cache (`cache.ts`). A lease pins
  * the chunk's memory until `release()`, so a shared slot cannot be evicted mid-copy.
  */
-import type { ScratchArena } from "../plane/scratch.js";
+import type { ScratchArena } from "../kernels/scratch.js";
 import type { ZarrArray } from "./array.js";
 import { type CacheStats, ChunkCache, type DecodedChunk, type NumericArray } from "./cache.js";
 

@@ -5,45 +5,15 @@
  * so it cannot open such arrays. We do not install a global polyfill (a library must not change
  * what `globalThis` means for its users). Instead zarrita sees the array as `uint16` (the same
  * bytes, endianness handled by its bytes codec), and the chunks it decodes are viewed as
- * {@link Float16Bits}: half-float bit patterns, half the bytes of float32 in the chunk cache.
- * The gather widens them through a 65536-entry float32 table built once with
- * `@petamoriken/float16` (the maintained IEEE 754 binary16 implementation), so conversion costs
- * one table lookup per voxel instead of a DataView call.
+ * {@link Float16Bits} (`kernels/float16.ts`): half-float bit patterns, half the bytes of float32
+ * in the chunk cache, widened by the gathers through a table. This module holds the metadata
+ * side: the store view that shows zarrita `uint16`.
  */
 import type { AbsolutePath, AsyncReadable, RangeQuery, Readable } from "../store/types.js";
-import { getFloat16, setFloat16 } from "@petamoriken/float16";
+import { setFloat16 } from "@petamoriken/float16";
+import { Float16Bits } from "../kernels/float16.js";
 
-/** Half-float bit patterns (a distinct type so kernels know to widen them as floats, not integers). */
-export class Float16Bits extends Uint16Array {}
-
-let table: Float32Array | null = null;
-
-/** float32 value of every float16 bit pattern (index = bits). */
-export function float16Table(): Float32Array {
-  if (!table) {
-    const t = new Float32Array(65536);
-    const view = new DataView(new ArrayBuffer(2));
-    for (let b = 0; b < 65536; b++) {
-      view.setUint16(0, b, true);
-      t[b] = getFloat16(view, 0, true);
-    }
-    table = t;
-  }
-  return table;
-}
-
-/** Views a decoded uint16 chunk as float16 bits (no copy). */
-export function asFloat16Bits(data: Uint16Array): Float16Bits {
-  return new Float16Bits(data.buffer as ArrayBuffer, data.byteOffset, data.length);
-}
-
-/** float32 copy of float16 bits (whole-chunk scans such as class counts). */
-export function float16ToFloat32(bits: Uint16Array): Float32Array {
-  const t = float16Table();
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];
-  return out;
-}
+export { Float16Bits, asFloat16Bits, float16Table, float16ToFloat32 } from "../kernels/float16.js";
 
 /** Bits of a float16 fill value as written in metadata (number, "NaN", "±Infinity", v3 hex "0x7e00"). */
 function fillBits(v: unknown): unknown {
