@@ -16,16 +16,23 @@ export type CellMapErrorCode =
   | "ABORTED" // the caller's AbortSignal fired
   | "WRITE_CONFLICT"; // refusing to clobber existing output
 
-/** Base error of the library: `code` tells what went wrong, `path` where. */
+/**
+ * Base error of the library: `code` tells what went wrong, `detail` what exactly, `path` where.
+ * `message` is composed from them for display (`detail [path]`); code that rewords an error
+ * uses `detail` and `path`, never the message.
+ */
 export class CellMapError extends Error {
   override readonly name = "CellMapError";
+  /** What went wrong, without the path. */
+  readonly detail: string;
   constructor(
     readonly code: CellMapErrorCode,
-    message: string,
+    detail: string,
     readonly path?: string,
     options?: { cause?: unknown },
   ) {
-    super(path ? `${message} [${path}]` : message, options);
+    super(path ? `${detail} [${path}]` : detail, options);
+    this.detail = detail;
   }
 }
 
@@ -37,6 +44,11 @@ export function isCellMapError(err: unknown, code?: CellMapErrorCode): err is Ce
   if (!(err instanceof Error) || err.name !== "CellMapError") return false;
   const c = (err as { code?: unknown }).code;
   return typeof c === "string" && (code === undefined || c === code);
+}
+
+/** The `INVALID_ARGUMENT` error of a bad option or argument at `path` (the option or field). */
+export function invalid(path: string | undefined, message: string): CellMapError {
+  return new CellMapError("INVALID_ARGUMENT", message, path);
 }
 
 /** Throws an `ABORTED` error if the signal has fired. */

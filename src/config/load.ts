@@ -70,9 +70,7 @@ export function loaderOptionsFromConfig(c: CellMapConfig): CellMapDataLoaderOpti
 /** The library's error, reworded to name the config it came from (same code and field path). */
 function fromConfig(err: unknown, source: string): unknown {
   if (!(err instanceof CellMapError)) return err;
-  let msg = err.message;
-  if (err.path && msg.endsWith(` [${err.path}]`)) msg = msg.slice(0, -(err.path.length + 3));
-  msg = msg.replace(/^options: /, "");
+  const msg = err.detail.replace(/^options: /, "");
   return new CellMapError(err.code, `${source}: ${msg}`, err.path, { cause: err });
 }
 

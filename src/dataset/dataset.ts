@@ -26,7 +26,7 @@
 import { DATASET_DEFAULTS } from "./defaults.js";
 import { parseOptions } from "../options/options.js";
 import { datasetOptionsSchema } from "./options.js";
-import { CellMapError } from "../errors.js";
+import { CellMapError, invalid } from "../errors.js";
 import { intersectBoxes, type Box } from "../geometry/level.js";
 import { EmptyImage } from "../image/empty.js";
 import { CellMapImage, keepIn } from "../image/image.js";
@@ -38,7 +38,7 @@ import { drawSpatialTransform, type ParsedSpatialConfig, type SpatialDraw } from
 import type { ValueTransform } from "../transforms/types.js";
 import { weightsFromCounts, zeroCounts, type ClassCount, type ClassCounts } from "./counts.js";
 import { describeDataset, optionsFromDescription, type CellMapDatasetDescription } from "./description.js";
-import { bad, checkOptions, resolveTargetTransforms, resolveTransform, type CellMapDatasetOptions, type Resolved } from "./options.js";
+import { checkOptions, resolveTargetTransforms, resolveTransform, type CellMapDatasetOptions, type Resolved } from "./options.js";
 import { classPath, splitTargetPath, type TargetPath } from "./target-path.js";
 import {
   checkIndex,
@@ -184,11 +184,11 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
    */
   static async open<I extends ArraySpecs, T extends ArraySpecs = {}>(opts: CellMapDatasetOptions<I, T>): Promise<CellMapDataset<DatasetItem<I, T>>> {
     opts = parseOptions(datasetOptionsSchema, opts, "CellMapDataset.open");
-    if (typeof opts?.rawPath !== "string" || opts.rawPath.length === 0) throw bad("rawPath must be a non-empty string", "rawPath");
+    if (typeof opts?.rawPath !== "string" || opts.rawPath.length === 0) throw invalid("rawPath", "rawPath must be a non-empty string");
     const { inputSpecs, targetSpecs, classes, relations, spatial } = checkOptions(opts);
     let target: TargetPath | null = null;
     if (classes && targetSpecs.length > 0) {
-      if (typeof opts.targetPath !== "string") throw bad("targetPath is required when classes and targetArrays are given", "targetPath");
+      if (typeof opts.targetPath !== "string") throw invalid("targetPath", "targetPath is required when classes and targetArrays are given");
       target = splitTargetPath(opts.targetPath);
     }
     const rawTransform = await resolveTransform(opts.rawValueTransforms, "rawValueTransforms");
@@ -347,7 +347,7 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
   /** Reads sample `i` (all sources concurrently), into `opts.into` where given. */
   async get(i: number, opts: GetOptions = {}): Promise<S> {
     const epoch = opts.epoch ?? 0;
-    if (!Number.isSafeInteger(epoch) || epoch < 0) throw bad(`epoch must be a non-negative integer, got ${epoch}`, "epoch");
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw invalid("epoch", `epoch must be a non-negative integer, got ${epoch}`);
     const center = this.center(i);
     const draw = this.spatialDraw(i, epoch);
     const base = { spatialTransform: draw ? draw.matrix : null, signal: opts.signal, store: opts.store };

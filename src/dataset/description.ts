@@ -5,11 +5,11 @@
  * strings, HTTP options without their `fetch`, and the result of the class-count check as
  * `hasData`, so a re-opened dataset reads no counts.
  */
-import { CellMapError } from "../errors.js";
+import { CellMapError, invalid } from "../errors.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import type { SpatialConfig } from "../transforms/spatial.js";
 import type { TransformSpec, ValueTransform } from "../transforms/types.js";
-import { bad, type CellMapDatasetOptions } from "./options.js";
+import { type CellMapDatasetOptions } from "./options.js";
 import type { ArraySpecs, DatasetDescription } from "./types.js";
 
 /** Serialised form of a dataset (`describe()`). */
@@ -88,7 +88,7 @@ export function describeDataset(d: DescribedDataset): CellMapDatasetDescription 
  */
 export function optionsFromDescription(desc: CellMapDatasetDescription, signal?: AbortSignal): CellMapDatasetOptions {
   if (desc?.kind !== "CellMapDataset" || desc.version !== 1) {
-    throw bad(`not a version-1 CellMapDataset description (kind ${JSON.stringify(desc?.kind)}, version ${JSON.stringify(desc?.version)})`, "description");
+    throw invalid("description", `not a version-1 CellMapDataset description (kind ${JSON.stringify(desc?.kind)}, version ${JSON.stringify(desc?.version)})`);
   }
   return {
     rawPath: desc.rawPath,
@@ -130,7 +130,7 @@ export function encodeNumber(v: number): number | string {
 export function decodeNumber(v: unknown, where: string): number {
   const n = typeof v === "string" ? Number(v) : v;
   if (typeof n !== "number" || (typeof v === "string" && !["NaN", "Infinity", "-Infinity"].includes(v))) {
-    throw bad(`expected a number, got ${JSON.stringify(v)}`, where);
+    throw invalid(where, `expected a number, got ${JSON.stringify(v)}`);
   }
   return n;
 }

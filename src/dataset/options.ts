@@ -13,7 +13,7 @@ import { httpOptionsSchema } from "../store/options.js";
 import { spatialConfigSchema } from "../transforms/spatial.js";
 import { arraySpecsSchema, classesSchema, classRelationDictSchema, seedSchema } from "./fields.js";
 import { didYouMean } from "../options/suggest.js";
-import { CellMapError } from "../errors.js";
+import { CellMapError, invalid } from "../errors.js";
 import { MAX_PATCH_VOXELS } from "../image/image.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import { OUTPUT_DTYPES, type OutputDtype } from "../tensor.js";
@@ -119,33 +119,29 @@ export interface Resolved {
 const RESERVED = new Set(["idx", "metadata"]);
 
 
-/** An `INVALID_ARGUMENT` error at `path`. */
-export function bad(message: string, path: string): CellMapError {
-  return new CellMapError("INVALID_ARGUMENT", message, path);
-}
 
 /** Checks one spec and resolves it to z y x; returns whether it is 2-D. */
 export function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolved; twoD: boolean } {
   const p = `${where}.${name}`;
-  if (RESERVED.has(name) || name.length === 0) throw bad(`array name ${JSON.stringify(name)} is reserved or empty`, p);
-  if (typeof spec !== "object" || spec === null) throw bad("array spec must be { shape, scale }", p);
+  if (RESERVED.has(name) || name.length === 0) throw invalid(p, `array name ${JSON.stringify(name)} is reserved or empty`);
+  if (typeof spec !== "object" || spec === null) throw invalid(p, "array spec must be { shape, scale }");
   const { shape, scale } = spec;
   if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || shape.some((v) => !Number.isInteger(v) || v < 1)) {
-    throw bad(`shape must be 2 or 3 positive integers (z y x), got ${JSON.stringify(shape)}`, `${p}.shape`);
+    throw invalid(`${p}.shape`, `shape must be 2 or 3 positive integers (z y x), got ${JSON.stringify(shape)}`);
   }
   if (shape.reduce((a, b) => a * b, 1) > MAX_PATCH_VOXELS) {
-    throw bad(`shape ${JSON.stringify(shape)} has more than ${MAX_PATCH_VOXELS} voxels`, `${p}.shape`);
+    throw invalid(`${p}.shape`, `shape ${JSON.stringify(shape)} has more than ${MAX_PATCH_VOXELS} voxels`);
   }
   if (!Array.isArray(scale) || scale.length < 1 || scale.length > 3 || scale.some((v) => !(typeof v === "number" && Number.isFinite(v) && v > 0))) {
-    throw bad(`scale must be 1 to 3 positive numbers (nm, z y x), got ${JSON.stringify(scale)}`, `${p}.scale`);
+    throw invalid(`${p}.scale`, `scale must be 1 to 3 positive numbers (nm, z y x), got ${JSON.stringify(scale)}`);
   }
-  if (shape.length === 3 && scale.length === 2) throw bad("a 3-D shape needs a 3-entry (or 1-entry) scale", `${p}.scale`);
+  if (shape.length === 3 && scale.length === 2) throw invalid(`${p}.scale`, "a 3-D shape needs a 3-entry (or 1-entry) scale");
   const twoD = shape.length === 2;
   const scale3 = [...Array(3 - scale.length).fill(scale[0]), ...scale];
   const shape3 = twoD ? [1, ...shape] : [...shape];
   const sections = twoD && scale.length === 2;
   const dtype = spec.outputDtype ?? "float32";
-  if (!OUTPUT_DTYPES.includes(dtype)) throw bad(`outputDtype must be one of ${OUTPUT_DTYPES.join(", ")}, got ${JSON.stringify(dtype)}`, `${p}.outputDtype`);
+  if (!OUTPUT_DTYPES.includes(dtype)) throw invalid(`${p}.outputDtype`, `outputDtype must be one of ${OUTPUT_DTYPES.join(", ")}, got ${JSON.stringify(dtype)}`);
   const kept = { shape: [...shape], scale: [...scale], ...(spec.outputDtype !== undefined && { outputDtype: dtype }) };
   return { r: { name, spec: kept, shape: shape3, scale: scale3, sections, dtype }, twoD };
 }
@@ -168,7 +164,7 @@ export async function resolveTargetTransforms(t: TargetTransformInput | null | u
   if (t === null || t === undefined) return null;
   if (Array.isArray(t)) {
     if (!classes || t.length !== classes.length) {
-      throw bad(`a list of target transforms must have one entry per class (${classes?.length ?? 0}), got ${t.length}`, where);
+      throw invalid(where, `a list of target transforms must have one entry per class (${classes?.length ?? 0}), got ${t.length}`);
     }
     const map: Record<string, ValueTransform> = {};
     for (const [i, x] of t.entries()) {
@@ -179,11 +175,11 @@ export async function resolveTargetTransforms(t: TargetTransformInput | null | u
   }
   if (isSpecOrTransform(t)) {
     const r = await resolveTransform(t, where);
-    if (r instanceof PerClass && !classes) throw bad("per-class target transforms need classes (raw-only mode has none)", where);
+    if (r instanceof PerClass && !classes) throw invalid(where, "per-class target transforms need classes (raw-only mode has none)");
     return r;
   }
-  if (typeof t !== "object") throw bad("expected a transform, a list or { className: transform }", where);
-  if (!classes) throw bad("per-class target transforms need classes (raw-only mode has none)", where);
+  if (typeof t !== "object") throw invalid(where, "expected a transform, a list or { className: transform }");
+  if (!classes) throw invalid(where, "per-class target transforms need classes (raw-only mode has none)");
   const map: Record<string, ValueTransform> = {};
   for (const [k, x] of Object.entries(t)) {
     const r = await resolveTransform(x, `${where}.${k}`);
@@ -194,39 +190,39 @@ export async function resolveTargetTransforms(t: TargetTransformInput | null | u
 
 /** Checked, resolved options (everything that needs no I/O). */
 export function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
-  if ((opts.axisOrder ?? "zyx") !== "zyx") throw bad(`axisOrder must be "zyx", got ${JSON.stringify(opts.axisOrder)}`, "axisOrder");
-  if (opts.emptyValue !== undefined && typeof opts.emptyValue !== "number") throw bad("emptyValue must be a number", "emptyValue");
+  if ((opts.axisOrder ?? "zyx") !== "zyx") throw invalid("axisOrder", `axisOrder must be "zyx", got ${JSON.stringify(opts.axisOrder)}`);
+  if (opts.emptyValue !== undefined && typeof opts.emptyValue !== "number") throw invalid("emptyValue", "emptyValue must be a number");
   const seed = opts.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw bad(`seed must be a non-negative integer, got ${seed}`, "seed");
+  if (!Number.isSafeInteger(seed) || seed < 0) throw invalid("seed", `seed must be a non-negative integer, got ${seed}`);
   const classes = opts.classes ?? null;
   if (classes !== null) {
     if (!Array.isArray(classes) || classes.length === 0 || classes.some((c) => typeof c !== "string" || c.length === 0)) {
-      throw bad("classes must be a non-empty list of names (omit it for raw-only mode)", "classes");
+      throw invalid("classes", "classes must be a non-empty list of names (omit it for raw-only mode)");
     }
     const dup = classes.find((c, i) => classes.indexOf(c) !== i);
-    if (dup !== undefined) throw bad(`class ${JSON.stringify(dup)} listed twice`, "classes");
+    if (dup !== undefined) throw invalid("classes", `class ${JSON.stringify(dup)} listed twice`);
   }
   if (typeof opts.inputArrays !== "object" || opts.inputArrays === null || Object.keys(opts.inputArrays).length === 0) {
-    throw bad("inputArrays must name at least one array", "inputArrays");
+    throw invalid("inputArrays", "inputArrays must name at least one array");
   }
   const inputSpecs = Object.entries(opts.inputArrays).map(([k, v]) => resolveSpec(k, v, "inputArrays"));
   const targetSpecs = Object.entries(opts.targetArrays ?? {}).map(([k, v]) => resolveSpec(k, v, "targetArrays"));
   const twoD = inputSpecs[0].twoD;
   for (const s of [...inputSpecs, ...targetSpecs]) {
-    if (s.twoD !== twoD) throw bad("all array shapes must be 2-D ([y, x]) or all 3-D ([z, y, x])", s.r.name);
+    if (s.twoD !== twoD) throw invalid(s.r.name, "all array shapes must be 2-D ([y, x]) or all 3-D ([z, y, x])");
   }
   const clash = targetSpecs.find((t) => t.r.name in opts.inputArrays);
-  if (clash) throw bad(`array ${JSON.stringify(clash.r.name)} is both an input and a target`, "targetArrays");
+  if (clash) throw invalid("targetArrays", `array ${JSON.stringify(clash.r.name)} is both an input and a target`);
   const relations = opts.classRelationDict ?? {};
   if (typeof relations !== "object" || Object.values(relations).some((v) => !Array.isArray(v) || v.some((c) => typeof c !== "string"))) {
-    throw bad("classRelationDict must map class names to lists of class names", "classRelationDict");
+    throw invalid("classRelationDict", "classRelationDict must map class names to lists of class names");
   }
   checkRelations(relations, classes);
   const spatial = opts.spatialTransforms ? parseSpatialConfig(opts.spatialTransforms, twoD ? ["y", "x"] : ["z", "y", "x"]) : null;
   const emptyValue = opts.emptyValue ?? NaN;
   for (const { r } of targetSpecs) {
     if (classes && (r.dtype === "int32" || r.dtype === "uint32") && !(Number.isInteger(emptyValue) && (r.dtype === "int32" ? Math.abs(emptyValue) < 2 ** 31 : emptyValue >= 0 && emptyValue < 2 ** 32))) {
-      throw bad(`outputDtype ${r.dtype} needs an integer emptyValue that fits it (unknown voxels), got ${emptyValue}: NaN cannot be stored in ${r.dtype}`, `targetArrays.${r.name}.outputDtype`);
+      throw invalid(`targetArrays.${r.name}.outputDtype`, `outputDtype ${r.dtype} needs an integer emptyValue that fits it (unknown voxels), got ${emptyValue}: NaN cannot be stored in ${r.dtype}`);
     }
   }
   return { inputSpecs, targetSpecs, twoD, classes, relations, spatial };
@@ -236,14 +232,14 @@ export function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
 function checkRelations(relations: Record<string, string[]>, classes: string[] | null): void {
   const keys = Object.keys(relations);
   if (keys.length === 0) return;
-  if (!classes) throw bad("classRelationDict needs classes (raw-only mode has none)", "classRelationDict");
+  if (!classes) throw invalid("classRelationDict", "classRelationDict needs classes (raw-only mode has none)");
   for (const c of keys) {
     if (!classes.includes(c)) {
-      throw bad(`classRelationDict names class ${JSON.stringify(c)}, which is not in classes [${classes.join(", ")}]${didYouMean(c, classes)}`, `classRelationDict.${c}`);
+      throw invalid(`classRelationDict.${c}`, `classRelationDict names class ${JSON.stringify(c)}, which is not in classes [${classes.join(", ")}]${didYouMean(c, classes)}`);
     }
     relations[c].forEach((x, i) => {
       if (!classes.includes(x)) {
-        throw bad(`classRelationDict.${c} names class ${JSON.stringify(x)}, which is not in classes [${classes.join(", ")}]${didYouMean(x, classes)}`, `classRelationDict.${c}[${i}]`);
+        throw invalid(`classRelationDict.${c}[${i}]`, `classRelationDict.${c} names class ${JSON.stringify(x)}, which is not in classes [${classes.join(", ")}]${didYouMean(x, classes)}`);
       }
     });
   }

@@ -64,11 +64,14 @@ const CODES = new Set<CellMapErrorCode>(["NOT_FOUND", "INVALID_METADATA", "UNSUP
 export interface SerializedError {
   name: string;
   message: string;
+  /** A `CellMapError`'s message without its path. */
+  detail?: string;
   code?: string;
   path?: string;
   stack?: string;
-  /** Set on {@link SampleError}s. */
+  /** Set on {@link SampleError}s: the sample, and what was being done (`reading`, …). */
   index?: number;
+  what?: string;
   epoch?: number;
   cause?: SerializedError;
 }
@@ -77,11 +80,13 @@ export interface SerializedError {
 export function serializeError(e: unknown, depth = 0): SerializedError {
   if (!(e instanceof Error)) return { name: "Error", message: String(e) };
   const out: SerializedError = { name: e.name, message: e.message, stack: e.stack };
-  const x = e as Error & { code?: unknown; path?: unknown; index?: unknown; epoch?: unknown };
+  const x = e as Error & { code?: unknown; path?: unknown; detail?: unknown; index?: unknown; epoch?: unknown; what?: unknown };
   if (typeof x.code === "string") out.code = x.code;
+  if (typeof x.detail === "string") out.detail = x.detail;
   if (typeof x.path === "string") out.path = x.path;
   if (typeof x.index === "number") out.index = x.index;
   if (typeof x.epoch === "number") out.epoch = x.epoch;
+  if (typeof x.what === "string") out.what = x.what;
   if (e.cause !== undefined && depth < 4) out.cause = serializeError(e.cause, depth + 1);
   return out;
 }
@@ -91,10 +96,9 @@ export function deserializeError(s: SerializedError): Error {
   const cause = s.cause ? deserializeError(s.cause) : undefined;
   let e: Error;
   if (s.index !== undefined && s.epoch !== undefined && cause) {
-    e = new SampleError(s.index, s.epoch, cause);
-    e.message = s.message; // keep the worker's wording (e.g. "opening the dataset …")
+    e = new SampleError(s.index, s.epoch, cause, s.what); // the worker's wording (e.g. "opening the dataset …")
   } else if (s.code && CODES.has(s.code as CellMapErrorCode)) {
-    e = new CellMapError(s.code as CellMapErrorCode, stripPath(s.message, s.path), s.path, { cause });
+    e = new CellMapError(s.code as CellMapErrorCode, s.detail ?? s.message, s.path, { cause });
   } else {
     e = new Error(s.message, { cause });
     if (s.name) e.name = s.name;
@@ -102,12 +106,6 @@ export function deserializeError(s: SerializedError): Error {
   }
   if (s.stack) e.stack = s.stack;
   return e;
-}
-
-/** CellMapError appends ` [path]` to its message; strip it before re-wrapping. */
-function stripPath(message: string, path: string | undefined): string {
-  const suffix = path ? ` [${path}]` : "";
-  return suffix && message.endsWith(suffix) ? message.slice(0, -suffix.length) : message;
 }
 
 /**
@@ -120,10 +118,10 @@ export class SampleError extends CellMapError {
     readonly index: number,
     readonly epoch: number,
     cause: unknown,
-    what = "reading",
+    readonly what = "reading",
   ) {
     const c = cause instanceof CellMapError ? cause : null;
-    const msg = cause instanceof Error ? stripPath(cause.message, c?.path) : String(cause);
+    const msg = c ? c.detail : cause instanceof Error ? cause.message : String(cause);
     super(c?.code ?? "IO", `${what} sample ${index} (epoch ${epoch}) failed: ${msg}`, c?.path, { cause });
   }
 }

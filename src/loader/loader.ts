@@ -29,6 +29,7 @@
  * - Worker threads start at construction (module loading and opening the dataset take ~0.5 s)
  *   and stay up across epochs; `recycle(batch)` optionally hands buffers back for reuse.
  */
+import { invalid } from "../errors.js";
 import { parseOptions } from "../options/options.js";
 import { loaderOptionsSchema } from "./options.js";
 import type { AnyDatasetItem, DatasetLike, SampleBase } from "../dataset/types.js";
@@ -36,7 +37,7 @@ import type { CacheStats } from "../zarr/cache.js";
 import { batchLayout, buildBatch, type Batch } from "./collate.js";
 import { BatchIterator } from "./iterator.js";
 import { batchMemoryBytes, batchSlots, fitPrefetch } from "./memory.js";
-import { bad, checkState, intOption, loaderSettings, memorySettings, type CellMapDataLoaderOptions, type LoaderState, type WeightedMode } from "./options.js";
+import { checkState, intOption, loaderSettings, memorySettings, type CellMapDataLoaderOptions, type LoaderState, type WeightedMode } from "./options.js";
 import { batchesPerEpoch, EpochPlan, type PlanShape } from "./order.js";
 import { BatchReader } from "./pool.js";
 import { EpochSampling } from "./sampling.js";
@@ -103,7 +104,7 @@ export class CellMapDataLoader<S extends SampleBase = AnyDatasetItem> implements
     // Batches are built from untyped samples; `S` only types what the loader hands out.
     const dataset = source as DatasetLike<SampleBase> as DatasetLike;
     if (typeof dataset?.get !== "function" || !Number.isSafeInteger(dataset.length)) {
-      throw bad("dataset must be a dataset-like object (get(i), length)", "dataset");
+      throw invalid("dataset", "dataset must be a dataset-like object (get(i), length)");
     }
     opts = parseOptions(loaderOptionsSchema, opts, "CellMapDataLoader");
     this.dataset = dataset;
@@ -229,7 +230,7 @@ export class CellMapDataLoader<S extends SampleBase = AnyDatasetItem> implements
   }
 
   private checkIdle(what: string): void {
-    if (this.active) throw bad(`cannot call ${what}() while an iteration is running; finish or break out of it first`, what);
+    if (this.active) throw invalid(what, `cannot call ${what}() while an iteration is running; finish or break out of it first`);
   }
 
   private normalise(): void {
@@ -249,7 +250,7 @@ export class CellMapDataLoader<S extends SampleBase = AnyDatasetItem> implements
       const p = this.sampling.sequence(epoch).then((seq) => {
         const expected = this.sampling.samplesPerEpoch;
         if (seq.length !== expected) {
-          throw bad(`the sampler gave ${seq.length} indices for epoch ${epoch}, expected ${expected}`, "sampler");
+          throw invalid("sampler", `the sampler gave ${seq.length} indices for epoch ${epoch}, expected ${expected}`);
         }
         return new EpochPlan(epoch, seq, this.planShape());
       });
@@ -268,9 +269,9 @@ export class CellMapDataLoader<S extends SampleBase = AnyDatasetItem> implements
    * uses it to give each client its share from one pool and one cache.
    */
   async planFor(epoch: number, rank: number, worldSize: number): Promise<EpochPlan> {
-    if (!Number.isSafeInteger(epoch) || epoch < 0) throw bad(`epoch must be a non-negative integer, got ${epoch}`, "epoch");
-    if (!Number.isInteger(worldSize) || worldSize < 1) throw bad(`worldSize must be a positive integer, got ${worldSize}`, "worldSize");
-    if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw bad(`rank must be an integer in [0, ${worldSize}), got ${rank}`, "rank");
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw invalid("epoch", `epoch must be a non-negative integer, got ${epoch}`);
+    if (!Number.isInteger(worldSize) || worldSize < 1) throw invalid("worldSize", `worldSize must be a positive integer, got ${worldSize}`);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw invalid("rank", `rank must be an integer in [0, ${worldSize}), got ${rank}`);
     if (rank === this.rank && worldSize === this.worldSize) return this.plan(epoch);
     const seq = (await this.plan(epoch)).sequence;
     return new EpochPlan(epoch, seq, { ...this.planShape(), rank, worldSize });

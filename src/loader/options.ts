@@ -12,7 +12,7 @@ import { bool, integerAtLeast, nonNegativeNumber, positiveNumber, signalSchema, 
 import { optionObject, type SameKeys } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
 import { seedSchema } from "../dataset/fields.js";
-import { CellMapError } from "../errors.js";
+import { CellMapError, invalid } from "../errors.js";
 import type { DatasetLike } from "../dataset/types.js";
 import type { Sampler } from "../sampling/samplers.js";
 import { envChunkCacheBytes } from "../zarr/cache.js";
@@ -151,13 +151,10 @@ export interface LoaderState {
   samplesPerEpoch: number;
 }
 
-export function bad(message: string, path: string): CellMapError {
-  return new CellMapError("INVALID_ARGUMENT", message, path);
-}
 
 export function intOption(v: number | undefined, def: number, min: number, name: string): number {
   if (v === undefined) return def;
-  if (!Number.isSafeInteger(v) || v < min) throw bad(`${name} must be an integer >= ${min}, got ${v}`, name);
+  if (!Number.isSafeInteger(v) || v < min) throw invalid(name, `${name} must be an integer >= ${min}, got ${v}`);
   return v;
 }
 
@@ -187,7 +184,7 @@ export function loaderSettings(dataset: DatasetLike, opts: CellMapDataLoaderOpti
   const prefetchFactor = intOption(opts.prefetchFactor, LOADER_DEFAULTS.prefetchFactor, 1, "prefetchFactor");
   const worldSize = intOption(opts.worldSize, LOADER_DEFAULTS.worldSize, 1, "worldSize");
   const rank = intOption(opts.rank, LOADER_DEFAULTS.rank, 0, "rank");
-  if (rank >= worldSize) throw bad(`rank must be in [0, worldSize = ${worldSize}), got ${rank}`, "rank");
+  if (rank >= worldSize) throw invalid("rank", `rank must be in [0, worldSize = ${worldSize}), got ${rank}`);
   const sampleConcurrency = intOption(opts.sampleConcurrency, Math.min(batchSize, LOADER_DEFAULTS.maxSampleConcurrency), 1, "sampleConcurrency");
   const isTrain = opts.isTrain ?? LOADER_DEFAULTS.isTrain;
   const dropLast = opts.dropLast ?? LOADER_DEFAULTS.dropLast;
@@ -196,7 +193,7 @@ export function loaderSettings(dataset: DatasetLike, opts: CellMapDataLoaderOpti
   const iterationsPerEpoch = opts.iterationsPerEpoch === undefined ? null : intOption(opts.iterationsPerEpoch, 0, 1, "iterationsPerEpoch");
   const w = opts.weightedSampler;
   if (w !== undefined && typeof w !== "boolean" && w !== "weights" && w !== "classBalanced") {
-    throw bad(`weightedSampler must be a boolean, "weights" or "classBalanced", got ${JSON.stringify(w)}`, "weightedSampler");
+    throw invalid("weightedSampler", `weightedSampler must be a boolean, "weights" or "classBalanced", got ${JSON.stringify(w)}`);
   }
   const weightedSampler = w === true ? "weights" : w ? w : null;
   return { batchSize, numWorkers, prefetchFactor, worldSize, rank, sampleConcurrency, isTrain, dropLast, seed, iterationsPerEpoch, weightedSampler };
@@ -205,10 +202,10 @@ export function loaderSettings(dataset: DatasetLike, opts: CellMapDataLoaderOpti
 /** The memory options, checked and defaulted: the requested chunk-cache budget and the memory budget. */
 export function memorySettings(opts: CellMapDataLoaderOptions): { cacheBytes: number; memoryBudgetBytes: number } {
   if (opts.chunkCacheBytes !== undefined && !(Number.isFinite(opts.chunkCacheBytes) && opts.chunkCacheBytes >= 0)) {
-    throw bad(`chunkCacheBytes must be a non-negative number, got ${opts.chunkCacheBytes}`, "chunkCacheBytes");
+    throw invalid("chunkCacheBytes", `chunkCacheBytes must be a non-negative number, got ${opts.chunkCacheBytes}`);
   }
   const cacheBytes = Math.floor(opts.chunkCacheBytes ?? envChunkCacheBytes());
-  if (opts.memoryBudgetBytes !== undefined && !(opts.memoryBudgetBytes > 0)) throw bad(`memoryBudgetBytes must be > 0, got ${opts.memoryBudgetBytes}`, "memoryBudgetBytes");
+  if (opts.memoryBudgetBytes !== undefined && !(opts.memoryBudgetBytes > 0)) throw invalid("memoryBudgetBytes", `memoryBudgetBytes must be > 0, got ${opts.memoryBudgetBytes}`);
   return { cacheBytes, memoryBudgetBytes: opts.memoryBudgetBytes ?? Math.floor(os.totalmem() / 2) };
 }
 
@@ -218,13 +215,13 @@ export function memorySettings(opts: CellMapDataLoaderOptions): { cacheBytes: nu
  */
 export function checkState(state: LoaderState, mine: LoaderState, batchesPerEpoch: number): { epoch: number; position: number } {
   const s = state as Partial<LoaderState>;
-  if (typeof s !== "object" || s === null || s.version !== 1) throw bad("state must be a version-1 loader state (from loader.state())", "state");
+  if (typeof s !== "object" || s === null || s.version !== 1) throw invalid("state", "state must be a version-1 loader state (from loader.state())");
   for (const k of ["seed", "epoch", "position", "batchSize", "worldSize", "samplesPerEpoch"] as const) {
-    if (!Number.isSafeInteger(s[k]) || s[k]! < 0) throw bad(`state.${k} must be a non-negative integer, got ${JSON.stringify(s[k])}`, `state.${k}`);
+    if (!Number.isSafeInteger(s[k]) || s[k]! < 0) throw invalid(`state.${k}`, `state.${k} must be a non-negative integer, got ${JSON.stringify(s[k])}`);
   }
   for (const k of ["seed", "batchSize", "worldSize", "samplesPerEpoch"] as const) {
-    if (s[k] !== mine[k]) throw bad(`state.${k} is ${s[k]} but this loader has ${mine[k]}; resume with the same options`, `state.${k}`);
+    if (s[k] !== mine[k]) throw invalid(`state.${k}`, `state.${k} is ${s[k]} but this loader has ${mine[k]}; resume with the same options`);
   }
-  if (s.position! > batchesPerEpoch) throw bad(`state.position ${s.position} is beyond the ${batchesPerEpoch} batches of an epoch`, "state.position");
+  if (s.position! > batchesPerEpoch) throw invalid("state.position", `state.position ${s.position} is beyond the ${batchesPerEpoch} batches of an epoch`);
   return { epoch: s.epoch!, position: s.position! };
 }

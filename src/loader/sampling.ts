@@ -15,10 +15,10 @@
  * epoch are known synchronously (so `loader.length` is), the built-in samplers are made lazily
  * and once.
  */
-import { CellMapError } from "../errors.js";
+import { CellMapError, invalid } from "../errors.js";
 import type { DatasetLike } from "../dataset/types.js";
 import { ClassBalancedSampler, type Sampler } from "../sampling/samplers.js";
-import { bad, type LoaderSettings, type SamplerInput } from "./options.js";
+import { type LoaderSettings, type SamplerInput } from "./options.js";
 import { arraySequence, identitySequence, shuffledSequence, type IndexSequence } from "./order.js";
 
 /** How each epoch's sequence is made. */
@@ -65,7 +65,7 @@ export class EpochSampling {
     } else {
       this.samplesValue = ds.length;
       if (s.weightedSampler && ds.length > WEIGHTED_LIMIT) {
-        throw bad(`iterationsPerEpoch must be given for weighted sampling of a large dataset (${ds.length} samples > 2^24)`, "iterationsPerEpoch");
+        throw invalid("iterationsPerEpoch", `iterationsPerEpoch must be given for weighted sampling of a large dataset (${ds.length} samples > 2^24)`);
       }
       if (s.weightedSampler === "classBalanced") this.mode = { kind: "classBalanced" };
       else if (s.weightedSampler === "weights" && typeof ds.weightedSampler === "function") this.mode = { kind: "weighted" };
@@ -94,7 +94,7 @@ export class EpochSampling {
     const s = typeof input === "function" ? input() : input;
     const len = (s as { length?: unknown })?.length;
     if (typeof s !== "object" || s === null || typeof (s as Iterable<number>)[Symbol.iterator] !== "function" || typeof len !== "number" || !Number.isSafeInteger(len)) {
-      throw bad("sampler must be a Sampler, a list of indices, or a function returning one", "sampler");
+      throw invalid("sampler", "sampler must be a Sampler, a list of indices, or a function returning one");
     }
     return s;
   }

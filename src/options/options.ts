@@ -51,7 +51,7 @@ export function fieldPath(path: readonly PropertyKey[], prefix = ""): string {
   return out;
 }
 
-function bad(where: string, message: string, path: string): CellMapError {
+function optionError(where: string, message: string, path: string): CellMapError {
   return new CellMapError("INVALID_ARGUMENT", `${where ? `${where}: ` : ""}${message}`, path || undefined);
 }
 
@@ -78,11 +78,11 @@ function unknownKey(schema: z.ZodType, shape: Record<string, z.ZodType>, name: s
   const at = fieldPath([...path, name]);
   const inside = path.length ? ` in ${fieldPath(path)}` : "";
   const python = optionInfo.get(schema)?.python ?? {};
-  if (Object.hasOwn(python, name)) return bad(where, `option "${name}"${inside} of the Python library has no counterpart here: ${python[name]}`, at);
+  if (Object.hasOwn(python, name)) return optionError(where, `option "${name}"${inside} of the Python library has no counterpart here: ${python[name]}`, at);
   const keys = Object.keys(shape);
   const candidates = looksSnake(name) ? keys.map(snakeCase) : keys;
   const hint = didYouMean(name, candidates) || didYouMean(name, [...keys, ...keys.map(snakeCase), ...Object.keys(optionInfo.get(schema)?.aliases ?? {})]);
-  return bad(where, `unknown option "${name}"${inside}${hint}`, at);
+  return optionError(where, `unknown option "${name}"${inside}${hint}`, at);
 }
 
 /**
@@ -102,7 +102,7 @@ export function normaliseKeys(schema: z.ZodType, value: unknown, where = "", pat
       const before = usedName.get(key);
       if (before !== undefined && v !== undefined && out[key] !== undefined) {
         const at = fieldPath([...path, key]);
-        throw bad(where, `${at} is given twice, as "${before}" and as "${name}"; give one`, at);
+        throw optionError(where, `${at} is given twice, as "${before}" and as "${name}"; give one`, at);
       }
       if (v === undefined && out[key] !== undefined) continue;
       usedName.set(key, name);
@@ -146,7 +146,7 @@ function issueText(root: z.ZodType, issue: z.core.$ZodIssue, prefix: string): st
 export function throwIssues(root: z.ZodType, issues: readonly z.core.$ZodIssue[], where: string, prefix = ""): never {
   const first = issues[0];
   const text = issues.slice(0, 4).map((i) => issueText(root, i, prefix)).join("; ") + (issues.length > 4 ? `; and ${issues.length - 4} more` : "");
-  throw bad(where, text, first ? fieldPath(first.path, prefix) : prefix);
+  throw optionError(where, text, first ? fieldPath(first.path, prefix) : prefix);
 }
 
 /**
@@ -156,7 +156,7 @@ export function throwIssues(root: z.ZodType, issues: readonly z.core.$ZodIssue[]
  */
 export function parseOptions<T>(schema: z.ZodType, value: T, where: string): T {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw bad(where, `options must be an object, got ${value === null ? "null" : Array.isArray(value) ? "a list" : typeof value}`, "");
+    throw optionError(where, `options must be an object, got ${value === null ? "null" : Array.isArray(value) ? "a list" : typeof value}`, "");
   }
   const normalised = normaliseKeys(schema, value, where);
   const r = schema.safeParse(normalised);

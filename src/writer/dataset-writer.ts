@@ -30,7 +30,7 @@ import { parseOptions } from "../options/options.js";
 import { datasetWriterOptionsSchema, type CellMapDatasetWriterOptions, type WriterArraySpec } from "./dataset-writer-options.js";
 
 export type { CellMapDatasetWriterOptions, WriterArraySpec } from "./dataset-writer-options.js";
-import { CellMapError } from "../errors.js";
+import { CellMapError, invalid } from "../errors.js";
 import { CellMapImage } from "../image/image.js";
 import { RngStream, sampleRng } from "../util/rng.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
@@ -80,9 +80,6 @@ const RESERVED = new Set(["idx", "metadata"]);
 /** Tile writes in flight per `write` call. */
 const WRITE_CONCURRENCY = 8;
 
-function bad(message: string, where: string): CellMapError {
-  return new CellMapError("INVALID_ARGUMENT", message, where);
-}
 
 /** `[start, end)` ranges of an ascending id list. */
 function toRanges(ids: readonly number[]): [number, number][] {
@@ -98,7 +95,7 @@ function toRanges(ids: readonly number[]): [number, number][] {
 function fromRanges(r: readonly [number, number][], count: number): number[] {
   const out: number[] = [];
   for (const [a, b] of r) {
-    if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || b > count || a >= b) throw bad(`bad tile range [${a}, ${b}) for ${count} tiles`, "tiles");
+    if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || b > count || a >= b) throw invalid("tiles", `bad tile range [${a}, ${b}) for ${count} tiles`);
     for (let i = a; i < b; i++) out.push(i);
   }
   return out;
@@ -167,45 +164,45 @@ export class CellMapDatasetWriter<S extends SampleBase = AnyDatasetItem> impleme
    */
   static async open<I extends ArraySpecs>(opts: CellMapDatasetWriterOptions<I>): Promise<CellMapDatasetWriter<WriterItem<I>>> {
     opts = parseOptions(datasetWriterOptionsSchema, opts, "CellMapDatasetWriter.open");
-    if (typeof opts?.rawPath !== "string" || opts.rawPath.length === 0) throw bad("rawPath must be a non-empty string", "rawPath");
-    if (typeof opts.targetPath !== "string" || opts.targetPath.length === 0) throw bad("targetPath must be a non-empty string", "targetPath");
+    if (typeof opts?.rawPath !== "string" || opts.rawPath.length === 0) throw invalid("rawPath", "rawPath must be a non-empty string");
+    if (typeof opts.targetPath !== "string" || opts.targetPath.length === 0) throw invalid("targetPath", "targetPath must be a non-empty string");
     const classes = opts.classes;
     if (!Array.isArray(classes) || classes.length === 0 || classes.some((c) => typeof c !== "string" || c.length === 0 || c.includes("/"))) {
-      throw bad("classes must be a non-empty list of names (without '/')", "classes");
+      throw invalid("classes", "classes must be a non-empty list of names (without '/')");
     }
     const dup = classes.find((c, i) => classes.indexOf(c) !== i);
-    if (dup !== undefined) throw bad(`class ${JSON.stringify(dup)} listed twice`, "classes");
+    if (dup !== undefined) throw invalid("classes", `class ${JSON.stringify(dup)} listed twice`);
     const model = opts.modelClasses ?? classes;
-    if (!Array.isArray(model) || model.some((c, i) => model.indexOf(c) !== i)) throw bad("modelClasses must be a list of distinct names", "modelClasses");
+    if (!Array.isArray(model) || model.some((c, i) => model.indexOf(c) !== i)) throw invalid("modelClasses", "modelClasses must be a list of distinct names");
     const notModelled = classes.find((c) => !model.includes(c));
-    if (notModelled) throw bad(`class ${JSON.stringify(notModelled)} is not in modelClasses`, "modelClasses");
+    if (notModelled) throw invalid("modelClasses", `class ${JSON.stringify(notModelled)} is not in modelClasses`);
 
     const inputNames = Object.keys(opts.inputArrays ?? {});
     const targetNames = Object.keys(opts.targetArrays ?? {});
-    if (inputNames.length === 0) throw bad("inputArrays must name at least one array", "inputArrays");
-    if (targetNames.length === 0) throw bad("targetArrays must name at least one array", "targetArrays");
+    if (inputNames.length === 0) throw invalid("inputArrays", "inputArrays must name at least one array");
+    if (targetNames.length === 0) throw invalid("targetArrays", "targetArrays must name at least one array");
     for (const n of [...inputNames, ...targetNames]) {
-      if (RESERVED.has(n) || n.length === 0 || n.includes("/")) throw bad(`array name ${JSON.stringify(n)} is reserved or invalid`, n);
-      if (classes.includes(n)) throw bad(`array name ${JSON.stringify(n)} is also a class name`, n);
+      if (RESERVED.has(n) || n.length === 0 || n.includes("/")) throw invalid(n, `array name ${JSON.stringify(n)} is reserved or invalid`);
+      if (classes.includes(n)) throw invalid(n, `array name ${JSON.stringify(n)} is also a class name`);
     }
     const clash = targetNames.find((n) => inputNames.includes(n));
-    if (clash) throw bad(`array ${JSON.stringify(clash)} is both an input and a target`, "targetArrays");
+    if (clash) throw invalid("targetArrays", `array ${JSON.stringify(clash)} is both an input and a target`);
 
     const d = (opts.targetArrays[targetNames[0]]?.shape ?? []).length;
-    if (d !== 2 && d !== 3) throw bad(`target shapes must have 2 (y, x) or 3 (z, y, x) entries`, `targetArrays.${targetNames[0]}.shape`);
+    if (d !== 2 && d !== 3) throw invalid(`targetArrays.${targetNames[0]}.shape`, `target shapes must have 2 (y, x) or 3 (z, y, x) entries`);
     const axisOrder = opts.axisOrder ?? (d === 3 ? "zyx" : "yx");
-    if (axisOrder !== (d === 3 ? "zyx" : "yx")) throw bad(`axisOrder ${JSON.stringify(axisOrder)} does not fit ${d}-D array shapes`, "axisOrder");
+    if (axisOrder !== (d === 3 ? "zyx" : "yx")) throw invalid("axisOrder", `axisOrder ${JSON.stringify(axisOrder)} does not fit ${d}-D array shapes`);
     const spec = (s: ArraySpec, where: string): { shape: number[]; scale: number[] } => {
-      if (typeof s !== "object" || s === null) throw bad("array spec must be { shape, scale }", where);
+      if (typeof s !== "object" || s === null) throw invalid(where, "array spec must be { shape, scale }");
       if (!Array.isArray(s.shape) || s.shape.length !== d || s.shape.some((v) => !Number.isSafeInteger(v) || v < 1)) {
-        throw bad(`shape must be ${d} positive integers (${axisOrder}), got ${JSON.stringify(s.shape)}`, `${where}.shape`);
+        throw invalid(`${where}.shape`, `shape must be ${d} positive integers (${axisOrder}), got ${JSON.stringify(s.shape)}`);
       }
       if (!Array.isArray(s.scale) || (s.scale.length !== d && s.scale.length !== 1) || s.scale.some((v) => !(typeof v === "number" && Number.isFinite(v) && v > 0))) {
-        throw bad(`scale must be ${d} (or 1) positive numbers in nm, got ${JSON.stringify(s.scale)}`, `${where}.scale`);
+        throw invalid(`${where}.scale`, `scale must be ${d} (or 1) positive numbers in nm, got ${JSON.stringify(s.scale)}`);
       }
       if (s.outputDtype !== undefined && s.outputDtype !== "float32") {
         const why = where.startsWith("inputArrays") ? "the writer serves float32 input patches" : "the writer's dtype option sets the type it writes";
-        throw bad(`outputDtype ${JSON.stringify(s.outputDtype)} is not supported here: ${why}`, `${where}.outputDtype`);
+        throw invalid(`${where}.outputDtype`, `outputDtype ${JSON.stringify(s.outputDtype)} is not supported here: ${why}`);
       }
       return { shape: [...s.shape], scale: s.scale.length === d ? [...s.scale] : new Array<number>(d).fill(s.scale[0]) };
     };
@@ -229,7 +226,7 @@ export class CellMapDatasetWriter<S extends SampleBase = AnyDatasetItem> impleme
     );
 
     const extra = Object.keys(opts.targetBounds ?? {}).find((k) => !targetNames.includes(k));
-    if (extra !== undefined) throw bad(`targetBounds names ${JSON.stringify(extra)}, which is not a target array (${targetNames.join(", ")})`, `targetBounds.${extra}`);
+    if (extra !== undefined) throw invalid(`targetBounds.${extra}`, `targetBounds names ${JSON.stringify(extra)}, which is not a target array (${targetNames.join(", ")})`);
     const target = outputLocation(opts.targetPath, "targetPath");
     const root = zarrRoot(target);
     const writers: Record<string, Record<string, ImageWriter>> = {};
@@ -237,7 +234,7 @@ export class CellMapDatasetWriter<S extends SampleBase = AnyDatasetItem> impleme
       const t = opts.targetArrays[name];
       const s = spec(t, `targetArrays.${name}`);
       const bounds = opts.targetBounds?.[name];
-      if (!bounds) throw bad(`no targetBounds for target array ${JSON.stringify(name)}`, `targetBounds.${name}`);
+      if (!bounds) throw invalid(`targetBounds.${name}`, `no targetBounds for target array ${JSON.stringify(name)}`);
       writers[name] = {};
       for (const c of classes) {
         const dir = targetNames.length === 1 ? below(target, c) : below(target, name, c);
@@ -264,7 +261,7 @@ export class CellMapDatasetWriter<S extends SampleBase = AnyDatasetItem> impleme
   /** Re-opens a writer from {@link CellMapDatasetWriter.describe} output without touching its output. */
   static async fromDescription(desc: CellMapDatasetWriterDescription, opts: { signal?: AbortSignal } = {}): Promise<CellMapDatasetWriter> {
     if (desc?.kind !== "CellMapDatasetWriter" || desc.version !== 1 || typeof desc.options !== "object") {
-      throw bad(`not a version-1 CellMapDatasetWriter description (kind ${JSON.stringify(desc?.kind)})`, "description");
+      throw invalid("description", `not a version-1 CellMapDatasetWriter description (kind ${JSON.stringify(desc?.kind)})`);
     }
     const o = desc.options;
     return CellMapDatasetWriter.open({ ...o, rawValueTransforms: o.rawValueTransforms, http: o.http ?? undefined, attach: true, signal: opts.signal });
@@ -355,7 +352,7 @@ export class CellMapDatasetWriter<S extends SampleBase = AnyDatasetItem> impleme
     const idxs = batched ? Array.from(idx as ArrayLike<number>) : [idx as number];
     const tiles = idxs.map((i) => this.tileOf(i));
     const N = idxs.length;
-    if (typeof values !== "object" || values === null) throw bad("values must be an object of tensors", "write");
+    if (typeof values !== "object" || values === null) throw invalid("write", "values must be an object of tensors");
     const jobs: [ImageWriter, number, Float32Array][] = [];
     const targetNames = Object.keys(this.writers);
     for (const [key, value] of Object.entries(values)) {
@@ -379,10 +376,10 @@ export class CellMapDatasetWriter<S extends SampleBase = AnyDatasetItem> impleme
       let cls: string;
       if (key.includes("/")) [array, cls] = [key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1)];
       else if (targetNames.length === 1) [array, cls] = [targetNames[0], key];
-      else throw bad(`key ${JSON.stringify(key)} is ambiguous with several target arrays; use "<array>/${key}" or the array name`, key);
+      else throw invalid(key, `key ${JSON.stringify(key)} is ambiguous with several target arrays; use "<array>/${key}" or the array name`);
       const w = this.writers[array]?.[cls];
       if (!w) {
-        throw bad(`unknown key ${JSON.stringify(key)}: expected a class (${this.classes.join(", ")}), a target array (${targetNames.join(", ")}) or "<array>/<class>"`, key);
+        throw invalid(key, `unknown key ${JSON.stringify(key)}: expected a class (${this.classes.join(", ")}), a target array (${targetNames.join(", ")}) or "<array>/<class>"`);
       }
       const data = tileValues(value as Tensor | Float32Array, [...lead, ...w.tileShape], key);
       const size = sizeOfShape(w.tileShape);
@@ -442,7 +439,7 @@ function checkSameTiling(a: ImageWriter, b: ImageWriter, name: string): void {
   const ga = a.tileGrid;
   const gb = b.tileGrid;
   const mismatch = (why: string) =>
-    bad(`target array ${JSON.stringify(name)} does not tile the region like the first target array (${why}); give every target array the same world window (shape × scale) and bounds`, `targetArrays.${name}`);
+    invalid(`targetArrays.${name}`, `target array ${JSON.stringify(name)} does not tile the region like the first target array (${why}); give every target array the same world window (shape × scale) and bounds`);
   if (ga.length !== gb.length || ga.some((v, i) => v !== gb[i])) throw mismatch(`tile grid [${gb}] vs [${ga}]`);
   const strides = ga.map((_, i) => ga.slice(i + 1).reduce((p, v) => p * v, 1));
   for (let ax = 0; ax < ga.length; ax++) {

@@ -4,7 +4,7 @@
  * how float predictions become the stored dtype ({@link castInto}).
  */
 import { z } from "zod";
-import { CellMapError } from "../errors.js";
+import { CellMapError, invalid } from "../errors.js";
 import { bool, finiteNumber, integerAtLeast, nonEmptyString } from "../options/fields.js";
 import { optionObject, type SameKeys } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
@@ -142,14 +142,11 @@ export interface Config {
 
 const SPATIAL = ["z", "y", "x"] as const;
 
-export function bad(message: string, where: string): CellMapError {
-  return new CellMapError("INVALID_ARGUMENT", message, where);
-}
 
 function perAxis(v: number | number[] | undefined, n: number, def: number, name: string, where: string): number[] {
   const out = v === undefined ? new Array<number>(n).fill(def) : typeof v === "number" ? new Array<number>(n).fill(v) : v;
   if (!Array.isArray(out) || out.length !== n || out.some((x) => !Number.isSafeInteger(x) || x < 0)) {
-    throw bad(`${name} must be a non-negative integer or ${n} of them, got ${JSON.stringify(v)}`, where);
+    throw invalid(where, `${name} must be a non-negative integer or ${n} of them, got ${JSON.stringify(v)}`);
   }
   return [...out];
 }
@@ -159,49 +156,49 @@ export function configure(opts: ImageWriterOptions): Config {
   const where = typeof opts?.path === "string" ? opts.path : "ImageWriter";
   const p = outputLocation(opts?.path, where);
   const d = Array.isArray(opts.scale) ? opts.scale.length : 0;
-  if (d !== 2 && d !== 3) throw bad(`scale must have 2 (y, x) or 3 (z, y, x) entries, got ${JSON.stringify(opts.scale)}`, `${where}: scale`);
+  if (d !== 2 && d !== 3) throw invalid(`${where}: scale`, `scale must have 2 (y, x) or 3 (z, y, x) entries, got ${JSON.stringify(opts.scale)}`);
   if (opts.scale.some((s) => !(typeof s === "number" && Number.isFinite(s) && s > 0))) {
-    throw bad(`scale entries must be positive numbers, got ${JSON.stringify(opts.scale)}`, `${where}: scale`);
+    throw invalid(`${where}: scale`, `scale entries must be positive numbers, got ${JSON.stringify(opts.scale)}`);
   }
   const axes = SPATIAL.slice(3 - d) as string[];
   const b = opts.bounds as Record<string, unknown>;
-  if (typeof b !== "object" || b === null) throw bad("bounds must be { z?, y, x } with [lo, hi] in nm", `${where}: bounds`);
+  if (typeof b !== "object" || b === null) throw invalid(`${where}: bounds`, "bounds must be { z?, y, x } with [lo, hi] in nm");
   const keys = Object.keys(b);
   if (keys.length !== d || !axes.every((a) => keys.includes(a))) {
-    throw bad(`bounds must have exactly the axes ${axes.join(", ")}, got ${keys.join(", ")}`, `${where}: bounds`);
+    throw invalid(`${where}: bounds`, `bounds must have exactly the axes ${axes.join(", ")}, got ${keys.join(", ")}`);
   }
   const lo: number[] = [];
   const hi: number[] = [];
   for (const a of axes) {
     const r = b[a];
-    if (!Array.isArray(r) || r.length !== 2 || r.some((v) => typeof v !== "number")) throw bad(`bounds.${a} must be [lo, hi] in nm`, `${where}: bounds.${a}`);
+    if (!Array.isArray(r) || r.length !== 2 || r.some((v) => typeof v !== "number")) throw invalid(`${where}: bounds.${a}`, `bounds.${a} must be [lo, hi] in nm`);
     lo.push(r[0]);
     hi.push(r[1]);
   }
   const grid = gridFromBounds(lo, hi, opts.scale, `${where}: bounds`);
   const ws = opts.writeShape;
   if (!Array.isArray(ws) || ws.length !== d || ws.some((v) => !Number.isSafeInteger(v) || v < 1)) {
-    throw bad(`writeShape must be ${d} positive integers (${axes.join(", ")}), got ${JSON.stringify(ws)}`, `${where}: writeShape`);
+    throw invalid(`${where}: writeShape`, `writeShape must be ${d} positive integers (${axes.join(", ")}), got ${JSON.stringify(ws)}`);
   }
   const overlap = perAxis(opts.overlap, d, 0, "overlap", `${where}: overlap`);
   const blend = opts.blend ?? "crop";
-  if (!BLEND_MODES.includes(blend)) throw bad(`blend must be one of ${BLEND_MODES.join(", ")}, got ${JSON.stringify(blend)}`, `${where}: blend`);
+  if (!BLEND_MODES.includes(blend)) throw invalid(`${where}: blend`, `blend must be one of ${BLEND_MODES.join(", ")}, got ${JSON.stringify(blend)}`);
   const nChannels = opts.nChannels ?? null;
-  if (nChannels !== null && (!Number.isSafeInteger(nChannels) || nChannels < 1)) throw bad(`nChannels must be a positive integer, got ${nChannels}`, `${where}: nChannels`);
+  if (nChannels !== null && (!Number.isSafeInteger(nChannels) || nChannels < 1)) throw invalid(`${where}: nChannels`, `nChannels must be a positive integer, got ${nChannels}`);
   const dtype = opts.dtype ?? "float32";
   if (!OUTPUT_DTYPES.includes(dtype)) throw new CellMapError("UNSUPPORTED", `dtype must be one of ${OUTPUT_DTYPES.join(", ")}, got ${JSON.stringify(dtype)}`, `${where}: dtype`);
   const fillValue = opts.fillValue ?? 0;
   if (typeof fillValue !== "number" || (INT_RANGE[dtype] && !(Number.isInteger(fillValue) && fillValue >= INT_RANGE[dtype][0] && fillValue <= INT_RANGE[dtype][1]))) {
-    throw bad(`fillValue ${fillValue} is not a valid ${dtype}`, `${where}: fillValue`);
+    throw invalid(`${where}: fillValue`, `fillValue ${fillValue} is not a valid ${dtype}`);
   }
   const format = opts.format ?? 2;
-  if (format !== 2 && format !== 3) throw bad(`format must be 2 or 3, got ${JSON.stringify(format)}`, `${where}: format`);
+  if (format !== 2 && format !== 3) throw invalid(`${where}: format`, `format must be 2 or 3, got ${JSON.stringify(format)}`);
   const pyramid = opts.pyramid ?? 0;
-  if (!Number.isSafeInteger(pyramid) || pyramid < 0 || pyramid > 30) throw bad(`pyramid must be an integer in [0, 30], got ${pyramid}`, `${where}: pyramid`);
+  if (!Number.isSafeInteger(pyramid) || pyramid < 0 || pyramid > 30) throw invalid(`${where}: pyramid`, `pyramid must be an integer in [0, 30], got ${pyramid}`);
   const pyramidMethod = opts.pyramidMethod ?? (INT_RANGE[dtype] ? "mode" : "mean");
-  if (pyramidMethod !== "mean" && pyramidMethod !== "mode") throw bad(`pyramidMethod must be "mean" or "mode", got ${JSON.stringify(pyramidMethod)}`, `${where}: pyramidMethod`);
+  if (pyramidMethod !== "mean" && pyramidMethod !== "mode") throw invalid(`${where}: pyramidMethod`, `pyramidMethod must be "mean" or "mode", got ${JSON.stringify(pyramidMethod)}`);
   const root = opts.root === undefined ? null : outputLocation(opts.root, `${where}: root`);
-  if (root !== null && relativeLocation(root, p) === null) throw bad(`'${p}' is not inside root '${root}'`, `${where}: root`);
+  if (root !== null && relativeLocation(root, p) === null) throw invalid(`${where}: root`, `'${p}' is not inside root '${root}'`);
   let name = opts.name;
   if (name === undefined) {
     const rel = root ? relativeLocation(root, p) : "";

@@ -37,7 +37,7 @@
 import * as zarr from "zarrita";
 import { parseOptions } from "../options/options.js";
 import { imageWriterOptionsSchema } from "./image-options.js";
-import { CellMapError } from "../errors.js";
+import { CellMapError, invalid } from "../errors.js";
 import { openWritableStore, type WritableStore } from "../store/writable.js";
 import type { Tensor } from "../tensor.js";
 import { openZarrArray } from "../zarr/array.js";
@@ -45,7 +45,7 @@ import { allocArray, arrayDocuments, groupDocuments, normalizeArraySpec, zarrArr
 import type { BlendMode } from "./blend.js";
 import { BlendStore } from "./blend-store.js";
 import type { DownsampleMethod } from "./downsample.js";
-import { bad, castInto, configure, type Config, type ImageWriterOptions, type OutputDType } from "./image-options.js";
+import { castInto, configure, type Config, type ImageWriterOptions, type OutputDType } from "./image-options.js";
 import { multiscalesAttrs, writeParentGroups, type NgffAxis } from "./ome-metadata.js";
 import { pyramidLevels, writeDownsampledLevel } from "./pyramid.js";
 import { ensureDocuments, Progress } from "./resume.js";
@@ -257,7 +257,7 @@ export class ImageWriter {
   private async prepare(overwrite: boolean, resume: boolean, attach: boolean): Promise<void> {
     const p = this.path;
     if (!attach) {
-      if (overwrite && resume) throw bad("overwrite and resume cannot both be set", p);
+      if (overwrite && resume) throw invalid(p, "overwrite and resume cannot both be set");
       const exists = (await this.store.list("/")).length > 0;
       if (exists && overwrite) await this.store.deletePrefix("/");
       else if (exists && !resume) {

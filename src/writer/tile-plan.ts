@@ -4,9 +4,10 @@
  * windows overlap which chunks (blending), the blend weights, and the checks on a tile's values.
  * Pure geometry: no I/O.
  */
+import { invalid } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { axisNormaliser, windowWeights } from "./blend.js";
-import { bad, type Config } from "./image-options.js";
+import { type Config } from "./image-options.js";
 import { axisContributors, axisFootprint, makeTiling, tileBox, tileCoords, tileId, type Tiling } from "./tiling.js";
 
 /** A tile in API axis order (voxel indices of s0). */
@@ -35,14 +36,14 @@ export function sameLayout(shape: readonly number[], expected: readonly number[]
 export function tileValues(data: Tensor | Float32Array, expected: readonly number[], where: string): Float32Array {
   const n = expected.reduce((p, v) => p * v, 1);
   if (data instanceof Float32Array) {
-    if (data.length !== n) throw bad(`expected ${n} values (shape [${expected}]), got a Float32Array of ${data.length}`, where);
+    if (data.length !== n) throw invalid(where, `expected ${n} values (shape [${expected}]), got a Float32Array of ${data.length}`);
     return data;
   }
   if (!data || !(data.data instanceof Float32Array) || !Array.isArray(data.shape)) {
-    throw bad("expected a Tensor ({ data: Float32Array, shape }) or a Float32Array", where);
+    throw invalid(where, "expected a Tensor ({ data: Float32Array, shape }) or a Float32Array");
   }
   if (!sameLayout(data.shape, expected) || data.data.length !== n) {
-    throw bad(`tensor shape [${data.shape}] does not match the expected [${expected}] (size-1 axes aside)`, where);
+    throw invalid(where, `tensor shape [${data.shape}] does not match the expected [${expected}] (size-1 axes aside)`);
   }
   return data.data;
 }

@@ -16,7 +16,7 @@
  * Cores partition `[0, N)`; every core lies inside its window, with `H` voxels of context on each
  * side except at the grid's edges.
  */
-import { CellMapError } from "../errors.js";
+import { CellMapError, invalid } from "../errors.js";
 
 /** Tiling of one axis. */
 export interface AxisTiling {
@@ -54,16 +54,13 @@ export interface TileBox {
   coreEnd: number[];
 }
 
-function bad(message: string, where: string): CellMapError {
-  return new CellMapError("INVALID_ARGUMENT", message, where);
-}
 
 /** Tiles one axis of `size` voxels with windows of `window` voxels and `halo` voxels of context. */
 export function tileAxis(size: number, window: number, halo = 0, where = "tiling"): AxisTiling {
-  if (!Number.isSafeInteger(size) || size < 1) throw bad(`grid size must be a positive integer, got ${size}`, where);
-  if (!Number.isSafeInteger(window) || window < 1) throw bad(`window must be a positive integer, got ${window}`, where);
+  if (!Number.isSafeInteger(size) || size < 1) throw invalid(where, `grid size must be a positive integer, got ${size}`);
+  if (!Number.isSafeInteger(window) || window < 1) throw invalid(where, `window must be a positive integer, got ${window}`);
   if (!Number.isSafeInteger(halo) || halo < 0 || window - 2 * halo < 1) {
-    throw bad(`overlap (halo) must be an integer in [0, ${Math.floor((window - 1) / 2)}] for a window of ${window}, got ${halo}`, where);
+    throw invalid(where, `overlap (halo) must be an integer in [0, ${Math.floor((window - 1) / 2)}] for a window of ${window}, got ${halo}`);
   }
   if (size <= window) {
     return { size, window, halo, core: size, count: 1, starts: [-Math.floor((window - size) / 2)] };
@@ -78,7 +75,7 @@ export function tileAxis(size: number, window: number, halo = 0, where = "tiling
 /** Tiles an n-d grid (`size`, `window`, `halo` per axis). */
 export function makeTiling(size: readonly number[], window: readonly number[], halo: readonly number[], where = "tiling"): Tiling {
   if (window.length !== size.length || halo.length !== size.length) {
-    throw bad(`size, window and halo need the same number of axes (${size.length}, ${window.length}, ${halo.length})`, where);
+    throw invalid(where, `size, window and halo need the same number of axes (${size.length}, ${window.length}, ${halo.length})`);
   }
   const axes = size.map((n, a) => tileAxis(n, window[a], halo[a], where));
   const gridShape = axes.map((ax) => ax.count);
@@ -161,8 +158,8 @@ export function gridFromBounds(lo: readonly number[], hi: readonly number[], sca
   const shape = lo.map((l, a) => {
     const h = hi[a];
     const s = scale[a];
-    if (!Number.isFinite(l) || !Number.isFinite(h) || !(h > l)) throw bad(`bounds must be finite with hi > lo, got [${l}, ${h}] on axis ${a}`, where);
-    if (!(Number.isFinite(s) && s > 0)) throw bad(`voxel size must be a positive number, got ${s} on axis ${a}`, where);
+    if (!Number.isFinite(l) || !Number.isFinite(h) || !(h > l)) throw invalid(where, `bounds must be finite with hi > lo, got [${l}, ${h}] on axis ${a}`);
+    if (!(Number.isFinite(s) && s > 0)) throw invalid(where, `voxel size must be a positive number, got ${s} on axis ${a}`);
     const n = Math.ceil((h - l) / s - 1e-9);
     return Math.max(1, n);
   });

@@ -63,7 +63,7 @@ function loadChunkInto(za: ZarrArray, coords: number[], dst: Uint8Array, signal?
       const bytes = await direct.store.get(direct.key(coords), { signal });
       await direct.decodeInto(bytes, dst);
     } catch (err) {
-      if (err instanceof CellMapError && err.path === undefined) throw new CellMapError(err.code, err.message, where, { cause: err });
+      if (err instanceof CellMapError && err.path === undefined) throw new CellMapError(err.code, err.detail, where, { cause: err });
       throw translateZarrError(err, where);
     }
     return direct.stride;
@@ -81,7 +81,7 @@ export function loadChunkUncached(za: ZarrArray, coords: number[], signal?: Abor
         const where = `${za.id}: chunk ${za.chunkKey(coords)}`;
         // A store's CORRUPT_CHUNK (a shard range outside its file) names the file only: add the chunk.
         if (err instanceof CellMapError && err.code === "CORRUPT_CHUNK" && err.path !== where) {
-          throw new CellMapError(err.code, err.message, where, { cause: err });
+          throw new CellMapError(err.code, err.detail, where, { cause: err });
         }
         throw translateZarrError(err, where);
       }
