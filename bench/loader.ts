@@ -18,7 +18,6 @@
  * polluted by earlier rows.
  */
 import { spawn, spawnSync } from "node:child_process";
-import * as os from "node:os";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";

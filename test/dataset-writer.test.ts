@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath, } from "node:url";
 import * as zarr from "zarrita";
 import FileSystemStore from "@zarrita/storage/fs";
 import { CellMapError } from "../src/errors.js";

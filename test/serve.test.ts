@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { CellMapDataset, CellMapSubset } from "../src/dataset/index.js";
 import type { DatasetDescription, DatasetItem, DatasetLike } from "../src/dataset/types.js";
 import { CellMapError } from "../src/errors.js";
-import { CellMapDataLoader, type Batch } from "../src/loader/index.js";
+import { CellMapDataLoader, } from "../src/loader/index.js";
 import { MutableSubsetRandomSampler } from "../src/sampling/samplers.js";
 import { decodeBlob } from "../src/serve/safetensors.js";
 import { serve, type BatchServer } from "../src/serve/server.js";

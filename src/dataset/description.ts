@@ -9,7 +9,7 @@ import { CellMapError, invalid } from "../errors.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import type { SpatialConfig } from "../transforms/spatial.js";
 import type { TransformSpec, ValueTransform } from "../transforms/types.js";
-import { type CellMapDatasetOptions } from "./options.js";
+import type { CellMapDatasetOptions } from "./options.js";
 import type { ArraySpecs, DatasetDescription } from "./types.js";
 
 /** Serialised form of a dataset (`describe()`). */

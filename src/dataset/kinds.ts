@@ -24,7 +24,7 @@ import { CellMapDataset } from "./dataset.js";
 import type { CellMapDatasetDescription } from "./description.js";
 import { CellMapMultiDataset, type CellMapMultiDatasetDescription } from "./multi.js";
 import { CellMapSubset, type CellMapSubsetDescription } from "./subset.js";
-import { registeredDescriptionKind, registeredDescriptionKinds, type DatasetDescription, type DatasetLike, type DescriptionContext, type DescriptionOpener, type OpenDescriptionOptions } from "./types.js";
+import { registeredDescriptionKind, registeredDescriptionKinds, type DatasetDescription, type DatasetLike, type DescriptionOpener, type OpenDescriptionOptions } from "./types.js";
 
 export { registerDescriptionKind, type DescriptionOpener } from "./types.js";
 

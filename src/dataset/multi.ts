@@ -3,7 +3,7 @@
  * whose `[offset, offset + length)` range contains it (binary search over cumulative lengths).
  * Unlike Python an empty list is allowed (length 0, `verify()` false).
  */
-import { z } from "zod";
+import type { z } from "zod";
 import { nameList } from "../options/fields.js";
 import { optionObject, parseOptions, type SameKeys } from "../options/options.js";
 import { arraySpecsSchema, seedSchema } from "./fields.js";

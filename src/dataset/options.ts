@@ -6,14 +6,14 @@
  * options shared by its rows once). Every problem is `INVALID_ARGUMENT` naming the field.
  */
 import { z } from "zod";
-import { anyNumber, bool, nonEmptyString, signalSchema, targetTransformInputSchema, transformInputSchema, valueOf } from "../options/fields.js";
+import { anyNumber, bool, nonEmptyString, signalSchema, targetTransformInputSchema, transformInputSchema, valueWhere } from "../options/fields.js";
 import { optionObject, parseOptions, type SameKeys } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
 import { httpOptionsSchema } from "../store/options.js";
 import { spatialConfigSchema } from "../transforms/spatial.js";
 import { arraySpecsSchema, classesSchema, classRelationDictSchema, seedSchema } from "./fields.js";
 import { didYouMean } from "../options/suggest.js";
-import { CellMapError, invalid } from "../errors.js";
+import { invalid } from "../errors.js";
 import { MAX_PATCH_VOXELS } from "../image/image.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import { OUTPUT_DTYPES, type OutputDtype } from "../tensor.js";
@@ -87,7 +87,7 @@ export const datasetOptionsSchema = optionObject(
     targetValueTransforms: targetTransformInputSchema.nullable().optional(),
     classRelationDict: classRelationDictSchema.nullable().optional(),
     isTrain: bool.optional(),
-    axisOrder: valueOf<"zyx">((v) => v === "zyx", '"zyx"').optional(),
+    axisOrder: valueWhere<"zyx">((v) => v === "zyx", '"zyx"').optional(),
     forceHasData: bool.optional(),
     emptyValue: anyNumber.optional(),
     pad: bool.optional(),

@@ -3,7 +3,7 @@
  * interfaces users write and their schemas (a compile-time check keeps their keys together).
  */
 import { z } from "zod";
-import { anyNumber, bool, integerAtLeast, nonEmptyString, signalSchema, targetTransformInputSchema, transformInputSchema, valueOf } from "../options/fields.js";
+import { anyNumber, bool, integerAtLeast, nonEmptyString, signalSchema, targetTransformInputSchema, transformInputSchema, valueWhere } from "../options/fields.js";
 import { optionObject, type SameKeys } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
 import type { HttpStoreOptions } from "../store/http.js";
@@ -65,7 +65,7 @@ export interface CellMapDataSplitOptions<I extends ArraySpecs = ArraySpecs, T ex
   signal?: AbortSignal;
 }
 
-const datasetLike = valueOf<object>((v) => typeof v === "object" && v !== null && typeof (v as { get?: unknown }).get === "function", "a dataset");
+const datasetLike = valueWhere<object>((v) => typeof v === "object" && v !== null && typeof (v as { get?: unknown }).get === "function", "a dataset");
 /** One entry of a datasplit dict. Values are checked per entry (a bad entry is a problem of its row). */
 export const dataSplitEntrySchema = optionObject({ raw: z.unknown().optional(), gt: z.unknown().optional(), line: z.unknown().optional() });
 const entries = z.array(dataSplitEntrySchema);

@@ -24,12 +24,10 @@ import { didYouMean } from "../options/suggest.js";
 import { CellMapError } from "../errors.js";
 import { Limiter } from "../util/limit.js";
 import { isRemote, joinLocation, readLocation } from "../store/open.js";
-import type { HttpStoreOptions } from "../store/http.js";
-import type { SpatialConfig } from "../transforms/spatial.js";
 import type { ClassCounts } from "./counts.js";
 import { parseCsv } from "./csv.js";
 import { CellMapDataset } from "./dataset.js";
-import { resolveTargetTransforms, resolveTransform, validateDatasetOptions, type TargetTransformInput, type TransformInput } from "./options.js";
+import { resolveTargetTransforms, resolveTransform, validateDatasetOptions, } from "./options.js";
 import { CellMapMultiDataset } from "./multi.js";
 import { CellMapSubset } from "./subset.js";
 import { splitTargetPath } from "./target-path.js";
@@ -66,7 +64,7 @@ export function parseDataSplitCsv(text: string, opts: { baseDir?: string; source
   const dict: Required<DataSplitDict> = { train: [], validate: [] };
   let header: string[] | null = null;
   const first = records[0];
-  if (first && first.fields.some((f) => HEADER_NAMES.has(f.toLowerCase())) && usageOf(first.fields[0]) === null) {
+  if (first?.fields.some((f) => HEADER_NAMES.has(f.toLowerCase())) && usageOf(first.fields[0]) === null) {
     header = first.fields.map((f) => f.toLowerCase());
     records.shift();
   }

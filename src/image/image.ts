@@ -18,7 +18,6 @@ import { bareArrayMultiscale } from "../ome/bare.js";
 import { readMultiscale } from "../ome/read.js";
 import { Rng } from "../util/rng.js";
 import { warnOnce } from "../warnings.js";
-import { type HttpStoreOptions } from "../store/http.js";
 import { openStore } from "../store/open.js";
 import { type DataType, type OutputDtype, OUTPUT_DTYPES, TENSOR_ARRAYS, type Tensor, type TensorArrays, type TensorData, sizeOf, stridesOf } from "../tensor.js";
 import { openZarrArray, type ZarrArray } from "../zarr/array.js";
@@ -402,11 +401,13 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
     const s0vol = s0.scale.reduce((p, v) => p * v, 1);
     const reqVol = this.dimOf.reduce((p, d, w) => (d >= 0 ? p * this.outputScale[w] : p), 1);
     const ratio = s0vol / reqVol;
-    const attrs = s0arr.array.attrs as Record<string, any>;
+    // Attributes other tools write: { cellmap: { annotation: { complement_counts: { absent } } } }, or { class_counts: { <class>: n } }.
+    const attrs = s0arr.array.attrs as { cellmap?: { annotation?: { complement_counts?: { absent?: unknown } } }; class_counts?: Record<string, unknown> } | undefined;
     let fg: number | undefined;
     const absent = attrs?.cellmap?.annotation?.complement_counts?.absent;
+    const listed = attrs?.class_counts?.[this.targetClass];
     if (typeof absent === "number" && absent >= 0 && absent <= total) fg = total - absent;
-    else if (typeof attrs?.class_counts?.[this.targetClass] === "number") fg = attrs.class_counts[this.targetClass];
+    else if (typeof listed === "number") fg = listed;
     if (fg === undefined) fg = await countForeground(s0arr, this.fixedIndex, signal);
     return { foreground: fg * ratio, background: (total - fg) * ratio };
   }

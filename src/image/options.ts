@@ -3,7 +3,7 @@
  * `parseOptions` checks them against (a compile-time check fails when their keys drift apart).
  */
 import { z } from "zod";
-import { anyNumber, bool, integerAtLeast, nonEmptyString, signalSchema, valueOf } from "../options/fields.js";
+import { anyNumber, bool, integerAtLeast, nonEmptyString, signalSchema, valueWhere } from "../options/fields.js";
 import { optionObject, type SameKeys } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
 import type { HttpStoreOptions } from "../store/http.js";
@@ -108,7 +108,7 @@ export const imageOptionsSchema = optionObject(
 );
 
 function transformObjectOrNull() {
-  return valueOf<{ apply: unknown }>((v) => typeof v === "object" && v !== null && typeof (v as { apply?: unknown }).apply === "function", "a transform (an object with apply)");
+  return valueWhere<{ apply: unknown }>((v) => typeof v === "object" && v !== null && typeof (v as { apply?: unknown }).apply === "function", "a transform (an object with apply)");
 }
 
 const _image: SameKeys<CellMapImageOptions, z.input<typeof imageOptionsSchema>> = true;

@@ -163,7 +163,7 @@ function separableWasm(
   if (!k) return false;
   const sa = stride[perm[0]];
   const sb = stride[perm[1]];
-  const na = sa === 0 ? 1 : win.hi[perm[0]] - win.lo[perm[0]] + 1;
+  const _na = sa === 0 ? 1 : win.hi[perm[0]] - win.lo[perm[0]] + 1;
   const nb = sb === 0 ? 1 : win.hi[perm[1]] - win.lo[perm[1]] + 1;
   // Linear: plane by plane (window planes along output axis 0), so the intermediates stay in
   // cache: x pass of one plane (nb rows), y pass into a ring of RING planes, then each output

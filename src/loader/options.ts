@@ -8,11 +8,11 @@
  */
 import * as os from "node:os";
 import { z } from "zod";
-import { bool, integerAtLeast, nonNegativeNumber, positiveNumber, signalSchema, valueOf } from "../options/fields.js";
+import { bool, integerAtLeast, nonNegativeNumber, positiveNumber, signalSchema, valueWhere } from "../options/fields.js";
 import { optionObject, type SameKeys } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
 import { seedSchema } from "../dataset/fields.js";
-import { CellMapError, invalid } from "../errors.js";
+import { invalid } from "../errors.js";
 import type { DatasetLike } from "../dataset/types.js";
 import type { Sampler } from "../sampling/samplers.js";
 import { envChunkCacheBytes } from "../zarr/cache.js";
@@ -102,7 +102,7 @@ export const loaderOptionsSchema = optionObject(
     batchSize: integerAtLeast(1).optional(),
     numWorkers: integerAtLeast(0).optional(),
     prefetchFactor: integerAtLeast(1).optional(),
-    weightedSampler: valueOf<boolean | "weights" | "classBalanced">((v) => typeof v === "boolean" || v === "weights" || v === "classBalanced", 'true, false, "weights" or "classBalanced"').optional(),
+    weightedSampler: valueWhere<boolean | "weights" | "classBalanced">((v) => typeof v === "boolean" || v === "weights" || v === "classBalanced", 'true, false, "weights" or "classBalanced"').optional(),
     sampler: z.unknown().optional(),
     isTrain: bool.optional(),
     seed: seedSchema.optional(),

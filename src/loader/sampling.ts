@@ -18,7 +18,7 @@
 import { CellMapError, invalid } from "../errors.js";
 import type { DatasetLike } from "../dataset/types.js";
 import { ClassBalancedSampler, type Sampler } from "../sampling/samplers.js";
-import { type LoaderSettings, type SamplerInput } from "./options.js";
+import type { LoaderSettings, SamplerInput } from "./options.js";
 import { arraySequence, identitySequence, shuffledSequence, type IndexSequence } from "./order.js";
 
 /** How each epoch's sequence is made. */

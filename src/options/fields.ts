@@ -20,57 +20,57 @@ export function show(v: unknown): string {
 }
 
 /** A schema for values passing `test`; the message reads `<field> must be <what>, got <value>`. */
-export function valueOf<T>(test: (v: unknown) => boolean, what: string) {
+export function valueWhere<T>(test: (v: unknown) => boolean, what: string) {
   return z.custom<T>(test, { error: (iss) => `must be ${what}, got ${show(iss.input)}` });
 }
 
 /** Any number, NaN and ±Infinity included (e.g. `emptyValue`). */
-export const anyNumber = valueOf<number>((v) => typeof v === "number", "a number");
+export const anyNumber = valueWhere<number>((v) => typeof v === "number", "a number");
 /** A finite number. */
-export const finiteNumber = valueOf<number>((v) => typeof v === "number" && Number.isFinite(v), "a finite number");
+export const finiteNumber = valueWhere<number>((v) => typeof v === "number" && Number.isFinite(v), "a finite number");
 /** A finite number >= 0. */
-export const nonNegativeNumber = valueOf<number>((v) => typeof v === "number" && Number.isFinite(v) && v >= 0, "a non-negative number");
+export const nonNegativeNumber = valueWhere<number>((v) => typeof v === "number" && Number.isFinite(v) && v >= 0, "a non-negative number");
 /** A finite number > 0. */
-export const positiveNumber = valueOf<number>((v) => typeof v === "number" && Number.isFinite(v) && v > 0, "a positive number");
+export const positiveNumber = valueWhere<number>((v) => typeof v === "number" && Number.isFinite(v) && v > 0, "a positive number");
 /** A safe integer >= `min`. */
 export function integerAtLeast(min: number) {
-  return valueOf<number>((v) => Number.isSafeInteger(v) && (v as number) >= min, `an integer >= ${min}`);
+  return valueWhere<number>((v) => Number.isSafeInteger(v) && (v as number) >= min, `an integer >= ${min}`);
 }
 /** `true` or `false`. */
-export const bool = valueOf<boolean>((v) => typeof v === "boolean", "true or false");
+export const bool = valueWhere<boolean>((v) => typeof v === "boolean", "true or false");
 /** A non-empty string. */
-export const nonEmptyString = valueOf<string>((v) => typeof v === "string" && v.length > 0, "a non-empty string");
+export const nonEmptyString = valueWhere<string>((v) => typeof v === "string" && v.length > 0, "a non-empty string");
 /** A list of non-empty strings. */
-export const nameList = valueOf<string[]>((v) => Array.isArray(v) && v.every((c) => typeof c === "string" && c.length > 0), "a list of names");
+export const nameList = valueWhere<string[]>((v) => Array.isArray(v) && v.every((c) => typeof c === "string" && c.length > 0), "a list of names");
 /** A list of finite numbers. */
-export const numberList = valueOf<number[]>((v) => Array.isArray(v) && v.every((c) => typeof c === "number" && Number.isFinite(c)), "a list of finite numbers");
+export const numberList = valueWhere<number[]>((v) => Array.isArray(v) && v.every((c) => typeof c === "number" && Number.isFinite(c)), "a list of finite numbers");
 
 /** Patch shape in voxels: `[z, y, x]`, or `[y, x]` for 2-D sections. */
-export const shapeSchema = valueOf<number[]>(
+export const shapeSchema = valueWhere<number[]>(
   (v) => Array.isArray(v) && (v.length === 2 || v.length === 3) && v.every((x) => Number.isSafeInteger(x) && x >= 1),
   "2 or 3 positive integers (z y x, or y x)",
 );
 /** Voxel size in nm: 1 (isotropic), 2 (`[y, x]`) or 3 (`[z, y, x]`) positive numbers. */
-export const scaleSchema = valueOf<number[]>(
+export const scaleSchema = valueWhere<number[]>(
   (v) => Array.isArray(v) && v.length >= 1 && v.length <= 3 && v.every((x) => typeof x === "number" && Number.isFinite(x) && x > 0),
   "1 to 3 positive numbers (nm, z y x)",
 );
 /** Element type of an array's tensors. */
-export const outputDtypeSchema = valueOf<OutputDtype>((v) => (OUTPUT_DTYPES as readonly unknown[]).includes(v), `one of ${OUTPUT_DTYPES.join(", ")}`);
+export const outputDtypeSchema = valueWhere<OutputDtype>((v) => (OUTPUT_DTYPES as readonly unknown[]).includes(v), `one of ${OUTPUT_DTYPES.join(", ")}`);
 
 /** Shared by the `ArraySpec` schemas: the keys of an array spec. */
 export const arraySpecShape = { shape: shapeSchema, scale: scaleSchema, outputDtype: outputDtypeSchema.optional() };
 
 /** Objects with methods: not data, checked by kind and passed through. */
-export const signalSchema = valueOf<AbortSignal>(
+export const signalSchema = valueWhere<AbortSignal>(
   (v) => typeof v === "object" && v !== null && typeof (v as AbortSignal).aborted === "boolean" && typeof (v as AbortSignal).addEventListener === "function",
   "an AbortSignal",
 );
 /** A function. */
-export const functionSchema = valueOf<(...args: never[]) => unknown>((v) => typeof v === "function", "a function");
+export const functionSchema = valueWhere<(...args: never[]) => unknown>((v) => typeof v === "function", "a function");
 
 /** A value transform object (`apply`, `toJSON`). */
-export const transformObjectSchema = valueOf<object>((v) => typeof v === "object" && v !== null && typeof (v as { apply?: unknown }).apply === "function", "a transform");
+export const transformObjectSchema = valueWhere<object>((v) => typeof v === "object" && v !== null && typeof (v as { apply?: unknown }).apply === "function", "a transform");
 /** A transform's JSON spec `{ type, params }` (or a module spec); its params belong to the transform. */
 export const transformSpecSchema = z.looseObject({ type: z.string().min(1), params: z.unknown().optional() });
 /** A transform object or its JSON spec. */

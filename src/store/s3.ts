@@ -52,7 +52,7 @@ export interface ResolvedS3 {
 /** Splits `s3://bucket/key` into bucket and key (without surrounding slashes). */
 export function parseS3Url(location: string): { bucket: string; key: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/i.exec(location);
-  if (!m || !m[1]) throw new CellMapError("INVALID_ARGUMENT", "not an s3:// URL (expected s3://bucket/key)", location);
+  if (!m?.[1]) throw new CellMapError("INVALID_ARGUMENT", "not an s3:// URL (expected s3://bucket/key)", location);
   return { bucket: m[1], key: m[2].replace(/^\/+|\/+$/g, "") };
 }
 

@@ -27,7 +27,7 @@
 import * as path from "node:path";
 import { defaultRawTransform } from "../dataset/defaults.js";
 import { parseOptions } from "../options/options.js";
-import { datasetWriterOptionsSchema, type CellMapDatasetWriterOptions, type WriterArraySpec } from "./dataset-writer-options.js";
+import { datasetWriterOptionsSchema, type CellMapDatasetWriterOptions, } from "./dataset-writer-options.js";
 
 export type { CellMapDatasetWriterOptions, WriterArraySpec } from "./dataset-writer-options.js";
 import { CellMapError, invalid } from "../errors.js";
@@ -54,8 +54,7 @@ import {
   type SampleBase,
   type SampleMetadata,
 } from "../dataset/types.js";
-import { ImageWriter, tileValues, type Bounds, type OutputDType } from "./image-writer.js";
-import type { ImageWriterOptions } from "./image-options.js";
+import { ImageWriter, tileValues, } from "./image-writer.js";
 
 /**
  * A sample of a writer: one float32 `Tensor` per input array name (`I`: the input array specs),

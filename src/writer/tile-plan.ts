@@ -7,7 +7,7 @@
 import { invalid } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { axisNormaliser, windowWeights } from "./blend.js";
-import { type Config } from "./image-options.js";
+import type { Config } from "./image-options.js";
 import { axisContributors, axisFootprint, makeTiling, tileBox, tileCoords, tileId, type Tiling } from "./tiling.js";
 
 /** A tile in API axis order (voxel indices of s0). */

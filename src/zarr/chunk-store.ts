@@ -5,7 +5,7 @@
  */
 import type { ScratchArena } from "../kernels/scratch.js";
 import type { ZarrArray } from "./array.js";
-import { type CacheStats, ChunkCache, type DecodedChunk, type NumericArray } from "./cache.js";
+import type { CacheStats, ChunkCache, DecodedChunk, NumericArray } from "./cache.js";
 
 /** A decoded chunk held for reading. */
 export interface ChunkLease {

@@ -43,7 +43,7 @@ function fillNumber(v: unknown): number | null {
 
 /** The direct decode of a v2 array from its `.zarray` document, or null when zarrita must decode it. */
 export function directDecodePlan(meta: Record<string, unknown> | undefined, arrayPath: string, chunks: number[], store: Readable): DirectDecode | null {
-  if (!meta || meta.zarr_format !== 2) return null;
+  if (meta?.zarr_format !== 2) return null;
   const filters = meta.filters;
   if (filters !== null && filters !== undefined && !(Array.isArray(filters) && filters.length === 0)) return null;
   const dt = typeof meta.dtype === "string" ? meta.dtype : "";

@@ -11,7 +11,6 @@
  */
 import type { AbsolutePath, AsyncReadable, RangeQuery, Readable } from "../store/types.js";
 import { setFloat16 } from "@petamoriken/float16";
-import { Float16Bits } from "../kernels/float16.js";
 
 export { Float16Bits, asFloat16Bits, float16Table, float16ToFloat32 } from "../kernels/float16.js";
 

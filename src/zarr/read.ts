@@ -74,7 +74,7 @@ function loadChunkInto(za: ZarrArray, coords: number[], dst: Uint8Array, signal?
 export function loadChunkUncached(za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<DecodedChunk> {
   return chunkLimiter.run(async () => {
       if (signal?.aborted) throw new CellMapError("ABORTED", "read aborted", za.chunkKey(coords), { cause: signal.reason });
-      let chunk;
+      let chunk: Awaited<ReturnType<typeof za.array.getChunk>>;
       try {
         chunk = await za.array.getChunk(coords, { signal });
       } catch (err) {

@@ -165,7 +165,7 @@ interface ShardIndex {
 
 function shardIndexOf(meta: ChunkMeta | undefined): ShardIndex | null {
   const m = meta as (ChunkMeta & { fillValue?: unknown }) | undefined;
-  if (!m || m.dataType !== "uint64" || m.fillValue !== null || !Array.isArray(m.shape) || m.shape[m.shape.length - 1] !== 2) return null;
+  if (m?.dataType !== "uint64" || m.fillValue !== null || !Array.isArray(m.shape) || m.shape[m.shape.length - 1] !== 2) return null;
   const bytes = (m.codecs ?? []).find((c) => c?.name === "bytes") as { configuration?: { endian?: string } } | undefined;
   return { grid: m.shape.slice(0, -1), littleEndian: bytes?.configuration?.endian !== "big" };
 }

@@ -93,7 +93,10 @@ export function installDefaultCodecs(): void {
  * hatch back to zarrita's codecs) it does what {@link registerWasmCodecs} does instead.
  */
 export function registerFastCodecs(): void {
-  if (process.env.CELLMAP_CODECS === "wasm") return registerWasmCodecs();
+  if (process.env.CELLMAP_CODECS === "wasm") {
+    registerWasmCodecs();
+    return;
+  }
   chosen = true;
   for (const [name, loader] of fast) registry.set(name, loader as unknown as RegistryLoader);
   registry.set("crc32c", crc32cLoader);
