@@ -22,7 +22,7 @@ export interface ImageRow {
 }
 
 /** Writes (once) the 512^3 EM-like uint8 volume the benchmark reads. */
-export async function benchVolume(dir: string, size = 512): Promise<string> {
+async function benchVolume(dir: string, size = 512): Promise<string> {
   const p = path.join(dir, `bench-${size}.zarr`, "raw");
   const stamp = path.join(dir, `bench-${size}.done`);
   if (fs.existsSync(stamp)) return p;

@@ -181,7 +181,7 @@ export interface ChildConfig {
 }
 
 /** Chunk cache bytes of a cache label (`warm`, `cold`, `64MiB`). */
-export function cacheBytesOf(label: string): number {
+function cacheBytesOf(label: string): number {
   if (label === "warm") return WARM_CACHE;
   if (label === "cold") return 0;
   const m = /^(\d+)MiB$/.exec(label);

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { PNG } from "pngjs";
-import { loadConfig, parseConfig } from "../src/cli/config.js";
+import { loadConfig, parseConfig } from "../src/config/load.js";
 import { renderBatchGrid, batchGridLayout, NAN_RGB, FOV_RGB, TEXT_RGB, type SliceAxis } from "../src/viz/grid.js";
 import { fitText, glyph, textWidth } from "../src/viz/font.js";
 import { neuroglancerLink, neuroglancerState } from "../src/viz/neuroglancer.js";

@@ -14,7 +14,7 @@ import { CellMapDataLoader } from "../loader/loader.js";
 import type { Batch } from "../loader/collate.js";
 import type { Tensor } from "../tensor.js";
 import { renderBatchGrid } from "../viz/grid.js";
-import type { CellMapConfig } from "./config.js";
+import type { CellMapConfig } from "../config/load.js";
 
 /**
  * Options of {@link runDemo}. A value left out comes from the config (`iterationsPerEpoch`,

@@ -10,7 +10,7 @@ import { openStore } from "../store/open.js";
 import { describeZarrArray, openZarrArray, type ZarrArrayDescription } from "../zarr/array.js";
 
 /** One level as reported by `info`. */
-export interface LevelInfo {
+interface LevelInfo {
   /** Array path inside the image (`""` for a bare array). */
   path: string;
   /** Voxel size (nm) per spatial axis; empty for a bare array described without a voxel size. */

@@ -14,7 +14,7 @@ import { CellMapDataLoader } from "../loader/loader.js";
 import type { SliceAxis } from "../viz/grid.js";
 import { formatPreviewSummary, runPreview } from "./preview.js";
 import * as fs from "node:fs";
-import { loadConfig } from "./config.js";
+import { loadConfig } from "../config/load.js";
 import { formatVerifyReport, verifyDataSplit } from "./verify.js";
 import { neuroglancerCommand, type NeuroglancerCommandOptions } from "./neuroglancer.js";
 import { runServe } from "./serve.js";

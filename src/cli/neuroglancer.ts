@@ -78,7 +78,7 @@ export function planState(plan: NeuroglancerPlan, served?: (i: number, dir: stri
 }
 
 /** URL path under which local layer `i` (folder `dir`) is served: `/<i>/<folder name>`. */
-export function servedPath(i: number, dir: string): string {
+function servedPath(i: number, dir: string): string {
   return `/${i}/${encodeURIComponent(path.basename(dir) || "data")}`;
 }
 
@@ -124,7 +124,7 @@ export async function neuroglancerCommand(
 }
 
 /** Resolves on the first SIGINT or SIGTERM (and stops listening for both). */
-export function waitForSignal(): Promise<void> {
+function waitForSignal(): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       process.off("SIGINT", done);

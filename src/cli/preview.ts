@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { CellMapDataLoader } from "../loader/loader.js";
 import { batchGridLayout, renderBatchGrid, type SliceAxis } from "../viz/grid.js";
-import type { CellMapConfig } from "./config.js";
+import type { CellMapConfig } from "../config/load.js";
 import { openTrainingSource } from "./stream.js";
 import { CellMapError } from "../errors.js";
 

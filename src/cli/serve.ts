@@ -8,7 +8,7 @@ import { CellMapDataSplit } from "../dataset/split.js";
 import { CellMapError } from "../errors.js";
 import { CellMapDataLoader } from "../loader/loader.js";
 import { type BatchServer, serve } from "../serve/server.js";
-import type { CellMapConfig } from "./config.js";
+import type { CellMapConfig } from "../config/load.js";
 
 /** Options of {@link runServe} (flags of the command). */
 export interface ServeCommandOptions {

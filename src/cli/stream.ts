@@ -3,7 +3,7 @@ import { splitOptionsFromConfig } from "../config/load.js";
 import { CellMapDataSplit } from "../dataset/split.js";
 import type { DatasetLike } from "../dataset/types.js";
 import { writeSyntheticDataset } from "../demo/synthetic.js";
-import type { CellMapConfig } from "./config.js";
+import type { CellMapConfig } from "../config/load.js";
 import { demoConfig } from "./demo.js";
 
 /** Where to stream from. */

@@ -17,7 +17,7 @@ import { readMultiscale } from "../ome/read.js";
 import { openStore } from "../store/open.js";
 
 /** One row of the report. */
-export interface VerifyRow {
+interface VerifyRow {
   usage: string;
   line?: number;
   raw?: string;

@@ -5,7 +5,7 @@
  */
 export { DATASET_DEFAULTS, SPLIT_DEFAULTS, defaultRawTransform, defaultTargetTransform } from "../dataset/defaults.js";
 export { LOADER_DEFAULTS } from "../loader/options.js";
-export { configSchema, loadConfig, loaderOptionsFromConfig, normaliseConfigKeys, parseConfig, splitOptionsFromConfig, type CellMapConfig } from "./load.js";
+export { configSchema, loadConfig, loaderOptionsFromConfig, parseConfig, splitOptionsFromConfig, type CellMapConfig } from "./load.js";
 export { fieldPath, normaliseKeys, optionInfo, optionObject, parseOptions, type OptionInfo, type SameKeys } from "../options/options.js";
 export { spatialConfigSchema } from "./schema.js";
 export { arraySpecSchema, arraySpecsSchema } from "../dataset/fields.js";

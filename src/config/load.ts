@@ -18,7 +18,7 @@ import { CellMapError } from "../errors.js";
 import type { CellMapDataLoaderOptions } from "../loader/loader.js";
 import { isRemote } from "../store/open.js";
 import type { SpatialConfig } from "../transforms/spatial.js";
-import { normaliseKeys, parseOptions } from "../options/options.js";
+import { parseOptions } from "../options/options.js";
 import { configSchema } from "./schema.js";
 
 export { configSchema };
@@ -121,7 +121,3 @@ export function loadConfig(file: string): CellMapConfig {
   return c;
 }
 
-/** @deprecated Kept for callers of the first config module: respells keys, as {@link parseConfig} does. */
-export function normaliseConfigKeys(raw: unknown): unknown {
-  return normaliseKeys(configSchema, raw, "config");
-}

@@ -54,13 +54,13 @@ import {
 
 // Options and descriptions live in their own modules; these names stay importable from here.
 export type { CellMapDatasetDescription } from "./description.js";
-export {
-  resolveTargetTransforms,
-  resolveTransform,
-  validateDatasetOptions,
-  type CellMapDatasetOptions,
-  type TargetTransformInput,
-  type TransformInput,
+export type {
+  
+  
+  
+  CellMapDatasetOptions,
+  
+  
 } from "./options.js";
 
 /** An image a dataset reads (any output dtype). */

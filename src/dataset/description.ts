@@ -122,12 +122,12 @@ function specOf(t: ValueTransform | null, where: string): TransformSpec | null {
 }
 
 /** A number as JSON can carry it: NaN and ±Infinity as strings. */
-export function encodeNumber(v: number): number | string {
+function encodeNumber(v: number): number | string {
   return Number.isFinite(v) ? v : String(v);
 }
 
 /** Reverses {@link encodeNumber}. @throws `INVALID_ARGUMENT` for anything else. */
-export function decodeNumber(v: unknown, where: string): number {
+function decodeNumber(v: unknown, where: string): number {
   const n = typeof v === "string" ? Number(v) : v;
   if (typeof n !== "number" || (typeof v === "string" && !["NaN", "Infinity", "-Infinity"].includes(v))) {
     throw invalid(where, `expected a number, got ${JSON.stringify(v)}`);

@@ -121,7 +121,7 @@ const RESERVED = new Set(["idx", "metadata"]);
 
 
 /** Checks one spec and resolves it to z y x; returns whether it is 2-D. */
-export function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolved; twoD: boolean } {
+function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolved; twoD: boolean } {
   const p = `${where}.${name}`;
   if (RESERVED.has(name) || name.length === 0) throw invalid(p, `array name ${JSON.stringify(name)} is reserved or empty`);
   if (typeof spec !== "object" || spec === null) throw invalid(p, "array spec must be { shape, scale }");

@@ -67,7 +67,7 @@ export interface CellMapDataSplitOptions<I extends ArraySpecs = ArraySpecs, T ex
 
 const datasetLike = valueWhere<object>((v) => typeof v === "object" && v !== null && typeof (v as { get?: unknown }).get === "function", "a dataset");
 /** One entry of a datasplit dict. Values are checked per entry (a bad entry is a problem of its row). */
-export const dataSplitEntrySchema = optionObject({ raw: z.unknown().optional(), gt: z.unknown().optional(), line: z.unknown().optional() });
+const dataSplitEntrySchema = optionObject({ raw: z.unknown().optional(), gt: z.unknown().optional(), line: z.unknown().optional() });
 const entries = z.array(dataSplitEntrySchema);
 
 /** Options of `CellMapDataSplit.open` (and the datasplit part of a config file). */

@@ -1,7 +1,7 @@
 /** Pyramid level choice and per-level geometry (pure functions, world units = nm). */
 
 /** Relative tolerance when comparing voxel sizes. */
-export const SCALE_RTOL = 1e-3;
+const SCALE_RTOL = 1e-3;
 
 /**
  * Index of the level to read for a requested voxel size: the coarsest level that is not coarser

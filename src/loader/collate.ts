@@ -127,7 +127,7 @@ export class SampleError extends CellMapError {
 }
 
 /** One tensor key of a batch as the dataset declares it. */
-export interface BatchKey {
+interface BatchKey {
   name: string;
   /** Shape of one sample's tensor (`[C, ...spatial]`). */
   sampleShape: number[];

@@ -6,7 +6,7 @@
 import type { ArraySpecs } from "../dataset/types.js";
 
 /** Bytes per value of a collated batch (batches are float32 whatever the source dtype). */
-export const BATCH_VALUE_BYTES = 4;
+const BATCH_VALUE_BYTES = 4;
 
 function product(shape: readonly number[]): number {
   let n = 1;
@@ -35,10 +35,10 @@ export function batchMemoryBytes(inputArrays: ArraySpecs, targetArrays: ArraySpe
  * 1,004 recycled): 64 MiB of spares 594 (RSS 456 MB), 256 MiB 871 (645 MB), 512 MiB 798–923
  * (905 MB). 256 MiB is the knee; the memory budget cuts it first.
  */
-export const SPARE_BYTES = 256 * 2 ** 20;
+const SPARE_BYTES = 256 * 2 ** 20;
 
 /** Spare buffers for batches of `batchBytes` within `spareBytes`: at least 2, at most 1024. */
-export function spareSlots(batchBytes: number, spareBytes: number = SPARE_BYTES): number {
+function spareSlots(batchBytes: number, spareBytes: number = SPARE_BYTES): number {
   return Math.max(2, Math.min(1024, Math.floor(spareBytes / Math.max(1, batchBytes))));
 }
 

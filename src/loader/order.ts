@@ -17,7 +17,7 @@ const SHUFFLE_STREAM_INDEX = 2;
  * longer ones with the O(1) Feistel permutation, so planning an epoch costs nothing before the
  * first batch (a 2.1 M-sample Fisher–Yates table took 250–390 ms on the dev machine).
  */
-export const DENSE_SHUFFLE_LIMIT = 1 << 16;
+const DENSE_SHUFFLE_LIMIT = 1 << 16;
 
 /** A read-only sequence of sample indices, possibly computed on demand (never materialised). */
 export interface IndexSequence {
@@ -78,7 +78,7 @@ export class FeistelPermutation implements IndexSequence {
 }
 
 /** The generator of the loader's shuffle of epoch `epoch`. */
-export function shuffleRng(seed: number, epoch: number): Rng {
+function shuffleRng(seed: number, epoch: number): Rng {
   return new Rng(seed, epoch, SHUFFLE_STREAM_INDEX, RngStream.sampler);
 }
 
@@ -109,7 +109,7 @@ export interface PlanShape {
 }
 
 /** Samples per rank for an epoch of `n` samples (see {@link EpochPlan}). */
-export function samplesPerRank(n: number, s: PlanShape): number {
+function samplesPerRank(n: number, s: PlanShape): number {
   if (n === 0) return 0;
   return s.dropLast ? Math.floor(n / s.worldSize) : Math.ceil(n / s.worldSize);
 }

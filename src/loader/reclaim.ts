@@ -36,7 +36,7 @@ const RETRY = 32;
 let collector: Collect | null | undefined;
 
 /** The full-collection function of this thread's isolate, or null when V8 refuses to give one. */
-export function fullCollector(): Collect | null {
+function fullCollector(): Collect | null {
   if (collector !== undefined) return collector;
   const exposed = (globalThis as { gc?: unknown }).gc;
   if (typeof exposed === "function") return (collector = exposed as Collect);

@@ -31,7 +31,7 @@ export type Mode =
   | { kind: "sequential" };
 
 /** Above this many samples, weighted sampling of a whole dataset needs `iterationsPerEpoch`. */
-export const WEIGHTED_LIMIT = 2 ** 24;
+const WEIGHTED_LIMIT = 2 ** 24;
 
 /** What some datasets offer beyond `DatasetLike` (looked up at run time). */
 interface DatasetExtras {

@@ -26,9 +26,9 @@ import type { AddressInfo } from "node:net";
 import { CellMapError } from "../errors.js";
 
 /** Where servers bind unless told otherwise. */
-export const DEFAULT_HOST = "127.0.0.1";
+const DEFAULT_HOST = "127.0.0.1";
 /** Shortest accepted token: a guessable secret protects nothing. */
-export const MIN_TOKEN_LENGTH = 8;
+const MIN_TOKEN_LENGTH = 8;
 
 /** An HTTP error a handler throws; becomes a one-line JSON error response. */
 export class HttpError extends Error {
@@ -137,7 +137,7 @@ export function checkBind(o: BindOptions): BindPlan {
 }
 
 /** The token a request carries (`Authorization: Bearer …` first, then `?token=`), if any. */
-export function requestToken(req: http.IncomingMessage, url?: URL): string | undefined {
+function requestToken(req: http.IncomingMessage, url?: URL): string | undefined {
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
   if (m) return m[1];
@@ -146,7 +146,7 @@ export function requestToken(req: http.IncomingMessage, url?: URL): string | und
 }
 
 /** Constant-time comparison of a presented token with the expected one. */
-export function tokenMatches(given: string | undefined, expected: string): boolean {
+function tokenMatches(given: string | undefined, expected: string): boolean {
   if (given === undefined) return false;
   const a = createHash("sha256").update(given).digest();
   const b = createHash("sha256").update(expected).digest();
@@ -154,7 +154,7 @@ export function tokenMatches(given: string | undefined, expected: string): boole
 }
 
 /** The CORS headers of every response. */
-export function corsHeaders(): Record<string, string> {
+function corsHeaders(): Record<string, string> {
   return {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, Content-Type",
@@ -162,7 +162,7 @@ export function corsHeaders(): Record<string, string> {
 }
 
 /** Writes a one-line JSON error (the response's CORS headers are already set by the server). */
-export function sendError(res: http.ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+function sendError(res: http.ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;

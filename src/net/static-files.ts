@@ -58,7 +58,7 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 }
 
 /** Decodes a raw URL path into segments, refusing traversal and odd characters. */
-export function safeSegments(rawPath: string): string[] {
+function safeSegments(rawPath: string): string[] {
   const out: string[] = [];
   for (const raw of rawPath.split("/")) {
     if (raw === "") continue;

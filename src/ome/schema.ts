@@ -173,10 +173,10 @@ export function baseVersion(version: string): string | undefined {
 }
 
 /** The NGFF releases this library reads (each also in its variants, by {@link baseVersion}). */
-export const SUPPORTED_NGFF_VERSIONS: readonly string[] = ["0.4", "0.5"];
+const SUPPORTED_NGFF_VERSIONS: readonly string[] = ["0.4", "0.5"];
 
 /** Whether `version` belongs to a release this library reads (`0.4`, `0.4-dev-spatialdata`, `0.5-rc2`, …). */
-export function isSupportedVersion(version: string): boolean {
+function isSupportedVersion(version: string): boolean {
   const base = baseVersion(version);
   return base !== undefined && SUPPORTED_NGFF_VERSIONS.includes(base);
 }

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { OUTPUT_DTYPES, type OutputDtype } from "../tensor.js";
 
 /** A value for a message: JSON where possible (`[4,0,4]`, `"x"`), else its kind. */
-export function show(v: unknown): string {
+function show(v: unknown): string {
   if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean" || v === undefined) return String(v);
   if (typeof v === "function") return "a function";
   try {
@@ -46,17 +46,17 @@ export const nameList = valueWhere<string[]>((v) => Array.isArray(v) && v.every(
 export const numberList = valueWhere<number[]>((v) => Array.isArray(v) && v.every((c) => typeof c === "number" && Number.isFinite(c)), "a list of finite numbers");
 
 /** Patch shape in voxels: `[z, y, x]`, or `[y, x]` for 2-D sections. */
-export const shapeSchema = valueWhere<number[]>(
+const shapeSchema = valueWhere<number[]>(
   (v) => Array.isArray(v) && (v.length === 2 || v.length === 3) && v.every((x) => Number.isSafeInteger(x) && x >= 1),
   "2 or 3 positive integers (z y x, or y x)",
 );
 /** Voxel size in nm: 1 (isotropic), 2 (`[y, x]`) or 3 (`[z, y, x]`) positive numbers. */
-export const scaleSchema = valueWhere<number[]>(
+const scaleSchema = valueWhere<number[]>(
   (v) => Array.isArray(v) && v.length >= 1 && v.length <= 3 && v.every((x) => typeof x === "number" && Number.isFinite(x) && x > 0),
   "1 to 3 positive numbers (nm, z y x)",
 );
 /** Element type of an array's tensors. */
-export const outputDtypeSchema = valueWhere<OutputDtype>((v) => (OUTPUT_DTYPES as readonly unknown[]).includes(v), `one of ${OUTPUT_DTYPES.join(", ")}`);
+const outputDtypeSchema = valueWhere<OutputDtype>((v) => (OUTPUT_DTYPES as readonly unknown[]).includes(v), `one of ${OUTPUT_DTYPES.join(", ")}`);
 
 /** Shared by the `ArraySpec` schemas: the keys of an array spec. */
 export const arraySpecShape = { shape: shapeSchema, scale: scaleSchema, outputDtype: outputDtypeSchema.optional() };
@@ -70,9 +70,9 @@ export const signalSchema = valueWhere<AbortSignal>(
 export const functionSchema = valueWhere<(...args: never[]) => unknown>((v) => typeof v === "function", "a function");
 
 /** A value transform object (`apply`, `toJSON`). */
-export const transformObjectSchema = valueWhere<object>((v) => typeof v === "object" && v !== null && typeof (v as { apply?: unknown }).apply === "function", "a transform");
+const transformObjectSchema = valueWhere<object>((v) => typeof v === "object" && v !== null && typeof (v as { apply?: unknown }).apply === "function", "a transform");
 /** A transform's JSON spec `{ type, params }` (or a module spec); its params belong to the transform. */
-export const transformSpecSchema = z.looseObject({ type: z.string().min(1), params: z.unknown().optional() });
+const transformSpecSchema = z.looseObject({ type: z.string().min(1), params: z.unknown().optional() });
 /** A transform object or its JSON spec. */
 export const transformInputSchema = z.union([transformObjectSchema, transformSpecSchema], {
   error: (iss) => `must be a transform or a spec { type, params }, got ${show(iss.input)}`,

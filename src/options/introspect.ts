@@ -24,7 +24,7 @@ function defOf(s: z.ZodType): Def {
 const WRAPPERS = new Set(["optional", "nullable", "default", "prefault", "readonly", "catch", "nonoptional", "success"]);
 
 /** The schema under optional / nullable / default / readonly / catch / pipe / lazy wrappers. */
-export function unwrap(s: z.ZodType): z.ZodType {
+function unwrap(s: z.ZodType): z.ZodType {
   for (let i = 0; i < 32; i++) {
     const d = defOf(s);
     if (WRAPPERS.has(d.type) && d.innerType) s = d.innerType;
@@ -33,11 +33,6 @@ export function unwrap(s: z.ZodType): z.ZodType {
     else break;
   }
   return s;
-}
-
-/** Kind of a schema once unwrapped: `object`, `record`, `array`, `union`, `custom`, `string` … */
-export function kindOf(s: z.ZodType): string {
-  return defOf(unwrap(s)).type;
 }
 
 /**
@@ -56,12 +51,6 @@ export function itemSchema(s: z.ZodType): z.ZodType | null {
   if (d.type === "record") return d.valueType ?? null;
   if (d.type === "array") return d.element ?? null;
   return null;
-}
-
-/** The member schemas of a union (else an empty list). */
-export function unionOptions(s: z.ZodType): readonly z.ZodType[] {
-  const d = defOf(unwrap(s));
-  return d.type === "union" ? (d.options ?? []) : [];
 }
 
 /** The schema at a field path (object keys, record keys, array indices), or null. */

@@ -56,7 +56,7 @@ function optionError(where: string, message: string, path: string): CellMapError
 }
 
 /** Plain data objects (object literals, JSON), the only objects whose keys are checked. */
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
+function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;

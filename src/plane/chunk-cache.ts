@@ -70,7 +70,7 @@ export interface ChunkCacheLayout {
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
 /** Page size for a budget: about 1/16 of it, a power of two between 1 and 16 MiB. */
-export function pageBytesFor(capacity: number): number {
+function pageBytesFor(capacity: number): number {
   let p = 1 << 20;
   while (p < 16 << 20 && p * 2 * 16 <= capacity) p *= 2;
   return p;

@@ -32,7 +32,7 @@ export interface DataPlaneInit {
 }
 
 /** Per-thread scratch arenas: `threads` of `bytes` each from `base` (thread k claims arena k). */
-export interface ScratchRegion {
+interface ScratchRegion {
   base: number;
   bytes: number;
   threads: number;

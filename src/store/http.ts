@@ -92,7 +92,7 @@ export interface HttpStoreHooks {
 const METADATA_KEYS = new Set([".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json"]);
 
 /** Whether a store key names zarr metadata (never read as "missing" on 403). */
-export function isMetadataKey(key: string): boolean {
+function isMetadataKey(key: string): boolean {
   return METADATA_KEYS.has(key.slice(key.lastIndexOf("/") + 1));
 }
 

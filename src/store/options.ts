@@ -9,9 +9,9 @@ import { optionObject, type SameKeys } from "../options/options.js";
 import type { HttpStoreOptions } from "./http.js";
 import type { S3Credentials, S3Options } from "./types.js";
 
-export const s3CredentialsSchema = optionObject({ accessKeyId: z.string(), secretAccessKey: z.string(), sessionToken: z.string().optional() });
+const s3CredentialsSchema = optionObject({ accessKeyId: z.string(), secretAccessKey: z.string(), sessionToken: z.string().optional() });
 /** `http.s3`: credentials, profile, region, endpoint of `s3://` locations. */
-export const s3OptionsSchema = optionObject({
+const s3OptionsSchema = optionObject({
   anonymous: bool.optional(),
   credentials: s3CredentialsSchema.optional(),
   profile: z.string().optional(),

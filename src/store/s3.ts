@@ -34,7 +34,7 @@ import { CellMapError } from "../errors.js";
 import { HttpStore, type HttpRequest, type HttpStoreOptions } from "./http.js";
 
 /** Where the credentials of a store came from (for messages). */
-export type CredentialSource = "options" | "environment" | { profile: string; file: string };
+type CredentialSource = "options" | "environment" | { profile: string; file: string };
 
 /** An `s3://` location resolved to its HTTP form. */
 export interface ResolvedS3 {
@@ -57,7 +57,7 @@ export function parseS3Url(location: string): { bucket: string; key: string } {
 }
 
 /** Parses INI text (AWS shared config/credentials files) into sections of key/value pairs. */
-export function parseIni(text: string): Record<string, Record<string, string>> {
+function parseIni(text: string): Record<string, Record<string, string>> {
   const out: Record<string, Record<string, string>> = {};
   let section: Record<string, string> | null = null;
   for (const raw of text.split(/\r?\n/)) {
@@ -176,7 +176,7 @@ function describeSource(r: ResolvedS3): string {
 }
 
 /** The request-signing hook of one resolved location (shares the derived signing key between requests). */
-export function s3Signer(r: ResolvedS3): ((req: HttpRequest) => Promise<HttpRequest>) | undefined {
+function s3Signer(r: ResolvedS3): ((req: HttpRequest) => Promise<HttpRequest>) | undefined {
   const c = r.credentials;
   if (!c) return undefined;
   const cache = new Map<string, ArrayBuffer>();

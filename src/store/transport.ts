@@ -27,7 +27,7 @@ export interface TransportResponse {
 }
 
 /** One request of a store. */
-export interface TransportRequest {
+interface TransportRequest {
   url: string;
   method: "GET" | "PUT" | "DELETE";
   headers: Record<string, string>;

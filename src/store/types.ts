@@ -33,7 +33,7 @@ export interface SyncReadable {
 export type Readable = AsyncReadable | SyncReadable;
 
 /** A store written asynchronously. */
-export interface AsyncWritable {
+interface AsyncWritable {
   set(key: AbsolutePath, value: Uint8Array): Promise<void>;
 }
 

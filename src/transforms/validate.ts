@@ -4,12 +4,7 @@
  * typo in a config is reported where it is, not as a wrong answer later.
  */
 import type { z } from "zod";
-import { fieldPath as configFieldPath, throwIssues } from "../options/options.js";
-
-/** Formats a zod issue path (`["rotate", "axes", "q"]`) as `rotate.axes.q` under a prefix. */
-export function fieldPath(prefix: string, path: readonly PropertyKey[]): string {
-  return configFieldPath(path, prefix);
-}
+import { throwIssues } from "../options/options.js";
 
 /** Parses `value` with `schema`; on failure throws INVALID_ARGUMENT naming every issue's field. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {

@@ -71,7 +71,3 @@ export function writeFileAtomicSync(target: string, bytes: Uint8Array | string):
   }
 }
 
-/** Writes a JSON document (2-space indented, trailing newline) atomically. */
-export async function writeJsonAtomic(target: string, value: unknown): Promise<void> {
-  await writeFileAtomic(target, JSON.stringify(value, null, 2) + "\n");
-}

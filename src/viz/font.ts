@@ -8,7 +8,7 @@
  */
 
 /** Glyph width and height in font pixels (drawn with one column of spacing). */
-export const GLYPH_W = 5;
+const GLYPH_W = 5;
 export const GLYPH_H = 7;
 
 // Each glyph: 7 rows of 5 columns, "#" = ink.

@@ -51,7 +51,7 @@ export interface NeuroglancerView {
 }
 
 /** Source URL Neuroglancer understands for an OME-Zarr group. */
-export function neuroglancerSource(location: string, zarrFormat: 2 | 3 = 2): string {
+function neuroglancerSource(location: string, zarrFormat: 2 | 3 = 2): string {
   const url = /^s3:\/\//.test(location) ? location : /^https?:\/\//.test(location) ? location : `file://${location}`;
   return `${zarrFormat === 3 ? "zarr3" : "zarr2"}://${url}`;
 }

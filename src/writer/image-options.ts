@@ -20,7 +20,7 @@ import { gridFromBounds } from "./tiling.js";
 export type OutputDType = "float32" | "float64" | "uint8" | "int8" | "uint16" | "int16" | "uint32" | "int32";
 
 /** Value range of the integer output dtypes. */
-export const INT_RANGE: Readonly<Record<string, readonly [number, number]>> = {
+const INT_RANGE: Readonly<Record<string, readonly [number, number]>> = {
   uint8: [0, 255],
   int8: [-128, 127],
   uint16: [0, 65535],

@@ -14,7 +14,7 @@ export interface NgffAxis {
 }
 
 /** One dataset (pyramid level): per-axis scale and optional translation (world = translation + index * scale). */
-export interface NgffLevel {
+interface NgffLevel {
   path: string;
   scale: number[];
   translation?: number[];

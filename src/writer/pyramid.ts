@@ -31,7 +31,7 @@ import { multiscalesAttrs, writeGroup, writeParentGroups, ZYX_NM, type NgffAxis,
 export type VoxelFn = (idx: number[]) => number | bigint | boolean;
 
 /** One level of {@link writeOmePyramid}. */
-export interface PyramidLevel {
+interface PyramidLevel {
   /** Array path inside the group (default `s<i>`). */
   path?: string;
   shape: number[];

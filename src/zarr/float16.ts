@@ -12,7 +12,7 @@
 import type { AbsolutePath, AsyncReadable, RangeQuery, Readable } from "../store/types.js";
 import { setFloat16 } from "@petamoriken/float16";
 
-export { Float16Bits, asFloat16Bits, float16Table, float16ToFloat32 } from "../kernels/float16.js";
+export { asFloat16Bits } from "../kernels/float16.js";
 
 /** Bits of a float16 fill value as written in metadata (number, "NaN", "±Infinity", v3 hex "0x7e00"). */
 function fillBits(v: unknown): unknown {

@@ -22,7 +22,7 @@ import { encodeShard, shardedArrayDocument, type ShardOptions } from "./shard.js
 import { allocArray, fillScalar, normalizeArraySpec, type ArrayData, type NormalizedArraySpec, type ZarrArraySpec } from "./spec.js";
 
 /** Where an array is written: a store and the array's path inside it. */
-export interface ArrayLocation {
+interface ArrayLocation {
   store: WritableStore;
   /** Path of the array inside the store (default the store root). */
   path?: string;

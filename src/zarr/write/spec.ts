@@ -84,11 +84,6 @@ export function allocArray(dtype: WritableDataType, length: number): ArrayData {
   return new DTYPES[dtype].array(length);
 }
 
-/** Bytes per element of `dtype`. */
-export function dtypeSize(dtype: WritableDataType): number {
-  return DTYPES[dtype].size;
-}
-
 /** The v2 dtype string (`|u1`, `<u2`, `>f4`, `|b1`, ...). */
 export function v2DtypeString(dtype: WritableDataType, endian: "little" | "big" = "little"): string {
   const info = DTYPES[dtype];

@@ -36,7 +36,7 @@ export interface BloscHeader {
 
 /** Header flag bits (blosc.h). */
 export const DOSHUFFLE = 0x1;
-export const MEMCPYED = 0x2;
+const MEMCPYED = 0x2;
 export const DOBITSHUFFLE = 0x4;
 const FUTURE_FLAG = 0x8; // c-blosc 1.x refuses frames with this bit
 const DONT_SPLIT = 0x10;
@@ -73,11 +73,6 @@ export function readBloscHeader(src: Uint8Array): BloscHeader {
     blocksize: readI32(src, 8),
     cbytes: readI32(src, 12),
   };
-}
-
-/** The name of the frame's inner compressor (`lz4` also covers lz4hc). */
-export function bloscCompressor(header: BloscHeader): string {
-  return FORMAT_NAMES[header.flags >> 5] ?? `unknown(${header.flags >> 5})`;
 }
 
 /** The compressor format version c-blosc 1.x writes (and requires) for every inner compressor. */
