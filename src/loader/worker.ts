@@ -16,7 +16,6 @@ import { Piscina } from "piscina";
 import { openDescription } from "../dataset/kinds.js";
 import type { DatasetDescription, DatasetLike } from "../dataset/types.js";
 import type { CacheStats } from "../zarr/cache.js";
-import { setDefaultChunkStore } from "../zarr/read.js";
 import { DataPlane, type DataPlaneInit } from "../plane/plane.js";
 import type { DataType, Tensor } from "../tensor.js";
 import { threadId } from "node:worker_threads";
@@ -58,8 +57,8 @@ const init = workerData as WorkerInit;
 // Decoding is lossless, so fast and WASM codecs give identical batches; CELLMAP_CODECS=wasm still wins.
 registerFastCodecs();
 const plane = DataPlane.attach(init.plane);
+// Every read of a batch goes through this thread's store of the plane (passed down to the image).
 const store = plane.store;
-setDefaultChunkStore(store);
 
 const opened: Promise<DatasetLike> = openDescription(init.description);
 opened.catch(() => {}); // reported by the first task instead

@@ -21,7 +21,8 @@ import { CellMapError } from "../errors.js";
 import { sizeOf } from "../tensor.js";
 import type { ZarrArray } from "../zarr/array.js";
 import type { CacheStats, DecodedChunk, NumericArray } from "../zarr/cache.js";
-import type { ChunkLease, ChunkStore, LoadInto } from "../zarr/chunk-store.js";
+import { type ChunkLease, type ChunkStore, DEFAULT_MAX_CHUNK_REQUESTS, type LoadInto } from "../zarr/chunk-store.js";
+import { Limiter } from "../util/limit.js";
 import { waitAsync } from "../kernels/wasm.js";
 import { lock, unlock } from "./lock.js";
 import type { ScratchArena } from "../kernels/scratch.js";
@@ -155,6 +156,8 @@ export class SharedChunkCache implements ChunkStore {
   private readonly keys = new WeakMap<ZarrArray, ArrayKey>();
   /** This thread's scratch arena (set by the plane). */
   scratch: ScratchArena | null = null;
+  /** This thread's bound on chunk fetches and decodes at once. */
+  readonly limiter = new Limiter(DEFAULT_MAX_CHUNK_REQUESTS);
 
   constructor(
     private readonly buffer: SharedArrayBuffer,

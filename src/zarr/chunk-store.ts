@@ -4,6 +4,7 @@
  * the chunk's memory until `release()`, so a shared slot cannot be evicted mid-copy.
  */
 import type { ScratchArena } from "../kernels/scratch.js";
+import { Limiter } from "../util/limit.js";
 import type { ZarrArray } from "./array.js";
 import type { CacheStats, ChunkCache, DecodedChunk, NumericArray } from "./cache.js";
 
@@ -35,7 +36,12 @@ export interface ChunkStore {
   readonly capacityBytes: number;
   /** The reading thread's scratch space in the data plane (resampling uses it), if any. */
   scratch?: ScratchArena | null;
+  /** Bounds the chunk fetches and decodes running at once through this store. */
+  readonly limiter: Limiter;
 }
+
+/** Chunk fetch+decode requests a store runs at once unless told otherwise. */
+export const DEFAULT_MAX_CHUNK_REQUESTS = 64;
 
 const noop = () => {};
 
@@ -43,7 +49,15 @@ const noop = () => {};
 export class LocalChunkStore implements ChunkStore {
   scratch: ScratchArena | null = null;
 
-  constructor(readonly cache: ChunkCache) {}
+  /** `maxChunkRequests`: fetches and decodes at once through this store (default 64). */
+  constructor(
+    readonly cache: ChunkCache,
+    maxChunkRequests = DEFAULT_MAX_CHUNK_REQUESTS,
+  ) {
+    this.limiter = new Limiter(maxChunkRequests);
+  }
+
+  readonly limiter: Limiter;
 
   get capacityBytes(): number {
     return this.cache.capacityBytes;

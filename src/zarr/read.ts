@@ -1,11 +1,11 @@
 /**
  * The hot path: copy the part of a zarr array inside an index box into a C-order Float32Array.
- * Chunks come from the decoded-chunk cache; only chunks the box touches are requested, all
- * concurrently but bounded by a global limiter; strides are honoured (F-order / transpose codecs).
+ * Chunks come from the chunk store the caller gives (its decoded-chunk cache); only chunks the box
+ * touches are requested, all concurrently but bounded by the store's limiter; strides are honoured
+ * (F-order / transpose codecs).
  */
 import { CellMapError } from "../errors.js";
 import { onAbort } from "../util/abort.js";
-import { Limiter } from "../util/limit.js";
 import { sizeOf, stridesOf } from "../tensor.js";
 import type { ZarrArray } from "./array.js";
 import { translateZarrError } from "./array.js";
@@ -14,8 +14,6 @@ import { chunkCache, type DecodedChunk, type NumericArray } from "./cache.js";
 import { asFloat16Bits } from "./float16.js";
 import { type ChunkLease, type ChunkStore, LocalChunkStore } from "./chunk-store.js";
 
-/** Bounds concurrent chunk fetch+decode across the whole thread. */
-const chunkLimiter = new Limiter(Number(process.env.CELLMAP_MAX_CHUNK_REQUESTS) || 64);
 
 /** Converts zarrita's chunk data into a number-indexable typed array. */
 function widen(data: unknown, where: string): NumericArray {
@@ -32,9 +30,9 @@ function widen(data: unknown, where: string): NumericArray {
   throw new CellMapError("UNSUPPORTED", "chunk data is not numeric", where);
 }
 
-/** Chunk loads running or waiting for a slot in this thread (0 when no read is pending). */
-export function pendingChunkReads(): number {
-  return chunkLimiter.active + chunkLimiter.waiting;
+/** Chunk loads running or waiting for a slot of `store` (0 when no read through it is pending). */
+export function pendingChunkReads(store: ChunkStore = defaultChunkStore()): number {
+  return store.limiter.active + store.limiter.waiting;
 }
 
 /** Settles with `p`, or rejects with `ABORTED` as soon as `signal` fires (p keeps running for others). */
@@ -54,9 +52,9 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, where: 
  * Fetches chunk `coords` and decodes it straight into `dst` (arrays with a direct decode plan);
  * returns its element strides. Bounded by the same limiter as zarrita reads.
  */
-function loadChunkInto(za: ZarrArray, coords: number[], dst: Uint8Array, signal?: AbortSignal): Promise<number[]> {
+function loadChunkInto(store: ChunkStore, za: ZarrArray, coords: number[], dst: Uint8Array, signal?: AbortSignal): Promise<number[]> {
   const direct = za.direct!;
-  return chunkLimiter.run(async () => {
+  return store.limiter.run(async () => {
     const where = `${za.id}: chunk ${za.chunkKey(coords)}`;
     if (signal?.aborted) throw new CellMapError("ABORTED", "read aborted", za.chunkKey(coords), { cause: signal.reason });
     try {
@@ -70,47 +68,48 @@ function loadChunkInto(za: ZarrArray, coords: number[], dst: Uint8Array, signal?
   }, signal);
 }
 
-/** Fetches and decodes one chunk without touching the cache (whole-array scans). */
-export function loadChunkUncached(za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<DecodedChunk> {
-  return chunkLimiter.run(async () => {
-      if (signal?.aborted) throw new CellMapError("ABORTED", "read aborted", za.chunkKey(coords), { cause: signal.reason });
-      let chunk: Awaited<ReturnType<typeof za.array.getChunk>>;
-      try {
-        chunk = await za.array.getChunk(coords, { signal });
-      } catch (err) {
-        const where = `${za.id}: chunk ${za.chunkKey(coords)}`;
-        // A store's CORRUPT_CHUNK (a shard range outside its file) names the file only: add the chunk.
-        if (err instanceof CellMapError && err.code === "CORRUPT_CHUNK" && err.path !== where) {
-          throw new CellMapError(err.code, err.detail, where, { cause: err });
-        }
-        throw translateZarrError(err, where);
-      }
-      const decoded = widen(chunk.data, za.chunkKey(coords));
-      // float16 arrays are decoded by zarrita as uint16 (see float16.ts).
-      const data = za.dtype === "float16" ? asFloat16Bits(decoded as Uint16Array) : decoded;
-      const expected = sizeOf(za.chunks);
-      if (data.length !== expected) {
-        throw new CellMapError(
-          "CORRUPT_CHUNK",
-          `chunk decoded to ${data.length} values, expected ${expected} (shape [${za.chunks}], dtype ${za.dtype})`,
-          `${za.id}: chunk ${za.chunkKey(coords)}`,
-        );
-      }
-      return { data, shape: chunk.shape, stride: chunk.stride };
-  }, signal);
+/**
+ * Fetches and decodes one chunk without touching a cache (whole-array scans, which load one
+ * chunk at a time); reads through a store run it under the store's limiter.
+ */
+export async function loadChunkUncached(za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<DecodedChunk> {
+  if (signal?.aborted) throw new CellMapError("ABORTED", "read aborted", za.chunkKey(coords), { cause: signal.reason });
+  let chunk: Awaited<ReturnType<typeof za.array.getChunk>>;
+  try {
+    chunk = await za.array.getChunk(coords, { signal });
+  } catch (err) {
+    const where = `${za.id}: chunk ${za.chunkKey(coords)}`;
+    // A store's CORRUPT_CHUNK (a shard range outside its file) names the file only: add the chunk.
+    if (err instanceof CellMapError && err.code === "CORRUPT_CHUNK" && err.path !== where) {
+      throw new CellMapError(err.code, err.detail, where, { cause: err });
+    }
+    throw translateZarrError(err, where);
+  }
+  const decoded = widen(chunk.data, za.chunkKey(coords));
+  // float16 arrays are decoded by zarrita as uint16 (see float16.ts).
+  const data = za.dtype === "float16" ? asFloat16Bits(decoded as Uint16Array) : decoded;
+  const expected = sizeOf(za.chunks);
+  if (data.length !== expected) {
+    throw new CellMapError(
+      "CORRUPT_CHUNK",
+      `chunk decoded to ${data.length} values, expected ${expected} (shape [${za.chunks}], dtype ${za.dtype})`,
+      `${za.id}: chunk ${za.chunkKey(coords)}`,
+    );
+  }
+  return { data, shape: chunk.shape, stride: chunk.stride };
 }
 
-/** This thread's default chunk store: its own LRU cache (budget `CELLMAP_CHUNK_CACHE_BYTES`). */
-let defaultStore: ChunkStore = new LocalChunkStore(chunkCache);
+let defaultStore: ChunkStore | undefined;
 
-/** The chunk store reads use when none is given (a loader's worker threads set theirs to the shared cache). */
+/**
+ * The chunk store of reads that are given none (`CellMapImage.read` called by a script): this
+ * thread's process-wide LRU cache `chunkCache` (budget `CELLMAP_CHUNK_CACHE_BYTES`), at most
+ * `CELLMAP_MAX_CHUNK_REQUESTS` (default 64) fetches at once. Made on first use and never
+ * replaced: a loader passes its own store down every read it makes.
+ */
 export function defaultChunkStore(): ChunkStore {
+  defaultStore ??= new LocalChunkStore(chunkCache, Number(process.env.CELLMAP_MAX_CHUNK_REQUESTS) || undefined);
   return defaultStore;
-}
-
-/** Replaces this thread's default chunk store. */
-export function setDefaultChunkStore(store: ChunkStore): void {
-  defaultStore = store;
 }
 
 /**
@@ -126,7 +125,7 @@ export async function readRegion(
 ): Promise<{ data: Float32Array; shape: number[] }> {
   const shape = checkRegion(za, lo, hi);
   const out = new Float32Array(sizeOf(shape));
-  await readRegionInto(za, lo, hi, out, store ?? defaultStore, signal);
+  await readRegionInto(za, lo, hi, out, store ?? defaultChunkStore(), signal);
   return { data: out, shape };
 }
 
@@ -160,7 +159,7 @@ export async function readRegionInto(
   lo: readonly number[],
   hi: readonly number[],
   out: RegionTarget,
-  store: ChunkStore = defaultStore,
+  store: ChunkStore,
   signal?: AbortSignal,
 ): Promise<void> {
   const shape = checkRegion(za, lo, hi);
@@ -206,8 +205,8 @@ export async function readRegionInto(
 async function leaseChunk(store: ChunkStore, za: ZarrArray, coords: number[], signal?: AbortSignal): Promise<ChunkLease> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const into = za.direct ? (dst: Uint8Array) => loadChunkInto(za, coords, dst, signal) : undefined;
-      return await store.get(za, coords, () => loadChunkUncached(za, coords, signal), signal, into);
+      const into = za.direct ? (dst: Uint8Array) => loadChunkInto(store, za, coords, dst, signal) : undefined;
+      return await store.get(za, coords, () => store.limiter.run(() => loadChunkUncached(za, coords, signal), signal), signal, into);
     } catch (err) {
       const aborted = err instanceof CellMapError && err.code === "ABORTED";
       if (!aborted || signal?.aborted || attempt >= 3) throw err;
