@@ -18,6 +18,10 @@ import { CellMapDataLoader } from "../src/loader/index.js";
 import type { Tensor } from "../src/tensor.js";
 import { Binarize, Normalize } from "../src/transforms/index.js";
 import { CellMapDatasetWriter, ImageWriter } from "../src/writer/index.js";
+import { configSchema } from "../src/config/schema.js";
+import { datasetOptionsSchema } from "../src/dataset/options.js";
+import { splitOptionsSchema } from "../src/dataset/split-options.js";
+import { imageOptionsSchema } from "../src/image/options.js";
 import { makeRawEM } from "./fixtures/builder.js";
 import { makeCropFixture, type CropFixture } from "./fixtures/crops.js";
 
@@ -276,5 +280,67 @@ describe("inference gets the input training gets", () => {
     // null keeps the stored values.
     const asRead = await CellMapDatasetWriter.open({ ...opts, targetPath: path.join(tmp, "pred2.zarr"), rawValueTransforms: null });
     assert.ok(Math.max(...((await asRead.get(5)).raw as Tensor).data) > 1);
+  });
+});
+
+describe("options are parsed once per open()", () => {
+  /** Counts the zod parses of each schema while `run` runs. */
+  async function countParses(schemas: Record<string, { safeParse: (...a: never[]) => unknown }>, run: () => Promise<unknown>): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    const restore: (() => void)[] = [];
+    for (const [name, schema] of Object.entries(schemas)) {
+      counts[name] = 0;
+      const original = schema.safeParse;
+      schema.safeParse = ((...a: never[]) => {
+        counts[name]++;
+        return original.apply(schema, a);
+      }) as never;
+      restore.push(() => {
+        schema.safeParse = original;
+      });
+    }
+    try {
+      await run();
+    } finally {
+      for (const r of restore) r();
+    }
+    return counts;
+  }
+  const schemas = () => ({ split: splitOptionsSchema, dataset: datasetOptionsSchema, image: imageOptionsSchema, config: configSchema });
+
+  it("CellMapDataSplit.open parses its options once and hands them down (rows, datasets, images)", async () => {
+    const rows = [{ raw: f.rawPath, gt: f.gt("crop1") }, { raw: f.rawPath, gt: f.gt("crop2") }];
+    let split: CellMapDataSplit | undefined;
+    const counts = await countParses(schemas(), async () => {
+      split = await CellMapDataSplit.open({ datasetDict: { train: rows, validate: rows }, inputArrays: INPUT, targetArrays: TARGET, classes: ["mito", "er"], forceHasData: true });
+    });
+    assert.equal(split!.trainDatasets.length + split!.validationDatasets.length, 4, "every row opened");
+    assert.deepEqual(counts, { split: 1, dataset: 0, image: 0, config: 0 });
+  });
+
+  it("CellMapDataset.open and CellMapImage.open parse theirs once; a config file is parsed once", async () => {
+    const dataset = await countParses(schemas(), () =>
+      CellMapDataset.open({ rawPath: f.rawPath, targetPath: f.gt("crop1"), classes: ["mito", "er"], inputArrays: INPUT, targetArrays: TARGET }),
+    );
+    assert.deepEqual(dataset, { split: 0, dataset: 1, image: 0, config: 0 });
+    const image = await countParses(schemas(), () => CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [2, 2, 2] }));
+    assert.deepEqual(image, { split: 0, dataset: 0, image: 1, config: 0 });
+    const config = await countParses(schemas(), async () => parseConfig({ inputArrays: INPUT, targetArrays: TARGET, classes: ["mito"], batchSize: 2 }));
+    assert.deepEqual(config, { split: 0, dataset: 0, image: 0, config: 1 });
+  });
+
+  it("a bad option still fails with its message when options are handed down", async () => {
+    // Checks that span fields run once, at the top: a 3-D shape with a 2-entry scale.
+    await assert.rejects(
+      CellMapDataSplit.open({ datasetDict: { train: [{ raw: f.rawPath, gt: f.gt("crop1") }] }, inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4] } }, classes: ["mito"], targetArrays: TARGET }),
+      invalid(["a 3-D shape needs a 3-entry (or 1-entry) scale"], "inputArrays.raw.scale"),
+    );
+    await assert.rejects(CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4, 4], targetVoxelShape: [1, 1, 1] }), invalid(["targetScale must have 1..3 entries (zyx)"], "targetScale"));
+    await assert.rejects(CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [1, 1.5, 1] }), invalid(["targetVoxelShape entries must be integers"], "targetVoxelShape"));
+    await assert.rejects(CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [1, 1, 1], translation: [0, 0, 0] }), invalid(["translation is only for bare arrays"], "translation"));
+    await assert.rejects(
+      CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [1, 1, 1], outputDtype: "int32", valueTransform: new Normalize() }),
+      invalid(["value transforms work on float32 patches"], "outputDtype"),
+    );
   });
 });

@@ -18,7 +18,7 @@ import { CellMapError } from "../errors.js";
 import type { CellMapDataLoaderOptions } from "../loader/loader.js";
 import { isRemote } from "../store/open.js";
 import type { SpatialConfig } from "../transforms/spatial.js";
-import { parseOptions } from "../options/options.js";
+import { checked, parseOptions } from "../options/options.js";
 import { configSchema } from "./schema.js";
 
 export { configSchema };
@@ -89,7 +89,8 @@ export function parseConfig(raw: unknown, source = "config"): CellMapConfig {
   }
   try {
     const { csvPath: _csv, ...shared } = splitOptionsFromConfig(c);
-    validateSplitOptions(shared);
+    // The config schema has checked each field: only the checks spanning fields remain.
+    validateSplitOptions(checked(shared));
   } catch (err) {
     throw fromConfig(err, source);
   }

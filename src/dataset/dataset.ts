@@ -24,7 +24,7 @@
  *   concurrently; transforms run afterwards in that fixed order.
  */
 import { DATASET_DEFAULTS } from "./defaults.js";
-import { parseOptions } from "../options/options.js";
+import { checked, parseOptions } from "../options/options.js";
 import { datasetOptionsSchema } from "./options.js";
 import { CellMapError, invalid } from "../errors.js";
 import { intersectBoxes, type Box } from "../geometry/level.js";
@@ -184,7 +184,6 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
    */
   static async open<I extends ArraySpecs, T extends ArraySpecs = {}>(opts: CellMapDatasetOptions<I, T>): Promise<CellMapDataset<DatasetItem<I, T>>> {
     opts = parseOptions(datasetOptionsSchema, opts, "CellMapDataset.open");
-    if (typeof opts?.rawPath !== "string" || opts.rawPath.length === 0) throw invalid("rawPath", "rawPath must be a non-empty string");
     const { inputSpecs, targetSpecs, classes, relations, spatial } = checkOptions(opts);
     let target: TargetPath | null = null;
     if (classes && targetSpecs.length > 0) {
@@ -198,7 +197,7 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
     const emptyValue = opts.emptyValue ?? DATASET_DEFAULTS.emptyValue;
     const common = { axisOrder: "zyx", pad, http: opts.http, signal: opts.signal } as const;
     const openRaw = (r: Resolved) =>
-      CellMapImage.open<OutputDtype>({ ...common, path: opts.rawPath, targetClass: "raw", targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: 0, interpolation: r.dtype === "float32" || r.dtype === "float64" ? "linear" : "nearest", outputDtype: r.dtype });
+      CellMapImage.open<OutputDtype>(checked({ ...common, path: opts.rawPath, targetClass: "raw", targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: 0, interpolation: r.dtype === "float32" || r.dtype === "float64" ? "linear" : "nearest", outputDtype: r.dtype }));
 
     const inputsP = Promise.all(inputSpecs.map(async ({ r }) => ({ array: r, image: await openRaw(r) })));
     const targetsP = Promise.all(
@@ -208,9 +207,9 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
         const sources = await Promise.all(
           classes.map(async (c): Promise<ClassSource> => {
             if (annotated.has(c)) {
-              const image = await CellMapImage.open<OutputDtype>({
-                ...common, path: classPath(target!, c), targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: emptyValue, interpolation: "nearest", outputDtype: r.dtype,
-              }).catch((err: unknown) => {
+              const image = await CellMapImage.open<OutputDtype>(
+                checked({ ...common, path: classPath(target!, c), targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: emptyValue, interpolation: "nearest", outputDtype: r.dtype }),
+              ).catch((err: unknown) => {
                 if (!(err instanceof CellMapError) || err.code !== "NOT_FOUND") throw err;
                 throw new CellMapError("NOT_FOUND", `class ${JSON.stringify(c)} of ${opts.targetPath} is not on disk (${err.message})`, classPath(target!, c), { cause: err });
               });

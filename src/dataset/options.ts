@@ -14,7 +14,7 @@ import { spatialConfigSchema } from "../transforms/spatial.js";
 import { arraySpecsSchema, classesSchema, classRelationDictSchema, seedSchema } from "./fields.js";
 import { didYouMean } from "../options/suggest.js";
 import { invalid } from "../errors.js";
-import { MAX_PATCH_VOXELS } from "../image/image.js";
+import { MAX_PATCH_VOXELS } from "../image/options.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import { OUTPUT_DTYPES, type OutputDtype } from "../tensor.js";
 import { PerClass } from "../transforms/augment/compose.js";
@@ -120,20 +120,16 @@ const RESERVED = new Set(["idx", "metadata"]);
 
 
 
-/** Checks one spec and resolves it to z y x; returns whether it is 2-D. */
+/**
+ * Resolves one spec (its fields already checked by `arraySpecSchema`) to z y x, with the checks
+ * no single field can make; returns whether it is 2-D.
+ */
 function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolved; twoD: boolean } {
   const p = `${where}.${name}`;
   if (RESERVED.has(name) || name.length === 0) throw invalid(p, `array name ${JSON.stringify(name)} is reserved or empty`);
-  if (typeof spec !== "object" || spec === null) throw invalid(p, "array spec must be { shape, scale }");
   const { shape, scale } = spec;
-  if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || shape.some((v) => !Number.isInteger(v) || v < 1)) {
-    throw invalid(`${p}.shape`, `shape must be 2 or 3 positive integers (z y x), got ${JSON.stringify(shape)}`);
-  }
   if (shape.reduce((a, b) => a * b, 1) > MAX_PATCH_VOXELS) {
     throw invalid(`${p}.shape`, `shape ${JSON.stringify(shape)} has more than ${MAX_PATCH_VOXELS} voxels`);
-  }
-  if (!Array.isArray(scale) || scale.length < 1 || scale.length > 3 || scale.some((v) => !(typeof v === "number" && Number.isFinite(v) && v > 0))) {
-    throw invalid(`${p}.scale`, `scale must be 1 to 3 positive numbers (nm, z y x), got ${JSON.stringify(scale)}`);
   }
   if (shape.length === 3 && scale.length === 2) throw invalid(`${p}.scale`, "a 3-D shape needs a 3-entry (or 1-entry) scale");
   const twoD = shape.length === 2;
@@ -141,7 +137,6 @@ function resolveSpec(name: string, spec: ArraySpec, where: string): { r: Resolve
   const shape3 = twoD ? [1, ...shape] : [...shape];
   const sections = twoD && scale.length === 2;
   const dtype = spec.outputDtype ?? "float32";
-  if (!OUTPUT_DTYPES.includes(dtype)) throw invalid(`${p}.outputDtype`, `outputDtype must be one of ${OUTPUT_DTYPES.join(", ")}, got ${JSON.stringify(dtype)}`);
   const kept = { shape: [...shape], scale: [...scale], ...(spec.outputDtype !== undefined && { outputDtype: dtype }) };
   return { r: { name, spec: kept, shape: shape3, scale: scale3, sections, dtype }, twoD };
 }
@@ -188,21 +183,15 @@ export async function resolveTargetTransforms(t: TargetTransformInput | null | u
   return new PerClass(map, classes);
 }
 
-/** Checked, resolved options (everything that needs no I/O). */
+/**
+ * Resolves options their schema has checked (every field on its own) to what the dataset uses,
+ * with the checks that span fields (2-D against 3-D specs, names, relations against classes,
+ * the spatial config against the dimensionality, dtypes against `emptyValue`). Needs no I/O;
+ * throws `INVALID_ARGUMENT` naming the field.
+ */
 export function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
-  if ((opts.axisOrder ?? "zyx") !== "zyx") throw invalid("axisOrder", `axisOrder must be "zyx", got ${JSON.stringify(opts.axisOrder)}`);
-  if (opts.emptyValue !== undefined && typeof opts.emptyValue !== "number") throw invalid("emptyValue", "emptyValue must be a number");
-  const seed = opts.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw invalid("seed", `seed must be a non-negative integer, got ${seed}`);
   const classes = opts.classes ?? null;
-  if (classes !== null) {
-    if (!Array.isArray(classes) || classes.length === 0 || classes.some((c) => typeof c !== "string" || c.length === 0)) {
-      throw invalid("classes", "classes must be a non-empty list of names (omit it for raw-only mode)");
-    }
-    const dup = classes.find((c, i) => classes.indexOf(c) !== i);
-    if (dup !== undefined) throw invalid("classes", `class ${JSON.stringify(dup)} listed twice`);
-  }
-  if (typeof opts.inputArrays !== "object" || opts.inputArrays === null || Object.keys(opts.inputArrays).length === 0) {
+  if (Object.keys(opts.inputArrays).length === 0) {
     throw invalid("inputArrays", "inputArrays must name at least one array");
   }
   const inputSpecs = Object.entries(opts.inputArrays).map(([k, v]) => resolveSpec(k, v, "inputArrays"));
@@ -214,9 +203,6 @@ export function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
   const clash = targetSpecs.find((t) => t.r.name in opts.inputArrays);
   if (clash) throw invalid("targetArrays", `array ${JSON.stringify(clash.r.name)} is both an input and a target`);
   const relations = opts.classRelationDict ?? {};
-  if (typeof relations !== "object" || Object.values(relations).some((v) => !Array.isArray(v) || v.some((c) => typeof c !== "string"))) {
-    throw invalid("classRelationDict", "classRelationDict must map class names to lists of class names");
-  }
   checkRelations(relations, classes);
   const spatial = opts.spatialTransforms ? parseSpatialConfig(opts.spatialTransforms, twoD ? ["y", "x"] : ["z", "y", "x"]) : null;
   const emptyValue = opts.emptyValue ?? NaN;
@@ -253,6 +239,7 @@ function checkRelations(relations: Record<string, string[]>, classes: string[] |
 export function validateDatasetOptions(opts: Omit<CellMapDatasetOptions, "rawPath">): void {
   checkOptions(parseOptions(DATASET_CHECK_SCHEMA, opts, "options"));
 }
+
 
 /** The dataset options without `rawPath` (what is common to every row of a split). */
 const DATASET_CHECK_SCHEMA = datasetOptionsSchema.partial({ rawPath: true });

@@ -16,7 +16,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { defaultRawTransform, defaultTargetTransform, SPLIT_DEFAULTS } from "./defaults.js";
-import { parseOptions } from "../options/options.js";
+import { checked, parseOptions } from "../options/options.js";
 import { splitOptionsSchema, type CellMapDataSplitOptions, type DataSplitDict, type DataSplitEntry } from "./split-options.js";
 
 export type { CellMapDataSplitOptions, DataSplitDict, DataSplitEntry } from "./split-options.js";
@@ -27,7 +27,7 @@ import { isRemote, joinLocation, readLocation } from "../store/open.js";
 import type { ClassCounts } from "./counts.js";
 import { parseCsv } from "./csv.js";
 import { CellMapDataset } from "./dataset.js";
-import { resolveTargetTransforms, resolveTransform, validateDatasetOptions, } from "./options.js";
+import { checkOptions, resolveTargetTransforms, resolveTransform } from "./options.js";
 import { CellMapMultiDataset } from "./multi.js";
 import { CellMapSubset } from "./subset.js";
 import { splitTargetPath } from "./target-path.js";
@@ -178,8 +178,12 @@ export async function openDataSplitRows(opts: CellMapDataSplitOptions): Promise<
  * `INVALID_ARGUMENT` naming the field. Config files are checked with it when they are loaded.
  */
 export function validateSplitOptions(opts: Omit<CellMapDataSplitOptions, "datasets" | "datasetDict" | "csvPath" | "csvText">): void {
-  opts = parseOptions(splitOptionsSchema.partial({ inputArrays: true }), opts, "options");
-  validateDatasetOptions({
+  checkSplitOptions(parseOptions(splitOptionsSchema.partial({ inputArrays: true }), opts, "options"));
+}
+
+/** {@link validateSplitOptions} of options their schema has checked: the checks spanning fields. */
+function checkSplitOptions(opts: Omit<CellMapDataSplitOptions, "datasets" | "datasetDict" | "csvPath" | "csvText">): void {
+  checkOptions({
     classes: opts.classes ?? null,
     inputArrays: opts.inputArrays,
     targetArrays: opts.targetArrays,
@@ -256,7 +260,7 @@ async function openRows(opts: CellMapDataSplitOptions): Promise<DataSplitRows> {
     ...(dict.validate ?? []).map((e) => ({ e, usage: "validate" as const })),
   ];
   // Options shared by all rows are checked once: a bad option is an error, not a problem per row.
-  validateSplitOptions(opts);
+  checkSplitOptions(opts);
   const padTrain = padFor(opts.pad, "train");
   const padVal = padFor(opts.pad, "validate");
   const hasTargets = !!opts.targetArrays && Object.keys(opts.targetArrays).length > 0;
@@ -276,7 +280,8 @@ async function openRows(opts: CellMapDataSplitOptions): Promise<DataSplitRows> {
         if (typeof e?.raw !== "string" || e.raw.length === 0) return { ...base, dataset: null, problem: "entry has no raw path" };
         if (!rawOnly && hasTargets && !e.gt) return { ...base, dataset: null, problem: "entry has no gt path but classes were given" };
         try {
-          const dataset = await CellMapDataset.open({
+          // Built from the checked split options and row: the dataset does not parse them again.
+          const dataset = await CellMapDataset.open(checked({
             rawPath: e.raw,
             targetPath: e.gt ?? null,
             classes,
@@ -293,7 +298,7 @@ async function openRows(opts: CellMapDataSplitOptions): Promise<DataSplitRows> {
             seed: seed + k,
             http: opts.http,
             signal: opts.signal,
-          });
+          }));
           return { ...base, dataset, ...(forceHasData || dataset.verify() ? {} : { problem: emptyReason(dataset) }) };
         } catch (err) {
           if (err instanceof CellMapError && err.code === "ABORTED") throw err;

@@ -8,7 +8,7 @@
 import * as zarr from "zarrita";
 import type { Readable } from "@zarrita/storage";
 import { parseOptions } from "../options/options.js";
-import { imageOptionsSchema, type CellMapImageOptions, type ValueTransformLike } from "./options.js";
+import { type CellMapImageOptions, EXACT_RANGE, imageOptionsSchema, isLabelClass, type ValueTransformLike } from "./options.js";
 
 export type { CellMapImageOptions, ValueTransformLike } from "./options.js";
 import { CellMapError, throwIfAborted } from "../errors.js";
@@ -19,7 +19,7 @@ import { readMultiscale } from "../ome/read.js";
 import { Rng } from "../util/rng.js";
 import { warnOnce } from "../warnings.js";
 import { openStore } from "../store/open.js";
-import { type DataType, type OutputDtype, OUTPUT_DTYPES, TENSOR_ARRAYS, type Tensor, type TensorArrays, type TensorData, sizeOf, stridesOf } from "../tensor.js";
+import { type DataType, type OutputDtype, TENSOR_ARRAYS, type Tensor, type TensorArrays, type TensorData, sizeOf, stridesOf } from "../tensor.js";
 import { openZarrArray, type ZarrArray } from "../zarr/array.js";
 import type { ChunkStore } from "../zarr/chunk-store.js";
 import { defaultChunkStore, readRegionInto } from "../zarr/read.js";
@@ -63,8 +63,6 @@ export interface ScaleLevel {
 
 const AXES = ["z", "y", "x"];
 
-/** Largest patch (voxels) a read may produce: 2^30 float32 values, 4 GiB. */
-export const MAX_PATCH_VOXELS = 2 ** 30;
 
 /**
  * A transform's result, moved into `into` when the transform returned a new array (so the
@@ -79,9 +77,6 @@ export function keepIn(t: Tensor, into: Float32Array | null | undefined, where: 
   return { ...t, data: into };
 }
 
-function isLabelClass(c: string | undefined): boolean {
-  return c !== undefined && c !== "raw";
-}
 
 /** Pads `v` at the front to length `n` with `fill(v)`. */
 function padFront(v: number[], n: number, fill: number): number[] {
@@ -92,13 +87,6 @@ function padFront(v: number[], n: number, fill: number): number[] {
 const WIDE_INTEGERS: ReadonlySet<DataType> = new Set(["int32", "uint32", "int64", "uint64"]);
 const FLOAT32_EXACT = 2 ** 24;
 
-/** Range of exactly representable integers of each output dtype. */
-const EXACT_RANGE: Record<OutputDtype, [number, number]> = {
-  float32: [-FLOAT32_EXACT, FLOAT32_EXACT],
-  int32: [-(2 ** 31), 2 ** 31 - 1],
-  uint32: [0, 2 ** 32 - 1],
-  float64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-};
 
 /** The value of largest magnitude in `data` (NaN skipped), or 0. */
 function largest(data: Samples): number {
@@ -152,28 +140,10 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
   /** Opens the multiscale group at `opts.path` and picks the level for `opts.targetScale`. */
   static async open<D extends OutputDtype = "float32">(opts: CellMapImageOptions<D>): Promise<CellMapImage<D>> {
     opts = parseOptions(imageOptionsSchema, opts, "CellMapImage.open");
-    checkOutputDtype(opts);
     const axisOrder = opts.axisOrder ?? "zyx";
-    if (axisOrder !== "zyx" && axisOrder !== "yx") {
-      throw new CellMapError("INVALID_ARGUMENT", `axisOrder must be "zyx" or "yx", got "${axisOrder}"`, opts.path);
-    }
     const axes = axisOrder.split("");
-    for (const [name, v] of [["targetScale", opts.targetScale], ["targetVoxelShape", opts.targetVoxelShape]] as const) {
-      if (!Array.isArray(v) || v.length === 0 || v.length > axes.length) {
-        throw new CellMapError("INVALID_ARGUMENT", `${name} must have 1..${axes.length} entries (${axisOrder}), got ${JSON.stringify(v)}`, opts.path);
-      }
-      if (v.some((x) => !(Number.isFinite(x) && x > 0))) {
-        throw new CellMapError("INVALID_ARGUMENT", `${name} entries must be positive numbers, got ${JSON.stringify(v)}`, opts.path);
-      }
-    }
-    if (opts.targetVoxelShape.some((x) => !Number.isInteger(x))) {
-      throw new CellMapError("INVALID_ARGUMENT", `targetVoxelShape entries must be integers, got ${JSON.stringify(opts.targetVoxelShape)}`, opts.path);
-    }
     const scale = padFront(padFront([...opts.targetScale], axes.length, opts.targetScale[0]), 3, opts.targetScale[0]);
     const shape = padFront(padFront([...opts.targetVoxelShape], axes.length, 1), 3, 1);
-    if (sizeOf(shape) > MAX_PATCH_VOXELS) {
-      throw new CellMapError("INVALID_ARGUMENT", `targetVoxelShape ${JSON.stringify(opts.targetVoxelShape)} has ${sizeOf(shape)} voxels, more than the ${MAX_PATCH_VOXELS} a patch may hold`, opts.path);
-    }
 
     const { store, location } = openStore(opts.path, opts.http);
     const root = zarr.root(store);
@@ -184,9 +154,6 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
       bare = await openBareArray(root, location, opts.signal);
       ms = bareArrayMultiscale(bare.shape.length, { voxelSize: opts.voxelSize, translation: opts.translation }, bare.zarrFormat, location);
     } else {
-      if (opts.translation !== undefined) {
-        throw new CellMapError("INVALID_ARGUMENT", "translation is only for bare arrays, together with voxelSize (a multiscale group states its own)", location);
-      }
       ms = await readMultiscale(root, "", { id: location, signal: opts.signal, index: opts.multiscaleIndex, series: opts.series });
     }
     for (const note of ms.notes) {
@@ -473,21 +440,3 @@ async function openBareArray(root: zarr.Location<Readable>, location: string, si
   }
 }
 
-/** Validates `outputDtype` against the options that cannot go with it. */
-function checkOutputDtype(opts: CellMapImageOptions<OutputDtype>): void {
-  const d = opts.outputDtype;
-  if (d === undefined || d === "float32") return;
-  if (!OUTPUT_DTYPES.includes(d)) {
-    throw new CellMapError("INVALID_ARGUMENT", `outputDtype must be one of ${OUTPUT_DTYPES.join(", ")}, got ${JSON.stringify(d)}`, opts.path);
-  }
-  if (opts.valueTransform) {
-    throw new CellMapError("INVALID_ARGUMENT", `value transforms work on float32 patches; an outputDtype ${d} image is read as stored`, opts.path);
-  }
-  if (d !== "float64") {
-    const pad = opts.padValue ?? (isLabelClass(opts.targetClass) ? NaN : 0);
-    const [min, max] = EXACT_RANGE[d];
-    if ((opts.pad ?? false) && !(Number.isInteger(pad) && pad >= min && pad <= max)) {
-      throw new CellMapError("INVALID_ARGUMENT", `outputDtype ${d} needs an integer padValue in [${min}, ${max}], got ${pad} (NaN cannot be stored in ${d})`, opts.path);
-    }
-  }
-}

@@ -38,11 +38,19 @@ export const optionInfo = z.registry<OptionInfo>();
  * A strict object schema for an option object (unknown keys are errors), with its aliases and
  * Python-only names registered for {@link parseOptions}.
  */
-export function optionObject<T extends z.core.$ZodLooseShape>(shape: T, info?: OptionInfo) {
-  const s = z.strictObject(shape);
+export function optionObject<T extends z.core.$ZodLooseShape>(shape: T, info?: OptionInfo, refine?: (value: z.input<z.ZodObject<T, z.core.$strict>>, ctx: z.core.$RefinementCtx<z.output<z.ZodObject<T, z.core.$strict>>>) => void): OptionObject<T> {
+  let s = z.strictObject(shape);
+  if (refine) s = s.superRefine(refine as never);
   if (info) optionInfo.add(s, info);
   return s;
 }
+
+/**
+ * The type of an option object's schema. Annotating an exported schema with it
+ * (`const s: OptionObject<typeof shape> = optionObject(shape)`) keeps the TSDoc of the shape's
+ * fields in the shipped `.d.ts`, so that the option types derived from the schema show them.
+ */
+export type OptionObject<T extends z.core.$ZodLooseShape> = z.ZodObject<T, z.core.$strict>;
 
 /** A field path for messages: `inputArrays.raw.shape[1]`. */
 export function fieldPath(path: readonly PropertyKey[], prefix = ""): string {
@@ -135,7 +143,7 @@ function issueText(root: z.ZodType, issue: z.core.$ZodIssue, prefix: string): st
   }
   const msg = issue.message;
   if (!at) return msg;
-  return /^(must|is|needs|has) /.test(msg) ? `${at} ${msg}` : `${at}: ${msg}`;
+  return /^(must|is|needs|has|entries) /.test(msg) ? `${at} ${msg}` : `${at}: ${msg}`;
 }
 
 /**
@@ -158,10 +166,29 @@ export function parseOptions<T>(schema: z.ZodType, value: T, where: string): T {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw optionError(where, `options must be an object, got ${value === null ? "null" : Array.isArray(value) ? "a list" : typeof value}`, "");
   }
+  if (parsed.has(value)) return value;
   const normalised = normaliseKeys(schema, value, where);
   const r = schema.safeParse(normalised);
   if (!r.success) throwIssues(schema, r.error.issues, where);
+  parsed.add(normalised as object);
   return normalised as T;
+}
+
+/**
+ * Option objects that have been checked: the results of {@link parseOptions}, and the options a
+ * layer builds for the layer below out of options it has checked ({@link checked}). Handed down
+ * as they are, they are not parsed again: a public `open()` parses its options once.
+ */
+const parsed = new WeakSet<object>();
+
+/**
+ * Marks options built from checked options (a dataset's options for its images, a split's for
+ * its rows) so that the `open()` they are handed to does not parse them again. Only for options
+ * whose every field comes from a checked value.
+ */
+export function checked<T extends object>(options: T): T {
+  parsed.add(options);
+  return options;
 }
 
 /** Type-level check that an options interface and its schema have the same keys (use as `const _: SameKeys<A, B> = true`). */

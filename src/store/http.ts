@@ -22,42 +22,8 @@ import { onAbort } from "../util/abort.js";
 import { Limiter } from "../util/limit.js";
 import { fetchTransport, nodeTransport, type Transport, type TransportResponse } from "./transport.js";
 
-/** Options of {@link HttpStore}. */
-export interface HttpStoreOptions {
-  /** Per-request timeout in ms (default 30000). */
-  timeoutMs?: number;
-  /** Retries after the first attempt for transient failures (default 5). */
-  retries?: number;
-  /**
-   * First backoff delay in ms, doubled each retry (default 200). Each wait is drawn uniformly
-   * from [d/2, 3d/2] for the retry's delay d: spread out, so that workers that failed together
-   * do not retry together, yet never much shorter than d.
-   */
-  backoffMs?: number;
-  /** Maximum concurrent requests (default 32). */
-  maxConcurrency?: number;
-  /** Extra request headers. */
-  headers?: Record<string, string>;
-  /**
-   * Merge range reads of one file issued together when the gap between them is at most this
-   * many bytes (default 0: only adjacent ranges); `null` disables merging.
-   */
-  coalesceGapBytes?: number | null;
-  /**
-   * Read an HTTP 403 on a *chunk* key as a missing chunk (fill value) instead of a `FORBIDDEN`
-   * error. S3 answers 403, not 404, for a missing key when the caller may not list the bucket
-   * (no `s3:ListBucket`). Metadata keys (`.zarray`, `.zattrs`, `.zgroup`, `.zmetadata`,
-   * `zarr.json`) always raise `FORBIDDEN`. Default false.
-   */
-  forbiddenAsMissing?: boolean;
-  /** Options of `s3://` locations: credentials, region, endpoint (see {@link S3Options}). */
-  s3?: S3Options;
-  /**
-   * Send requests through this `fetch` instead of Node's `http`/`https` clients (tests, proxies,
-   * custom dispatchers).
-   */
-  fetch?: typeof fetch;
-}
+import type { HttpStoreOptions } from "./options.js";
+export type { HttpStoreOptions };
 
 /** A request about to be sent (one attempt). */
 export interface HttpRequest {

@@ -65,25 +65,4 @@ export interface WritableStore extends AsyncReadable {
   sweep(prefix: AbsolutePath): Promise<void>;
 }
 
-/** Static AWS credentials. */
-export interface S3Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
-/** Options of `s3://` locations (the `s3` field of the `http` options). All plain data. */
-export interface S3Options {
-  /** Send unsigned requests even when credentials are configured (public buckets). Default false. */
-  anonymous?: boolean;
-  /** Credentials to sign with (instead of the environment / shared files). */
-  credentials?: S3Credentials;
-  /** Profile of the shared credentials/config files (instead of `AWS_PROFILE`). */
-  profile?: string;
-  /** Signing region (instead of `AWS_REGION` / `AWS_DEFAULT_REGION` / the profile's). */
-  region?: string;
-  /** S3-compatible endpoint such as `http://127.0.0.1:9000` (instead of `AWS_ENDPOINT_URL[_S3]`). */
-  endpoint?: string;
-  /** Path-style URLs `endpoint/bucket/key` (default: true for custom endpoints, false for AWS). */
-  forcePathStyle?: boolean;
-}
+export type { S3Credentials, S3Options } from "./options.js";
