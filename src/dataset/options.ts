@@ -16,7 +16,7 @@ import { didYouMean } from "../options/suggest.js";
 import { invalid } from "../errors.js";
 import { MAX_PATCH_VOXELS } from "../image/options.js";
 import type { HttpStoreOptions } from "../store/http.js";
-import { OUTPUT_DTYPES, type OutputDtype } from "../tensor.js";
+import type { OutputDtype } from "../tensor.js";
 import { PerClass } from "../transforms/augment/compose.js";
 import { loadTransform } from "../transforms/registry.js";
 import { parseSpatialConfig, type SpatialConfig } from "../transforms/spatial.js";

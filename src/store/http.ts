@@ -15,7 +15,7 @@
  * `withRangeCoalescing`; on the sharded test data this halves the number of requests (171 -> 79
  * for a full pass without a chunk cache). Shard-index reads (suffix ranges) are never merged.
  */
-import type { AbsolutePath, AsyncReadable, RangeQuery, S3Options, StoreGetOptions as GetOptions } from "./types.js";
+import type { AbsolutePath, AsyncReadable, RangeQuery, StoreGetOptions as GetOptions } from "./types.js";
 import { withRangeCoalescing } from "zarrita";
 import { CellMapError } from "../errors.js";
 import { onAbort } from "../util/abort.js";
