@@ -6,8 +6,8 @@
 export { DATASET_DEFAULTS, SPLIT_DEFAULTS, defaultRawTransform, defaultTargetTransform } from "../dataset/defaults.js";
 export { LOADER_DEFAULTS } from "../loader/options.js";
 export { configSchema, loadConfig, loaderOptionsFromConfig, parseConfig, splitOptionsFromConfig, type CellMapConfig } from "./load.js";
-export { fieldPath, normaliseKeys, optionInfo, optionObject, parseOptions, type OptionInfo, type SameKeys } from "../options/options.js";
-export { spatialConfigSchema } from "./schema.js";
+export { fieldPath, normaliseKeys, optionInfo, optionObject, parseOptions, type OptionInfo, type OptionObject } from "../options/options.js";
+export { spatialConfigSchema } from "../transforms/spatial.js";
 export { arraySpecSchema, arraySpecsSchema } from "../dataset/fields.js";
 export { datasetOptionsSchema } from "../dataset/options.js";
 export { splitOptionsSchema } from "../dataset/split-options.js";

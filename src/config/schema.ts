@@ -13,10 +13,7 @@ import { anyNumber, bool, integerAtLeast, nonEmptyString, targetTransformInputSc
 import { optionInfo, optionObject } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
 import { httpOptionsSchema } from "../store/options.js";
-import { spatialConfigSchema as spatialSchema, type SpatialConfig } from "../transforms/spatial.js";
-
-/** The spatial augmentation config (`transforms/spatial.ts`), typed as the library's `SpatialConfig`. */
-export const spatialConfigSchema = spatialSchema as unknown as z.ZodType<SpatialConfig>;
+import { spatialConfigSchema } from "../transforms/spatial.js";
 
 /** A config file: datasplit options plus the loader's batching options. */
 export const configSchema = optionObject(

@@ -1,15 +1,21 @@
 /**
- * Schemas of the values the dataset layer's options share: array specs, classes, class
- * relations, padding, seeds (a compile-time check keeps `arraySpecSchema` and `ArraySpec` to the
- * same keys).
+ * Schemas of the values the dataset layer's options share, and the only definitions of their
+ * types: array specs, classes, class relations, padding, seeds, transform inputs.
  */
 import { z } from "zod";
-import { arraySpecShape, integerAtLeast, nameList, valueWhere } from "../options/fields.js";
-import { optionObject, type SameKeys } from "../options/options.js";
-import type { ArraySpec } from "./types.js";
+import { arraySpecShape, integerAtLeast, nameList, targetTransformInputSchema, transformInputSchema, valueWhere } from "../options/fields.js";
+import { type OptionObject, optionObject } from "../options/options.js";
+import type { TransformSpec, ValueTransform } from "../transforms/types.js";
 
 /** A dataset array spec `{ shape, scale, outputDtype? }` (z y x). */
-export const arraySpecSchema = optionObject(arraySpecShape);
+export const arraySpecSchema: OptionObject<typeof arraySpecShape> = optionObject(arraySpecShape);
+/**
+ * One requested array: patch `shape` in voxels and voxel `scale` in nm, both z y x. A 2-entry
+ * shape `[y, x]` asks for 2-D z-slices (see `CellMapDataset`); its scale may have 2 entries
+ * (`[y, x]`: sections, the level is chosen by y/x alone and z steps by the data's own section
+ * spacing) or 3 (`[z, y, x]`, an explicit z step).
+ */
+export type ArraySpec = z.input<typeof arraySpecSchema>;
 /** Array specs by array name. */
 export const arraySpecsSchema = z.record(z.string(), arraySpecSchema);
 /** Output classes: a non-empty list of distinct names. */
@@ -27,5 +33,16 @@ export const padSchema = valueWhere<boolean | "train" | "validate">(
 /** A random seed. */
 export const seedSchema = integerAtLeast(0);
 
-const _spec: SameKeys<ArraySpec, z.input<typeof arraySpecSchema>> = true;
-void _spec;
+/** A value transform object or its JSON spec. */
+export type TransformInput = ValueTransform | TransformSpec;
+
+/**
+ * Target value transforms: one for every class, a list aligned with `classes`, or
+ * `{ className: transform }` (classes without an entry are left as read).
+ */
+export type TargetTransformInput = TransformInput | (TransformInput | null)[] | Record<string, TransformInput | null>;
+
+/** A value transform or its spec (checked by kind; a spec is built by the transform registry). */
+export const transformInput = transformInputSchema as unknown as z.ZodType<TransformInput, TransformInput>;
+/** Target value transforms (see {@link TargetTransformInput}). */
+export const targetTransformInput = targetTransformInputSchema as unknown as z.ZodType<TargetTransformInput, TargetTransformInput>;

@@ -4,8 +4,8 @@
  * Unlike Python an empty list is allowed (length 0, `verify()` false).
  */
 import type { z } from "zod";
-import { nameList } from "../options/fields.js";
-import { optionObject, parseOptions, type SameKeys } from "../options/options.js";
+import { valueWhere } from "../options/fields.js";
+import { type OptionObject, optionObject, parseOptions } from "../options/options.js";
 import { arraySpecsSchema, seedSchema } from "./fields.js";
 import { CellMapError } from "../errors.js";
 import {
@@ -27,25 +27,25 @@ import {
   type SampleBase,
 } from "./types.js";
 
-/** Options of {@link CellMapMultiDataset}; each defaults to the first dataset's value. */
-export interface MultiDatasetOptions {
-  classes?: readonly string[];
-  inputArrays?: ArraySpecs;
-  targetArrays?: ArraySpecs;
-  /** Seed of the samplers built by this object (default 0). */
-  seed?: number;
-}
 
-/** Options of `CellMapMultiDataset`. */
-export const multiDatasetOptionsSchema = optionObject({
-  classes: nameList.optional(),
+const multiShape = {
+  /** Output classes (default: the first dataset's). */
+  classes: valueWhere<readonly string[]>((v) => Array.isArray(v) && v.every((c) => typeof c === "string" && c.length > 0), "a list of names").optional(),
+  /** Input arrays by name (default: the first dataset's). */
   inputArrays: arraySpecsSchema.optional(),
+  /** Target arrays by name (default: the first dataset's). */
   targetArrays: arraySpecsSchema.optional(),
+  /** Seed of the samplers built by this object (default 0). */
   seed: seedSchema.optional(),
-});
+};
 
-const _multi: SameKeys<MultiDatasetOptions, z.input<typeof multiDatasetOptionsSchema>> = true;
-void _multi;
+/** The schema of `CellMapMultiDataset`'s options (their only definition). */
+export const multiDatasetOptionsSchema: OptionObject<typeof multiShape> = optionObject(multiShape);
+
+/** Options of {@link CellMapMultiDataset}; each defaults to the first dataset's value. */
+export type MultiDatasetOptions = z.input<typeof multiDatasetOptionsSchema>;
+
+
 
 /** Serialised form (`describe()`). */
 export interface CellMapMultiDatasetDescription extends DatasetDescription {

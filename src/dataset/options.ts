@@ -1,106 +1,85 @@
 /**
- * The options of `CellMapDataset` and everything about them that needs no I/O: the option
- * types, array specs resolved to z y x ({@link resolveSpec}), transforms resolved from objects
+ * The options of `CellMapDataset` and everything about them that needs no I/O: the schema (their
+ * only definition; `CellMapDatasetOptions` is its input type), array specs resolved to z y x ({@link resolveSpec}), transforms resolved from objects
  * or JSON specs, and the checks of classes, relations, spatial config, seed and dtypes
  * ({@link checkOptions}; {@link validateDatasetOptions} for the datasplit, which checks the
  * options shared by its rows once). Every problem is `INVALID_ARGUMENT` naming the field.
  */
 import { z } from "zod";
-import { anyNumber, bool, nonEmptyString, signalSchema, targetTransformInputSchema, transformInputSchema, valueWhere } from "../options/fields.js";
-import { optionObject, parseOptions, type SameKeys } from "../options/options.js";
+import { anyNumber, bool, nonEmptyString, signalSchema, valueWhere } from "../options/fields.js";
+import { type OptionObject, optionObject, parseOptions } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
 import { httpOptionsSchema } from "../store/options.js";
 import { spatialConfigSchema } from "../transforms/spatial.js";
-import { arraySpecsSchema, classesSchema, classRelationDictSchema, seedSchema } from "./fields.js";
+import { arraySpecsSchema, classesSchema, classRelationDictSchema, seedSchema, type TargetTransformInput, targetTransformInput, type TransformInput, transformInput } from "./fields.js";
 import { didYouMean } from "../options/suggest.js";
 import { invalid } from "../errors.js";
 import { MAX_PATCH_VOXELS } from "../image/options.js";
-import type { HttpStoreOptions } from "../store/http.js";
 import type { OutputDtype } from "../tensor.js";
 import { PerClass } from "../transforms/augment/compose.js";
 import { loadTransform } from "../transforms/registry.js";
-import { parseSpatialConfig, type SpatialConfig } from "../transforms/spatial.js";
+import { parseSpatialConfig, } from "../transforms/spatial.js";
 import type { TransformSpec, ValueTransform } from "../transforms/types.js";
 import type { ArraySpec, ArraySpecs, DatasetItem } from "./types.js";
 
-/** A value transform object or its JSON spec. */
-export type TransformInput = ValueTransform | TransformSpec;
+export type { TargetTransformInput, TransformInput };
 
-/**
- * Target value transforms: one for every class, a list aligned with `classes`, or
- * `{ className: transform }` (classes without an entry are left as read).
- */
-export type TargetTransformInput = TransformInput | (TransformInput | null)[] | Record<string, TransformInput | null>;
+
+const datasetShape = {
+  /** Raw multiscale group (local path, `file://`, `http(s)://`, `s3://`). */
+  rawPath: nonEmptyString,
+  /** Ground-truth path with the bracket class list, e.g. `.../crop155/[mito,er,nuc]`. */
+  targetPath: z.string().nullable().optional(),
+  /** Output class order. Omitted (or null): raw-only mode, targets are raw patches. */
+  classes: classesSchema.nullable().optional(),
+  /** Input arrays by name (at least one). */
+  inputArrays: arraySpecsSchema,
+  /** Target arrays by name. */
+  targetArrays: arraySpecsSchema.nullable().optional(),
+  /** Spatial augmentation config (used only when `isTrain`). */
+  spatialTransforms: spatialConfigSchema.nullable().optional(),
+  /** Value transform of every input patch. */
+  rawValueTransforms: transformInput.nullable().optional(),
+  /** Value transforms of target patches (per class, before stacking). */
+  targetValueTransforms: targetTransformInput.nullable().optional(),
+  /** Mutually exclusive classes: `{ cyto: ["mito", "nuc"] }` infers true negatives of `cyto`. */
+  classRelationDict: classRelationDictSchema.nullable().optional(),
+  /** Enables spatial augmentation. Default false. */
+  isTrain: bool.optional(),
+  /** Only `"zyx"` (the API axis order of specs, centres and tensors). */
+  axisOrder: valueWhere<"zyx">((v) => v === "zyx", '"zyx"').optional(),
+  /** Report data present without reading class counts; `verify()` is then true. Default false. */
+  forceHasData: bool.optional(),
+  /** Value of unknown label voxels. Default NaN. */
+  emptyValue: anyNumber.optional(),
+  /** Pad reads outside the data (raw with 0, labels with `emptyValue`). Default true. */
+  pad: bool.optional(),
+  /** Seed of all random draws. Default 0. */
+  seed: seedSchema.optional(),
+  /** HTTP options for remote locations (only plain-data fields survive `describe()`). */
+  http: httpOptionsSchema.optional(),
+  /** Aborts the metadata and class-count reads of `open`. */
+  signal: signalSchema.optional(),
+  /** Internal (set by `fromDescription`): the known result of the class-count check. */
+  knownHasData: bool.optional(),
+};
+
+/** The schema of `CellMapDataset.open`'s options (their only definition). */
+export const datasetOptionsSchema: OptionObject<typeof datasetShape> = optionObject(datasetShape,
+  { python: PYTHON });
 
 /**
  * Options of {@link CellMapDataset.open}. `I` and `T` are the input and target array specs (their
  * names type the samples, see {@link DatasetItem}).
  */
-export interface CellMapDatasetOptions<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> {
-  /** Raw multiscale group (local path, `file://`, `http(s)://`, `s3://`). */
-  rawPath: string;
-  /** Ground-truth path with the bracket class list, e.g. `.../crop155/[mito,er,nuc]`. */
-  targetPath?: string | null;
-  /** Output class order. Omitted (or null): raw-only mode, targets are raw patches. */
-  classes?: string[] | null;
+export type CellMapDatasetOptions<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> = Omit<z.input<typeof datasetOptionsSchema>, "inputArrays" | "targetArrays"> & {
   /** Input arrays by name (at least one). */
   inputArrays: I;
   /** Target arrays by name. */
   targetArrays?: T | null;
-  /** Spatial augmentation config (used only when `isTrain`). */
-  spatialTransforms?: SpatialConfig | null;
-  /** Value transform of every input patch. */
-  rawValueTransforms?: TransformInput | null;
-  /** Value transforms of target patches (per class, before stacking). */
-  targetValueTransforms?: TargetTransformInput | null;
-  /** Mutually exclusive classes: `{ cyto: ["mito", "nuc"] }` infers true negatives of `cyto`. */
-  classRelationDict?: Record<string, string[]> | null;
-  /** Enables spatial augmentation. Default false. */
-  isTrain?: boolean;
-  /** Only `"zyx"` (the API axis order of specs, centres and tensors). */
-  axisOrder?: "zyx";
-  /** Report data present without reading class counts; `verify()` is then true. Default false. */
-  forceHasData?: boolean;
-  /** Value of unknown label voxels. Default NaN. */
-  emptyValue?: number;
-  /** Pad reads outside the data (raw with 0, labels with `emptyValue`). Default true. */
-  pad?: boolean;
-  /** Seed of all random draws. Default 0. */
-  seed?: number;
-  /** HTTP options for remote locations (only plain-data fields survive `describe()`). */
-  http?: HttpStoreOptions;
-  signal?: AbortSignal;
-  /** Internal (set by `fromDescription`): the known result of the class-count check. */
-  knownHasData?: boolean;
-}
+};
 
-/** Options of `CellMapDataset.open`. */
-export const datasetOptionsSchema = optionObject(
-  {
-    rawPath: nonEmptyString,
-    targetPath: z.string().nullable().optional(),
-    classes: classesSchema.nullable().optional(),
-    inputArrays: arraySpecsSchema,
-    targetArrays: arraySpecsSchema.nullable().optional(),
-    spatialTransforms: (spatialConfigSchema as unknown as z.ZodType<SpatialConfig>).nullable().optional(),
-    rawValueTransforms: transformInputSchema.nullable().optional(),
-    targetValueTransforms: targetTransformInputSchema.nullable().optional(),
-    classRelationDict: classRelationDictSchema.nullable().optional(),
-    isTrain: bool.optional(),
-    axisOrder: valueWhere<"zyx">((v) => v === "zyx", '"zyx"').optional(),
-    forceHasData: bool.optional(),
-    emptyValue: anyNumber.optional(),
-    pad: bool.optional(),
-    seed: seedSchema.optional(),
-    http: httpOptionsSchema.optional(),
-    signal: signalSchema.optional(),
-    knownHasData: bool.optional(),
-  },
-  { python: PYTHON },
-);
 
-const _dataset: SameKeys<CellMapDatasetOptions, z.input<typeof datasetOptionsSchema>> = true;
-void _dataset;
 
 /** An array spec resolved to z y x. */
 export interface Resolved {

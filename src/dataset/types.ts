@@ -10,23 +10,8 @@ import type { ChunkStore } from "../zarr/chunk-store.js";
 import type { SpatialDraw } from "../transforms/spatial.js";
 import type { ClassCounts } from "./counts.js";
 
-/**
- * One requested array: patch `shape` in voxels and voxel `scale` in nm, both z y x. A 2-entry
- * shape `[y, x]` asks for 2-D z-slices (see `CellMapDataset`); its scale may have 2 entries
- * (`[y, x]`: sections, the level is chosen by y/x alone and z steps by the data's own section
- * spacing) or 3 (`[z, y, x]`, an explicit z step).
- */
-export interface ArraySpec {
-  /**
-   * Element type of this array's tensors (default float32). `int32` / `uint32` serve instance
-   * ids above 2^24 exactly, `float64` integers up to 2^53; such arrays are served as stored
-   * (no value transforms), and integer ones need an integer `emptyValue` when they have
-   * classes (NaN cannot be stored).
-   */
-  outputDtype?: OutputDtype;
-  shape: number[];
-  scale: number[];
-}
+export type { ArraySpec } from "./fields.js";
+import type { ArraySpec } from "./fields.js";
 
 /** Array specs by array name (the keys of a sample). */
 export type ArraySpecs = Record<string, ArraySpec>;

@@ -116,18 +116,18 @@ function checkTogether(o: ImageInput, ctx: z.core.$RefinementCtx<unknown>): void
   const axisOrder = o.axisOrder ?? "zyx";
   const n = axisOrder.length;
   for (const [name, v] of [["targetScale", o.targetScale], ["targetVoxelShape", o.targetVoxelShape]] as const) {
-    if (v.length === 0 || v.length > n) return issue(ctx, name, `must have 1..${n} entries (${axisOrder}), got ${JSON.stringify(v)}`);
-    if (v.some((x) => !(typeof x === "number" && Number.isFinite(x) && x > 0))) return issue(ctx, name, `entries must be positive numbers, got ${JSON.stringify(v)}`);
+    if (v.length === 0 || v.length > n) return void issue(ctx, name, `must have 1..${n} entries (${axisOrder}), got ${JSON.stringify(v)}`);
+    if (v.some((x) => !(typeof x === "number" && Number.isFinite(x) && x > 0))) return void issue(ctx, name, `entries must be positive numbers, got ${JSON.stringify(v)}`);
   }
-  if (o.targetVoxelShape.some((x) => !Number.isInteger(x))) return issue(ctx, "targetVoxelShape", `entries must be integers, got ${JSON.stringify(o.targetVoxelShape)}`);
+  if (o.targetVoxelShape.some((x) => !Number.isInteger(x))) return void issue(ctx, "targetVoxelShape", `entries must be integers, got ${JSON.stringify(o.targetVoxelShape)}`);
   const voxels = sizeOf(o.targetVoxelShape);
-  if (voxels > MAX_PATCH_VOXELS) return issue(ctx, "targetVoxelShape", `${JSON.stringify(o.targetVoxelShape)} has ${voxels} voxels, more than the ${MAX_PATCH_VOXELS} a patch may hold`);
+  if (voxels > MAX_PATCH_VOXELS) return void issue(ctx, "targetVoxelShape", `${JSON.stringify(o.targetVoxelShape)} has ${voxels} voxels, more than the ${MAX_PATCH_VOXELS} a patch may hold`);
   if (o.translation !== undefined && o.voxelSize === undefined) {
-    return issue(ctx, "translation", "is only for bare arrays, together with voxelSize (a multiscale group states its own)");
+    return void issue(ctx, "translation", "is only for bare arrays, together with voxelSize (a multiscale group states its own)");
   }
   const d = o.outputDtype;
   if (d === undefined || d === "float32") return;
-  if (o.valueTransform) return issue(ctx, "outputDtype", `${d}: value transforms work on float32 patches; an outputDtype ${d} image is read as stored`);
+  if (o.valueTransform) return void issue(ctx, "outputDtype", `${d}: value transforms work on float32 patches; an outputDtype ${d} image is read as stored`);
   if (d === "float64") return;
   const pad = o.padValue ?? (isLabelClass(o.targetClass) ? NaN : 0);
   const [min, max] = EXACT_RANGE[d];

@@ -7,9 +7,9 @@
  * so that every default lives in one place (`LOADER_DEFAULTS`, applied here).
  */
 import * as os from "node:os";
-import { z } from "zod";
+import type { z } from "zod";
 import { bool, integerAtLeast, nonNegativeNumber, positiveNumber, signalSchema, valueWhere } from "../options/fields.js";
-import { optionObject, type SameKeys } from "../options/options.js";
+import { type OptionObject, optionObject } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
 import { seedSchema } from "../dataset/fields.js";
 import { invalid } from "../errors.js";
@@ -37,38 +37,38 @@ export type SamplerInput = Sampler | readonly number[] | (() => Sampler | readon
 /** How `weightedSampler` draws: by dataset weights or class-balanced. */
 export type WeightedMode = "weights" | "classBalanced";
 
-/** Options of {@link CellMapDataLoader}. */
-export interface CellMapDataLoaderOptions {
+
+const loaderShape = {
   /** Samples per batch (default 1). */
-  batchSize?: number;
+  batchSize: integerAtLeast(1).optional(),
   /** Worker threads (default 0: batches are read on the calling thread). */
-  numWorkers?: number;
+  numWorkers: integerAtLeast(0).optional(),
   /** Batches in flight per worker (default 2). */
-  prefetchFactor?: number;
+  prefetchFactor: integerAtLeast(1).optional(),
   /**
    * Weighted sampling: `true` / `"weights"` draws datasets ∝ their class-weighted foreground
    * (multi-datasets; a single dataset has nothing to weigh and is shuffled), `"classBalanced"`
    * draws the least-seen class first (`ClassBalancedSampler`). Datasets above 2^24 samples need
    * `iterationsPerEpoch`.
    */
-  weightedSampler?: boolean | WeightedMode;
+  weightedSampler: valueWhere<boolean | "weights" | "classBalanced">((v) => typeof v === "boolean" || v === "weights" || v === "classBalanced", 'true, false, "weights" or "classBalanced"').optional(),
   /** Explicit sampler (wins over every other sampling option; never shuffled again). */
-  sampler?: SamplerInput;
+  sampler: valueWhere<SamplerInput>((v) => v !== null && (typeof v === "object" || typeof v === "function"), "a sampler, a list of indices or a function returning one").optional(),
   /** Shuffle when no sampler applies (default true); false reads in index order. */
-  isTrain?: boolean;
+  isTrain: bool.optional(),
   /** Seed of the sample order (default: the dataset's `seed`, else 0). */
-  seed?: number;
+  seed: seedSchema.optional(),
   /**
    * Batches per epoch *per rank*: each epoch draws a fresh random subset of
    * `iterationsPerEpoch · batchSize · worldSize` samples (weighted if `weightedSampler`).
    */
-  iterationsPerEpoch?: number;
+  iterationsPerEpoch: integerAtLeast(1).optional(),
   /** Drop the last short batch (and, with ranks, the `n mod worldSize` tail). Default false. */
-  dropLast?: boolean;
+  dropLast: bool.optional(),
   /** This process's rank in `[0, worldSize)` (default 0). */
-  rank?: number;
+  rank: integerAtLeast(0).optional(),
   /** Number of training processes sharing each epoch (default 1). */
-  worldSize?: number;
+  worldSize: integerAtLeast(1).optional(),
   /**
    * Budget in bytes of the loader's decoded-chunk cache: one cache in shared memory, used by
    * every worker thread (and by this thread with `numWorkers = 0`), so each chunk is decoded
@@ -76,47 +76,28 @@ export interface CellMapDataLoaderOptions {
    * 0 keeps no chunk between reads. At most about 4 GiB (one WebAssembly memory holds the cache
    * and the batch buffers; a larger budget is cut with a warning).
    */
-  chunkCacheBytes?: number;
+  chunkCacheBytes: nonNegativeNumber.optional(),
   /** Memory the loader may plan for (default half of the machine's RAM); see {@link CellMapDataLoader.prefetchDepth}. */
-  memoryBudgetBytes?: number;
+  memoryBudgetBytes: positiveNumber.optional(),
   /**
    * Samples each thread reads at once within a batch (default: the batch size, at most 16). Reads
    * of one batch then overlap, so samples that share chunks share their decodes (with a chunk
    * budget of 0 too). Samples are read into the batch buffer directly: more costs no memory.
    */
-  sampleConcurrency?: number;
+  sampleConcurrency: integerAtLeast(1).optional(),
   /** Resume from {@link CellMapDataLoader.state} output. */
-  state?: LoaderState;
+  state: valueWhere<LoaderState>((v) => typeof v === "object" && v !== null, "the object CellMapDataLoader.state() returned").optional(),
   /** Start the worker threads at construction (default true) rather than at the first iteration. */
-  startWorkers?: boolean;
+  startWorkers: bool.optional(),
   /**
    * Aborting stops the loader: the iteration in progress rejects with `ABORTED`, reads in flight
    * are cancelled and the worker threads end (as with `close()`).
    */
-  signal?: AbortSignal;
-}
+  signal: signalSchema.optional(),
+};
 
-/** Options of `CellMapDataLoader`. */
-export const loaderOptionsSchema = optionObject(
-  {
-    batchSize: integerAtLeast(1).optional(),
-    numWorkers: integerAtLeast(0).optional(),
-    prefetchFactor: integerAtLeast(1).optional(),
-    weightedSampler: valueWhere<boolean | "weights" | "classBalanced">((v) => typeof v === "boolean" || v === "weights" || v === "classBalanced", 'true, false, "weights" or "classBalanced"').optional(),
-    sampler: z.unknown().optional(),
-    isTrain: bool.optional(),
-    seed: seedSchema.optional(),
-    iterationsPerEpoch: integerAtLeast(1).optional(),
-    dropLast: bool.optional(),
-    rank: integerAtLeast(0).optional(),
-    worldSize: integerAtLeast(1).optional(),
-    chunkCacheBytes: nonNegativeNumber.optional(),
-    memoryBudgetBytes: positiveNumber.optional(),
-    sampleConcurrency: integerAtLeast(1).optional(),
-    state: z.unknown().optional(),
-    startWorkers: bool.optional(),
-    signal: signalSchema.optional(),
-  },
+/** The schema of the `CellMapDataLoaderOptions` options (their only definition). */
+export const loaderOptionsSchema: OptionObject<typeof loaderShape> = optionObject(loaderShape,
   {
     aliases: { tensorstore_cache_bytes: "chunkCacheBytes" },
     python: {
@@ -131,11 +112,12 @@ export const loaderOptionsSchema = optionObject(
       timeout: "give signal (an AbortSignal) to stop a loader",
       multiprocessing_context: "workers are threads (numWorkers)",
     },
-  },
-);
+  });
 
-const _loader: SameKeys<CellMapDataLoaderOptions, z.input<typeof loaderOptionsSchema>> = true;
-void _loader;
+/** Options of {@link CellMapDataLoader}. */
+export type CellMapDataLoaderOptions = z.input<typeof loaderOptionsSchema>;
+
+
 
 /** Where a loader is in its sequence of batches (small JSON). */
 export interface LoaderState {

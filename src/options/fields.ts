@@ -59,15 +59,25 @@ const scaleSchema = valueWhere<number[]>(
 const outputDtypeSchema = valueWhere<OutputDtype>((v) => (OUTPUT_DTYPES as readonly unknown[]).includes(v), `one of ${OUTPUT_DTYPES.join(", ")}`);
 
 /** Shared by the `ArraySpec` schemas: the keys of an array spec. */
-export const arraySpecShape = { shape: shapeSchema, scale: scaleSchema, outputDtype: outputDtypeSchema.optional() };
+export const arraySpecShape = {
+  /** Patch shape in voxels: `[z, y, x]`, or `[y, x]` for 2-D sections. */
+  shape: shapeSchema,
+  /** Voxel size in nm: 1 (isotropic), 2 (`[y, x]`: sections at the data's own z spacing) or 3 (`[z, y, x]`) numbers. */
+  scale: scaleSchema,
+  /**
+   * Element type of this array's tensors (default float32). `int32` / `uint32` serve instance
+   * ids above 2^24 exactly, `float64` integers up to 2^53; such arrays are served as stored
+   * (no value transforms), and integer ones need an integer `emptyValue` when they have
+   * classes (NaN cannot be stored).
+   */
+  outputDtype: outputDtypeSchema.optional(),
+};
 
 /** Objects with methods: not data, checked by kind and passed through. */
 export const signalSchema = valueWhere<AbortSignal>(
   (v) => typeof v === "object" && v !== null && typeof (v as AbortSignal).aborted === "boolean" && typeof (v as AbortSignal).addEventListener === "function",
   "an AbortSignal",
 );
-/** A function. */
-export const functionSchema = valueWhere<(...args: never[]) => unknown>((v) => typeof v === "function", "a function");
 
 /** A value transform object (`apply`, `toJSON`). */
 const transformObjectSchema = valueWhere<object>((v) => typeof v === "object" && v !== null && typeof (v as { apply?: unknown }).apply === "function", "a transform");
@@ -82,3 +92,12 @@ export const targetTransformInputSchema = z.union(
   [transformInputSchema, z.array(transformInputSchema.nullable()), z.record(z.string(), transformInputSchema.nullable())],
   { error: (iss) => `must be a transform, a list of transforms or { className: transform }, got ${show(iss.input)}` },
 );
+
+/**
+ * A field whose value its layer checks itself, typed as `T`: a datasplit entry's paths (a bad
+ * entry is a problem of its row, not an error) and the writer's geometry (checked against the
+ * fields it depends on, in one place, by the writer's `configure`).
+ */
+export function checkedByLayer<T>() {
+  return z.custom<T>(() => true);
+}

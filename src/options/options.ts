@@ -190,8 +190,3 @@ export function checked<T extends object>(options: T): T {
   parsed.add(options);
   return options;
 }
-
-/** Type-level check that an options interface and its schema have the same keys (use as `const _: SameKeys<A, B> = true`). */
-export type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never]
-  ? true
-  : { interfaceOnly: Exclude<keyof A, keyof B>; schemaOnly: Exclude<keyof B, keyof A> };

@@ -23,16 +23,6 @@ import { parseOrThrow } from "./validate.js";
 /** Spatial axis names, in the library's zyx order. */
 export type SpatialAxis = "z" | "y" | "x";
 
-/** Spatial augmentation config in the Python form; any subset of the keys. */
-export interface SpatialConfig {
-  /** Probability of mirroring each listed axis. */
-  mirror?: { axes: Partial<Record<SpatialAxis, number>> };
-  /** The listed axes are permuted uniformly at random among themselves. */
-  transpose?: { axes: SpatialAxis[] };
-  /** Uniform angle in degrees `[min, max]` per rotation axis. */
-  rotate?: { axes: Partial<Record<SpatialAxis, [number, number]>> };
-}
-
 /** One sample's spatial draw; plain JSON (reported in sample metadata). */
 export interface SpatialDraw {
   /** Mirrored world axes, in zyx order. */
@@ -59,16 +49,29 @@ const angleRange = z.custom<[number, number]>(
   { error: (iss) => `must be an angle range [min, max] in degrees with min <= max, got ${JSON.stringify(iss.input)}` },
 );
 
+/** `{ axis: value }` over the spatial axes; which axes the data has is checked by {@link parseSpatialConfig}. */
+function axisRecord<T>(value: z.ZodType<T>) {
+  return z.record(z.string(), value) as unknown as z.ZodType<Partial<Record<SpatialAxis, T>>, Partial<Record<SpatialAxis, T>>>;
+}
+
+const spatialShape = {
+  /** Probability of mirroring each listed axis. */
+  mirror: z.strictObject({ axes: axisRecord(probability) }).optional(),
+  /** The listed axes are permuted uniformly at random among themselves. */
+  transpose: z.strictObject({ axes: z.array(z.string()) as unknown as z.ZodType<SpatialAxis[], SpatialAxis[]> }).optional(),
+  /** Uniform angle in degrees `[min, max]` per rotation axis. */
+  rotate: z.strictObject({ axes: axisRecord(angleRange) }).optional(),
+};
+
 /**
  * Schema of a spatial augmentation config (keys and value types; which axes are allowed depends
  * on the data and is checked by {@link parseSpatialConfig}). Shared by the library's options and
- * config files.
+ * config files; the only definition of {@link SpatialConfig}.
  */
-export const spatialConfigSchema = z.strictObject({
-  mirror: z.strictObject({ axes: z.record(z.string(), probability) }).optional(),
-  transpose: z.strictObject({ axes: z.array(z.string()) }).optional(),
-  rotate: z.strictObject({ axes: z.record(z.string(), angleRange) }).optional(),
-});
+export const spatialConfigSchema: z.ZodObject<typeof spatialShape, z.core.$strict> = z.strictObject(spatialShape);
+
+/** Spatial augmentation config in the Python form; any subset of the keys. */
+export type SpatialConfig = z.input<typeof spatialConfigSchema>;
 
 /** Validated config with axes in canonical zyx order (draw order does not depend on key order). */
 export interface ParsedSpatialConfig {
@@ -113,7 +116,7 @@ export function parseSpatialConfig(config: unknown, axes: readonly string[] = WO
   const out: ParsedSpatialConfig = { mirror: [], transpose: null, rotate: [] };
   if (c.mirror) {
     for (const a of Object.keys(c.mirror.axes)) checkDataAxis(a, ax, "spatialTransforms.mirror.axes", `spatialTransforms.mirror.axes.${a}`);
-    for (const a of ax) if (a in c.mirror.axes) out.mirror.push([a, c.mirror.axes[a]]);
+    for (const a of ax) if (a in c.mirror.axes) out.mirror.push([a, c.mirror.axes[a]!]);
   }
   if (c.transpose) {
     const seen = new Set<string>();

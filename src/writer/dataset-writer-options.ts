@@ -1,101 +1,73 @@
 /**
- * The options of `CellMapDatasetWriter.open`: the interfaces users write and their schemas (a
- * compile-time check keeps their keys together).
+ * The options of `CellMapDatasetWriter.open`, defined once: the schemas below are their only
+ * definition, and the option types are their input types.
  */
 import { z } from "zod";
-import { arraySpecsSchema } from "../dataset/fields.js";
-import type { ArraySpec, ArraySpecs } from "../dataset/types.js";
-import { arraySpecShape, bool, finiteNumber, integerAtLeast, nonEmptyString, numberList, signalSchema, transformInputSchema } from "../options/fields.js";
-import { optionObject, type SameKeys } from "../options/options.js";
+import { arraySpecsSchema, transformInput } from "../dataset/fields.js";
+import type { ArraySpecs } from "../dataset/types.js";
+import { arraySpecShape, bool, checkedByLayer, integerAtLeast, nonEmptyString, numberList, signalSchema } from "../options/fields.js";
+import { type OptionObject, optionObject } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
-import type { HttpStoreOptions } from "../store/http.js";
 import { httpOptionsSchema } from "../store/options.js";
-import type { TransformSpec, ValueTransform } from "../transforms/types.js";
-import type { Bounds, ImageWriterOptions } from "./image-options.js";
+import { type Bounds, storageShape } from "./image-options.js";
 
-/** A target array spec: window `shape` (voxels) and `scale` (nm), optionally `nChannels`. */
-export interface WriterArraySpec extends ArraySpec {
+const writerArraySpecShape = {
+  ...arraySpecShape,
   /** Channels per class (adds a `c` axis to each output image). */
-  nChannels?: number;
-}
+  nChannels: integerAtLeast(1).optional(),
+};
+/** A writer target array spec: an array spec plus `nChannels`. */
+export const writerArraySpecSchema: OptionObject<typeof writerArraySpecShape> = optionObject(writerArraySpecShape, {
+  python: { scale_level: "the writer writes s0 at the spec's scale, plus `pyramid` downsampled levels" },
+});
+/** A target array spec: window `shape` (voxels) and `scale` (nm), optionally `nChannels`. */
+export type WriterArraySpec = z.input<typeof writerArraySpecSchema>;
 
-/** The storage options of each class image, as {@link ImageWriter} takes them. */
-type ImageStorageOptions = Pick<ImageWriterOptions, "blend" | "dtype" | "fillValue" | "format" | "compressor" | "pyramid" | "pyramidMethod">;
-
-/** Options of {@link CellMapDatasetWriter.open} (`I`: the input array specs, which type the samples). */
-export interface CellMapDatasetWriterOptions<I extends ArraySpecs = ArraySpecs> extends ImageStorageOptions {
+const datasetWriterShape = {
   /** Raw multiscale group the inputs are read from (local path or URL). */
-  rawPath: string;
+  rawPath: nonEmptyString,
   /** Where the images go, one per class: a local directory or an `s3://bucket/prefix` URL (credentials, endpoint: `http.s3`). */
-  targetPath: string;
+  targetPath: nonEmptyString,
   /** Classes to write. */
-  classes: string[];
+  classes: checkedByLayer<string[]>(),
   /** Channel order of model outputs given per target array (default `classes`; may be a superset). */
-  modelClasses?: string[];
+  modelClasses: checkedByLayer<string[]>().optional(),
   /** Input arrays (model inputs) by name: `{ shape, scale }`, z y x (or y x for 2-D). */
-  inputArrays: I;
+  inputArrays: arraySpecsSchema,
   /** Target arrays (model outputs) by name. */
-  targetArrays: Record<string, WriterArraySpec>;
+  targetArrays: z.record(z.string(), writerArraySpecSchema),
   /** Region to predict per target array, nm: `{ z: [lo, hi], y: [lo, hi], x: [lo, hi] }`. */
-  targetBounds: Record<string, Bounds>;
+  targetBounds: z.record(z.string(), z.record(z.string(), numberList)) as unknown as z.ZodType<Record<string, Bounds>, Record<string, Bounds>>,
   /** `"zyx"` for 3-D specs (default), `"yx"` for 2-D specs and images. */
-  axisOrder?: "zyx" | "yx";
+  axisOrder: checkedByLayer<"zyx" | "yx">().optional(),
   /**
    * Value transform of every input patch (object or JSON spec). Default: the training default
    * of `CellMapDataSplit` (`defaultRawTransform()`: integer raw scaled to [0, 1], NaN → 0), so a
    * model sees the same input values at inference as in training; `null`: raw values as read.
    */
-  rawValueTransforms?: ValueTransform | TransformSpec | null;
+  rawValueTransforms: transformInput.nullable().optional(),
   /** Halo voxels on each side of a tile (see {@link ImageWriter}). Default 0. */
-  overlap?: number | number[];
+  overlap: checkedByLayer<number | number[]>().optional(),
+  ...storageShape,
   /** Replace existing class images. Default false (existing output is a `WRITE_CONFLICT`). */
-  overwrite?: boolean;
+  overwrite: bool.optional(),
   /** Continue existing output: the index space becomes the tiles not written yet. */
-  resume?: boolean;
-  http?: HttpStoreOptions;
-  signal?: AbortSignal;
+  resume: bool.optional(),
+  /** Request options of remote inputs and `s3://` outputs. */
+  http: httpOptionsSchema.optional(),
+  /** Aborts the metadata reads of `open`. */
+  signal: signalSchema.optional(),
   /** Internal (descriptions): tiles served, as `[start, end)` ranges; null = all. */
-  tiles?: [number, number][] | null;
+  tiles: checkedByLayer<[number, number][] | null>().optional(),
   /** Internal (descriptions): open existing output without touching it. */
-  attach?: boolean;
-}
+  attach: bool.optional(),
+};
 
-/** A writer target array spec: an array spec plus `nChannels`. */
-export const writerArraySpecSchema = optionObject(
-  { ...arraySpecShape, nChannels: integerAtLeast(1).optional() },
-  { python: { scale_level: "the writer writes s0 at the spec's scale, plus `pyramid` downsampled levels" } },
-);
+/** The schema of `CellMapDatasetWriter.open`'s options (their only definition). */
+export const datasetWriterOptionsSchema: OptionObject<typeof datasetWriterShape> = optionObject(datasetWriterShape, { aliases: { empty_value: "fillValue" }, python: PYTHON });
 
-/** Options of `CellMapDatasetWriter.open`. */
-export const datasetWriterOptionsSchema = optionObject(
-  {
-    rawPath: nonEmptyString,
-    targetPath: nonEmptyString,
-    classes: z.unknown(),
-    modelClasses: z.unknown().optional(),
-    inputArrays: arraySpecsSchema,
-    targetArrays: z.record(z.string(), writerArraySpecSchema),
-    targetBounds: z.record(z.string(), z.record(z.string(), numberList)),
-    axisOrder: z.unknown().optional(),
-    rawValueTransforms: transformInputSchema.nullable().optional(),
-    overlap: z.unknown().optional(),
-    blend: z.unknown().optional(),
-    dtype: z.unknown().optional(),
-    fillValue: finiteNumber.optional(),
-    format: z.unknown().optional(),
-    compressor: z.unknown().optional(),
-    pyramid: z.unknown().optional(),
-    pyramidMethod: z.unknown().optional(),
-    overwrite: bool.optional(),
-    resume: bool.optional(),
-    http: httpOptionsSchema.optional(),
-    signal: signalSchema.optional(),
-    tiles: z.unknown().optional(),
-    attach: bool.optional(),
-  },
-  { aliases: { empty_value: "fillValue" }, python: PYTHON },
-);
-
-const _writer: SameKeys<CellMapDatasetWriterOptions, z.input<typeof datasetWriterOptionsSchema>> = true;
-const _writerSpec: SameKeys<WriterArraySpec, z.input<typeof writerArraySpecSchema>> = true;
-void [_writer, _writerSpec];
+/** Options of {@link CellMapDatasetWriter.open} (`I`: the input array specs, which type the samples). */
+export type CellMapDatasetWriterOptions<I extends ArraySpecs = ArraySpecs> = Omit<z.input<typeof datasetWriterOptionsSchema>, "inputArrays"> & {
+  /** Input arrays (model inputs) by name: `{ shape, scale }`, z y x (or y x for 2-D). */
+  inputArrays: I;
+};

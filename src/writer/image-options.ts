@@ -1,15 +1,15 @@
 /**
- * The options of {@link ImageWriter} (`image-writer.ts`): their types, their validation with
- * defaults filled in ({@link configure}), the output locations (local directory or `s3://`), and
+ * The options of {@link ImageWriter} (`image-writer.ts`): their schema (their only definition),
+ * their validation with defaults filled in ({@link configure}), the output locations (local directory or `s3://`), and
  * how float predictions become the stored dtype ({@link castInto}).
  */
 import { z } from "zod";
 import { CellMapError, invalid } from "../errors.js";
-import { bool, finiteNumber, integerAtLeast, nonEmptyString } from "../options/fields.js";
-import { optionObject, type SameKeys } from "../options/options.js";
+import { bool, checkedByLayer, finiteNumber, integerAtLeast, nonEmptyString } from "../options/fields.js";
+import { type OptionObject, optionObject } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
 import { httpOptionsSchema } from "../store/options.js";
-import type { HttpStoreOptions } from "../store/http.js";
+import type { HttpStoreOptions } from "../store/options.js";
 import { outputLocation, relativeLocation } from "../store/writable.js";
 import type { ArrayData, CompressorSpec } from "../zarr/write/index.js";
 import { BLEND_MODES, type BlendMode } from "./blend.js";
@@ -33,88 +33,73 @@ const OUTPUT_DTYPES: readonly OutputDType[] = ["float32", "float64", "uint8", "i
 /** World bounds in nm per spatial axis, `[lo, hi]`: `{ z, y, x }` (3-D) or `{ y, x }` (2-D). */
 export type Bounds = Partial<Record<"z" | "y" | "x", readonly [number, number] | number[]>>;
 
-/** Options of {@link ImageWriter.open}. */
-export interface ImageWriterOptions {
-  /** Where the multiscale group goes: a local directory (created) or an `s3://bucket/prefix` URL. */
-  path: string;
-  /** Voxel size in nm per spatial axis: `[z, y, x]` or `[y, x]`. */
-  scale: number[];
-  /** Region to predict (nm); its axes must match `scale`. */
-  bounds: Bounds;
-  /** Window (model output) shape in voxels per spatial axis. */
-  writeShape: number[];
-  /** Context voxels on each side of a tile's core (number or per axis); neighbours share `2·overlap`. Default 0. */
-  overlap?: number | number[];
+/** The storage options of an image, shared by {@link ImageWriter} and `CellMapDatasetWriter`. */
+export const storageShape = {
   /** How overlapping windows are combined (default `crop`). Ignored without overlap. */
-  blend?: BlendMode;
-  /** Adds a leading channel axis of this size (e.g. affinities). */
-  nChannels?: number;
+  blend: checkedByLayer<BlendMode>().optional(),
   /** Stored dtype (default float32); integers are rounded and clipped. */
-  dtype?: OutputDType;
+  dtype: checkedByLayer<OutputDType>().optional(),
   /** Zarr fill value (default 0). */
-  fillValue?: number;
+  fillValue: finiteNumber.optional(),
   /** 2: Zarr v2 + NGFF 0.4 (default); 3: Zarr v3 + NGFF 0.5. */
-  format?: 2 | 3;
+  format: checkedByLayer<2 | 3>().optional(),
   /** Chunk compressor (default blosc/lz4, level 5, byte shuffle); null for raw bytes. */
-  compressor?: CompressorSpec | null;
+  compressor: checkedByLayer<CompressorSpec | null>().optional(),
   /** Number of downsampled levels (s1 … s<n>) written by `finalize()`. Default 0. */
-  pyramid?: number;
+  pyramid: checkedByLayer<number>().optional(),
   /** Default `mean` for float dtypes, `mode` for integer ones. */
-  pyramidMethod?: DownsampleMethod;
+  pyramidMethod: checkedByLayer<DownsampleMethod>().optional(),
+};
+
+const imageWriterShape = {
+  /** Where the multiscale group goes: a local directory (created) or an `s3://bucket/prefix` URL. */
+  path: nonEmptyString,
+  /** Voxel size in nm per spatial axis: `[z, y, x]` or `[y, x]`. */
+  scale: checkedByLayer<number[]>(),
+  /** Region to predict (nm); its axes must match `scale`. */
+  bounds: checkedByLayer<Bounds>(),
+  /** Window (model output) shape in voxels per spatial axis. */
+  writeShape: checkedByLayer<number[]>(),
+  /** Context voxels on each side of a tile's core (number or per axis); neighbours share `2·overlap`. Default 0. */
+  overlap: checkedByLayer<number | number[]>().optional(),
+  /** Adds a leading channel axis of this size (e.g. affinities). */
+  nChannels: integerAtLeast(1).optional(),
+  ...storageShape,
   /** Replace existing output at `path` (deletes everything below it first). Default false. */
-  overwrite?: boolean;
+  overwrite: bool.optional(),
   /** Continue an existing output: skip tiles already written. Default false. */
-  resume?: boolean;
+  resume: bool.optional(),
   /** Write empty zarr groups in every directory from `root` down to `path`'s parent (same kind of location as `path`). */
-  root?: string;
+  root: z.string().optional(),
   /** Multiscale `name` (default: `path` relative to `root` with a leading `/`, else the folder name). */
-  name?: string;
+  name: z.string().optional(),
   /**
    * Open an output created elsewhere without checking or writing metadata (worker threads of
    * `CellMapDatasetWriter`). Default false.
    */
-  attach?: boolean;
+  attach: bool.optional(),
   /** Request options of `s3://` outputs: credentials, region, endpoint (`http.s3`), retries, timeouts. */
-  http?: HttpStoreOptions;
-}
+  http: httpOptionsSchema.optional(),
+};
 
-/** Options of `ImageWriter.open`. */
-export const imageWriterOptionsSchema = optionObject(
-  {
-    path: nonEmptyString,
-    scale: z.unknown(),
-    bounds: z.unknown(),
-    writeShape: z.unknown(),
-    overlap: z.unknown().optional(),
-    blend: z.unknown().optional(),
-    nChannels: integerAtLeast(1).optional(),
-    dtype: z.unknown().optional(),
-    fillValue: finiteNumber.optional(),
-    format: z.unknown().optional(),
-    compressor: z.unknown().optional(),
-    pyramid: z.unknown().optional(),
-    pyramidMethod: z.unknown().optional(),
-    overwrite: bool.optional(),
-    resume: bool.optional(),
-    root: z.string().optional(),
-    name: z.string().optional(),
-    attach: bool.optional(),
-    http: httpOptionsSchema.optional(),
+/**
+ * The schema of `ImageWriter.open`'s options (their only definition). The geometry (`scale`,
+ * `bounds`, `writeShape`, `overlap`) and the storage fields are checked together, against each
+ * other, by {@link configure}.
+ */
+export const imageWriterOptionsSchema: OptionObject<typeof imageWriterShape> = optionObject(imageWriterShape, {
+  aliases: { bounding_box: "bounds", write_voxel_shape: "writeShape" },
+  python: {
+    device: PYTHON.device,
+    context: PYTHON.context,
+    target_class: "the class is the image's folder (path) and multiscale name (name)",
+    axis_order: "the axes follow the length of scale: [z, y, x] or [y, x]",
+    scale_level: "the writer writes s0 at scale, plus `pyramid` downsampled levels",
   },
-  {
-    aliases: { bounding_box: "bounds", write_voxel_shape: "writeShape" },
-    python: {
-      device: PYTHON.device,
-      context: PYTHON.context,
-      target_class: "the class is the image's folder (path) and multiscale name (name)",
-      axis_order: "the axes follow the length of scale: [z, y, x] or [y, x]",
-      scale_level: "the writer writes s0 at scale, plus `pyramid` downsampled levels",
-    },
-  },
-);
+});
 
-const _imageWriter: SameKeys<ImageWriterOptions, z.input<typeof imageWriterOptionsSchema>> = true;
-void _imageWriter;
+/** Options of {@link ImageWriter.open}. */
+export type ImageWriterOptions = z.input<typeof imageWriterOptionsSchema>;
 
 /** The options with every default filled in. */
 export interface Config {
