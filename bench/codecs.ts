@@ -42,7 +42,7 @@ const NCHUNKS = 6;
 /** Deterministic EM-like 64³ uint8 chunk: smooth blobs + gradient + gaussian noise (sd `sd`). */
 function emChunk(seed: number, sd = 6): Uint8Array {
   let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
   const out = new Uint8Array(CHUNK);
   const ph = [rand() * 6, rand() * 6, rand() * 6];
   for (let z = 0, i = 0; z < SIDE; z++)
@@ -72,9 +72,7 @@ function bitshuffle1(block: Uint8Array): Uint8Array {
 async function bloscFrame(data: Uint8Array, cname: "lz4" | "zstd", bitshuffle: boolean): Promise<Uint8Array> {
   const blocksize = 128 * 1024;
   const nblocks = Math.ceil(data.length / blocksize);
-  const inner = cname === "lz4"
-    ? (LZ4 as unknown as AnyClass).fromConfig({ id: "lz4", acceleration: 1 })
-    : (Zstd as unknown as AnyClass).fromConfig({ id: "zstd", level: 3 });
+  const inner = cname === "lz4" ? (LZ4 as unknown as AnyClass).fromConfig({ id: "lz4", acceleration: 1 }) : (Zstd as unknown as AnyClass).fromConfig({ id: "zstd", level: 3 });
   const parts: Uint8Array[] = [];
   let pos = 16 + 4 * nblocks;
   const starts: number[] = [];
@@ -151,13 +149,24 @@ export async function benchCodecs(msPerRun = 400): Promise<Row[]> {
   const gzip = (GZip as unknown as AnyClass).fromConfig({ id: "gzip", level: 5 });
   const cases: Case[] = [
     { name: "blosc-lz4", codec: "numcodecs.blosc", config: { cname: "lz4", clevel: 5, shuffle: 1 }, frames: await Promise.all(chunks.map((c) => bloscFrame(c, "lz4", false))) },
-    { name: "blosc-zstd-bitshuffle", codec: "numcodecs.blosc", config: { cname: "zstd", clevel: 3, shuffle: 2 }, frames: await Promise.all(chunks.map((c) => bloscFrame(c, "zstd", true))) },
+    {
+      name: "blosc-zstd-bitshuffle",
+      codec: "numcodecs.blosc",
+      config: { cname: "zstd", clevel: 3, shuffle: 2 },
+      frames: await Promise.all(chunks.map((c) => bloscFrame(c, "zstd", true))),
+    },
     { name: "zstd", codec: "numcodecs.zstd", config: { level: 3 }, frames: await Promise.all(chunks.map((c) => zstd.encode(c))) },
     { name: "gzip", codec: "numcodecs.gzip", config: { level: 5 }, frames: await Promise.all(chunks.map((c) => gzip.encode(c))) },
   ];
   // LZ4 leaves sd-6 noise uncompressed (streams stored raw); a quieter volume exercises the LZ4 decoder.
   const quiet = Array.from({ length: NCHUNKS }, (_, i) => emChunk(i + 1, 1.5));
-  cases.push({ name: "blosc-lz4, noise sd 1.5", codec: "numcodecs.blosc", config: { cname: "lz4", clevel: 5, shuffle: 1 }, frames: await Promise.all(quiet.map((c) => bloscFrame(c, "lz4", false))), chunks: quiet });
+  cases.push({
+    name: "blosc-lz4, noise sd 1.5",
+    codec: "numcodecs.blosc",
+    config: { cname: "lz4", clevel: 5, shuffle: 1 },
+    frames: await Promise.all(quiet.map((c) => bloscFrame(c, "lz4", false))),
+    chunks: quiet,
+  });
 
   const rows: Row[] = [];
   for (const c of cases) {

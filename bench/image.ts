@@ -38,7 +38,9 @@ async function benchVolume(dir: string, size = 512): Promise<string> {
         data[o++] = v < 0 ? 0 : v > 255 ? 255 : v;
       }
   await writeOmePyramid(p, {
-    format: 2, dtype: "uint8", codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 },
+    format: 2,
+    dtype: "uint8",
+    codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 },
     levels: [{ shape: [size, size, size], scale: [4, 4, 4], translation: [2, 2, 2], chunks: [64, 64, 64], data }],
   });
   fs.writeFileSync(stamp, "ok");

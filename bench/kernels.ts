@@ -27,9 +27,23 @@ export interface KernelRow {
 function rot(axis: "z" | "y" | "x", deg: number): number[][] {
   const c = Math.cos((deg * Math.PI) / 180);
   const s = Math.sin((deg * Math.PI) / 180);
-  if (axis === "z") return [[1, 0, 0], [0, c, -s], [0, s, c]];
-  if (axis === "y") return [[c, 0, s], [0, 1, 0], [-s, 0, c]];
-  return [[c, -s, 0], [s, c, 0], [0, 0, 1]];
+  if (axis === "z")
+    return [
+      [1, 0, 0],
+      [0, c, -s],
+      [0, s, c],
+    ];
+  if (axis === "y")
+    return [
+      [c, 0, s],
+      [0, 1, 0],
+      [-s, 0, c],
+    ];
+  return [
+    [c, -s, 0],
+    [s, c, 0],
+    [0, 0, 1],
+  ];
 }
 
 function mul(a: number[][], b: number[][]): number[][] {
@@ -45,7 +59,14 @@ export function benchKernels(): KernelRow[] {
   const out = plane.batchView(0, 0, 64 ** 3);
   const grids: [string, number[][] | null][] = [
     ["identity (off-grid)", null],
-    ["mirror y", [[1, 0, 0], [0, -1, 0], [0, 0, 1]]],
+    [
+      "mirror y",
+      [
+        [1, 0, 0],
+        [0, -1, 0],
+        [0, 0, 1],
+      ],
+    ],
     ["rotate z 23°", rot("z", 23)],
     ["rotate z 23°, y 11°, x -7°", mul(mul(rot("z", 23), rot("y", 11)), rot("x", -7))],
   ];
@@ -78,7 +99,17 @@ export function benchKernels(): KernelRow[] {
       };
       const a = matrix ? affineIndex(g, grid) : null;
       const sections = a && a.dj[0] === 0 && a.dk[0] === 0 && a.di[1] === 0 && a.di[2] === 0;
-      const kernel = !source ? (interpolation === "nearest" ? "separable nearest (f32 region)" : "separable linear (f32 region)") : sections ? (interpolation === "linear" ? "zrot_linear4_u8" : "zrot_nearest_u8") : interpolation === "nearest" ? "gen_nearest_map + gather (map per sample)" : "gen_linear_u8";
+      const kernel = !source
+        ? interpolation === "nearest"
+          ? "separable nearest (f32 region)"
+          : "separable linear (f32 region)"
+        : sections
+          ? interpolation === "linear"
+            ? "zrot_linear4_u8"
+            : "zrot_nearest_u8"
+          : interpolation === "nearest"
+            ? "gen_nearest_map + gather (map per sample)"
+            : "gen_linear_u8";
       rows.push({ grid: name, interpolation, kernel, region: rshape.join("x"), nsPerVoxel: time(true), nsPerVoxelShared: time(false) });
       arena.release(at);
     }

@@ -56,9 +56,10 @@ export async function startLatencyServer(root: string, latencyMs: number): Promi
   return {
     url: `http://127.0.0.1:${port}`,
     requests: () => n,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

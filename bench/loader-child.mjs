@@ -28,11 +28,15 @@ async function memcpyBandwidth(threads) {
     for (let r = 0; r < 5; r++) { const t = performance.now(); b.set(a); best = Math.min(best, performance.now() - t); }
     parentPort.postMessage(a.byteLength / (best / 1000));`;
   const rates = await Promise.all(
-    Array.from({ length: threads }, () => new Promise((resolve, reject) => {
-      const w = new Worker(code, { eval: true });
-      w.once("message", (v) => (resolve(v), void w.terminate()));
-      w.once("error", reject);
-    })),
+    Array.from(
+      { length: threads },
+      () =>
+        new Promise((resolve, reject) => {
+          const w = new Worker(code, { eval: true });
+          w.once("message", (v) => (resolve(v), void w.terminate()));
+          w.once("error", reject);
+        }),
+    ),
   );
   return rates.reduce((x, y) => x + y, 0);
 }
@@ -44,13 +48,23 @@ const product = (s) => s.reduce((a, b) => a * b, 1);
 async function runConfig(cfg) {
   const wl = cfg.spec;
   const dataset = await CellMapDataset.open({
-    rawPath: cfg.raw, targetPath: `${cfg.gt}/[${cfg.classes.join(",")}]`, classes: cfg.classes,
-    inputArrays: { raw: wl.raw }, targetArrays: { labels: wl.labels }, pad: false,
+    rawPath: cfg.raw,
+    targetPath: `${cfg.gt}/[${cfg.classes.join(",")}]`,
+    classes: cfg.classes,
+    inputArrays: { raw: wl.raw },
+    targetArrays: { labels: wl.labels },
+    pad: false,
     ...(wl.spatial && { spatialTransforms: wl.spatial, isTrain: true }),
   });
   const bytesPerSample = 4 * (product(wl.raw.shape) + cfg.classes.length * product(wl.labels.shape));
   const t0 = performance.now(); // first batch: from construction (worker start-up included)
-  const loader = new CellMapDataLoader(dataset, { batchSize: cfg.batchSize, numWorkers: cfg.workers, seed: 1, chunkCacheBytes: cfg.cacheBytes, ...(process.env.PF && { prefetchFactor: +process.env.PF }) });
+  const loader = new CellMapDataLoader(dataset, {
+    batchSize: cfg.batchSize,
+    numWorkers: cfg.workers,
+    seed: 1,
+    chunkCacheBytes: cfg.cacheBytes,
+    ...(process.env.PF && { prefetchFactor: +process.env.PF }),
+  });
   let firstBatchMs = 0;
   let k = 0;
   /** @type {number[]} */

@@ -151,14 +151,21 @@ export async function loaderVolume(dataDir: string): Promise<{ raw: string; gt: 
       }
     }
   const level = (shape: number, scale: number, data: Uint8Array) => ({
-    shape: [shape, shape, shape], scale: [scale, scale, scale], translation: [scale / 2, scale / 2, scale / 2], chunks: [64, 64, 64], data,
+    shape: [shape, shape, shape],
+    scale: [scale, scale, scale],
+    translation: [scale / 2, scale / 2, scale / 2],
+    chunks: [64, 64, 64],
+    data,
   });
   await writeOmePyramid(raw, { format: 2, dtype: "uint8", codec: BLOSC, levels: [level(n, 4, s0), level(n / 2, 8, downsample(s0, n))] });
   for (const [k, c] of CLASSES.entries()) {
     const l0 = labelVolume(k, n, 4);
     const l1 = labelVolume(k, n / 2, 8);
     await writeOmePyramid(path.join(gt, c), {
-      format: 2, dtype: "uint8", codec: BLOSC, levels: [level(n, 4, l0.data), level(n / 2, 8, l1.data)],
+      format: 2,
+      dtype: "uint8",
+      codec: BLOSC,
+      levels: [level(n, 4, l0.data), level(n / 2, 8, l1.data)],
       attrs: { cellmap: { annotation: { complement_counts: { absent: n ** 3 - l0.foreground } } } },
     });
   }
@@ -199,7 +206,9 @@ export function runChild(cfg: ChildConfig): Promise<LoaderRow> {
   const spec = WORKLOADS[cfg.workload];
   if (!spec) throw new Error(`unknown workload ${cfg.workload} (known: ${Object.keys(WORKLOADS).join(", ")})`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [childFile, JSON.stringify({ ...cfg, spec, batchSize: BATCH, classes: CLASSES, cacheBytes: cacheBytesOf(cfg.cache) })], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [childFile, JSON.stringify({ ...cfg, spec, batchSize: BATCH, classes: CLASSES, cacheBytes: cacheBytesOf(cfg.cache) })], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.on("error", reject);

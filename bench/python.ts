@@ -21,7 +21,23 @@ export interface PythonRow {
 /** Runs the Python loader bench (3 windows of 15 batches, as ours); `fixtures` may be a URL. */
 export async function benchPython(dir: string, fixtures: string, workloads: string[], workers: number[]): Promise<PythonRow[]> {
   const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cm-py-")), "py.json");
-  const args = [path.join(dir, "bench.py"), "--fixtures", fixtures, "--workloads", workloads.join(","), "--workers", workers.join(","), "--runs", "3", "--batches", "15", "--breakdown", "0", "--json", json];
+  const args = [
+    path.join(dir, "bench.py"),
+    "--fixtures",
+    fixtures,
+    "--workloads",
+    workloads.join(","),
+    "--workers",
+    workers.join(","),
+    "--runs",
+    "3",
+    "--batches",
+    "15",
+    "--breakdown",
+    "0",
+    "--json",
+    json,
+  ];
   // Asynchronous: the latency server the Python side may read lives in this process.
   const status = await new Promise<number | null>((resolve, reject) => {
     const child = spawn("/usr/bin/python3", args, { stdio: ["ignore", "inherit", "inherit"] });
@@ -38,7 +54,10 @@ export async function benchPython(dir: string, fixtures: string, workloads: stri
 }
 
 /** Ours with 2 workers against Python's best on the same workload and source, per cache and recycle mode. */
-export function ratioRows(ours: LoaderRow[], py: PythonRow[]): { workload: string; source: string; cache: string; recycle: boolean; ours: number; python: number; ratio: number }[] {
+export function ratioRows(
+  ours: LoaderRow[],
+  py: PythonRow[],
+): { workload: string; source: string; cache: string; recycle: boolean; ours: number; python: number; ratio: number }[] {
   const out: { workload: string; source: string; cache: string; recycle: boolean; ours: number; python: number; ratio: number }[] = [];
   for (const o of ours) {
     if (o.workers !== 2) continue;

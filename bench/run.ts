@@ -52,7 +52,9 @@ if (want("loader")) {
   const { benchLoader } = await import("./loader.js");
   const run = await benchLoader(dataDir, { fixtures, workloads, workers, caches, latencyMs });
   const { fixture, rows } = run;
-  console.log(`## loader on ${fixture}: std = raw 64^3 @ 8 nm + 3 classes 64^3 @ 8 nm; aug = std + mirror y/x + rotate z ±30°; aug3d = std + mirror z/y/x + rotate z ±180°, y/x ±20°; resample = std @ 6 nm; raw4nm = raw 96^3 @ 4 nm + classes 48^3 @ 8 nm; batch 8, shuffled; a for-await loop that drops each batch (recycle = true: it calls loader.recycle)`);
+  console.log(
+    `## loader on ${fixture}: std = raw 64^3 @ 8 nm + 3 classes 64^3 @ 8 nm; aug = std + mirror y/x + rotate z ±30°; aug3d = std + mirror z/y/x + rotate z ±180°, y/x ±20°; resample = std @ 6 nm; raw4nm = raw 96^3 @ 4 nm + classes 48^3 @ 8 nm; batch 8, shuffled; a for-await loop that drops each batch (recycle = true: it calls loader.recycle)`,
+  );
   table(rows as unknown as Record<string, unknown>[]);
   if (python) {
     const { benchPython, ratioRows } = await import("./python.js");

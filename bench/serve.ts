@@ -67,7 +67,12 @@ print(json.dumps({"samplesPerS": rates[len(rates) // 2], "bytesPerSample": nbyte
 async function serverChild(cfg: ChildConfig): Promise<void> {
   const wl = WORKLOADS[cfg.workload];
   const dataset = await CellMapDataset.open({
-    rawPath: cfg.raw, targetPath: `${cfg.gt}/[${CLASSES.join(",")}]`, classes: CLASSES, inputArrays: { raw: wl.raw }, targetArrays: { labels: wl.labels }, pad: false,
+    rawPath: cfg.raw,
+    targetPath: `${cfg.gt}/[${CLASSES.join(",")}]`,
+    classes: CLASSES,
+    inputArrays: { raw: wl.raw },
+    targetArrays: { labels: wl.labels },
+    pad: false,
   });
   const loader = new CellMapDataLoader(dataset, { batchSize: BATCH, numWorkers: cfg.workers, seed: 1, chunkCacheBytes: WARM_CACHE });
   const server = await serve(loader);
@@ -111,7 +116,9 @@ async function servedRow(cfg: ChildConfig, reuse: number): Promise<{ samplesPerS
     return msgs.shift()!;
   };
   const { url, pid } = (await next()) as { url: string; pid: number };
-  const client = spawn(PYTHON, ["-c", CLIENT, JSON.stringify({ url, warmup: cfg.warmupBatches, batches: cfg.batches, windows: cfg.windows, batch: BATCH, reuse, server: pid })], { stdio: ["ignore", "pipe", "inherit"] });
+  const client = spawn(PYTHON, ["-c", CLIENT, JSON.stringify({ url, warmup: cfg.warmupBatches, batches: cfg.batches, windows: cfg.windows, batch: BATCH, reuse, server: pid })], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   let out = "";
   client.stdout!.on("data", (d) => (out += d));
   const code = await new Promise<number | null>((r) => client.on("close", r));
@@ -136,12 +143,25 @@ export async function benchServe(dataDir: string, opts: { fixtures?: string; wor
     const cfg: ChildConfig = { raw, gt, workload: "std", source: "local", workers, cache: "warm", recycle: true, warmupBatches: 40, batches: 15, windows: 3 };
     ensureBuilt();
     const local = await runChild(cfg);
-    rows.push({ path: "in-process", workers, samplesPerS: local.samplesPerS, mbPerS: local.mbPerS, serverCpuMsPerSample: local.cpuMsPerSample, clientCpuMsPerSample: "-", ofInProcess: 1 });
+    rows.push({
+      path: "in-process",
+      workers,
+      samplesPerS: local.samplesPerS,
+      mbPerS: local.mbPerS,
+      serverCpuMsPerSample: local.cpuMsPerSample,
+      clientCpuMsPerSample: "-",
+      ofInProcess: 1,
+    });
     for (const reuse of [0, 2]) {
       const served = await servedRow(cfg, reuse);
       rows.push({
-        path: reuse ? `serve + client, reuse_buffers=${reuse}` : "serve + Python client", workers, samplesPerS: served.samplesPerS, mbPerS: (served.samplesPerS * served.bytesPerSample) / 1e6,
-        serverCpuMsPerSample: served.serverCpuMsPerSample, clientCpuMsPerSample: served.clientCpuMsPerSample, ofInProcess: served.samplesPerS / local.samplesPerS,
+        path: reuse ? `serve + client, reuse_buffers=${reuse}` : "serve + Python client",
+        workers,
+        samplesPerS: served.samplesPerS,
+        mbPerS: (served.samplesPerS * served.bytesPerSample) / 1e6,
+        serverCpuMsPerSample: served.serverCpuMsPerSample,
+        clientCpuMsPerSample: served.clientCpuMsPerSample,
+        ofInProcess: served.samplesPerS / local.samplesPerS,
       });
     }
   }

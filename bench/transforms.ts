@@ -19,10 +19,12 @@ function noisePatch(seed: number): Tensor {
 /** Blobby binary mask (~40 % foreground, with a NaN slab) so the distance transform has real boundaries. */
 function maskPatch(): Tensor {
   const d = new Float32Array(N * N * N);
-  for (let z = 0; z < N; z++) for (let y = 0; y < N; y++) for (let x = 0; x < N; x++) {
-    const v = Math.sin(x / 5) + Math.sin(y / 7) + Math.sin(z / 4);
-    d[(z * N + y) * N + x] = z >= 56 ? NaN : v > 0.3 ? 1 : 0;
-  }
+  for (let z = 0; z < N; z++)
+    for (let y = 0; y < N; y++)
+      for (let x = 0; x < N; x++) {
+        const v = Math.sin(x / 5) + Math.sin(y / 7) + Math.sin(z / 4);
+        d[(z * N + y) * N + x] = z >= 56 ? NaN : v > 0.3 ? 1 : 0;
+      }
   return tensor(d, [N, N, N]);
 }
 

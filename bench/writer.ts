@@ -65,8 +65,13 @@ export async function benchWriter(dataDir: string, size = 256): Promise<WriterRo
   for (const [k, v] of variants.entries()) {
     const dir = path.join(base, `v${k}`);
     const opts: ImageWriterOptions = {
-      path: dir, scale: [4, 4, 4], bounds: { z: [0, 4 * size], y: [0, 4 * size], x: [0, 4 * size] }, writeShape: [T, T, T],
-      compressor: v.compressor, overlap: v.overlap, blend: v.blend,
+      path: dir,
+      scale: [4, 4, 4],
+      bounds: { z: [0, 4 * size], y: [0, 4 * size], x: [0, 4 * size] },
+      writeShape: [T, T, T],
+      compressor: v.compressor,
+      overlap: v.overlap,
+      blend: v.blend,
     };
     const w = await ImageWriter.open(opts);
     const t0 = performance.now();

@@ -47,7 +47,9 @@ describe("bad NGFF metadata from the conformance suite", () => {
       { version: "0.5", marker: '{"name":"x","type":"space","unit":"micrometer"},{"name":"x"' },
     ];
     for (const { version, marker } of cases) {
-      const suite = JSON.parse(fs.readFileSync(path.join(conformance, version, "tests", "image_suite.json"), "utf8")) as { tests: { valid: boolean; data: Record<string, unknown> }[] };
+      const suite = JSON.parse(fs.readFileSync(path.join(conformance, version, "tests", "image_suite.json"), "utf8")) as {
+        tests: { valid: boolean; data: Record<string, unknown> }[];
+      };
       const tc = suite.tests.find((t) => !t.valid && JSON.stringify(t.data).includes(marker));
       assert.ok(tc, `no invalid ${version} case contains ${marker}`);
       const dir = fresh(`ngff-${version}`);
@@ -61,10 +63,7 @@ describe("bad NGFF metadata from the conformance suite", () => {
       const opts = { targetScale: [1, 1], targetVoxelShape: [2, 2], axisOrder: "yx" };
       await assert.rejects(open3(dir, opts), isError(["INVALID_METADATA", "UNSUPPORTED"], dir), `${version} ${marker}`);
       await assert.rejects(describeImage(dir), isError(["INVALID_METADATA", "UNSUPPORTED"], dir));
-      await assert.rejects(
-        CellMapDataset.open({ rawPath: dir, inputArrays: { raw: { shape: [2, 2], scale: [1, 1] } } }),
-        isError(["INVALID_METADATA", "UNSUPPORTED"], dir),
-      );
+      await assert.rejects(CellMapDataset.open({ rawPath: dir, inputArrays: { raw: { shape: [2, 2], scale: [1, 1] } } }), isError(["INVALID_METADATA", "UNSUPPORTED"], dir));
     }
   });
 });

@@ -38,8 +38,7 @@ const DEVIATIONS: Record<string, { expect: boolean; marker: string; reason: stri
   "0.4/image_suite#0": {
     expect: false,
     marker: '"scale":[0.13,0.13]',
-    reason:
-      "scale [0.13, 0.13] for 3 axes (t,y,x): the spec says the scale MUST have one entry per axis; the 0.4 JSON schema cannot check lengths (the 0.5 suite fixed this case)",
+    reason: "scale [0.13, 0.13] for 3 axes (t,y,x): the spec says the scale MUST have one entry per axis; the 0.4 JSON schema cannot check lengths (the 0.5 suite fixed this case)",
   },
   "0.4/image_suite#11": {
     expect: true,

@@ -19,7 +19,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const vivRoot = path.resolve(here, "../../shared/conformance/viv");
 if (!fs.existsSync(vivRoot)) throw new Error(`viv conformance data not found at ${vivRoot}`);
 
-for (const [name, base] of [["blobs_image_v04.ome.zarr", "0.4"], ["blobs_image_v05.ome.zarr", "0.5"]] as const) {
+for (const [name, base] of [
+  ["blobs_image_v04.ome.zarr", "0.4"],
+  ["blobs_image_v05.ome.zarr", "0.5"],
+] as const) {
   describe(`viv/${name}`, () => {
     const dir = path.join(vivRoot, name);
     it("info reads it by its base version and lists the notes under problems", async () => {
@@ -30,7 +33,10 @@ for (const [name, base] of [["blobs_image_v04.ome.zarr", "0.4"], ["blobs_image_v
         "axis y has no unit; assuming nanometer",
         "axis x has no unit; assuming nanometer",
       ]);
-      assert.deepEqual(info.levels.map((l) => [l.path, l.shape, l.dtype]), [["0", [3, 12, 12], "float64"]]);
+      assert.deepEqual(
+        info.levels.map((l) => [l.path, l.shape, l.dtype]),
+        [["0", [3, 12, 12], "float64"]],
+      );
     });
 
     it("neuroglancer: a unitless 2-D view of the spatial axes, centred", async () => {

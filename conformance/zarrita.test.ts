@@ -113,11 +113,19 @@ for (const version of ["v2", "v3"]) {
         }
         chunkCache.clear();
         const za = await openZarrArray(loc, name, `${version}/${name}`);
-        const got = await readRegion(za, za.shape.map(() => 0), za.shape);
+        const got = await readRegion(
+          za,
+          za.shape.map(() => 0),
+          za.shape,
+        );
         assert.deepEqual(got.shape, ref.shape);
         const ours = Array.from(got.data);
         // float32 output: compare the reference rounded to float32 (f8 fixtures are exact anyway)
-        assert.deepEqual(ours, ref.values.map((v) => Math.fround(v)), "matches zarrita's reference decode");
+        assert.deepEqual(
+          ours,
+          ref.values.map((v) => Math.fround(v)),
+          "matches zarrita's reference decode",
+        );
         if (KNOWN[name]) assert.deepEqual(ours, KNOWN[name], "matches the generator's values");
       });
     }

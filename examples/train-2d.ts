@@ -16,14 +16,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
-import {
-  CellMapDataLoader,
-  CellMapDataSplit,
-  CellMapDatasetWriter,
-  CellMapImage,
-  toTfjs,
-  type Tensor,
-} from "../src/index.js";
+import { CellMapDataLoader, CellMapDataSplit, CellMapDatasetWriter, CellMapImage, toTfjs, type Tensor } from "../src/index.js";
 import { writeSyntheticDataset } from "../src/demo/index.js";
 
 const args = process.argv.slice(2);

@@ -216,16 +216,24 @@ interface Source {
 const SOURCES: Source[] = [
   { name: "u8", i32: (a) => `(i32.load8_u ${a})`, f64: (a) => `(f64.convert_i32_u (i32.load8_u ${a}))`, f32: (a) => `(f32.convert_i32_u (i32.load8_u ${a}))` },
   { name: "i8", i32: (a) => `(i32.load8_s ${a})`, f64: (a) => `(f64.convert_i32_s (i32.load8_s ${a}))`, f32: (a) => `(f32.convert_i32_s (i32.load8_s ${a}))` },
-  { name: "u16", i32: (a) => `(i32.load16_u align=1 ${a})`, f64: (a) => `(f64.convert_i32_u (i32.load16_u align=1 ${a}))`, f32: (a) => `(f32.convert_i32_u (i32.load16_u align=1 ${a}))` },
-  { name: "i16", i32: (a) => `(i32.load16_s align=1 ${a})`, f64: (a) => `(f64.convert_i32_s (i32.load16_s align=1 ${a}))`, f32: (a) => `(f32.convert_i32_s (i32.load16_s align=1 ${a}))` },
+  {
+    name: "u16",
+    i32: (a) => `(i32.load16_u align=1 ${a})`,
+    f64: (a) => `(f64.convert_i32_u (i32.load16_u align=1 ${a}))`,
+    f32: (a) => `(f32.convert_i32_u (i32.load16_u align=1 ${a}))`,
+  },
+  {
+    name: "i16",
+    i32: (a) => `(i32.load16_s align=1 ${a})`,
+    f64: (a) => `(f64.convert_i32_s (i32.load16_s align=1 ${a}))`,
+    f32: (a) => `(f32.convert_i32_s (i32.load16_s align=1 ${a}))`,
+  },
   { name: "f32", f64: (a) => `(f64.promote_f32 (f32.load align=1 ${a}))`, f32: (a) => `(f32.load align=1 ${a})` },
 ];
 const L = (n: string) => `(local.get ${n})`;
-const blend = (v0: string, v1: string, w: string) =>
-  `(f64.add (f64.mul ${v0} (f64.sub (f64.const 1) ${w})) (f64.mul ${v1} ${w}))`;
+const blend = (v0: string, v1: string, w: string) => `(f64.add (f64.mul ${v0} (f64.sub (f64.const 1) ${w})) (f64.mul ${v1} ${w}))`;
 /** `v0` where `w` is 0, else the blend (both sides evaluated: no branch on the weight). */
-const blendOrKeep = (v0: string, v1: string, w: string, tmp: string) =>
-  `(local.set ${tmp} ${v0}) (select ${L(tmp)} ${blend(L(tmp), v1, w)} (f64.eq ${w} (f64.const 0)))`;
+const blendOrKeep = (v0: string, v1: string, w: string, tmp: string) => `(local.set ${tmp} ${v0}) (select ${L(tmp)} ${blend(L(tmp), v1, w)} (f64.eq ${w} (f64.const 0)))`;
 /** Fills `n` float32 values at `$o` with `pad` (advancing `$o`). */
 const fillPad = (n: string, pad: string) => `
           (local.set $e (i32.add ${L("$o")} (i32.shl ${n} (i32.const 2))))
@@ -432,7 +440,8 @@ function generalFuncs(t: Source | null): string {
   const keep = t?.name === "f32";
   const blend1 = (v0: string, v1: string, w: string, tmp: string) => (keep ? `(block (result f64) ${blendOrKeep(v0, v1, w, tmp)})` : blend(v0, v1, w));
   const lerp1 = (a: string) => blend1(t!.f64(`(i32.add ${a} (local.get $xa))`), t!.f64(`(i32.add ${a} (local.get $xb))`), L("$wx"), "$t0");
-  const lerp2 = (za: string) => `(block (result f64) (local.set $t1 ${lerp1(`(i32.add ${za} (local.get $ya))`)}) ${blend1(L("$t1"), lerp1(`(i32.add ${za} (local.get $yb))`), L("$wy"), "$t2")})`;
+  const lerp2 = (za: string) =>
+    `(block (result f64) (local.set $t1 ${lerp1(`(i32.add ${za} (local.get $ya))`)}) ${blend1(L("$t1"), lerp1(`(i32.add ${za} (local.get $yb))`), L("$wy"), "$t2")})`;
   const outside = (a: string) => `(i32.or (f64.lt ${L(`$f${a}`)} ${L("$lb")}) (f64.gt ${L(`$f${a}`)} ${L(`$u${a}`)}))`;
   const fs = (kf: string) => `
           (local.set $fz ${atK("z", kf)})

@@ -35,7 +35,17 @@ export { defaultRawTransform, defaultTargetTransform } from "./dataset/defaults.
 export { openDescription, registerDescriptionKind, type DescriptionOpener } from "./dataset/kinds.js";
 export type { ClassCount, ClassCounts } from "./dataset/counts.js";
 export type {
-  AnyDatasetItem, ArraySpec, ArraySpecs, DatasetDescription, DatasetItem, DatasetLike, GetOptions, LevelInfo, SampleBase, SampleMetadata, SpecTensor,
+  AnyDatasetItem,
+  ArraySpec,
+  ArraySpecs,
+  DatasetDescription,
+  DatasetItem,
+  DatasetLike,
+  GetOptions,
+  LevelInfo,
+  SampleBase,
+  SampleMetadata,
+  SpecTensor,
 } from "./dataset/types.js";
 
 export { CellMapDataLoader, type CellMapDataLoaderOptions, type LoaderState, type SamplerInput, type WeightedMode } from "./loader/loader.js";

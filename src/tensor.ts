@@ -7,11 +7,7 @@
 import { CellMapError } from "./errors.js";
 
 /** Data types a zarr source may have. */
-export type DataType =
-  | "bool"
-  | "int8" | "int16" | "int32" | "int64"
-  | "uint8" | "uint16" | "uint32" | "uint64"
-  | "float16" | "float32" | "float64";
+export type DataType = "bool" | "int8" | "int16" | "int32" | "int64" | "uint8" | "uint16" | "uint32" | "uint64" | "float16" | "float32" | "float64";
 
 /**
  * Element type of a patch tensor: float32 (the default everywhere), or, for an array that asks
@@ -98,9 +94,7 @@ export function tensor(data: Float32Array, shape: number[], sourceDtype: DataTyp
  * A typed array holding the values of a stored array of some {@link DataType}: 64-bit integers
  * as BigInt arrays, bool as bytes of 0/1, float16 as its bit patterns.
  */
-export type DTypeArray =
-  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
-  | BigUint64Array | BigInt64Array | Float32Array | Float64Array;
+export type DTypeArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | BigUint64Array | BigInt64Array | Float32Array | Float64Array;
 
 /** What the library knows of a {@link DataType}: see {@link DTYPES}. */
 export interface DTypeInfo {
@@ -137,5 +131,4 @@ export function dtypeMax(dtype: DataType): number {
 }
 
 /** Typed arrays readable with `[]` as numbers (decoded chunks, regions). */
-export type NumericArray =
-  | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array;
+export type NumericArray = Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array;

@@ -63,7 +63,10 @@ describe("bad input", () => {
     fs.renameSync(path.join(dir, "s1"), path.join(dir, "s1.gone"));
     await assert.rejects(open3(dir, { targetScale: [8, 8, 8] }), isError("NOT_FOUND", path.join(dir, "s1")));
     const info = await describeImage(dir);
-    assert.ok(info.problems.some((p) => p.startsWith("s1:") && /not found/i.test(p)), info.problems.join("; "));
+    assert.ok(
+      info.problems.some((p) => p.startsWith("s1:") && /not found/i.test(p)),
+      info.problems.join("; "),
+    );
     fs.renameSync(path.join(dir, "s1.gone"), path.join(dir, "s1"));
     fs.writeFileSync(path.join(dir, ".zattrs"), "{ not json");
     await assert.rejects(open3(dir), isError("INVALID_METADATA", dir));
@@ -81,7 +84,10 @@ describe("bad input", () => {
     editJson(path.join(v2, "s0", ".zarray"), (j) => (j.compressor = { id: "nonsense" }));
     await assert.rejects(open3(v2), isError("UNSUPPORTED", '"numcodecs.nonsense"', path.join(v2, "s0")));
     const info = await describeImage(v2);
-    assert.ok(info.problems.some((p) => p.startsWith("s0:") && p.includes("nonsense")), info.problems.join("; "));
+    assert.ok(
+      info.problems.some((p) => p.startsWith("s0:") && p.includes("nonsense")),
+      info.problems.join("; "),
+    );
     const v3 = fresh("codec3");
     await pyramid(v3, { format: 3, chunksPerShard: [2, 2, 2], codec: { id: "gzip" } });
     editJson(path.join(v3, "s0", "zarr.json"), (j) => j.codecs[0].configuration.codecs.push({ name: "frobnicate" }));
@@ -93,7 +99,10 @@ describe("bad input", () => {
     await pyramid(blosc, { codec: { id: "blosc", cname: "zstd" } });
     fs.writeFileSync(path.join(blosc, "s0", "1.0.1"), "this is not a blosc frame at all");
     const img = await open3(blosc);
-    await assert.rejects(img.read([4, 4, 4]).then(() => img.read([20, 4, 20])), isError("CORRUPT_CHUNK", "s0/1.0.1"));
+    await assert.rejects(
+      img.read([4, 4, 4]).then(() => img.read([20, 4, 20])),
+      isError("CORRUPT_CHUNK", "s0/1.0.1"),
+    );
     const gzip = fresh("gzip");
     await pyramid(gzip, { codec: { id: "gzip" } });
     const g = fs.readFileSync(path.join(gzip, "s0", "0.0.0"));
@@ -137,7 +146,10 @@ describe("bad input", () => {
     await makeLabelPyramid(path.join(root, "gt", "cell"), {
       shape: [16, 16, 16],
       chunks: [8, 8, 8],
-      shapes: [{ kind: "box", min: [0, 0, 0], max: [32, 64, 64], value: 2 }, { kind: "box", min: [32, 0, 0], max: [40, 64, 64], value: 7 }],
+      shapes: [
+        { kind: "box", min: [0, 0, 0], max: [32, 64, 64], value: 2 },
+        { kind: "box", min: [32, 0, 0], max: [40, 64, 64], value: 7 },
+      ],
     });
     const warnings: Error[] = [];
     const onWarning = (w: Error) => warnings.push(w);
@@ -159,7 +171,12 @@ describe("bad input", () => {
       assert.ok(w.message.includes(path.join(root, "gt", "cell")), w.message);
       const values = new Set(Array.from(((await ds.get(0)).gt as Tensor).data));
       assert.ok(values.has(2), `stored values are kept without a target transform: ${[...values]}`);
-      const split = await CellMapDataSplit.open({ datasetDict: { train: [{ raw, gt: opts.targetPath! }] }, classes: ["cell"], inputArrays: opts.inputArrays, targetArrays: opts.targetArrays });
+      const split = await CellMapDataSplit.open({
+        datasetDict: { train: [{ raw, gt: opts.targetPath! }] },
+        classes: ["cell"],
+        inputArrays: opts.inputArrays,
+        targetArrays: opts.targetArrays,
+      });
       const item = await split.trainDatasets[0].get(0);
       assert.deepEqual([...new Set(Array.from((item.gt as Tensor).data))], [1], "the datasplit default Binarize(0) maps them to 1");
     } finally {
@@ -169,7 +186,15 @@ describe("bad input", () => {
 
   it("NaN / Inf in raw: preserved by reads and value transforms; the default raw transform maps NaN to 0 and ±Inf to ±FLOAT32_MAX", async () => {
     const dir = fresh("nan");
-    const levels = [{ shape: [4, 4, 4], scale: [4, 4, 4], translation: [2, 2, 2], chunks: [4, 4, 4], data: (i: number[]) => (i[2] === 1 ? NaN : i[2] === 2 ? Infinity : i[2] === 3 ? -Infinity : 5) }];
+    const levels = [
+      {
+        shape: [4, 4, 4],
+        scale: [4, 4, 4],
+        translation: [2, 2, 2],
+        chunks: [4, 4, 4],
+        data: (i: number[]) => (i[2] === 1 ? NaN : i[2] === 2 ? Infinity : i[2] === 3 ? -Infinity : 5),
+      },
+    ];
     await writeOmePyramid(dir, { format: 2, dtype: "float32", levels });
     chunkCache.clear();
     const img = await CellMapImage.open({ path: dir, targetScale: [4, 4, 4], targetVoxelShape: [1, 1, 4] });
@@ -224,9 +249,17 @@ describe("bad input", () => {
     await assert.rejects(new CellMapSubset(ds, [0]).get(1), isError("OUT_OF_RANGE"));
     await assert.rejects(new CellMapDataLoader(ds).get([0, -3]), isError("OUT_OF_RANGE", "sample -3"));
     const img = await open3(raw, { targetVoxelShape: [2, 2, 2] });
-    for (const c of [[NaN, 8, 8], [8, Infinity, 8], [8, 8]]) await assert.rejects(img.read(c), isError("INVALID_ARGUMENT", "center"), String(c));
+    for (const c of [
+      [NaN, 8, 8],
+      [8, Infinity, 8],
+      [8, 8],
+    ])
+      await assert.rejects(img.read(c), isError("INVALID_ARGUMENT", "center"), String(c));
     const clamped = await img.read([1e12, -1e12, 1e300]);
-    assert.ok(clamped.data.every((v) => Number.isFinite(v)), "without padding, far-away centres read the clamped edge");
+    assert.ok(
+      clamped.data.every((v) => Number.isFinite(v)),
+      "without padding, far-away centres read the clamped edge",
+    );
     const padded = await open3(raw, { targetVoxelShape: [2, 2, 2], pad: true, padValue: -7 });
     assert.deepEqual(Array.from((await padded.read([1e12, -1e12, 1e300])).data), new Array(8).fill(-7));
   });
@@ -261,10 +294,16 @@ describe("bad input", () => {
       CellMapDataSplit.open({ csvText: "train\nvalidate,x,y,z,w,v,u\n", inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4] } } }),
       isError("INVALID_ARGUMENT", "no valid training dataset", "line 1"),
     );
-    await assert.rejects(CellMapDataSplit.open({ csvPath: path.join(root, "nope.csv"), inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4] } } }), isError("NOT_FOUND", "nope.csv"));
+    await assert.rejects(
+      CellMapDataSplit.open({ csvPath: path.join(root, "nope.csv"), inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4] } } }),
+      isError("NOT_FOUND", "nope.csv"),
+    );
     const fromFile = await CellMapDataSplit.open({ csvPath: csv, inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4] } } });
     assert.equal(fromFile.trainDatasets.length, 1);
-    assert.deepEqual(fromFile.problems.map((p) => p.line), [3]);
+    assert.deepEqual(
+      fromFile.problems.map((p) => p.line),
+      [3],
+    );
   });
 
   it("unwritable output path -> IO naming the path", async () => {
@@ -306,12 +345,14 @@ describe("bad input", () => {
     chunkCache.clear();
     const img = await CellMapImage.open({ path: dir, targetScale: [4, 4, 4], targetVoxelShape: [2, 2, 2] });
     const seen = new Set<number>();
-    for (const z of [0, 1]) for (const y of [0, 1]) for (const x of [0, 1]) {
-      const t = await img.read([8 + 16 * z, 8 + 16 * y, 8 + 16 * x]);
-      const v = new Set(t.data);
-      assert.equal(v.size, 1, `chunk ${z}.${y}.${x} is uniform`);
-      seen.add([...v][0]);
-    }
+    for (const z of [0, 1])
+      for (const y of [0, 1])
+        for (const x of [0, 1]) {
+          const t = await img.read([8 + 16 * z, 8 + 16 * y, 8 + 16 * x]);
+          const v = new Set(t.data);
+          assert.equal(v.size, 1, `chunk ${z}.${y}.${x} is uniform`);
+          seen.add([...v][0]);
+        }
     assert.deepEqual([...seen].sort(), [1, 2]);
   });
 });
@@ -348,7 +389,9 @@ describe("metadata other tools write", () => {
   it("NGFF versions like 0.4-dev-* / 0.5-rc* are read by their base version and noted under problems; unknown bases are refused", async () => {
     const v2 = fresh("dev04");
     await pyramid(v2, { levels: 2 });
-    editJson(path.join(v2, ".zattrs"), (j) => { j.multiscales[0].version = "0.4-dev-spatialdata"; });
+    editJson(path.join(v2, ".zattrs"), (j) => {
+      j.multiscales[0].version = "0.4-dev-spatialdata";
+    });
     const img = await open3(v2);
     assert.equal(img.multiscale.version, "0.4");
     assert.deepEqual(img.multiscale.notes, [`NGFF version "0.4-dev-spatialdata" read as 0.4`]);
@@ -358,13 +401,19 @@ describe("metadata other tools write", () => {
 
     const v3 = fresh("rc05");
     await pyramid(v3, { levels: 1, format: 3 });
-    editJson(path.join(v3, "zarr.json"), (j) => { j.attributes.ome.version = "0.5-rc2"; });
+    editJson(path.join(v3, "zarr.json"), (j) => {
+      j.attributes.ome.version = "0.5-rc2";
+    });
     assert.equal((await open3(v3)).multiscale.version, "0.5");
     assert.ok((await describeImage(v3)).problems.includes(`NGFF version "0.5-rc2" read as 0.5`));
 
-    editJson(path.join(v3, "zarr.json"), (j) => { j.attributes.ome.version = "0.6-dev"; });
+    editJson(path.join(v3, "zarr.json"), (j) => {
+      j.attributes.ome.version = "0.6-dev";
+    });
     await assert.rejects(open3(v3), isError("UNSUPPORTED", `unsupported NGFF version "0.6-dev"`, v3));
-    editJson(path.join(v2, ".zattrs"), (j) => { j.multiscales[0].version = "0.40"; });
+    editJson(path.join(v2, ".zattrs"), (j) => {
+      j.multiscales[0].version = "0.40";
+    });
     await assert.rejects(open3(v2), isError("UNSUPPORTED", `unsupported NGFF version "0.40"`));
   });
 
@@ -383,7 +432,10 @@ describe("metadata other tools write", () => {
       await new Promise((r) => setImmediate(r));
       assert.deepEqual(img.scaleLevel.scale, [4, 4, 4]);
       const ours = warnings.filter((w) => (w as Error & { code?: string }).code === "CELLMAP_NO_UNIT");
-      assert.deepEqual(ours.map((w) => w.message), [`${dir}: axis y has no unit; assuming nanometer`, `${dir}: axis x has no unit; assuming nanometer`]);
+      assert.deepEqual(
+        ours.map((w) => w.message),
+        [`${dir}: axis y has no unit; assuming nanometer`, `${dir}: axis x has no unit; assuming nanometer`],
+      );
     } finally {
       process.off("warning", onWarning);
     }
@@ -396,7 +448,10 @@ describe("metadata other tools write", () => {
     const fx = await pyramid(dir, { levels: 1 });
     editJson(path.join(dir, ".zattrs"), (j) => {
       for (const a of j.multiscales[0].axes) {
-        if (a.name === "z") { a.units = a.unit; delete a.unit; } else a.unit = "pixel";
+        if (a.name === "z") {
+          a.units = a.unit;
+          delete a.unit;
+        } else a.unit = "pixel";
       }
     });
     const warnings: Error[] = [];
@@ -409,10 +464,10 @@ describe("metadata other tools write", () => {
       await open3(dir);
       assert.equal((await img.read([10, 10, 10])).data[0], fx.value([4, 4, 4]), "voxel 0 of the patch sits at [4, 4, 4] nm");
       const ours = warnings.filter((w) => (w as Error & { code?: string }).code === "CELLMAP_NO_UNIT");
-      assert.deepEqual(ours.map((w) => w.message), [
-        `${dir}: axis y has no unit of length (unit "pixel"); assuming nanometer`,
-        `${dir}: axis x has no unit of length (unit "pixel"); assuming nanometer`,
-      ]);
+      assert.deepEqual(
+        ours.map((w) => w.message),
+        [`${dir}: axis y has no unit of length (unit "pixel"); assuming nanometer`, `${dir}: axis x has no unit of length (unit "pixel"); assuming nanometer`],
+      );
     } finally {
       process.off("warning", onWarning);
     }
@@ -422,7 +477,9 @@ describe("metadata other tools write", () => {
       `axis y has no unit of length (unit "pixel"); assuming nanometer`,
       `axis x has no unit of length (unit "pixel"); assuming nanometer`,
     ]);
-    editJson(path.join(dir, ".zattrs"), (j) => { j.multiscales[0].axes[2].unit = 1; });
+    editJson(path.join(dir, ".zattrs"), (j) => {
+      j.multiscales[0].axes[2].unit = 1;
+    });
     await assert.rejects(open3(dir), isError("INVALID_METADATA", "multiscales[0].axes[2].unit: expected string, got number", dir));
   });
 
@@ -432,7 +489,14 @@ describe("metadata other tools write", () => {
     const want = Array.from((await (await open3(v2)).read([10, 10, 10])).data);
     for (const version of ["0.1", "0.2"]) {
       fs.writeFileSync(path.join(v2, ".zattrs"), JSON.stringify({ multiscales: [{ version, name: "raw", datasets: [{ path: "s0" }, { path: "s1" }], type: "mean" }] }));
-      const refusal = isError("UNSUPPORTED", `multiscales[0].version: unsupported NGFF version "${version}"`, "0.4 and 0.5", `CellMapImage.open({ path: "${v2}/s0", voxelSize`, `info ${v2}/s0 --voxel-size`, `[${v2}]`);
+      const refusal = isError(
+        "UNSUPPORTED",
+        `multiscales[0].version: unsupported NGFF version "${version}"`,
+        "0.4 and 0.5",
+        `CellMapImage.open({ path: "${v2}/s0", voxelSize`,
+        `info ${v2}/s0 --voxel-size`,
+        `[${v2}]`,
+      );
       await assert.rejects(open3(v2), refusal);
       await assert.rejects(describeImage(v2), refusal);
     }
@@ -448,13 +512,15 @@ describe("metadata other tools write", () => {
       const ms = j.attributes.ome.multiscales[0];
       j.attributes.ome = {
         version: "0.6.dev1",
-        multiscales: [{
-          coordinateSystems: [{ name: "physical", axes: ms.axes }],
-          datasets: ms.datasets.map((d: { path: string; coordinateTransformations: unknown[] }) => ({
-            path: d.path,
-            coordinateTransformations: [{ type: "sequence", input: d.path, output: "physical", transformations: d.coordinateTransformations }],
-          })),
-        }],
+        multiscales: [
+          {
+            coordinateSystems: [{ name: "physical", axes: ms.axes }],
+            datasets: ms.datasets.map((d: { path: string; coordinateTransformations: unknown[] }) => ({
+              path: d.path,
+              coordinateTransformations: [{ type: "sequence", input: d.path, output: "physical", transformations: d.coordinateTransformations }],
+            })),
+          },
+        ],
       };
     });
     const refusal = isError("UNSUPPORTED", `ome.version: unsupported NGFF version "0.6.dev1"`, "0.4 and 0.5", `${v3}/s0`, "--voxel-size");
@@ -482,20 +548,35 @@ describe("metadata other tools write", () => {
   it("bare arrays with a codec the library lacks (bz2, zfpy, pcodec, fletcher32): info describes them and names the codec; reading is UNSUPPORTED", async () => {
     const cases: Array<{ name: string; codec: string; meta: Record<string, unknown>; file: string }> = [
       {
-        name: "bz2", codec: "numcodecs.bz2", file: "0.0",
+        name: "bz2",
+        codec: "numcodecs.bz2",
+        file: "0.0",
         meta: { ".zarray": { zarr_format: 2, shape: [4, 6], chunks: [2, 3], dtype: "<u2", compressor: { id: "bz2", level: 1 }, fill_value: 0, filters: null, order: "C" } },
       },
       {
-        name: "fletcher32", codec: "numcodecs.fletcher32", file: "0.0",
+        name: "fletcher32",
+        codec: "numcodecs.fletcher32",
+        file: "0.0",
         meta: { ".zarray": { zarr_format: 2, shape: [4, 6], chunks: [2, 3], dtype: "<u2", compressor: null, fill_value: 0, filters: [{ id: "fletcher32" }], order: "C" } },
       },
       ...["numcodecs.zfpy", "numcodecs.pcodec"].map((codec) => ({
-        name: codec.slice(10), codec, file: "c/0/0",
+        name: codec.slice(10),
+        codec,
+        file: "c/0/0",
         meta: {
           "zarr.json": {
-            zarr_format: 3, node_type: "array", shape: [4, 6], data_type: "float32", fill_value: 0, attributes: {},
-            chunk_grid: { name: "regular", configuration: { chunk_shape: [2, 3] } }, chunk_key_encoding: { name: "default" },
-            codecs: [{ name: "bytes", configuration: { endian: "little" } }, { name: codec, configuration: {} }],
+            zarr_format: 3,
+            node_type: "array",
+            shape: [4, 6],
+            data_type: "float32",
+            fill_value: 0,
+            attributes: {},
+            chunk_grid: { name: "regular", configuration: { chunk_shape: [2, 3] } },
+            chunk_key_encoding: { name: "default" },
+            codecs: [
+              { name: "bytes", configuration: { endian: "little" } },
+              { name: codec, configuration: {} },
+            ],
           },
         },
       })),
@@ -507,13 +588,36 @@ describe("metadata other tools write", () => {
       fs.writeFileSync(path.join(dir, c.file), Buffer.from("not a chunk any codec wrote"));
       const info = await describeImage(dir);
       assert.equal(info.kind, "array", c.name);
-      assert.deepEqual([info.levels[0].shape, info.levels[0].chunks], [[4, 6], [2, 3]], c.name);
-      assert.ok(info.levels[0].codecs.some((x) => x.includes(c.name)), `${c.name}: ${info.levels[0].codecs.join(" > ")}`);
-      assert.ok(info.problems.some((p) => /no voxel size/.test(p)), info.problems.join("; "));
+      assert.deepEqual(
+        [info.levels[0].shape, info.levels[0].chunks],
+        [
+          [4, 6],
+          [2, 3],
+        ],
+        c.name,
+      );
+      assert.ok(
+        info.levels[0].codecs.some((x) => x.includes(c.name)),
+        `${c.name}: ${info.levels[0].codecs.join(" > ")}`,
+      );
+      assert.ok(
+        info.problems.some((p) => /no voxel size/.test(p)),
+        info.problems.join("; "),
+      );
       assert.ok(info.problems.includes(`unknown codec "${c.codec}": the array cannot be read (no such codec is registered)`), info.problems.join("; "));
       const sized = await describeImage(dir, undefined, undefined, { voxelSize: [8, 4] });
-      assert.deepEqual([sized.spatialAxes, sized.levels[0].scale], [["y", "x"], [8, 4]], c.name);
-      assert.ok(sized.problems.some((p) => p.startsWith(`unknown codec "${c.codec}"`)), sized.problems.join("; "));
+      assert.deepEqual(
+        [sized.spatialAxes, sized.levels[0].scale],
+        [
+          ["y", "x"],
+          [8, 4],
+        ],
+        c.name,
+      );
+      assert.ok(
+        sized.problems.some((p) => p.startsWith(`unknown codec "${c.codec}"`)),
+        sized.problems.join("; "),
+      );
       await assert.rejects(
         CellMapImage.open({ path: dir, voxelSize: [8, 4], targetScale: [8, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }),
         isError("UNSUPPORTED", `unknown codec "${c.codec}"`, dir),
@@ -527,10 +631,20 @@ describe("metadata other tools write", () => {
     await writeArray(v3, { zarrFormat: 3, shape: [2, 6, 8, 10], chunks: [1, 3, 4, 5], dtype: "float32", compressor: { id: "zstd" } }, data);
     const info = await describeImage(v3);
     assert.equal(info.kind, "array");
-    assert.deepEqual(info.levels.map((l) => [l.shape, l.chunks, l.dtype, l.scale]), [[[2, 6, 8, 10], [1, 3, 4, 5], "float32", []]]);
+    assert.deepEqual(
+      info.levels.map((l) => [l.shape, l.chunks, l.dtype, l.scale]),
+      [[[2, 6, 8, 10], [1, 3, 4, 5], "float32", []]],
+    );
     assert.match(info.problems.join(), /bare array: no multiscales metadata, so no voxel size/);
     const withSize = await describeImage(v3, undefined, undefined, { voxelSize: [16, 8, 8], translation: [100, 0, 4] });
-    assert.deepEqual([withSize.spatialAxes, withSize.levels[0].scale, withSize.levels[0].translation], [["z", "y", "x"], [16, 8, 8], [100, 0, 4]]);
+    assert.deepEqual(
+      [withSize.spatialAxes, withSize.levels[0].scale, withSize.levels[0].translation],
+      [
+        ["z", "y", "x"],
+        [16, 8, 8],
+        [100, 0, 4],
+      ],
+    );
 
     await assert.rejects(open3(v3), isError("NOT_FOUND", "found an array", "voxelSize"));
     // Leading dim = channel; voxel (z=1, y=2, x=3) of channel 1 sits at [116, 16, 28] nm.
@@ -542,13 +656,29 @@ describe("metadata other tools write", () => {
     assert.deepEqual(Array.from(patch.data), [at(1, 1, 2, 3), at(1, 1, 2, 4)]);
 
     const v2 = fresh("bare2");
-    await writeArray(v2, { zarrFormat: 2, shape: [6, 8], chunks: [3, 4], dtype: "uint8", compressor: { id: "blosc", cname: "lz4" } }, Uint8Array.from({ length: 48 }, (_, i) => i));
+    await writeArray(
+      v2,
+      { zarrFormat: 2, shape: [6, 8], chunks: [3, 4], dtype: "uint8", compressor: { id: "blosc", cname: "lz4" } },
+      Uint8Array.from({ length: 48 }, (_, i) => i),
+    );
     const flat = await CellMapImage.open({ path: v2, voxelSize: [4, 4], targetScale: [4, 4], targetVoxelShape: [6, 8], axisOrder: "yx" });
-    assert.deepEqual(Array.from((await flat.read([10, 14])).data), Array.from({ length: 48 }, (_, i) => i));
+    assert.deepEqual(
+      Array.from((await flat.read([10, 14])).data),
+      Array.from({ length: 48 }, (_, i) => i),
+    );
 
-    await assert.rejects(CellMapImage.open({ path: v2, voxelSize: [4, 4, 4], targetScale: [4, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }), isError("INVALID_ARGUMENT", "voxelSize has 3 entries but the array has only 2 dimensions"));
-    await assert.rejects(CellMapImage.open({ path: v2, voxelSize: [4, 0], targetScale: [4, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }), isError("INVALID_ARGUMENT", "voxelSize must be 2 or 3 positive numbers"));
-    await assert.rejects(CellMapImage.open({ path: v2, voxelSize: [4, 4], translation: [1], targetScale: [4, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }), isError("INVALID_ARGUMENT", "translation must be 2 finite numbers"));
+    await assert.rejects(
+      CellMapImage.open({ path: v2, voxelSize: [4, 4, 4], targetScale: [4, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }),
+      isError("INVALID_ARGUMENT", "voxelSize has 3 entries but the array has only 2 dimensions"),
+    );
+    await assert.rejects(
+      CellMapImage.open({ path: v2, voxelSize: [4, 0], targetScale: [4, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }),
+      isError("INVALID_ARGUMENT", "voxelSize must be 2 or 3 positive numbers"),
+    );
+    await assert.rejects(
+      CellMapImage.open({ path: v2, voxelSize: [4, 4], translation: [1], targetScale: [4, 4], targetVoxelShape: [2, 2], axisOrder: "yx" }),
+      isError("INVALID_ARGUMENT", "translation must be 2 finite numbers"),
+    );
     const group = fresh("group");
     await pyramid(group, { levels: 1 });
     await assert.rejects(open3(group, { voxelSize: [4, 4, 4] }), isError("NOT_FOUND", "no zarr array here (voxelSize opens a bare array"));
@@ -568,17 +698,31 @@ describe("metadata other tools write", () => {
     for (const c of cases) {
       const dir = fresh(`f16-${c.name}`);
       // The project's writer has no float16; write the bit patterns as uint16, then declare float16.
-      await writeArray(dir, { ...c.spec, shape: [8, 8], chunks: [4, 4], dtype: "uint16" }, Uint16Array.from({ length: 64 }, (_, i) => (i < 32 ? data[i] : 0)), { skipEmptyChunks: true });
+      await writeArray(
+        dir,
+        { ...c.spec, shape: [8, 8], chunks: [4, 4], dtype: "uint16" },
+        Uint16Array.from({ length: 64 }, (_, i) => (i < 32 ? data[i] : 0)),
+        { skipEmptyChunks: true },
+      );
       const metaFile = path.join(dir, c.spec.zarrFormat === 3 ? "zarr.json" : ".zarray");
       editJson(metaFile, (j) => {
-        if (c.spec.zarrFormat === 3) { j.data_type = "float16"; j.fill_value = "NaN"; }
-        else { j.dtype = j.dtype.replace("u2", "f2"); j.fill_value = "NaN"; }
+        if (c.spec.zarrFormat === 3) {
+          j.data_type = "float16";
+          j.fill_value = "NaN";
+        } else {
+          j.dtype = j.dtype.replace("u2", "f2");
+          j.fill_value = "NaN";
+        }
       });
       // Rows 4..7 are all fill, so not stored (missing chunks / inner chunks): they read as the NaN fill value.
       const img = await CellMapImage.open({ path: dir, voxelSize: [4, 4], targetScale: [4, 4], targetVoxelShape: [8, 8], axisOrder: "yx" });
       assert.equal(img.dtype, "float16");
       const got = Array.from((await img.read([14, 14])).data);
-      assert.deepEqual(got.slice(0, 32), Array.from({ length: 32 }, (_, i) => want[i % 8]), c.name);
+      assert.deepEqual(
+        got.slice(0, 32),
+        Array.from({ length: 32 }, (_, i) => want[i % 8]),
+        c.name,
+      );
       assert.ok(got.slice(32).every(Number.isNaN), `${c.name}: missing chunks read as the NaN fill value`);
       assert.ok(Object.is(got[6], -0), "negative zero survives");
       // The shared data plane (what loaders use) holds the bit patterns and widens them the same way.
@@ -607,9 +751,18 @@ describe("metadata other tools write", () => {
     assert.deepEqual(Array.from(t.data), Array.from(ids));
     // Resampled (nearest, mirrored) reads stay exact.
     const half = await CellMapImage.open({ ...base, targetScale: [8, 8], targetVoxelShape: [4, 4], outputDtype: "int32", interpolation: "nearest" });
-    const m = await half.read([14, 14], { spatialTransform: [[1, 0, 0], [0, 1, 0], [0, 0, -1]] });
+    const m = await half.read([14, 14], {
+      spatialTransform: [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, -1],
+      ],
+    });
     assert.ok(m.data instanceof Int32Array);
-    assert.ok(Array.from(m.data).every((v) => ids.includes(v)), "nearest samples are stored ids");
+    assert.ok(
+      Array.from(m.data).every((v) => ids.includes(v)),
+      "nearest samples are stored ids",
+    );
     const f64 = await CellMapImage.open({ ...base, outputDtype: "float64" });
     assert.deepEqual(Array.from((await f64.read([14, 14])).data), Array.from(ids));
 

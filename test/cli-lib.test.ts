@@ -40,11 +40,18 @@ describe("config files", () => {
     assert.deepEqual(loadConfig(j).inputArrays.raw.shape, [8, 8]);
   });
   it("names the offending field", () => {
-    const bad = (raw: unknown, re: RegExp) => assert.throws(() => parseConfig(raw), (e: unknown) => e instanceof CellMapError && re.test(e.message));
+    const bad = (raw: unknown, re: RegExp) =>
+      assert.throws(
+        () => parseConfig(raw),
+        (e: unknown) => e instanceof CellMapError && re.test(e.message),
+      );
     bad({ inputArrays: { raw: { shape: [8, -8, 8], scale: [4, 4, 4] } } }, /inputArrays\.raw\.shape must be 2 or 3 positive integers.*\[8,-8,8\]/);
     bad({ inputArrays: { raw: { shape: [8, 8, 8], scale: [4, 4, 4] } }, batchsize: 3 }, /batchsize/);
     bad({ input_arrays: { raw: { shape: [8, 8, 8], scale: [4, 4, 4] } }, inputArrays: {} }, /twice/);
-    assert.throws(() => loadConfig(path.join(tmp, "none.json")), (e: unknown) => e instanceof CellMapError && e.code === "NOT_FOUND");
+    assert.throws(
+      () => loadConfig(path.join(tmp, "none.json")),
+      (e: unknown) => e instanceof CellMapError && e.code === "NOT_FOUND",
+    );
     const broken = path.join(tmp, "broken.json");
     fs.writeFileSync(broken, "{ not json");
     assert.throws(() => loadConfig(broken), /not valid JSON/);
@@ -52,16 +59,31 @@ describe("config files", () => {
 });
 
 describe("renderBatchGrid", () => {
-  const tensor = (shape: number[], f: (i: number) => number) => ({ data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => f(i)), shape, sourceDtype: "float32" as const });
+  const tensor = (shape: number[], f: (i: number) => number) => ({
+    data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => f(i)),
+    shape,
+    sourceDtype: "float32" as const,
+  });
   it("lays out samples x (input + classes + predictions) tiles with NaN and FOV colours", () => {
     const raw = tensor([2, 1, 3, 8, 8], (i) => i % 64);
     // class 0: left half 1, right half 0; class 1: all NaN (unknown)
     const gt = tensor([2, 2, 3, 4, 4], (i) => (Math.floor(i / 48) % 2 === 1 ? NaN : i % 4 < 2 ? 1 : 0));
     const pred = tensor([2, 2, 3, 4, 4], () => 0.5);
-    const png = PNG.sync.read(Buffer.from(renderBatchGrid({ raw, gt, idx: [0, 1] }, {
-      classes: ["mito", "er"], predictions: pred, tileSize: 16, legend: false,
-      inputArray: { shape: [3, 8, 8], scale: [8, 8, 8] }, targetArray: { shape: [3, 4, 4], scale: [8, 8, 8] },
-    })));
+    const png = PNG.sync.read(
+      Buffer.from(
+        renderBatchGrid(
+          { raw, gt, idx: [0, 1] },
+          {
+            classes: ["mito", "er"],
+            predictions: pred,
+            tileSize: 16,
+            legend: false,
+            inputArray: { shape: [3, 8, 8], scale: [8, 8, 8] },
+            targetArray: { shape: [3, 4, 4], scale: [8, 8, 8] },
+          },
+        ),
+      ),
+    );
     assert.equal(png.width, 5 * 16 + 4 * 2);
     assert.equal(png.height, 2 * 16 + 2);
     const px = (x: number, y: number) => Array.from(png.data.subarray((y * png.width + x) * 4, (y * png.width + x) * 4 + 3));
@@ -81,7 +103,8 @@ describe("renderBatchGrid", () => {
     const raw = tensor([n, 1, 4, 16, 16], (i) => (i * 7) % 31);
     // class 0 of sample k: 1 when k is even; class 1: unknown everywhere
     const gt = tensor([n, 2, 4, 8, 8], (i) => {
-      const k = Math.floor(i / (2 * 256)), c = Math.floor(i / 256) % 2;
+      const k = Math.floor(i / (2 * 256)),
+        c = Math.floor(i / 256) % 2;
       return c === 1 ? NaN : k % 2 === 0 ? 1 : 0;
     });
     const opts = { classes: ["mito", "er_mem"], inputArray: { shape: [4, 16, 16], scale: [8, 8, 8] }, targetArray: { shape: [4, 8, 8], scale: [8, 8, 8] } };
@@ -122,7 +145,8 @@ describe("renderBatchGrid", () => {
     assert.deepEqual(px(png, ramp.x + ramp.w - 1, ramp.y), [255, 220, 0]);
     // legend text right of the magenta swatch
     let ink = 0;
-    for (let y = unknown.y; y < unknown.y + unknown.size; y++) for (let x = unknown.x + unknown.size; x < unknown.x + unknown.size + 60; x++) if (px(png, x, y).join() === TEXT_RGB.join()) ink++;
+    for (let y = unknown.y; y < unknown.y + unknown.size; y++)
+      for (let x = unknown.x + unknown.size; x < unknown.x + unknown.size + 60; x++) if (px(png, x, y).join() === TEXT_RGB.join()) ink++;
     assert.ok(ink > 20, "legend text drawn");
     // no FOV entry without the array specs; maxSamples still limits the rows
     const plain = batchGridLayout({ raw, gt }, { maxSamples: 2 });
@@ -148,8 +172,13 @@ describe("renderBatchGrid", () => {
       const d = direct[axis];
       assert.equal(L.tileH, 2 * d.h, axis);
       assert.equal(L.tileW, 2 * d.w, axis);
-      let lo = Infinity, hi = -Infinity;
-      for (let r = 0; r < d.h; r++) for (let c = 0; c < d.w; c++) { lo = Math.min(lo, d.at(r, c)); hi = Math.max(hi, d.at(r, c)); }
+      let lo = Infinity,
+        hi = -Infinity;
+      for (let r = 0; r < d.h; r++)
+        for (let c = 0; c < d.w; c++) {
+          lo = Math.min(lo, d.at(r, c));
+          hi = Math.max(hi, d.at(r, c));
+        }
       const got: number[] = [];
       for (let y = 0; y < L.tileH; y++) {
         for (let x = 0; x < L.tileW; x++) {
@@ -186,7 +215,13 @@ describe("renderBatchGrid", () => {
 
 describe("neuroglancer", () => {
   it("builds a state centred on the sample with raw and label layers", () => {
-    const st = neuroglancerState([{ name: "raw", path: "https://x/y.zarr/raw", kind: "image" }, { name: "mito", path: "/data/c/mito", kind: "segmentation" }], [100, 200, 300]);
+    const st = neuroglancerState(
+      [
+        { name: "raw", path: "https://x/y.zarr/raw", kind: "image" },
+        { name: "mito", path: "/data/c/mito", kind: "segmentation" },
+      ],
+      [100, 200, 300],
+    );
     assert.deepEqual(st.position, [100, 200, 300]);
     const layers = st.layers as Array<{ source: string; type: string }>;
     assert.equal(layers[0].source, "zarr2://https://x/y.zarr/raw");

@@ -95,7 +95,13 @@ describe("cellmap-data CLI", () => {
     assert.match(text.out, /s1 +voxel 8x8x8 nm/);
     assert.match(text.out, /problems: none/);
     const json = JSON.parse(cli("info", raw, "--json").out);
-    assert.deepEqual(json.levels.map((l: { shape: number[] }) => l.shape), [[128, 128, 128], [64, 64, 64]]);
+    assert.deepEqual(
+      json.levels.map((l: { shape: number[] }) => l.shape),
+      [
+        [128, 128, 128],
+        [64, 64, 64],
+      ],
+    );
     assert.deepEqual(json.levels[1].translation, [4, 4, 4]);
   });
 
@@ -105,7 +111,10 @@ describe("cellmap-data CLI", () => {
 
   it("verify reports every row and exits non-zero when nothing is usable", () => {
     const good = path.join(tmp, "good.yaml");
-    fs.writeFileSync(good, "input_arrays:\n  raw: {shape: [16, 16, 16], scale: [8, 8, 8]}\ntarget_arrays:\n  gt: {shape: [16, 16, 16], scale: [8, 8, 8]}\nclasses: [mito, er, nuc]\n");
+    fs.writeFileSync(
+      good,
+      "input_arrays:\n  raw: {shape: [16, 16, 16], scale: [8, 8, 8]}\ntarget_arrays:\n  gt: {shape: [16, 16, 16], scale: [8, 8, 8]}\nclasses: [mito, er, nuc]\n",
+    );
     const csv = path.join(dir, "datasplit.csv");
     const ok = cli("verify", csv, "--config", good, "--json");
     assert.equal(ok.code, 0, ok.err);
@@ -114,7 +123,15 @@ describe("cellmap-data CLI", () => {
     assert.equal(report.usableTrainRows, 2);
     assert.ok(report.rows.every((r: { length: number }) => r.length > 0));
     const big = path.join(tmp, "big.json");
-    fs.writeFileSync(big, JSON.stringify({ inputArrays: { raw: { shape: [512, 512, 512], scale: [8, 8, 8] } }, targetArrays: { gt: { shape: [512, 512, 512], scale: [8, 8, 8] } }, classes: ["mito"], pad: false }));
+    fs.writeFileSync(
+      big,
+      JSON.stringify({
+        inputArrays: { raw: { shape: [512, 512, 512], scale: [8, 8, 8] } },
+        targetArrays: { gt: { shape: [512, 512, 512], scale: [8, 8, 8] } },
+        classes: ["mito"],
+        pad: false,
+      }),
+    );
     const none = cli("verify", csv, "--config", big);
     assert.equal(none.code, 2);
     assert.match(none.out, /too small/);
@@ -134,7 +151,11 @@ describe("cellmap-data CLI", () => {
 
   it("verify builds what training builds: config mistakes are one line (exit 1), the split's pad default applies", () => {
     const csv = path.join(dir, "datasplit.csv");
-    const base = { input_arrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } }, target_arrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } }, classes: ["mito", "er", "nuc"] };
+    const base = {
+      input_arrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } },
+      target_arrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } },
+      classes: ["mito", "er", "nuc"],
+    };
     const mistakes: [Record<string, unknown>, RegExp][] = [
       [{ spatial_transforms: { mirorr: { axes: { x: 0.5 } } } }, /unknown option "mirorr" in spatialTransforms \(did you mean "mirror"\?\).*\[spatialTransforms\.mirorr\]/],
       [{ spatial_transforms: { mirror: { axes: { q: 0.5 } } } }, /unknown axis "q".*\[spatialTransforms\.mirror\.axes\.q\]/],
@@ -147,10 +168,19 @@ describe("cellmap-data CLI", () => {
     ];
     for (const [extra, re] of mistakes) assertUserError(cli("verify", csv, "--config", config("mistake.json", { ...base, ...extra })), re);
     // No pad in the config: the split does not pad, so rows smaller than the patch fail in verify as in training.
-    const noPad = cli("verify", csv, "--config", config("nopad.json", { ...base, input_arrays: { raw: { shape: [48, 48, 48], scale: [8, 8, 8] } }, target_arrays: { gt: { shape: [48, 48, 48], scale: [8, 8, 8] } } }), "--json");
+    const noPad = cli(
+      "verify",
+      csv,
+      "--config",
+      config("nopad.json", { ...base, input_arrays: { raw: { shape: [48, 48, 48], scale: [8, 8, 8] } }, target_arrays: { gt: { shape: [48, 48, 48], scale: [8, 8, 8] } } }),
+      "--json",
+    );
     assert.equal(noPad.code, 2, noPad.err);
     const rows = JSON.parse(noPad.out).rows as { usable: boolean; problems: string[]; line: number }[];
-    assert.ok(rows.every((r) => !r.usable && r.problems.some((p) => /too small/.test(p)) && r.line > 0), noPad.out);
+    assert.ok(
+      rows.every((r) => !r.usable && r.problems.some((p) => /too small/.test(p)) && r.line > 0),
+      noPad.out,
+    );
   });
 
   it("verify: a target-path class missing on disk is a problem of its row, with its line", () => {
@@ -158,7 +188,16 @@ describe("cellmap-data CLI", () => {
     lines[1] = lines[1].replace(/\[[^\]]*\]/, "[mito,err]");
     const csv = path.join(tmp, "err.csv");
     fs.writeFileSync(csv, lines.join("\n") + "\n");
-    const r = cli("verify", csv, "--config", config("ok.json", { inputArrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } }, targetArrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } }, classes: ["mito", "er"] }));
+    const r = cli(
+      "verify",
+      csv,
+      "--config",
+      config("ok.json", {
+        inputArrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } },
+        targetArrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } },
+        classes: ["mito", "er"],
+      }),
+    );
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /warn train +line 2 .*\n(.*\n)*? +- class "err" of the target path is not on disk .*did you mean "er"\?/);
   });
@@ -166,8 +205,14 @@ describe("cellmap-data CLI", () => {
   it("demo --datasplit --config: the config's batch_size, num_workers, seed apply unless a flag says otherwise; output goes to --out or the current folder", () => {
     const cwd = fs.mkdtempSync(path.join(tmp, "run-"));
     const cfg = config("train.yaml.json", {
-      input_arrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } }, target_arrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } },
-      classes: ["mito", "er", "nuc"], pad: true, batch_size: 3, num_workers: 0, seed: 5, iterations_per_epoch: 2,
+      input_arrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } },
+      target_arrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } },
+      classes: ["mito", "er", "nuc"],
+      pad: true,
+      batch_size: 3,
+      num_workers: 0,
+      seed: 5,
+      iterations_per_epoch: 2,
     });
     const r = cliIn(cwd, "demo", "--datasplit", path.join(dir, "datasplit.csv"), "--config", cfg, "--json");
     assert.equal(r.code, 0, r.err);
@@ -201,7 +246,10 @@ describe("cellmap-data CLI", () => {
     assert.deepEqual([s.width, s.height], [png.width, png.height]);
     assert.deepEqual(pixel(png, 4, 24), [255, 0, 0], "field of view outlined");
     assert.deepEqual(pixel(png, 4, 24 + 3 * 128 + 2 * 2 + 8 + 4), [200, 0, 200], "legend: unknown swatch");
-    assert.ok([0, 1, 2, 3].some((c) => Array.from({ length: 60 }, (_, x) => pixel(png, 4 + c * 130 + x, 8)).some((p) => p.join() === "0,0,0")), "column titles");
+    assert.ok(
+      [0, 1, 2, 3].some((c) => Array.from({ length: 60 }, (_, x) => pixel(png, 4 + c * 130 + x, 8)).some((p) => p.join() === "0,0,0")),
+      "column titles",
+    );
     const across = cli("preview", "--dir", dir, "--size", "128", "--patch", "32", "--out", path.join(tmp, "px.png"), "--batch-size", "3", "--no-augment", "--axis", "x", "--json");
     assert.equal(across.code, 0, across.err);
     assert.equal(JSON.parse(across.out).axis, "x");
@@ -222,7 +270,13 @@ describe("cellmap-data CLI", () => {
     const r = cli("bench", "--dir", dir, "--size", "128", "--patch", "32", "--batches", "2", "--batch-size", "2", "--workers", "0", "--json");
     assert.equal(r.code, 0, r.err);
     const rows = JSON.parse(r.out).rows;
-    assert.deepEqual(rows.map((x: { workers: number; cache: string }) => [x.workers, x.cache]), [[0, "cold"], [0, "warm"]]);
+    assert.deepEqual(
+      rows.map((x: { workers: number; cache: string }) => [x.workers, x.cache]),
+      [
+        [0, "cold"],
+        [0, "warm"],
+      ],
+    );
     // Each row streams 2 batches of 2 samples (patch 32: raw 32^3 + 3 classes x 32^3 float32 =
     // 512 KiB a sample); the rates are printed to 0.1, so MB/s / samples/s gives the bytes per
     // sample up to that rounding, and the first batch (to the ms) comes within the 4 samples' time.
@@ -231,7 +285,10 @@ describe("cellmap-data CLI", () => {
       assert.ok(x.samplesPerS > 0, JSON.stringify(x));
       const expected = (x.samplesPerS * bytesPerSample) / 1e6;
       const rounding = 0.05 + (0.05 * bytesPerSample) / 1e6;
-      assert.ok(Math.abs(x.mbPerS - expected) <= rounding + 1e-9, `${x.mbPerS} MB/s at ${x.samplesPerS} samples/s: ${(x.mbPerS * 1e6) / x.samplesPerS} bytes a sample, expected ${bytesPerSample}`);
+      assert.ok(
+        Math.abs(x.mbPerS - expected) <= rounding + 1e-9,
+        `${x.mbPerS} MB/s at ${x.samplesPerS} samples/s: ${(x.mbPerS * 1e6) / x.samplesPerS} bytes a sample, expected ${bytesPerSample}`,
+      );
       assert.ok(x.firstBatchS >= 0 && x.firstBatchS <= 4 / Math.max(0.05, x.samplesPerS - 0.05) + 0.0005, JSON.stringify(x));
     }
   });

@@ -118,10 +118,7 @@ async function refCompress(cname: RefCname, data: Uint8Array): Promise<Uint8Arra
   return withSize.subarray(4); // numcodecs prefixes the raw block with its size
 }
 
-async function refBloscEncode(
-  data: Uint8Array,
-  opts: { typesize: number; cname: RefCname; shuffle: 0 | 1 | 2; blocksize: number; split: boolean },
-): Promise<Uint8Array> {
+async function refBloscEncode(data: Uint8Array, opts: { typesize: number; cname: RefCname; shuffle: 0 | 1 | 2; blocksize: number; split: boolean }): Promise<Uint8Array> {
   const { typesize: T, blocksize } = opts;
   const nbytes = data.length;
   const nblocks = Math.ceil(nbytes / blocksize);
@@ -280,8 +277,16 @@ describe("blosc decoder", () => {
     for (const typesize of [1, 2, 3, 4, 5, 8, 12, 16]) {
       for (const size of [8 * typesize, 32 * typesize, 96 * typesize + 3, 1024 * typesize, 1000 * typesize + typesize - 1]) {
         const data = makeData("random", size, 1, size + typesize);
-        for (const [sOff, dOff] of [[0, 0], [1, 3], [4, 2], [8, 8]]) {
-          for (const [name, fwd, inv] of [["shuffle", refShuffle, unshuffle], ["bitshuffle", refBitshuffle, bitunshuffle]] as const) {
+        for (const [sOff, dOff] of [
+          [0, 0],
+          [1, 3],
+          [4, 2],
+          [8, 8],
+        ]) {
+          for (const [name, fwd, inv] of [
+            ["shuffle", refShuffle, unshuffle],
+            ["bitshuffle", refBitshuffle, bitunshuffle],
+          ] as const) {
             const shuffled = fwd(data, typesize);
             const srcBuf = new Uint8Array(size + sOff + 4).fill(0xaa);
             srcBuf.set(shuffled, sOff);
@@ -321,7 +326,11 @@ describe("blosc decoder", () => {
   });
 
   test("memcpy'd frames: clevel 0, incompressible and tiny buffers", async () => {
-    for (const [clevel, kind, n] of [[0, "smooth", 5000], [5, "random", 70000], [5, "smooth", 100]] as [number, Kind, number][]) {
+    for (const [clevel, kind, n] of [
+      [0, "smooth", 5000],
+      [5, "random", 70000],
+      [5, "smooth", 100],
+    ] as [number, Kind, number][]) {
       const data = makeData(kind, n, 1, 3);
       const enc = await numcodecs.blosc.fromConfig({ id: "blosc", cname: "lz4", clevel, shuffle: 1 }).encode(data);
       assert.ok(readBloscHeader(enc).flags & 2, `clevel=${clevel} ${kind} n=${n} is memcpy'd`);
@@ -333,7 +342,8 @@ describe("blosc decoder", () => {
     const data = makeData("em", 30000, 2);
     const frames: [string, Uint8Array][] = [];
     for (const cname of ["lz4", "zstd", "zlib", "blosclz"]) {
-      for (const shuffle of [1, 2]) frames.push([`${cname} shuffle=${shuffle}`, await numcodecs.blosc.fromConfig({ id: "blosc", cname, clevel: 5, shuffle, blocksize: 4096 }).encode(data)]);
+      for (const shuffle of [1, 2])
+        frames.push([`${cname} shuffle=${shuffle}`, await numcodecs.blosc.fromConfig({ id: "blosc", cname, clevel: 5, shuffle, blocksize: 4096 }).encode(data)]);
     }
     frames.push(["memcpy'd", await numcodecs.blosc.fromConfig({ id: "blosc", cname: "lz4", clevel: 0, shuffle: 1 }).encode(data)]);
     assert.ok(readBloscHeader(frames[frames.length - 1][1]).flags & 2, "the clevel 0 frame is memcpy'd");
@@ -346,7 +356,11 @@ describe("blosc decoder", () => {
         assertBytes(await decodeBlosc(padded, data.length, new Uint8Array(data.length)), data, `${what} followed by ${extra} bytes, into a slot`);
       }
       for (const short of [1, 3, 16]) {
-        await assert.rejects(decodeBlosc(enc.subarray(0, enc.length - short), data.length), (e: unknown) => e instanceof CellMapError && e.code === "CORRUPT_CHUNK" && /header says the frame is \d+ bytes but the chunk has only \d+/.test(e.message), `${what} cut by ${short} bytes`);
+        await assert.rejects(
+          decodeBlosc(enc.subarray(0, enc.length - short), data.length),
+          (e: unknown) => e instanceof CellMapError && e.code === "CORRUPT_CHUNK" && /header says the frame is \d+ bytes but the chunk has only \d+/.test(e.message),
+          `${what} cut by ${short} bytes`,
+        );
       }
     }
   });
@@ -356,7 +370,12 @@ describe("blosc decoder", () => {
     for (const typesize of [1, 2, 3, 4, 8, 16, 17]) {
       for (const shuffle of [0, 1, 2] as const) {
         for (const cname of ["lz4", "zstd", "zlib"] as RefCname[]) {
-          for (const [blocksize, split] of [[4096, true], [4096, false], [776, true], [256 * typesize, true]] as [number, boolean][]) {
+          for (const [blocksize, split] of [
+            [4096, true],
+            [4096, false],
+            [776, true],
+            [256 * typesize, true],
+          ] as [number, boolean][]) {
             for (const kind of ["smooth", "em"] as Kind[]) {
               const n = 3 * blocksize + 8 * typesize + 5; // several blocks plus a ragged leftover
               const data = makeData(kind, n, typesize, typesize * 31 + shuffle);
@@ -503,12 +522,20 @@ describe("registry", () => {
     const after = NAMES.map((n) => zarr.registry.get(n));
     after.forEach((l, i) => assert.notEqual(l, before[i], `${NAMES[i]} replaced`));
     registerFastCodecs();
-    assert.deepEqual(NAMES.map((n) => zarr.registry.get(n)), after, "idempotent");
+    assert.deepEqual(
+      NAMES.map((n) => zarr.registry.get(n)),
+      after,
+      "idempotent",
+    );
     assert.deepEqual(codecBackends(), { blosc: "ts", zstd: "zstd-napi", gzip: "node:zlib", zlib: "node:zlib", lz4: "ts", "blosc-zstd": "zstd-napi" });
     const entry = (await zarr.registry.get("numcodecs.blosc")!()) as unknown as { fromConfig: (c: unknown, m: unknown) => unknown };
     assert.ok(entry.fromConfig({ cname: "zstd", clevel: 3, shuffle: 2 }, { dataType: "uint8", shape: [4], codecs: [] }) instanceof Object);
     registerWasmCodecs();
-    assert.deepEqual(NAMES.map((n) => zarr.registry.get(n)), before, "restored");
+    assert.deepEqual(
+      NAMES.map((n) => zarr.registry.get(n)),
+      before,
+      "restored",
+    );
     registerFastCodecs();
   });
 
@@ -560,10 +587,13 @@ describe("registry", () => {
       const n = 30 * 40 * 20;
       const src = makeData("em", n * 8, 8, 5);
       const values =
-        dtype === "uint8" ? new Uint8Array(src.buffer, 0, n)
-        : dtype === "uint16" ? new Uint16Array(src.buffer, 0, n)
-        : dtype === "float32" ? new Float32Array(n).map((_, i) => Math.sin(i / 50) * 100)
-        : new Float64Array(n).map((_, i) => Math.cos(i / 70) * 1e6);
+        dtype === "uint8"
+          ? new Uint8Array(src.buffer, 0, n)
+          : dtype === "uint16"
+            ? new Uint16Array(src.buffer, 0, n)
+            : dtype === "float32"
+              ? new Float32Array(n).map((_, i) => Math.sin(i / 50) * 100)
+              : new Float64Array(n).map((_, i) => Math.cos(i / 70) * 1e6);
       await zarr.set(arr, null, { data: values, shape: [30, 40, 20], stride: [800, 20, 1] } as never);
       const got = await zarr.get(arr, null);
       const a = bytesOf(got.data);
@@ -588,7 +618,9 @@ describe("registry", () => {
     const enc = new TextEncoder();
     store.set(
       "/.zarray",
-      enc.encode(JSON.stringify({ zarr_format: 2, shape: [50, 60], chunks: [32, 32], dtype: "<u2", compressor: { id: "gzip", level: 5 }, fill_value: 0, order: "C", filters: null })),
+      enc.encode(
+        JSON.stringify({ zarr_format: 2, shape: [50, 60], chunks: [32, 32], dtype: "<u2", compressor: { id: "gzip", level: 5 }, fill_value: 0, order: "C", filters: null }),
+      ),
     );
     const arr = await zarr.open.v2(store, { kind: "array" });
     const values = new Uint16Array(50 * 60).map((_, i) => (i * 37) % 65521);
@@ -607,7 +639,10 @@ describe("registry", () => {
       shape: [8, 8],
       chunkShape: [8, 8],
       dtype: "uint8",
-      codecs: [{ name: "bytes", configuration: {} }, { name: "blosc", configuration: { cname: "lz4", clevel: 5, shuffle: "noshuffle", typesize: 1, blocksize: 0 } }],
+      codecs: [
+        { name: "bytes", configuration: {} },
+        { name: "blosc", configuration: { cname: "lz4", clevel: 5, shuffle: "noshuffle", typesize: 1, blocksize: 0 } },
+      ],
     });
     // a valid blosc frame for 60 bytes instead of 64
     const wrong = await numcodecs.blosc.fromConfig({ id: "blosc", cname: "lz4", clevel: 5, shuffle: 0 }).encode(new Uint8Array(60).fill(3));

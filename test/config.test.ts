@@ -83,10 +83,23 @@ describe("option objects reject unknown keys, take Python names, keep non-plain 
   });
 
   it("CellMapDataset.open: snake_case (nested too) gives the same dataset as camelCase", async () => {
-    const camel = await CellMapDataset.open({ rawPath: f.rawPath, targetPath: f.gt("crop1"), classes: ["mito", "er"], inputArrays: INPUT, targetArrays: TARGET, forceHasData: true, emptyValue: -1 });
+    const camel = await CellMapDataset.open({
+      rawPath: f.rawPath,
+      targetPath: f.gt("crop1"),
+      classes: ["mito", "er"],
+      inputArrays: INPUT,
+      targetArrays: TARGET,
+      forceHasData: true,
+      emptyValue: -1,
+    });
     const snake = await CellMapDataset.open({
-      raw_path: f.rawPath, target_path: f.gt("crop1"), classes: ["mito", "er"],
-      input_arrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4], output_dtype: "float32" } }, target_arrays: TARGET, force_has_data: true, empty_value: -1,
+      raw_path: f.rawPath,
+      target_path: f.gt("crop1"),
+      classes: ["mito", "er"],
+      input_arrays: { raw: { shape: [4, 4, 4], scale: [4, 4, 4], output_dtype: "float32" } },
+      target_arrays: TARGET,
+      force_has_data: true,
+      empty_value: -1,
     } as never);
     assert.equal(snake.length, camel.length);
     assert.equal(snake.emptyValue, -1);
@@ -103,10 +116,19 @@ describe("option objects reject unknown keys, take Python names, keep non-plain 
 
   it("nested config objects: spatialTransforms, http, datasetDict entries", async () => {
     const open = (extra: Record<string, unknown>) => CellMapDataset.open({ rawPath: f.rawPath, inputArrays: INPUT, isTrain: true, ...extra } as never);
-    await assert.rejects(open({ spatialTransforms: { mirorr: { axes: { x: 0.5 } } } }), invalid(['unknown option "mirorr" in spatialTransforms', 'did you mean "mirror"?'], "spatialTransforms.mirorr"));
+    await assert.rejects(
+      open({ spatialTransforms: { mirorr: { axes: { x: 0.5 } } } }),
+      invalid(['unknown option "mirorr" in spatialTransforms', 'did you mean "mirror"?'], "spatialTransforms.mirorr"),
+    );
     await assert.rejects(open({ spatialTransforms: { mirror: { axes: { q: 0.5 } } } }), invalid(['unknown axis "q"'], "spatialTransforms.mirror.axes.q"));
-    await assert.rejects(open({ spatialTransforms: { mirror: { axes: { x: 5 } } } }), invalid(["spatialTransforms.mirror.axes.x must be a probability in [0, 1], got 5"], "spatialTransforms.mirror.axes.x"));
-    await assert.rejects(open({ spatialTransforms: { rotate: { axes: { z: [30, -30] } } } }), invalid(["spatialTransforms.rotate.axes.z must be an angle range [min, max]"], "spatialTransforms.rotate.axes.z"));
+    await assert.rejects(
+      open({ spatialTransforms: { mirror: { axes: { x: 5 } } } }),
+      invalid(["spatialTransforms.mirror.axes.x must be a probability in [0, 1], got 5"], "spatialTransforms.mirror.axes.x"),
+    );
+    await assert.rejects(
+      open({ spatialTransforms: { rotate: { axes: { z: [30, -30] } } } }),
+      invalid(["spatialTransforms.rotate.axes.z must be an angle range [min, max]"], "spatialTransforms.rotate.axes.z"),
+    );
     await assert.rejects(open({ http: { s3: { regoin: "eu-west-1" } } }), invalid(['unknown option "regoin" in http.s3', 'did you mean "region"?'], "http.s3.regoin"));
     await assert.rejects(
       CellMapDataSplit.open({ datasetDict: { train: [{ raw: f.rawPath, gt_path: f.gt("crop1") }] }, inputArrays: INPUT } as never),
@@ -123,15 +145,25 @@ describe("option objects reject unknown keys, take Python names, keep non-plain 
     }) as unknown as typeof fetch;
     const raw = new Normalize({ min: 0, max: 100 });
     const ds = await CellMapDataset.open({
-      rawPath: f.rawPath, targetPath: f.gt("crop1"), classes: ["mito", "er"], inputArrays: INPUT, targetArrays: TARGET,
-      rawValueTransforms: raw, targetValueTransforms: { mito: new Binarize({ threshold: 0.5 }), er: null }, signal: controller.signal, http: { fetch: fetchFn, retries: 0 },
+      rawPath: f.rawPath,
+      targetPath: f.gt("crop1"),
+      classes: ["mito", "er"],
+      inputArrays: INPUT,
+      targetArrays: TARGET,
+      rawValueTransforms: raw,
+      targetValueTransforms: { mito: new Binarize({ threshold: 0.5 }), er: null },
+      signal: controller.signal,
+      http: { fetch: fetchFn, retries: 0 },
     });
     assert.equal(fetched, 0);
     const described = ds.describe();
     assert.deepEqual(described.rawValueTransforms, raw.toJSON());
     assert.equal(described.http?.retries, 0);
     controller.abort();
-    await assert.rejects(CellMapDataset.open({ rawPath: f.rawPath, inputArrays: INPUT, signal: controller.signal }), (e: unknown) => e instanceof CellMapError && e.code === "ABORTED");
+    await assert.rejects(
+      CellMapDataset.open({ rawPath: f.rawPath, inputArrays: INPUT, signal: controller.signal }),
+      (e: unknown) => e instanceof CellMapError && e.code === "ABORTED",
+    );
   });
 
   it("CellMapMultiDataset, CellMapImage.open, ImageWriter.open and CellMapDatasetWriter.open check their keys too", async () => {
@@ -139,17 +171,27 @@ describe("option objects reject unknown keys, take Python names, keep non-plain 
     assert.equal(new CellMapMultiDataset([], { input_arrays: INPUT } as never).inputArrays.raw.shape[0], 4);
     const image = await CellMapImage.open({ path: f.rawPath, target_scale: [4, 4, 4], target_voxel_shape: [2, 2, 2], pad_value: 0 } as never);
     assert.deepEqual(image.outputShape, [2, 2, 2]);
-    await assert.rejects(CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [2, 2, 2], padvalue: 0 } as never), invalid(['unknown option "padvalue"', 'did you mean "padValue"?']));
+    await assert.rejects(
+      CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [2, 2, 2], padvalue: 0 } as never),
+      invalid(['unknown option "padvalue"', 'did you mean "padValue"?']),
+    );
     const base = { path: path.join(tmp, "iw", "mito"), scale: [8, 8, 8], bounds: { z: [0, 64], y: [0, 64], x: [0, 64] }, writeShape: [8, 8, 8] };
     await assert.rejects(ImageWriter.open({ ...base, fill_valeu: 0 } as never), invalid(['unknown option "fill_valeu"', 'did you mean "fill_value"?']));
     const iw = await ImageWriter.open({ path: base.path, scale: base.scale, bounding_box: base.bounds, write_voxel_shape: base.writeShape } as never);
     assert.deepEqual(iw.tileShape, [8, 8, 8]);
     const wopts = {
-      rawPath: f.rawPath, targetPath: path.join(tmp, "w1.zarr"), classes: ["mito"], inputArrays: INPUT,
-      targetArrays: { pred: { shape: [4, 4, 4], scale: [8, 8, 8] } }, targetBounds: { pred: { z: [32, 96], y: [32, 96], x: [32, 96] } },
+      rawPath: f.rawPath,
+      targetPath: path.join(tmp, "w1.zarr"),
+      classes: ["mito"],
+      inputArrays: INPUT,
+      targetArrays: { pred: { shape: [4, 4, 4], scale: [8, 8, 8] } },
+      targetBounds: { pred: { z: [32, 96], y: [32, 96], x: [32, 96] } },
     };
     await assert.rejects(CellMapDatasetWriter.open({ ...wopts, modelclasses: ["mito"] } as never), invalid(['unknown option "modelclasses"', 'did you mean "modelClasses"?']));
-    await assert.rejects(CellMapDatasetWriter.open({ ...wopts, targetArrays: { pred: { shape: [4, 4, 4], scale: [8, 8, 8], scale_level: 0 } } } as never), invalid(['"scale_level"', "Python library"], "targetArrays.pred.scale_level"));
+    await assert.rejects(
+      CellMapDatasetWriter.open({ ...wopts, targetArrays: { pred: { shape: [4, 4, 4], scale: [8, 8, 8], scale_level: 0 } } } as never),
+      invalid(['"scale_level"', "Python library"], "targetArrays.pred.scale_level"),
+    );
     const { targetArrays: _t, ...rest } = wopts;
     const w = await CellMapDatasetWriter.open({ ...rest, empty_value: 0.25, target_arrays: { pred: { shape: [4, 4, 4], scale: [8, 8, 8], n_channels: 2 } } } as never);
     assert.equal(w.writers.pred.mito.fillValue, 0.25, "empty_value is the Python name of fillValue");
@@ -161,11 +203,23 @@ describe("config files: one schema with the library", () => {
   it("takes every option of the split and the loader, in either spelling, including Python names that differ", () => {
     const c = parseConfig({
       datasplit: "split.csv",
-      input_arrays: INPUT, target_arrays: TARGET, classes: ["mito", "er"],
-      train_raw_value_transforms: { type: "Normalize" }, val_raw_value_transforms: null,
+      input_arrays: INPUT,
+      target_arrays: TARGET,
+      classes: ["mito", "er"],
+      train_raw_value_transforms: { type: "Normalize" },
+      val_raw_value_transforms: null,
       target_value_transforms: { type: "Binarize", params: { threshold: 0.5 } },
-      pad: "train", empty_value: -1, force_has_data: true, seed: 3,
-      batch_size: 4, num_workers: 1, prefetch_factor: 3, iterations_per_epoch: 5, weighted_sampler: "classBalanced", tensorstore_cache_bytes: 1024, drop_last: true,
+      pad: "train",
+      empty_value: -1,
+      force_has_data: true,
+      seed: 3,
+      batch_size: 4,
+      num_workers: 1,
+      prefetch_factor: 3,
+      iterations_per_epoch: 5,
+      weighted_sampler: "classBalanced",
+      tensorstore_cache_bytes: 1024,
+      drop_last: true,
       http: { retries: 2, s3: { region: "eu-west-1" } },
     });
     const split = splitOptionsFromConfig(c);
@@ -183,7 +237,8 @@ describe("config files: one schema with the library", () => {
   });
 
   it("config mistakes are one error naming the field, found when the config is read", () => {
-    const at = (raw: Record<string, unknown>, parts: (string | RegExp)[], where: string) => assert.throws(() => parseConfig({ inputArrays: INPUT, ...raw }, "c.yaml"), invalid(["c.yaml", ...parts], where));
+    const at = (raw: Record<string, unknown>, parts: (string | RegExp)[], where: string) =>
+      assert.throws(() => parseConfig({ inputArrays: INPUT, ...raw }, "c.yaml"), invalid(["c.yaml", ...parts], where));
     at({ inputArrays: { raw: { shape: [8, 8, 8], scale: [8, 8] } } }, ["3-D shape needs a 3-entry"], "inputArrays.raw.scale");
     at({ spatialTransforms: { mirorr: {} } }, ['did you mean "mirror"?'], "spatialTransforms.mirorr");
     at({ spatialTransforms: { mirror: { axes: { q: 0.5 } } } }, ['unknown axis "q"'], "spatialTransforms.mirror.axes.q");
@@ -212,7 +267,8 @@ describe("verify opens what training opens", () => {
     fs.writeFileSync(file, rows.join("\n") + "\n");
     return file;
   }
-  const cropRow = (usage: string, crop: string, bracket?: string) => `${usage},${f.rawPath},,${f.container},"${path.relative(f.container, f.gt(crop)).replace(/\[.*\]$/, bracket ?? f.gt(crop).slice(f.gt(crop).indexOf("[")))}"`;
+  const cropRow = (usage: string, crop: string, bracket?: string) =>
+    `${usage},${f.rawPath},,${f.container},"${path.relative(f.container, f.gt(crop)).replace(/\[.*\]$/, bracket ?? f.gt(crop).slice(f.gt(crop).indexOf("[")))}"`;
 
   it("no pad in the config: the row the split drops is FAIL in verify too, and the split's problem has its line", async () => {
     const file = csv([cropRow("train", "crop1"), cropRow("train", "crop3"), cropRow("validate", "crop4")]);
@@ -252,7 +308,10 @@ describe("verify opens what training opens", () => {
     const report = await verifyDataSplit(file, parseConfig({ ...base, classes: ["mito", "er"], pad: true }));
     const err = report.rows.find((r) => r.line === 2)!;
     assert.ok(err.usable, "training uses the row (err is not a class it reads)");
-    assert.ok(err.problems.some((p) => /class "err" of the target path is not on disk/.test(p) && /did you mean "er"\?/.test(p)), err.problems.join("\n"));
+    assert.ok(
+      err.problems.some((p) => /class "err" of the target path is not on disk/.test(p) && /did you mean "er"\?/.test(p)),
+      err.problems.join("\n"),
+    );
     // A missing class training does read: the row is not used, by either.
     const nuc = await verifyDataSplit(file, parseConfig({ ...base, classes: ["mito", "nuc"], pad: true }));
     const row3 = nuc.rows.find((r) => r.line === 3)!;
@@ -267,8 +326,11 @@ describe("inference gets the input training gets", () => {
     await makeRawEM(raw, { shape: [32, 32, 32], levels: 1, chunks: [16, 16, 16] });
     const spec = { shape: [8, 8, 8], scale: [4, 4, 4] };
     const opts = {
-      rawPath: raw, classes: ["mito"], inputArrays: { raw: spec },
-      targetArrays: { pred: spec }, targetBounds: { pred: { z: [0, 128], y: [0, 128], x: [0, 128] } },
+      rawPath: raw,
+      classes: ["mito"],
+      inputArrays: { raw: spec },
+      targetArrays: { pred: spec },
+      targetBounds: { pred: { z: [0, 128], y: [0, 128], x: [0, 128] } },
     };
     const writer = await CellMapDatasetWriter.open({ ...opts, targetPath: path.join(tmp, "pred1.zarr") });
     const item = await writer.get(5);
@@ -309,7 +371,10 @@ describe("options are parsed once per open()", () => {
   const schemas = () => ({ split: splitOptionsSchema, dataset: datasetOptionsSchema, image: imageOptionsSchema, config: configSchema });
 
   it("CellMapDataSplit.open parses its options once and hands them down (rows, datasets, images)", async () => {
-    const rows = [{ raw: f.rawPath, gt: f.gt("crop1") }, { raw: f.rawPath, gt: f.gt("crop2") }];
+    const rows = [
+      { raw: f.rawPath, gt: f.gt("crop1") },
+      { raw: f.rawPath, gt: f.gt("crop2") },
+    ];
     let split: CellMapDataSplit | undefined;
     const counts = await countParses(schemas(), async () => {
       split = await CellMapDataSplit.open({ datasetDict: { train: rows, validate: rows }, inputArrays: INPUT, targetArrays: TARGET, classes: ["mito", "er"], forceHasData: true });
@@ -332,12 +397,26 @@ describe("options are parsed once per open()", () => {
   it("a bad option still fails with its message when options are handed down", async () => {
     // Checks that span fields run once, at the top: a 3-D shape with a 2-entry scale.
     await assert.rejects(
-      CellMapDataSplit.open({ datasetDict: { train: [{ raw: f.rawPath, gt: f.gt("crop1") }] }, inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4] } }, classes: ["mito"], targetArrays: TARGET }),
+      CellMapDataSplit.open({
+        datasetDict: { train: [{ raw: f.rawPath, gt: f.gt("crop1") }] },
+        inputArrays: { raw: { shape: [4, 4, 4], scale: [4, 4] } },
+        classes: ["mito"],
+        targetArrays: TARGET,
+      }),
       invalid(["a 3-D shape needs a 3-entry (or 1-entry) scale"], "inputArrays.raw.scale"),
     );
-    await assert.rejects(CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4, 4], targetVoxelShape: [1, 1, 1] }), invalid(["targetScale must have 1..3 entries (zyx)"], "targetScale"));
-    await assert.rejects(CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [1, 1.5, 1] }), invalid(["targetVoxelShape entries must be integers"], "targetVoxelShape"));
-    await assert.rejects(CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [1, 1, 1], translation: [0, 0, 0] }), invalid(["translation is only for bare arrays"], "translation"));
+    await assert.rejects(
+      CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4, 4], targetVoxelShape: [1, 1, 1] }),
+      invalid(["targetScale must have 1..3 entries (zyx)"], "targetScale"),
+    );
+    await assert.rejects(
+      CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [1, 1.5, 1] }),
+      invalid(["targetVoxelShape entries must be integers"], "targetVoxelShape"),
+    );
+    await assert.rejects(
+      CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [1, 1, 1], translation: [0, 0, 0] }),
+      invalid(["translation is only for bare arrays"], "translation"),
+    );
     await assert.rejects(
       CellMapImage.open({ path: f.rawPath, targetScale: [4, 4, 4], targetVoxelShape: [1, 1, 1], outputDtype: "int32", valueTransform: new Normalize() }),
       invalid(["value transforms work on float32 patches"], "outputDtype"),

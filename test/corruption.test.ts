@@ -56,9 +56,7 @@ function content(): Uint16Array {
   for (let z = 0, i = 0; z < Z; z++)
     for (let y = 0; y < Y; y++)
       for (let x = 0; x < X; x++, i++) {
-        out[i] =
-          x < 24 ? ((z >> 1) * 7 + (y >> 3) * 3 + (x >> 4)) * 100
-          : Math.floor(1000 + 300 * Math.sin((x + 2 * y) / 9) + 200 * Math.cos((y - 3 * z) / 7) + r() * 32);
+        out[i] = x < 24 ? ((z >> 1) * 7 + (y >> 3) * 3 + (x >> 4)) * 100 : Math.floor(1000 + 300 * Math.sin((x + 2 * y) / 9) + 200 * Math.cos((y - 3 * z) / 7) + r() * 32);
       }
   return out;
 }
@@ -274,14 +272,20 @@ async function checkBytes(fx: Fixture, bytes: Uint8Array, what: string, want: Ro
   const outcomes: [string, Outcome][] = [];
   for (const p of PATHS) if (p.applies(fx.format)) outcomes.push([p.name, await readThrough(fx, p)]);
   fs.writeFileSync(fx.file, fx.clean);
-  const show = () => outcomes.map(([n, o]) => `  ${n}: ${o.ok ? (sameData(o.data, expected) ? "decoded, intact" : "decoded, different bytes") : String((o.err as Error)?.message ?? o.err)}`).join("\n");
+  const show = () =>
+    outcomes
+      .map(([n, o]) => `  ${n}: ${o.ok ? (sameData(o.data, expected) ? "decoded, intact" : "decoded, different bytes") : String((o.err as Error)?.message ?? o.err)}`)
+      .join("\n");
   for (const [name, o] of outcomes) {
     if (o.ok) continue;
     const e = o.err;
     assert.ok(e instanceof CellMapError, `${label}: ${name} threw a ${(e as Error)?.name}, not a CellMapError: ${String(e)}\n${show()}`);
     const codes = want === "raise" ? ["CORRUPT_CHUNK"] : ["CORRUPT_CHUNK", "UNSUPPORTED"];
     assert.ok(codes.includes(e.code), `${label}: ${name} raised ${e.code}\n${show()}`);
-    assert.ok(e.message.includes(`${tmp}/${fx.format.name}`) && e.message.includes(fx.key), `${label}: ${name}: the message must name the array and the chunk key ${fx.key}: ${e.message}`);
+    assert.ok(
+      e.message.includes(`${tmp}/${fx.format.name}`) && e.message.includes(fx.key),
+      `${label}: ${name}: the message must name the array and the chunk key ${fx.key}: ${e.message}`,
+    );
     if (fx.format.shards) assert.match(e.message, /inner chunk \d+,\d+,\d+/, `${label}: ${name}: the message names the inner chunk`);
   }
   if (want === "raise") {
@@ -294,7 +298,8 @@ async function checkBytes(fx: Fixture, bytes: Uint8Array, what: string, want: Ro
   const ok = outcomes.filter(([, o]) => o.ok);
   if (want === "free") assert.ok(ok.length === 0 || ok.length === outcomes.length, `${label}: the paths disagree (some raise, some decode)\n${show()}`);
   // free and lenient: every path that decodes gives the same bytes (of the right size: the read checks it)
-  for (const [name, o] of ok) assert.ok(sameData((o as { data: Float32Array }).data, (ok[0][1] as { data: Float32Array }).data), `${label}: ${name} decoded other bytes than ${ok[0][0]}\n${show()}`);
+  for (const [name, o] of ok)
+    assert.ok(sameData((o as { data: Float32Array }).data, (ok[0][1] as { data: Float32Array }).data), `${label}: ${name} decoded other bytes than ${ok[0][0]}\n${show()}`);
   return ok.length === 0 ? "raised" : ok.length === outcomes.length ? "decoded" : "mixed";
 }
 
@@ -430,7 +435,10 @@ describe("corrupt chunks on every decode path", () => {
         tally[k] = (tally[k] ?? 0) + 1;
       }
       t.diagnostic(`${f.name} (${fx.clean.length} bytes): ${JSON.stringify(tally)}`);
-      assert.ok(Object.keys(tally).some((k) => k.endsWith("raised")), `${f.name}: some damage raised (${JSON.stringify(tally)})`);
+      assert.ok(
+        Object.keys(tally).some((k) => k.endsWith("raised")),
+        `${f.name}: some damage raised (${JSON.stringify(tally)})`,
+      );
     });
   }
 });
@@ -481,7 +489,10 @@ describe("blosc chunks with trailing bytes (as z5py writes them)", () => {
       // 16 bytes after every frame, as z5py writes them.
       for (const [f, b] of clean) {
         assert.equal(new DataView(b.buffer, b.byteOffset).getInt32(12, true), b.length, `${c.name}/${f}: the frame fills the file before padding`);
-        fs.appendFileSync(path.join(arr, f), Uint8Array.from({ length: 16 }, (_, i) => 0xf0 ^ i));
+        fs.appendFileSync(
+          path.join(arr, f),
+          Uint8Array.from({ length: 16 }, (_, i) => 0xf0 ^ i),
+        );
       }
       for (const p of paths) {
         const o = await readImage(arr, p);

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath, } from "node:url";
+import { fileURLToPath } from "node:url";
 import * as zarr from "zarrita";
 import FileSystemStore from "@zarrita/storage/fs";
 import { CellMapError } from "../src/errors.js";
@@ -55,7 +55,12 @@ function tileOf(w: ImageWriter, id: number, f: WorldFn): Float32Array {
 /** Reads the whole s0 image through CellMapImage (nearest, exact) for `channel`. */
 async function readImage(w: ImageWriter, channel = 0, dir = w.path): Promise<Float32Array> {
   const img = await CellMapImage.open({
-    path: dir, targetScale: w.scale, targetVoxelShape: w.shape, interpolation: "nearest", axisOrder: w.axes.join(""), channel,
+    path: dir,
+    targetScale: w.scale,
+    targetVoxelShape: w.shape,
+    interpolation: "nearest",
+    axisOrder: w.axes.join(""),
+    channel,
   });
   assert.deepEqual(img.scaleLevel.shape.slice(3 - w.axes.length), w.shape);
   const center = w.translation.map((t, a) => t + ((w.shape[a] - 1) / 2) * w.scale[a]);
@@ -127,7 +132,10 @@ describe("ImageWriter round trip", () => {
       name: "overlap with gaussian blending, 2-D, channels",
       opts: { scale: [4, 4], bounds: { y: [0, 4 * 45], x: [0, 4 * 40] }, writeShape: [16, 16], overlap: 4, blend: "gaussian", nChannels: 2 },
     },
-    { name: "Zarr v3 + NGFF 0.5", opts: { scale: [8, 4, 4], bounds: { z: [0, 64], y: [0, 88], x: [4, 84] }, writeShape: [4, 16, 16], format: 3, compressor: { id: "zstd", level: 3 }, pyramid: 1 } },
+    {
+      name: "Zarr v3 + NGFF 0.5",
+      opts: { scale: [8, 4, 4], bounds: { z: [0, 64], y: [0, 88], x: [4, 84] }, writeShape: [4, 16, 16], format: 3, compressor: { id: "zstd", level: 3 }, pyramid: 1 },
+    },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -142,7 +150,10 @@ describe("ImageWriter round trip", () => {
       const ms = parseMultiscales(attrs, { path: w.path, zarrFormat: fmt });
       assert.deepEqual(ms.levels[0].scale, w.scale);
       const bounds = c.opts.bounds as Record<string, number[]>;
-      assert.deepEqual(ms.levels[0].translation, w.axes.map((a, i) => bounds[a][0] + w.scale[i] / 2));
+      assert.deepEqual(
+        ms.levels[0].translation,
+        w.axes.map((a, i) => bounds[a][0] + w.scale[i] / 2),
+      );
       assert.deepEqual(ms.spatialAxes, w.axes);
       // zarrita opens it; chunks are aligned to the write patch (core = window - 2·overlap).
       const arr = await zarr.open(new FileSystemStore(path.join(w.path, "s0")), { kind: "array" });
@@ -151,7 +162,10 @@ describe("ImageWriter round trip", () => {
       assert.deepEqual(arr.chunks, [...lead, ...w.writeShape.map((p, a) => (w.shape[a] <= p ? w.shape[a] : p - 2 * w.overlap[a]))]);
       assert.equal(arr.dtype, "float32");
       const got = await zarr.get(arr);
-      assert.equal(got.data.length, arr.shape.reduce((a, b) => a * b, 1));
+      assert.equal(
+        got.data.length,
+        arr.shape.reduce((a, b) => a * b, 1),
+      );
       assert.ok(!fs.existsSync(path.join(w.path, ".cm-partial")), "partials removed by finalize");
       assert.equal(ms.levels.length, (c.opts.pyramid ?? 0) + 1);
       for (let l = 1; l < ms.levels.length; l++) {
@@ -169,12 +183,20 @@ describe("ImageWriter round trip", () => {
   it("a constant prediction with overlap is that constant everywhere (no seams)", async () => {
     for (const blend of ["linear", "gaussian", "crop"] as const) {
       const w = await ImageWriter.open({
-        path: fresh(), scale: [8, 4, 4], bounds: { z: [0, 8 * 9], y: [0, 4 * 23], x: [0, 4 * 25] }, writeShape: [6, 12, 12], overlap: [1, 4, 3], blend,
+        path: fresh(),
+        scale: [8, 4, 4],
+        bounds: { z: [0, 8 * 9], y: [0, 4 * 23], x: [0, 4 * 25] },
+        writeShape: [6, 12, 12],
+        overlap: [1, 4, 3],
+        blend,
       });
       const v = Math.fround(0.3);
       await writeAll(w, () => v);
       const got = await readImage(w);
-      assert.ok(got.every((x) => x === v), `${blend}: ${got.find((x) => x !== v)} != ${v}`);
+      assert.ok(
+        got.every((x) => x === v),
+        `${blend}: ${got.find((x) => x !== v)} != ${v}`,
+      );
     }
   });
 
@@ -188,7 +210,10 @@ describe("ImageWriter round trip", () => {
     for (let i = 1; i < row.length; i++) assert.ok(row[i] >= row[i - 1], `monotone at ${i}`);
     assert.equal(row[0], 0);
     assert.equal(row[row.length - 1], 1);
-    assert.ok(row.some((x) => x > 0 && x < 1), "a blended transition exists");
+    assert.ok(
+      row.some((x) => x > 0 && x < 1),
+      "a blended transition exists",
+    );
   });
 
   it("integer dtypes round and clip; pyramid levels use mean / mode with the NGFF geometry", async () => {
@@ -200,32 +225,53 @@ describe("ImageWriter round trip", () => {
     assert.deepEqual(Array.from((await zarr.get(arr)).data as Uint8Array), [0, 0, 1, 2, 255, 255, 0, 7]);
 
     // Pyramid of a float image (mean) and of a label image (mode).
-    for (const [dtype, method] of [["float32", "mean"], ["uint16", "mode"]] as const) {
+    for (const [dtype, method] of [
+      ["float32", "mean"],
+      ["uint16", "mode"],
+    ] as const) {
       const p = await ImageWriter.open({
-        path: fresh(), scale: [8, 4, 4], bounds: { z: [0, 8 * 9], y: [10, 10 + 4 * 13], x: [0, 4 * 16] }, writeShape: [4, 8, 8], pyramid: 2, dtype,
+        path: fresh(),
+        scale: [8, 4, 4],
+        bounds: { z: [0, 8 * 9], y: [10, 10 + 4 * 13], x: [0, 4 * 16] },
+        writeShape: [4, 8, 8],
+        pyramid: 2,
+        dtype,
       });
       assert.equal(p.pyramidMethod, method);
       const f: WorldFn = (q) => (method === "mean" ? q[0] * 0.5 + q[1] * 0.25 - q[2] : Math.floor(q[2] / 10) % 3);
       await writeAll(p, f);
       const ms = parseMultiscales(groupAttrs(p.path, 2), { path: p.path, zarrFormat: 2 });
-      assert.deepEqual(ms.levels.map((l) => l.path), ["s0", "s1", "s2"]);
+      assert.deepEqual(
+        ms.levels.map((l) => l.path),
+        ["s0", "s1", "s2"],
+      );
       for (const [l, lv] of ms.levels.entries()) {
-        assert.deepEqual(lv.scale, p.scale.map((s) => s * 2 ** l));
-        assert.deepEqual(lv.translation, p.translation.map((t, a) => t + (p.scale[a] * 2 ** l - p.scale[a]) / 2));
+        assert.deepEqual(
+          lv.scale,
+          p.scale.map((s) => s * 2 ** l),
+        );
+        assert.deepEqual(
+          lv.translation,
+          p.translation.map((t, a) => t + (p.scale[a] * 2 ** l - p.scale[a]) / 2),
+        );
       }
       // s1 = blocks of s0 (partial blocks at odd edges), s2 = blocks of s1.
       for (const l of [1, 2]) {
         const src = await zarr.get(await zarr.open(new FileSystemStore(path.join(p.path, `s${l - 1}`)), { kind: "array" }));
         const dst = await zarr.get(await zarr.open(new FileSystemStore(path.join(p.path, `s${l}`)), { kind: "array" }));
         const [sz, sy, sx] = src.shape;
-        assert.deepEqual(dst.shape, src.shape.map((n) => Math.ceil(n / 2)));
+        assert.deepEqual(
+          dst.shape,
+          src.shape.map((n) => Math.ceil(n / 2)),
+        );
         const s = src.data as ArrayLike<number>;
         const d = dst.data as ArrayLike<number>;
         for (let z = 0; z < dst.shape[0]; z++) {
           for (let y = 0; y < dst.shape[1]; y++) {
             for (let x = 0; x < dst.shape[2]; x++) {
               const vals: number[] = [];
-              for (let a = 2 * z; a < Math.min(2 * z + 2, sz); a++) for (let b = 2 * y; b < Math.min(2 * y + 2, sy); b++) for (let c = 2 * x; c < Math.min(2 * x + 2, sx); c++) vals.push(s[(a * sy + b) * sx + c]);
+              for (let a = 2 * z; a < Math.min(2 * z + 2, sz); a++)
+                for (let b = 2 * y; b < Math.min(2 * y + 2, sy); b++) for (let c = 2 * x; c < Math.min(2 * x + 2, sx); c++) vals.push(s[(a * sy + b) * sx + c]);
               let want: number;
               if (method === "mean") want = Math.fround(vals.reduce((p2, v) => p2 + v, 0) / vals.length);
               else {
@@ -273,7 +319,10 @@ describe("ImageWriter safety", () => {
       // "Crash": drop the writer, re-open with resume.
       const r = await ImageWriter.open({ ...opts, resume: true });
       const pending = r.pendingTiles();
-      assert.deepEqual(pending, Array.from({ length: w.tileCount - half }, (_, i) => half + i));
+      assert.deepEqual(
+        pending,
+        Array.from({ length: w.tileCount - half }, (_, i) => half + i),
+      );
       await assert.rejects(ImageWriter.open({ ...opts, resume: true, dtype: "uint8" }), isCode("WRITE_CONFLICT"));
       await assert.rejects(ImageWriter.open({ ...opts, resume: true, writeShape: [8, 8, 16] }), isCode("WRITE_CONFLICT"));
       for (const id of pending) await r.writeTile(id, tileOf(r, id, f));
@@ -302,9 +351,10 @@ describe("CellMapDatasetWriter", () => {
   /** A raw float32 image whose voxels hold a linear function of world position. */
   async function makeRaw(twoD = false) {
     const dir = fresh("raw");
-    const raw = await makeCoordPyramid(dir, twoD
-      ? { shape: [40, 44], s0Scale: [4, 4], translation: [2, 6], chunks: [16, 16] }
-      : { shape: [20, 40, 44], s0Scale: [8, 4, 4], translation: [4, 2, 6], chunks: [8, 16, 16] });
+    const raw = await makeCoordPyramid(
+      dir,
+      twoD ? { shape: [40, 44], s0Scale: [4, 4], translation: [2, 6], chunks: [16, 16] } : { shape: [20, 40, 44], s0Scale: [8, 4, 4], translation: [4, 2, 6], chunks: [8, 16, 16] },
+    );
     return { dir, raw };
   }
   const SPEC = { shape: [4, 12, 12], scale: [8, 4, 4] };
@@ -317,7 +367,7 @@ describe("CellMapDatasetWriter", () => {
     for (let b = 0; b < N; b++) {
       for (let i = 0; i < n; i++) {
         const v = batch.data[b * n + i];
-        out[(b * 2) * n + i] = v;
+        out[b * 2 * n + i] = v;
         out[(b * 2 + 1) * n + i] = 2 * v + 1;
       }
     }
@@ -334,7 +384,11 @@ describe("CellMapDatasetWriter", () => {
     const { dir, raw } = await makeRaw();
     const target = path.join(fresh("pred"), "out.zarr");
     const writer = await CellMapDatasetWriter.open({
-      rawPath: dir, targetPath: target, classes: ["mito", "er"], inputArrays: { raw: SPEC }, targetArrays: { pred: SPEC },
+      rawPath: dir,
+      targetPath: target,
+      classes: ["mito", "er"],
+      inputArrays: { raw: SPEC },
+      targetArrays: { pred: SPEC },
       // Bounds aligned to the raw grid (voxel corners at 0 + k·scale), inside it, not a multiple of the tile.
       targetBounds: { pred: { x: [4 + 4 * 3, 4 + 4 * 3 + 4 * 29], y: [4 * 2, 4 * 2 + 4 * 35], z: [8, 8 + 8 * 15] } },
     });
@@ -367,8 +421,16 @@ describe("CellMapDatasetWriter", () => {
     const { dir, raw } = await makeRaw();
     const target = fresh("pred");
     const writer = await CellMapDatasetWriter.open({
-      rawPath: dir, targetPath: target, classes: ["er", "mito"], modelClasses: ["mito", "er"], inputArrays: { raw: SPEC }, targetArrays: { pred: SPEC },
-      targetBounds: { pred: { z: [0, 8 * 17], y: [4, 4 + 4 * 37], x: [4, 4 + 4 * 40] } }, overlap: [0, 2, 2], blend: "linear", pyramid: 1,
+      rawPath: dir,
+      targetPath: target,
+      classes: ["er", "mito"],
+      modelClasses: ["mito", "er"],
+      inputArrays: { raw: SPEC },
+      targetArrays: { pred: SPEC },
+      targetBounds: { pred: { z: [0, 8 * 17], y: [4, 4 + 4 * 37], x: [4, 4 + 4 * 40] } },
+      overlap: [0, 2, 2],
+      blend: "linear",
+      pyramid: 1,
     });
     const desc = JSON.parse(JSON.stringify(writer.describe()));
     const copy = await openDescription(desc);
@@ -398,7 +460,11 @@ describe("CellMapDatasetWriter", () => {
     const coarse = { shape: [2, 6, 6], scale: [16, 8, 8] };
     const bounds = { z: [0, 8 * 16], y: [0, 4 * 36], x: [4, 4 + 4 * 36] };
     const writer = await CellMapDatasetWriter.open({
-      rawPath: dir, targetPath: target, classes: ["mito", "er"], inputArrays: { raw: SPEC }, targetArrays: { pred: SPEC, pred16: coarse },
+      rawPath: dir,
+      targetPath: target,
+      classes: ["mito", "er"],
+      inputArrays: { raw: SPEC },
+      targetArrays: { pred: SPEC, pred16: coarse },
       targetBounds: { pred: bounds, pred16: bounds },
     });
     assert.ok(fs.existsSync(path.join(target, "pred", "mito", ".zattrs")));
@@ -409,9 +475,12 @@ describe("CellMapDatasetWriter", () => {
       const y = model({ ...x, shape: [1, ...x.shape] });
       // Coarse output: every other voxel of the fine one, which is the raw value at the coarse voxel centre ± 2 nm.
       const c = new Float32Array(2 * 2 * 6 * 6);
-      for (let k = 0; k < 2; k++) for (let z = 0; z < 2; z++) for (let yy = 0; yy < 6; yy++) for (let xx = 0; xx < 6; xx++) {
-        c[((k * 2 + z) * 6 + yy) * 6 + xx] = y.data[((k * 4 + 2 * z) * 12 + 2 * yy) * 12 + 2 * xx];
-      }
+      for (let k = 0; k < 2; k++)
+        for (let z = 0; z < 2; z++)
+          for (let yy = 0; yy < 6; yy++)
+            for (let xx = 0; xx < 6; xx++) {
+              c[((k * 2 + z) * 6 + yy) * 6 + xx] = y.data[((k * 4 + 2 * z) * 12 + 2 * yy) * 12 + 2 * xx];
+            }
       await writer.write(i, { pred: { data: y.data, shape: y.shape.slice(1), sourceDtype: "float32" }, "pred16/mito": c.subarray(0, 72), "pred16/er": c.subarray(72) });
     }
     await writer.finalize();
@@ -420,8 +489,12 @@ describe("CellMapDatasetWriter", () => {
     await expectImage(writer.writers.pred16.mito, (p) => raw.value([p[0] - 4, p[1] - 2, p[2] - 2]));
     await assert.rejects(
       CellMapDatasetWriter.open({
-        rawPath: dir, targetPath: fresh("pred"), classes: ["mito"], inputArrays: { raw: SPEC },
-        targetArrays: { pred: SPEC, other: { shape: [4, 8, 8], scale: [8, 4, 4] } }, targetBounds: { pred: bounds, other: bounds },
+        rawPath: dir,
+        targetPath: fresh("pred"),
+        classes: ["mito"],
+        inputArrays: { raw: SPEC },
+        targetArrays: { pred: SPEC, other: { shape: [4, 8, 8], scale: [8, 4, 4] } },
+        targetBounds: { pred: bounds, other: bounds },
       }),
       isCode("INVALID_ARGUMENT"),
     );
@@ -436,7 +509,11 @@ describe("CellMapDatasetWriter", () => {
     const target = fresh("pred");
     const spec2 = { shape: [12, 12], scale: [4, 4] };
     const opts = {
-      rawPath: dir, targetPath: target, classes: ["mito", "er"], inputArrays: { raw: spec2 }, targetArrays: { pred: spec2 },
+      rawPath: dir,
+      targetPath: target,
+      classes: ["mito", "er"],
+      inputArrays: { raw: spec2 },
+      targetArrays: { pred: spec2 },
       targetBounds: { pred: { y: [4, 4 + 4 * 33], x: [8, 8 + 4 * 31] } },
     };
     const writer = await CellMapDatasetWriter.open(opts);
@@ -466,7 +543,11 @@ describe("CellMapDatasetWriter", () => {
     {
       const { dir, raw } = await makeRaw();
       const writer = await CellMapDatasetWriter.open({
-        rawPath: dir, targetPath: fresh("pred"), classes: ["mito", "er"], inputArrays: { raw: SPEC }, targetArrays: { pred: SPEC },
+        rawPath: dir,
+        targetPath: fresh("pred"),
+        classes: ["mito", "er"],
+        inputArrays: { raw: SPEC },
+        targetArrays: { pred: SPEC },
         targetBounds: { pred: { z: [0, 8 * 12], y: [0, 4 * 30], x: [4, 4 + 4 * 30] } },
       });
       const loader = new loaderMod.CellMapDataLoader(writer, { numWorkers: 2, isTrain: false, batchSize: 4 });
@@ -476,7 +557,10 @@ describe("CellMapDatasetWriter", () => {
         await writer.write(batch.idx, { pred: model(batch.raw as Tensor) });
       }
       await loader.close();
-      assert.deepEqual(seen, Array.from({ length: writer.length }, (_, i) => i));
+      assert.deepEqual(
+        seen,
+        Array.from({ length: writer.length }, (_, i) => i),
+      );
       await writer.finalize();
       await expectPredictions(writer, raw.value);
     }

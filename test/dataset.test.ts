@@ -91,7 +91,11 @@ test("target path bracket syntax", () => {
   assert.deepEqual(plain.classes, ["mito"]);
   assert.equal(classPath(plain, "mito"), "/d/crop1/mito/");
   for (const bad of ["/d/[mito", "/d/mito]", "/d/[a]/[b]", "/d/[a,,b]", "/d/[a,a]", ""]) {
-    assert.throws(() => splitTargetPath(bad), (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT", bad);
+    assert.throws(
+      () => splitTargetPath(bad),
+      (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT",
+      bad,
+    );
   }
 });
 
@@ -107,7 +111,10 @@ test("crop1: grid, centres, out-of-range indices", async () => {
   assert.deepEqual(ds.center(7), [48, 56, 64]);
   assert.deepEqual(ds.center(124), [80, 80, 80]);
   for (const i of [125, -1, 1.5, NaN]) {
-    assert.throws(() => ds.center(i), (e: unknown) => e instanceof CellMapError && e.code === "OUT_OF_RANGE");
+    assert.throws(
+      () => ds.center(i),
+      (e: unknown) => e instanceof CellMapError && e.code === "OUT_OF_RANGE",
+    );
     await assert.rejects(ds.get(i), (e: unknown) => e instanceof CellMapError && e.code === "OUT_OF_RANGE");
   }
   assert.deepEqual(ds.classSources(), { mito: "annotated", er: "annotated", cyto: "inferred" });
@@ -368,7 +375,15 @@ test("spatial augmentation: one draw per sample for every source, deterministic 
 test("value transforms: seeded per sample, per-class forms, specs", async () => {
   const f = await fx();
   const ds = await open(f, "crop1", {
-    rawValueTransforms: { type: "Compose", params: { transforms: [{ type: "Normalize", params: {} }, { type: "GaussianNoise", params: { std: 0.5 } }] } },
+    rawValueTransforms: {
+      type: "Compose",
+      params: {
+        transforms: [
+          { type: "Normalize", params: {} },
+          { type: "GaussianNoise", params: { std: 0.5 } },
+        ],
+      },
+    },
     targetValueTransforms: { mito: new Binarize({ threshold: 0.5 }), er: null },
     seed: 11,
   });
@@ -422,7 +437,10 @@ test("describe() re-opens an identical dataset (as a worker would)", async () =>
     }
   }
   const opaque = await open(f, "crop1", { rawValueTransforms: new Opaque() as never });
-  assert.throws(() => opaque.describe(), (e: unknown) => e instanceof CellMapError && e.code === "UNSUPPORTED");
+  assert.throws(
+    () => opaque.describe(),
+    (e: unknown) => e instanceof CellMapError && e.code === "UNSUPPORTED",
+  );
 });
 
 test("description kinds: built-ins listed explicitly, custom kinds registered or named by their module", async () => {
@@ -442,7 +460,10 @@ test("description kinds: built-ins listed explicitly, custom kinds registered or
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cm-kinds-"));
   const kindsUrl = new URL("../src/dataset/kinds.ts", import.meta.url).href;
   const mod = path.join(dir, "kind.mjs");
-  fs.writeFileSync(mod, `import { openDescription, registerDescriptionKind } from ${JSON.stringify(kindsUrl)};\nregisterDescriptionKind("TestModuleKind", (d, o) => openDescription(d.inner, o));\n`);
+  fs.writeFileSync(
+    mod,
+    `import { openDescription, registerDescriptionKind } from ${JSON.stringify(kindsUrl)};\nregisterDescriptionKind("TestModuleKind", (d, o) => openDescription(d.inner, o));\n`,
+  );
   const viaModule = (await openDescription({ kind: "TestModuleKind", module: pathToFileURL(mod).href, inner: ds.describe() })) as CellMapDataset;
   assert.equal(viaModule.length, ds.length);
   const silent = path.join(dir, "silent.mjs");
@@ -459,10 +480,19 @@ test("validation tiles cover the sampling box without overlap", async () => {
   const f = await fx();
   const ds = await open(f, "crop1");
   const tiles = ds.validationIndices();
-  assert.deepEqual(tiles.map((i) => ds.center(i)), [
-    [48, 48, 48], [48, 48, 80], [48, 80, 48], [48, 80, 80],
-    [80, 48, 48], [80, 48, 80], [80, 80, 48], [80, 80, 80],
-  ]);
+  assert.deepEqual(
+    tiles.map((i) => ds.center(i)),
+    [
+      [48, 48, 48],
+      [48, 48, 80],
+      [48, 80, 48],
+      [48, 80, 80],
+      [80, 48, 48],
+      [80, 48, 80],
+      [80, 80, 48],
+      [80, 80, 80],
+    ],
+  );
   // Tiles of 32 nm around these centres cover [32, 96] = the labels' bounding box exactly.
   const wide = await CellMapDataset.open({ rawPath: f.rawPath, inputArrays: { raw: { shape: [6, 6, 6], scale: [4, 4, 4] } } });
   // raw-only, step 4: sampling box [12, 116] → 27 centres per axis, tiles every 6 steps + last.
@@ -509,7 +539,10 @@ test("validation tiles: every label voxel lies in some tile's target patch (pad)
     const all = Array.from({ length: unpadded.length }, (_, i) => unpadded.center(i));
     const reachable = covered(all);
     assert.ok(reachable.size < 11 * 13 * 9 && reachable.size > 0);
-    assert.deepEqual([...covered(unpadded.validationIndices().map((i) => unpadded.center(i)))].sort((a, b) => a - b), [...reachable].sort((a, b) => a - b));
+    assert.deepEqual(
+      [...covered(unpadded.validationIndices().map((i) => unpadded.center(i)))].sort((a, b) => a - b),
+      [...reachable].sort((a, b) => a - b),
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -569,7 +602,10 @@ test("multi-dataset: global indices, verify, validation tiles, empty", async () 
   assert.deepEqual(m.locate(0), { dataset: 0, index: 0 });
   assert.deepEqual(m.locate(125), { dataset: 1, index: 0 });
   assert.deepEqual(m.locate(250), { dataset: 2, index: 124 });
-  assert.throws(() => m.locate(251), (e: unknown) => e instanceof CellMapError && e.code === "OUT_OF_RANGE");
+  assert.throws(
+    () => m.locate(251),
+    (e: unknown) => e instanceof CellMapError && e.code === "OUT_OF_RANGE",
+  );
   const item = await m.get(126);
   assert.equal(item.idx, 126);
   assert.equal(item.metadata.index, 0);
@@ -577,7 +613,11 @@ test("multi-dataset: global indices, verify, validation tiles, empty", async () 
   assert.deepEqual(m.center(125), [64, 64, 64]);
   assert.ok(m.verify());
   assert.deepEqual(m.validationIndices(), [...c1.validationIndices(), 125, ...c2.validationIndices().map((i) => i + 126)]);
-  assert.deepEqual(m.cropClassMatrix(), [[true, true, false], [true, false, false], [true, false, false]]);
+  assert.deepEqual(m.cropClassMatrix(), [
+    [true, true, false],
+    [true, false, false],
+    [true, false, false],
+  ]);
   const other = await open(f, "crop1", { classes: ["mito", "er"], classRelationDict: null });
   const bad = new CellMapMultiDataset([c1, other]);
   assert.equal(bad.verify(), false);
@@ -602,7 +642,10 @@ test("subset: positions map to parent indices; its sampler yields positions", as
   assert.equal(item.idx, 7);
   assert.equal(item.metadata.index, tiles[7]);
   await assert.rejects(sub.get(8), (e: unknown) => e instanceof CellMapError && e.code === "OUT_OF_RANGE");
-  assert.throws(() => new CellMapSubset(c1, [0, 125]), (e: unknown) => e instanceof CellMapError && e.code === "OUT_OF_RANGE");
+  assert.throws(
+    () => new CellMapSubset(c1, [0, 125]),
+    (e: unknown) => e instanceof CellMapError && e.code === "OUT_OF_RANGE",
+  );
   const sampler = await sub.subsetRandomSampler(20, { seed: 1 });
   const idx = [...sampler];
   assert.equal(idx.length, 20);
@@ -633,15 +676,24 @@ test("opening 10 crops reads metadata only (class counts from s0 attributes)", a
   };
   try {
     // Counted, not timed: the store keys read below show that only metadata was touched.
-    const all = await Promise.all(crops.map((c) => CellMapDataset.open({ rawPath: f.rawPath, targetPath: f.gt(c.name), classes: ["mito", "er"], inputArrays: INPUT, targetArrays: TARGET })));
+    const all = await Promise.all(
+      crops.map((c) => CellMapDataset.open({ rawPath: f.rawPath, targetPath: f.gt(c.name), classes: ["mito", "er"], inputArrays: INPUT, targetArrays: TARGET })),
+    );
     assert.ok(all.every((d) => d.length > 0));
     const multi = new CellMapMultiDataset(all);
     await multi.classWeights();
     const isMeta = (k: string) => /(\.zarray|\.zattrs|\.zgroup|zarr\.json)$/.test(k);
-    assert.deepEqual(keys.filter((k) => !isMeta(k)), [], "no chunk reads while opening");
+    assert.deepEqual(
+      keys.filter((k) => !isMeta(k)),
+      [],
+      "no chunk reads while opening",
+    );
     assert.ok(keys.length > 0);
     await multi.get(0);
-    assert.ok(keys.some((k) => !isMeta(k)), "a sample reads chunks");
+    assert.ok(
+      keys.some((k) => !isMeta(k)),
+      "a sample reads chunks",
+    );
   } finally {
     LocalStore.prototype.get = origGet;
     LocalStore.prototype.getRange = origRange;

@@ -171,7 +171,11 @@ describe("a permanently failing chunk", { skip: ng.skip ?? false }, () => {
 
   it("dataset.get and a loader with 2 workers fail naming the URL; the workers end", async () => {
     const failing = { fail: [{ match: /\/s0\/1\.1\.1$/, kind: "500" as const }] };
-    const ds = await CellMapDataset.open({ rawPath: `${proxy!.url}/${fx.v2.raw}`, inputArrays: { raw: { shape: [8, 8, 8], scale: [4, 4, 4] } }, http: { backoffMs: 2, retries: 2 } });
+    const ds = await CellMapDataset.open({
+      rawPath: `${proxy!.url}/${fx.v2.raw}`,
+      inputArrays: { raw: { shape: [8, 8, 8], scale: [4, 4, 4] } },
+      http: { backoffMs: 2, retries: 2 },
+    });
     const hit = Array.from({ length: ds.length }, (_, i) => i).filter((i) => ds.center(i).every((v) => v > 64 && v < 96));
     assert.ok(hit.length > 0);
     chunkCache.clear();
@@ -244,7 +248,11 @@ describe("AbortSignal stops network work promptly", { skip: ng.skip ?? false }, 
       assert.equal(proxy!.served, servedAtAbort, "rejected before any in-flight response was served");
       await new Promise((r) => setTimeout(r, LATENCY + 100));
       const late = proxy!.requests.filter((r) => r.t > tAbort + 50); // 50 ms: requests already on the wire
-      assert.deepEqual(late.map((r) => r.path), [], "no request is issued after the abort");
+      assert.deepEqual(
+        late.map((r) => r.path),
+        [],
+        "no request is issued after the abort",
+      );
       await assertIdle(store?.());
     } finally {
       proxy!.configure({});
@@ -257,18 +265,23 @@ describe("AbortSignal stops network work promptly", { skip: ng.skip ?? false }, 
     chunkCache.clear();
     const img = await CellMapImage.open(opts);
     // 40³ at 4 nm touches many shards; 2 connections at most, so most work is still queued at abort time
-    await abortMidway((signal) => img.read([96, 96, 96], { signal }), () => img.array.array.store as unknown as HttpStore);
+    await abortMidway(
+      (signal) => img.read([96, 96, 96], { signal }),
+      () => img.array.array.store as unknown as HttpStore,
+    );
   });
 
   it("CellMapDataset.open and get, DataSplit.open, describeImage", async () => {
     await abortMidway((signal) => CellMapDataset.open({ ...crop1(proxy!.url, fx.v2), signal }));
-    await abortMidway((signal) => CellMapDataSplit.open({
-      datasetDict: { train: [{ raw: `${proxy!.url}/${fx.v2.raw}`, gt: `${proxy!.url}/${fx.v2.gt("crop1")}` }] },
-      classes: ["mito", "er"],
-      inputArrays: { raw: { shape: [6, 6, 6], scale: [4, 4, 4] } },
-      targetArrays: { gt: { shape: [4, 4, 4], scale: [8, 8, 8] } },
-      signal,
-    }));
+    await abortMidway((signal) =>
+      CellMapDataSplit.open({
+        datasetDict: { train: [{ raw: `${proxy!.url}/${fx.v2.raw}`, gt: `${proxy!.url}/${fx.v2.gt("crop1")}` }] },
+        classes: ["mito", "er"],
+        inputArrays: { raw: { shape: [6, 6, 6], scale: [4, 4, 4] } },
+        targetArrays: { gt: { shape: [4, 4, 4], scale: [8, 8, 8] } },
+        signal,
+      }),
+    );
     await abortMidway((signal) => describeImage(`${proxy!.url}/${fx.v3.raw}`, signal));
     chunkCache.clear();
     const ds = await CellMapDataset.open(crop1(proxy!.url, fx.v3));
@@ -296,7 +309,10 @@ describe("AbortSignal stops network work promptly", { skip: ng.skip ?? false }, 
       const tClose = performance.now();
       assert.equal(loader.threads, 0);
       await new Promise((r) => setTimeout(r, 300));
-      assert.deepEqual(proxy!.requests.filter((r) => r.t > tClose + 50).map((r) => r.path), []);
+      assert.deepEqual(
+        proxy!.requests.filter((r) => r.t > tClose + 50).map((r) => r.path),
+        [],
+      );
     } finally {
       proxy!.configure({});
     }

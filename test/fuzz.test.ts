@@ -74,9 +74,7 @@ const TOL = 0.02;
  * Expected value of one sample at world point `p` read from `level`, or `undefined` where the
  * answer is legitimately ambiguous (a nearest-neighbour tie, a point on the padding boundary).
  */
-function expected(
-  fx: CoordPyramid, level: FixtureLevel, p: number[], o: { interpolation: "nearest" | "linear"; pad: boolean; padValue: number },
-): number | undefined {
+function expected(fx: CoordPyramid, level: FixtureLevel, p: number[], o: { interpolation: "nearest" | "linear"; pad: boolean; padValue: number }): number | undefined {
   const q = new Array<number>(3);
   let outside = false;
   for (let a = 0; a < 3; a++) {
@@ -88,7 +86,7 @@ function expected(
     }
     let idx: number;
     if (o.interpolation === "nearest") {
-      if (Math.abs((f - Math.floor(f)) - 0.5) < 1e-4 && f > 0 && f < n - 1) return undefined;
+      if (Math.abs(f - Math.floor(f) - 0.5) < 1e-4 && f > 0 && f < n - 1) return undefined;
       idx = Math.min(n - 1, Math.max(0, Math.round(f)));
     } else idx = Math.min(n - 1, Math.max(0, f));
     q[a] = level.translation[a] + idx * level.scale[a];
@@ -101,33 +99,66 @@ function expected(
  * identity when null); returns a description of the first mismatch.
  */
 function mismatch(
-  t: Tensor, fx: CoordPyramid, level: FixtureLevel, center: number[], shape: number[], scale: number[],
-  o: { interpolation: "nearest" | "linear"; pad: boolean; padValue: number }, matrix: number[][] | null = null,
+  t: Tensor,
+  fx: CoordPyramid,
+  level: FixtureLevel,
+  center: number[],
+  shape: number[],
+  scale: number[],
+  o: { interpolation: "nearest" | "linear"; pad: boolean; padValue: number },
+  matrix: number[][] | null = null,
 ): string | null {
   let k = 0;
-  const A = matrix ?? [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
-  for (let z = 0; z < shape[0]; z++) for (let y = 0; y < shape[1]; y++) for (let x = 0; x < shape[2]; x++, k++) {
-    const off = [z, y, x].map((i, a) => (i - (shape[a] - 1) / 2) * scale[a]);
-    const p = [0, 1, 2].map((w) => center[w] + A[w][0] * off[0] + A[w][1] * off[1] + A[w][2] * off[2]);
-    const want = expected(fx, level, p, o);
-    if (want === undefined) continue;
-    const got = t.data[k];
-    const ok = Number.isNaN(want) ? Number.isNaN(got) : Math.abs(got - want) <= TOL;
-    if (!ok) return `voxel [${z},${y},${x}] at world [${p}]: got ${got}, expected ${want} (level ${level.path}, ${o.interpolation}, pad ${o.pad})`;
-  }
+  const A = matrix ?? [
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, 1],
+  ];
+  for (let z = 0; z < shape[0]; z++)
+    for (let y = 0; y < shape[1]; y++)
+      for (let x = 0; x < shape[2]; x++, k++) {
+        const off = [z, y, x].map((i, a) => (i - (shape[a] - 1) / 2) * scale[a]);
+        const p = [0, 1, 2].map((w) => center[w] + A[w][0] * off[0] + A[w][1] * off[1] + A[w][2] * off[2]);
+        const want = expected(fx, level, p, o);
+        if (want === undefined) continue;
+        const got = t.data[k];
+        const ok = Number.isNaN(want) ? Number.isNaN(got) : Math.abs(got - want) <= TOL;
+        if (!ok) return `voxel [${z},${y},${x}] at world [${p}]: got ${got}, expected ${want} (level ${level.path}, ${o.interpolation}, pad ${o.pad})`;
+      }
   return null;
 }
 
 /** A spatial transform: none, an axis-aligned flip/permutation (copy path) or a rotation (interpolated path). */
 const matrixArb = fc.oneof(
   fc.constant(null),
-  fc.record({ perm: fc.constantFrom([0, 1, 2], [0, 2, 1], [1, 0, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]), sign: fc.tuple(fc.constantFrom(1, -1), fc.constantFrom(1, -1), fc.constantFrom(1, -1)) })
+  fc
+    .record({
+      perm: fc.constantFrom([0, 1, 2], [0, 2, 1], [1, 0, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]),
+      sign: fc.tuple(fc.constantFrom(1, -1), fc.constantFrom(1, -1), fc.constantFrom(1, -1)),
+    })
     .map(({ perm, sign }) => [0, 1, 2].map((w) => [0, 1, 2].map((k) => (perm[k] === w ? sign[k] : 0)))),
-  fc.tuple(fc.double({ min: -Math.PI, max: Math.PI, noNaN: true }), fc.double({ min: -Math.PI, max: Math.PI, noNaN: true }), fc.double({ min: -Math.PI, max: Math.PI, noNaN: true }))
+  fc
+    .tuple(
+      fc.double({ min: -Math.PI, max: Math.PI, noNaN: true }),
+      fc.double({ min: -Math.PI, max: Math.PI, noNaN: true }),
+      fc.double({ min: -Math.PI, max: Math.PI, noNaN: true }),
+    )
     .map(([a, b, c]) => {
-      const rz = [[1, 0, 0], [0, Math.cos(a), -Math.sin(a)], [0, Math.sin(a), Math.cos(a)]];
-      const ry = [[Math.cos(b), 0, Math.sin(b)], [0, 1, 0], [-Math.sin(b), 0, Math.cos(b)]];
-      const rx = [[Math.cos(c), -Math.sin(c), 0], [Math.sin(c), Math.cos(c), 0], [0, 0, 1]];
+      const rz = [
+        [1, 0, 0],
+        [0, Math.cos(a), -Math.sin(a)],
+        [0, Math.sin(a), Math.cos(a)],
+      ];
+      const ry = [
+        [Math.cos(b), 0, Math.sin(b)],
+        [0, 1, 0],
+        [-Math.sin(b), 0, Math.cos(b)],
+      ];
+      const rx = [
+        [Math.cos(c), -Math.sin(c), 0],
+        [Math.sin(c), Math.cos(c), 0],
+        [0, 0, 1],
+      ];
       const mul = (m: number[][], n: number[][]) => m.map((row) => [0, 1, 2].map((j) => row[0] * n[0][j] + row[1] * n[1][j] + row[2] * n[2][j]));
       return mul(mul(rz, ry), rx);
     }),
@@ -152,7 +183,15 @@ describe("fuzz: geometry and sampling", () => {
           interpolation: fc.constantFrom("nearest" as const, "linear" as const),
           pad: fc.boolean(),
           matrix: matrixArb,
-          centres: fc.array(fc.tuple(fc.double({ min: -0.3, max: 1.3, noNaN: true }), fc.double({ min: -0.3, max: 1.3, noNaN: true }), fc.double({ min: -0.3, max: 1.3, noNaN: true }), fc.boolean()), { minLength: 1, maxLength: 4 }),
+          centres: fc.array(
+            fc.tuple(
+              fc.double({ min: -0.3, max: 1.3, noNaN: true }),
+              fc.double({ min: -0.3, max: 1.3, noNaN: true }),
+              fc.double({ min: -0.3, max: 1.3, noNaN: true }),
+              fc.boolean(),
+            ),
+            { minLength: 1, maxLength: 4 },
+          ),
         }),
         async (p, r) => {
           missingChunks.length = 0;
@@ -166,7 +205,8 @@ describe("fuzz: geometry and sampling", () => {
           for (const [u, v, w, aligned] of r.centres) {
             // a point in (or a little outside) the bounding box, optionally moved onto the voxel grid
             let c = [u, v, w].map((f, a) => bb.lo[a] + f * (bb.hi[a] - bb.lo[a]));
-            if (aligned) c = c.map((x, a) => level.translation[a] + Math.round((x - level.translation[a]) / level.scale[a]) * level.scale[a] + ((r.patch[a] + 1) % 2) * level.scale[a] / 2);
+            if (aligned)
+              c = c.map((x, a) => level.translation[a] + Math.round((x - level.translation[a]) / level.scale[a]) * level.scale[a] + (((r.patch[a] + 1) % 2) * level.scale[a]) / 2);
             const t = await img.read(c, { spatialTransform: r.matrix });
             assert.deepEqual(t.shape, [...r.patch]);
             const bad = mismatch(t, fx, level, c, [...r.patch], img.outputScale, o, r.matrix);
@@ -238,11 +278,7 @@ describe("fuzz: geometry and sampling", () => {
 
   it("arbitrary options and indices only ever raise documented CellMapErrors naming the field; accepted ones read the oracle's values", async () => {
     const fx = await makeCoordPyramid(path.join(tmp, "fixed"), { shape: [12, 10, 8], s0Scale: [2, 3, 4], levels: 2, chunks: [4, 4, 4] });
-    const num = fc.oneof(
-      fc.integer({ min: -3, max: 8 }),
-      fc.double({ noNaN: false }),
-      fc.constantFrom(0, -0, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53, 1e-300, 0.5),
-    );
+    const num = fc.oneof(fc.integer({ min: -3, max: 8 }), fc.double({ noNaN: false }), fc.constantFrom(0, -0, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53, 1e-300, 0.5));
     const garbage = fc.oneof(
       { arbitrary: fc.array(num, { maxLength: 5 }), weight: 3 },
       // JSON / YAML configs can hold these; bigints cannot come from them (and TypeScript forbids them)
@@ -264,7 +300,8 @@ describe("fuzz: geometry and sampling", () => {
         }
         // An accepted spec means what the docs say: z y x, a 2-entry shape is one section, a
         // 1-entry scale is isotropic, a 2-entry scale takes z from the data's sections.
-        const s = shape as number[], v = scale as number[];
+        const s = shape as number[],
+          v = scale as number[];
         const shape3 = s.length === 2 ? [1, ...s] : s;
         for (const i of indices) {
           try {

@@ -4,7 +4,11 @@ import { chooseLevel, intersectBoxes, levelBoundingBox, samplingBox } from "../s
 import { axisAligned } from "../src/image/resample.js";
 
 describe("chooseLevel", () => {
-  const levels = [[4, 4, 4], [8, 8, 8], [16, 16, 16]];
+  const levels = [
+    [4, 4, 4],
+    [8, 8, 8],
+    [16, 16, 16],
+  ];
   it("picks the coarsest level not coarser than the request", () => {
     assert.equal(chooseLevel(levels, [4, 4, 4]), 0);
     assert.equal(chooseLevel(levels, [6, 6, 6]), 0);
@@ -16,7 +20,11 @@ describe("chooseLevel", () => {
     assert.equal(chooseLevel(levels, [2, 2, 2]), 0);
   });
   it("respects every axis (anisotropic)", () => {
-    const an = [[40, 4, 4], [40, 8, 8], [80, 16, 16]];
+    const an = [
+      [40, 4, 4],
+      [40, 8, 8],
+      [80, 16, 16],
+    ];
     assert.equal(chooseLevel(an, [40, 8, 8]), 1);
     assert.equal(chooseLevel(an, [16, 16, 16]), 0);
   });
@@ -42,8 +50,20 @@ describe("boxes", () => {
     assert.equal(samplingBox([10], [8], [0], [100], [8], false), null);
   });
   it("intersection", () => {
-    assert.deepEqual(intersectBoxes([{ lo: [0, 0], hi: [10, 10] }, { lo: [5, -1], hi: [20, 8] }]), { lo: [5, 0], hi: [10, 8] });
-    assert.equal(intersectBoxes([{ lo: [0], hi: [1] }, { lo: [2], hi: [3] }]), null);
+    assert.deepEqual(
+      intersectBoxes([
+        { lo: [0, 0], hi: [10, 10] },
+        { lo: [5, -1], hi: [20, 8] },
+      ]),
+      { lo: [5, 0], hi: [10, 8] },
+    );
+    assert.equal(
+      intersectBoxes([
+        { lo: [0], hi: [1] },
+        { lo: [2], hi: [3] },
+      ]),
+      null,
+    );
     assert.equal(intersectBoxes([{ lo: [0], hi: [1] }, null]), null);
   });
 });
@@ -51,8 +71,23 @@ describe("boxes", () => {
 describe("axisAligned", () => {
   it("decomposes signed permutations and rejects rotations", () => {
     assert.deepEqual(axisAligned(null), { perm: [0, 1, 2], sign: [1, 1, 1] });
-    assert.deepEqual(axisAligned([[1, 0, 0], [0, 0, -1], [0, 1, 0]]), { perm: [0, 2, 1], sign: [1, 1, -1] });
-    const c = Math.cos(0.3), s = Math.sin(0.3);
-    assert.equal(axisAligned([[1, 0, 0], [0, c, -s], [0, s, c]]), null);
+    assert.deepEqual(
+      axisAligned([
+        [1, 0, 0],
+        [0, 0, -1],
+        [0, 1, 0],
+      ]),
+      { perm: [0, 2, 1], sign: [1, 1, -1] },
+    );
+    const c = Math.cos(0.3),
+      s = Math.sin(0.3);
+    assert.equal(
+      axisAligned([
+        [1, 0, 0],
+        [0, c, -s],
+        [0, s, c],
+      ]),
+      null,
+    );
   });
 });

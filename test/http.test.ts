@@ -16,8 +16,23 @@ let server: RangeServer;
 let faultFn: ((url: string, n: number) => Fault) | undefined;
 
 before(async () => {
-  await makeCoordPyramid(path.join(tmp, "v2.zarr", "raw"), { shape: [16, 16, 16], levels: 2, s0Scale: [4, 4, 4], format: 2, chunks: [8, 8, 8], codec: { id: "blosc", cname: "zstd", clevel: 3, shuffle: 2 } });
-  await makeCoordPyramid(path.join(tmp, "v3.zarr", "raw"), { shape: [16, 16, 16], levels: 2, s0Scale: [4, 4, 4], format: 3, chunks: [4, 4, 4], chunksPerShard: [2, 2, 2], codec: { id: "gzip" } });
+  await makeCoordPyramid(path.join(tmp, "v2.zarr", "raw"), {
+    shape: [16, 16, 16],
+    levels: 2,
+    s0Scale: [4, 4, 4],
+    format: 2,
+    chunks: [8, 8, 8],
+    codec: { id: "blosc", cname: "zstd", clevel: 3, shuffle: 2 },
+  });
+  await makeCoordPyramid(path.join(tmp, "v3.zarr", "raw"), {
+    shape: [16, 16, 16],
+    levels: 2,
+    s0Scale: [4, 4, 4],
+    format: 3,
+    chunks: [4, 4, 4],
+    chunksPerShard: [2, 2, 2],
+    codec: { id: "gzip" },
+  });
   server = await startRangeServer(tmp, (u, n) => faultFn?.(u, n));
 });
 after(async () => {
@@ -41,7 +56,10 @@ describe("HTTP store", () => {
       const { local, remote } = await readBoth(sub);
       assert.deepEqual(Array.from(remote.data), Array.from(local.data), sub);
     }
-    assert.ok(server.requests.some((r) => r.range?.startsWith("bytes=")), "shards are read with range requests");
+    assert.ok(
+      server.requests.some((r) => r.range?.startsWith("bytes=")),
+      "shards are read with range requests",
+    );
   });
 
   it("retries 5xx, 429, resets and truncated bodies", async () => {
@@ -60,7 +78,10 @@ describe("HTTP store", () => {
     let n = 0;
     faultFn = () => (n++, "403");
     const store = new HttpStore(`${server.url}/v2.zarr`, { backoffMs: 1 });
-    await assert.rejects(store.get("/raw/.zattrs"), (e: unknown) => e instanceof CellMapError && e.code === "FORBIDDEN" && /access denied \(HTTP 403/.test(e.message) && e.message.includes("/raw/.zattrs"));
+    await assert.rejects(
+      store.get("/raw/.zattrs"),
+      (e: unknown) => e instanceof CellMapError && e.code === "FORBIDDEN" && /access denied \(HTTP 403/.test(e.message) && e.message.includes("/raw/.zattrs"),
+    );
     assert.equal(n, 1);
   });
 

@@ -15,7 +15,11 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** Expected value at every output voxel: the coordinate function at the sample point c + A·o. */
 function expectedPatch(p: CoordPyramid, center: number[], shape: number[], scale: number[], A?: number[][]): Float64Array {
-  const m = A ?? [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+  const m = A ?? [
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, 1],
+  ];
   const out = new Float64Array(shape[0] * shape[1] * shape[2]);
   let o = 0;
   for (let i = 0; i < shape[0]; i++)
@@ -38,17 +42,47 @@ function assertClose(actual: Float32Array, expected: Float64Array, tol: number, 
 }
 
 const cases = [
-  { name: "isotropic v2 blosc", s0Scale: [4, 4, 4], translation: [2, 2, 2], format: 2 as const, codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 } as const, order: "C" as const },
-  { name: "anisotropic translated v3 sharded F-order", s0Scale: [40, 4, 6], translation: [100, -20, 7], format: 3 as const, codec: { id: "zstd", level: 3 } as const, order: "F" as const, chunksPerShard: [2, 2, 2] },
-  { name: "v2 gzip big-endian", s0Scale: [8, 8, 8], translation: [-1000, 0, 333], format: 2 as const, codec: { id: "gzip", level: 1 } as const, order: "C" as const, endian: "big" as const },
+  {
+    name: "isotropic v2 blosc",
+    s0Scale: [4, 4, 4],
+    translation: [2, 2, 2],
+    format: 2 as const,
+    codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 } as const,
+    order: "C" as const,
+  },
+  {
+    name: "anisotropic translated v3 sharded F-order",
+    s0Scale: [40, 4, 6],
+    translation: [100, -20, 7],
+    format: 3 as const,
+    codec: { id: "zstd", level: 3 } as const,
+    order: "F" as const,
+    chunksPerShard: [2, 2, 2],
+  },
+  {
+    name: "v2 gzip big-endian",
+    s0Scale: [8, 8, 8],
+    translation: [-1000, 0, 333],
+    format: 2 as const,
+    codec: { id: "gzip", level: 1 } as const,
+    order: "C" as const,
+    endian: "big" as const,
+  },
 ];
 
 for (const c of cases) {
   describe(`CellMapImage native-scale copies: ${c.name}`, async () => {
     const dir = path.join(tmp, c.name.replace(/\W+/g, "_"));
     const pyr = await makeCoordPyramid(dir, {
-      shape: [24, 28, 20], levels: 3, s0Scale: c.s0Scale, translation: c.translation, format: c.format,
-      codec: c.codec as never, chunks: [8, 8, 8], order: c.order, chunksPerShard: (c as { chunksPerShard?: number[] }).chunksPerShard,
+      shape: [24, 28, 20],
+      levels: 3,
+      s0Scale: c.s0Scale,
+      translation: c.translation,
+      format: c.format,
+      codec: c.codec as never,
+      chunks: [8, 8, 8],
+      order: c.order,
+      chunksPerShard: (c as { chunksPerShard?: number[] }).chunksPerShard,
       endian: (c as { endian?: "big" }).endian,
     });
     for (let l = 0; l < 3; l++) {
@@ -99,11 +133,13 @@ describe("CellMapImage resampling and transforms", async () => {
     const t = await img.read(ctr);
     const expected = new Float64Array(t.data.length);
     let o = 0;
-    for (let i = 0; i < 6; i++) for (let j = 0; j < 6; j++) for (let k = 0; k < 6; k++) {
-      const w = [i, j, k].map((v, a) => ctr[a] + (v - 2.5) * 6);
-      const snapped = w.map((x) => 2 + Math.round((x - 2) / 4) * 4);
-      expected[o++] = pyr.value(snapped);
-    }
+    for (let i = 0; i < 6; i++)
+      for (let j = 0; j < 6; j++)
+        for (let k = 0; k < 6; k++) {
+          const w = [i, j, k].map((v, a) => ctr[a] + (v - 2.5) * 6);
+          const snapped = w.map((x) => 2 + Math.round((x - 2) / 4) * 4);
+          expected[o++] = pyr.value(snapped);
+        }
     assertClose(t.data, expected, 0, "nearest");
   });
 
@@ -112,22 +148,51 @@ describe("CellMapImage resampling and transforms", async () => {
     const ctr = [64, 62, 66];
     const base = await img.read(ctr);
     const at = (t: Float32Array, i: number, j: number, k: number) => t[(i * 5 + j) * 5 + k];
-    const mirY = await img.read(ctr, { spatialTransform: [[1, 0, 0], [0, -1, 0], [0, 0, 1]] });
-    const trYX = await img.read(ctr, { spatialTransform: [[1, 0, 0], [0, 0, 1], [0, 1, 0]] });
+    const mirY = await img.read(ctr, {
+      spatialTransform: [
+        [1, 0, 0],
+        [0, -1, 0],
+        [0, 0, 1],
+      ],
+    });
+    const trYX = await img.read(ctr, {
+      spatialTransform: [
+        [1, 0, 0],
+        [0, 0, 1],
+        [0, 1, 0],
+      ],
+    });
     // 90 degrees about z: world y = offset x, world x = -offset y (world = A · offset)
-    const rot = await img.read(ctr, { spatialTransform: [[1, 0, 0], [0, 0, 1], [0, -1, 0]] });
-    for (let i = 0; i < 4; i++) for (let j = 0; j < 5; j++) for (let k = 0; k < 5; k++) {
-      assert.equal(at(mirY.data, i, j, k), at(base.data, i, 4 - j, k));
-      assert.equal(at(trYX.data, i, j, k), at(base.data, i, k, j));
-      assert.equal(at(rot.data, i, j, k), at(base.data, i, k, 4 - j));
-    }
+    const rot = await img.read(ctr, {
+      spatialTransform: [
+        [1, 0, 0],
+        [0, 0, 1],
+        [0, -1, 0],
+      ],
+    });
+    for (let i = 0; i < 4; i++)
+      for (let j = 0; j < 5; j++)
+        for (let k = 0; k < 5; k++) {
+          assert.equal(at(mirY.data, i, j, k), at(base.data, i, 4 - j, k));
+          assert.equal(at(trYX.data, i, j, k), at(base.data, i, k, j));
+          assert.equal(at(rot.data, i, j, k), at(base.data, i, k, 4 - j));
+        }
   });
 
   it("arbitrary rotation samples the rotated grid (exact up to float32 for a linear field)", async () => {
     const img = await CellMapImage.open({ path: dir, targetScale: [4, 4, 4], targetVoxelShape: shape });
-    const a = 0.4, b = -0.25;
-    const Rz = [[1, 0, 0], [0, Math.cos(a), Math.sin(a)], [0, -Math.sin(a), Math.cos(a)]];
-    const Rx = [[Math.cos(b), -Math.sin(b), 0], [Math.sin(b), Math.cos(b), 0], [0, 0, 1]];
+    const a = 0.4,
+      b = -0.25;
+    const Rz = [
+      [1, 0, 0],
+      [0, Math.cos(a), Math.sin(a)],
+      [0, -Math.sin(a), Math.cos(a)],
+    ];
+    const Rx = [
+      [Math.cos(b), -Math.sin(b), 0],
+      [Math.sin(b), Math.cos(b), 0],
+      [0, 0, 1],
+    ];
     const A = Rz.map((row) => [0, 1, 2].map((k) => row.reduce((s, v, j) => s + v * Rx[j][k], 0)));
     const ctr = [64, 64, 64];
     const t = await img.read(ctr, { spatialTransform: { matrix: A } });
@@ -174,9 +239,17 @@ describe("2-D images and channels", async () => {
   it("keeps channel axes out of the geometry and reads the requested channel", async () => {
     const dir = path.join(tmp, "czyx");
     await writeOmePyramid(dir, {
-      format: 2, dtype: "uint16",
-      axes: [{ name: "c", type: "channel" }, { name: "z", type: "space", unit: "nanometer" }, { name: "y", type: "space", unit: "nanometer" }, { name: "x", type: "space", unit: "micrometer" }],
-      levels: [{ shape: [2, 4, 4, 4], scale: [1, 8, 8, 0.008], translation: [0, 4, 4, 0.004], chunks: [1, 4, 4, 4], data: (idx) => idx[0] * 1000 + idx[1] * 100 + idx[2] * 10 + idx[3] }],
+      format: 2,
+      dtype: "uint16",
+      axes: [
+        { name: "c", type: "channel" },
+        { name: "z", type: "space", unit: "nanometer" },
+        { name: "y", type: "space", unit: "nanometer" },
+        { name: "x", type: "space", unit: "micrometer" },
+      ],
+      levels: [
+        { shape: [2, 4, 4, 4], scale: [1, 8, 8, 0.008], translation: [0, 4, 4, 0.004], chunks: [1, 4, 4, 4], data: (idx) => idx[0] * 1000 + idx[1] * 100 + idx[2] * 10 + idx[3] },
+      ],
     });
     const img = await CellMapImage.open({ path: dir, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 2], channel: 1 });
     assert.deepEqual(img.scaleLevel.scale, [8, 8, 8], "micrometre x converted to nm");
@@ -193,7 +266,9 @@ describe("non-spatial axes: channel and time", async () => {
   const tczyx = async (name: string, t: number, c: number, axes = [{ name: "t", type: "time" }, { name: "c", type: "channel" }, space("z"), space("y"), space("x")]) => {
     const dir = path.join(tmp, name);
     await writeOmePyramid(dir, {
-      format: 2, dtype: "uint32", axes,
+      format: 2,
+      dtype: "uint32",
+      axes,
       levels: [{ shape: [t, c, 4, 4, 4], scale: [1, 1, 8, 8, 8], translation: [0, 0, 4, 4, 4], chunks: [1, 1, 4, 4, 4], data: value }],
     });
     return dir;
@@ -211,7 +286,10 @@ describe("non-spatial axes: channel and time", async () => {
     const first = await CellMapImage.open({ path: three, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1] });
     assert.deepEqual(Array.from((await first.read(centre)).data), [121], "time 0 and channel 0 by default");
     await assert.rejects(CellMapImage.open({ path: three, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], time: 3 }), /time index 3 outside axis "t" \(type time\) of size 3/);
-    await assert.rejects(CellMapImage.open({ path: one, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 6 }), /channel index 6 outside axis "c" \(type channel\) of size 6/);
+    await assert.rejects(
+      CellMapImage.open({ path: one, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 6 }),
+      /channel index 6 outside axis "c" \(type channel\) of size 6/,
+    );
   });
 
   it("an axis without a type named c counts as the channel axis; other non-spatial axes must have one entry", async () => {
@@ -228,19 +306,34 @@ describe("non-spatial axes: channel and time", async () => {
     const ok = await CellMapImage.open({ path: single, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1] });
     assert.deepEqual(Array.from((await ok.read(centre)).data), [121]);
     // channel given for an image without a channel axis
-    await assert.rejects(CellMapImage.open({ path: single, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 1 }), /channel 1 given, but the image has no channel axis/);
+    await assert.rejects(
+      CellMapImage.open({ path: single, targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 1 }),
+      /channel 1 given, but the image has no channel axis/,
+    );
   });
 
   it("bare arrays with leading dims: one is a channel axis; of two, time then channel", async () => {
     const dir = path.join(tmp, "bare-tczyx");
     await writeOmePyramid(path.join(dir, "img"), {
-      format: 2, dtype: "uint32",
+      format: 2,
+      dtype: "uint32",
       axes: [{ name: "t", type: "time" }, { name: "c", type: "channel" }, space("z"), space("y"), space("x")],
       levels: [{ shape: [2, 3, 4, 4, 4], scale: [1, 1, 8, 8, 8], translation: [0, 0, 4, 4, 4], chunks: [1, 1, 4, 4, 4], data: value }],
     });
-    const bare = await CellMapImage.open({ path: path.join(dir, "img", "s0"), voxelSize: [8, 8, 8], translation: [4, 4, 4], targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 2, time: 1 });
+    const bare = await CellMapImage.open({
+      path: path.join(dir, "img", "s0"),
+      voxelSize: [8, 8, 8],
+      translation: [4, 4, 4],
+      targetScale: [8, 8, 8],
+      targetVoxelShape: [1, 1, 1],
+      channel: 2,
+      time: 1,
+    });
     assert.deepEqual(Array.from((await bare.read(centre)).data), [12121]);
-    await assert.rejects(CellMapImage.open({ path: path.join(dir, "img", "s0"), voxelSize: [8, 8, 8], targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 3 }), /channel index 3 outside axis "c"/);
+    await assert.rejects(
+      CellMapImage.open({ path: path.join(dir, "img", "s0"), voxelSize: [8, 8, 8], targetScale: [8, 8, 8], targetVoxelShape: [1, 1, 1], channel: 3 }),
+      /channel index 3 outside axis "c"/,
+    );
   });
 });
 
@@ -270,7 +363,11 @@ describe("class counts", async () => {
   it("uses complement_counts from the s0 attributes when present", async () => {
     const dir = path.join(tmp, "labels-attrs");
     await makeLabelPyramid(dir, {
-      shape: [8, 8, 8], s0Scale: [4, 4, 4], shapes, format: 2, chunks: [4, 4, 4],
+      shape: [8, 8, 8],
+      s0Scale: [4, 4, 4],
+      shapes,
+      format: 2,
+      chunks: [4, 4, 4],
       attrs: { cellmap: { annotation: { complement_counts: { absent: 500 } } } },
     });
     const img = await CellMapImage.open({ path: dir, targetClass: "mito", targetScale: [4, 4, 4], targetVoxelShape: [2, 2, 2] });
@@ -379,7 +476,8 @@ describe("chunk access", async () => {
   it("takes its budget from CELLMAP_CHUNK_CACHE_BYTES", async () => {
     const { execFileSync } = await import("node:child_process");
     const out = execFileSync(process.execPath, ["--import", "tsx", "-e", "import('./src/zarr/cache.ts').then(m => console.log(m.chunkCache.capacityBytes))"], {
-      env: { ...process.env, CELLMAP_CHUNK_CACHE_BYTES: "12345" }, encoding: "utf8",
+      env: { ...process.env, CELLMAP_CHUNK_CACHE_BYTES: "12345" },
+      encoding: "utf8",
     });
     assert.equal(out.trim(), "12345");
   });

@@ -27,7 +27,8 @@ function group(dir: string, attrs: object): void {
 /** An 8^3 image whose every voxel holds `value`. */
 function image(dir: string, value: number): Promise<unknown> {
   return writeOmePyramid(dir, {
-    format: 2, dtype: "uint8",
+    format: 2,
+    dtype: "uint8",
     levels: [{ shape: [8, 8, 8], scale: [4, 4, 4], translation: [2, 2, 2], chunks: [8, 8, 8], data: () => value }],
   });
 }
@@ -62,8 +63,17 @@ describe("bioformats2raw layout", async () => {
 
   it("info lists the series with their OME-XML names and describes the one asked for", async () => {
     const info = await describeImage(root);
-    assert.deepEqual(info.series, { all: [{ path: "0", name: "cell A" }, { path: "1", name: "cell B & C" }], chosen: 0 });
-    assert.deepEqual(info.levels.map((l) => l.path), ["0/s0"]);
+    assert.deepEqual(info.series, {
+      all: [
+        { path: "0", name: "cell A" },
+        { path: "1", name: "cell B & C" },
+      ],
+      chosen: 0,
+    });
+    assert.deepEqual(
+      info.levels.map((l) => l.path),
+      ["0/s0"],
+    );
     assert.ok(info.problems.some((p) => /read series 0/.test(p)));
     const text = formatImageInfo(await describeImage(root, undefined, undefined, undefined, 1));
     assert.match(text, /bioformats2raw layout, 2 series \(this is 1; --series N for another\)/);
@@ -88,19 +98,35 @@ describe("bioformats2raw layout", async () => {
   });
 
   it("series on an image that is not a bioformats2raw root is an error", async () => {
-    await assert.rejects(CellMapImage.open({ path: path.join(root, "0"), series: 1, targetScale: [4, 4, 4], targetVoxelShape: [1, 1, 1] }), /series 1 given, but this group is one image/);
+    await assert.rejects(
+      CellMapImage.open({ path: path.join(root, "0"), series: 1, targetScale: [4, 4, 4], targetVoxelShape: [1, 1, 1] }),
+      /series 1 given, but this group is one image/,
+    );
   });
 
   it("OME-XML names by image ID, entities decoded", () => {
     const names = omeImageNames(`<OME><Image Name="second" ID="Image:1"/><Image ID="Image:0" Name="a &lt;b&gt;"/></OME>`);
-    assert.deepEqual([...names.entries()].sort(), [[0, "a <b>"], [1, "second"]]);
+    assert.deepEqual([...names.entries()].sort(), [
+      [0, "a <b>"],
+      [1, "second"],
+    ]);
   });
 });
 
 describe("HCS plates and wells", () => {
   it("a plate or a well is refused naming the image to give instead", async () => {
     const plate = path.join(tmp, "plate.zarr");
-    group(plate, { plate: { version: "0.4", rows: [{ name: "A" }, { name: "B" }], columns: [{ name: "1" }], wells: [{ path: "A/1", rowIndex: 0, columnIndex: 0 }, { path: "B/1", rowIndex: 1, columnIndex: 0 }] } });
+    group(plate, {
+      plate: {
+        version: "0.4",
+        rows: [{ name: "A" }, { name: "B" }],
+        columns: [{ name: "1" }],
+        wells: [
+          { path: "A/1", rowIndex: 0, columnIndex: 0 },
+          { path: "B/1", rowIndex: 1, columnIndex: 0 },
+        ],
+      },
+    });
     await assert.rejects(CellMapImage.open({ path: plate, targetScale: [4, 4, 4], targetVoxelShape: [1, 1, 1] }), (e: unknown) => {
       assert.ok(e instanceof CellMapError && e.code === "UNSUPPORTED");
       assert.match(e.message, /this is an OME-NGFF plate, not an image: give one field of a well, e\.g\. .*plate\.zarr\/A\/1\/0 \(wells: A\/1, B\/1\)/);

@@ -138,7 +138,10 @@ describe("CellMapDataLoader: batches", () => {
     assert.equal(batches[1].metadata[2].index, 106);
     // One contiguous block per key, in the loader's shared batch buffers, each slot equal to
     // the sample read directly.
-    for (const [k, i] of [[1, 2], [3, 0]]) {
+    for (const [k, i] of [
+      [1, 2],
+      [3, 0],
+    ]) {
       const item = await sub.get(4 * k + i);
       const b = batches[k];
       for (const key of ["raw", "gt"]) {
@@ -174,8 +177,14 @@ describe("CellMapDataLoader: batches", () => {
     const e0 = idxOf(await collect(a)).flat();
     assert.equal(a.epoch, 1);
     const e1 = idxOf(await collect(a)).flat();
-    assert.deepEqual([...e0].sort((x, y) => x - y), range(50));
-    assert.deepEqual([...e1].sort((x, y) => x - y), range(50));
+    assert.deepEqual(
+      [...e0].sort((x, y) => x - y),
+      range(50),
+    );
+    assert.deepEqual(
+      [...e1].sort((x, y) => x - y),
+      range(50),
+    );
     assert.notDeepEqual(e0, e1);
     const b = new CellMapDataLoader(fakeDataset(50), { batchSize: 5, seed: 9 });
     assert.deepEqual(idxOf(await collect(b)).flat(), e0);
@@ -251,7 +260,10 @@ describe("CellMapDataLoader: sampler modes", () => {
       const seen = new Uint8Array(size);
       const p = new FeistelPermutation(size, new Rng(1, size));
       for (let i = 0; i < size; i++) seen[p.at(i)]++;
-      assert.ok(seen.every((v) => v === 1), `size ${size}`);
+      assert.ok(
+        seen.every((v) => v === 1),
+        `size ${size}`,
+      );
     }
     const s = shuffledSequence(1000, 3, 0, 10);
     assert.ok(s instanceof FeistelPermutation);
@@ -286,7 +298,12 @@ describe("CellMapDataLoader: determinism, resume, ranks", () => {
       for await (const b of loader) {
         second.push(digest([b]));
         // A deep copy: structuredClone keeps a SharedArrayBuffer shared (views of the same slot).
-        if (numWorkers === 0) reference.push(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, (v as Tensor)?.data instanceof Float32Array ? { ...(v as Tensor), data: (v as Tensor).data.slice() } : structuredClone(v)])) as Batch);
+        if (numWorkers === 0)
+          reference.push(
+            Object.fromEntries(
+              Object.entries(b).map(([k, v]) => [k, (v as Tensor)?.data instanceof Float32Array ? { ...(v as Tensor), data: (v as Tensor).data.slice() } : structuredClone(v)]),
+            ) as Batch,
+          );
         loader.recycle(b);
         assert.equal((b.raw as Tensor).data.length, 0); // detached: stale use cannot see other values
       }
@@ -299,16 +316,31 @@ describe("CellMapDataLoader: determinism, resume, ranks", () => {
     }
     assert.equal(digests[1], digests[0]);
     assert.equal(digests[2], digests[0]);
-    assert.equal(digests[0].slice(64), reference.slice(6).map((b) => digest([b])).join(""));
+    assert.equal(
+      digests[0].slice(64),
+      reference
+        .slice(6)
+        .map((b) => digest([b]))
+        .join(""),
+    );
     assert.notDeepEqual(reference[0].idx, reference[6].idx);
-    assert.deepEqual(reference[0].metadata.map((m) => m.epoch), [0, 0, 0, 0]);
-    assert.deepEqual(reference[6].metadata.map((m) => m.epoch), [1, 1, 1, 1]);
+    assert.deepEqual(
+      reference[0].metadata.map((m) => m.epoch),
+      [0, 0, 0, 0],
+    );
+    assert.deepEqual(
+      reference[6].metadata.map((m) => m.epoch),
+      [1, 1, 1, 1],
+    );
   });
 
   it("aug and aug3d batches (rotations about z, and about every axis) are identical for 0, 1 and 2 workers", async () => {
     const augs = {
       aug: { mirror: { axes: { x: 0.5, y: 0.5 } }, rotate: { axes: { z: [-30, 30] as [number, number] } } },
-      aug3d: { mirror: { axes: { x: 0.5, y: 0.5, z: 0.5 } }, rotate: { axes: { z: [-180, 180] as [number, number], y: [-20, 20] as [number, number], x: [-20, 20] as [number, number] } } },
+      aug3d: {
+        mirror: { axes: { x: 0.5, y: 0.5, z: 0.5 } },
+        rotate: { axes: { z: [-180, 180] as [number, number], y: [-20, 20] as [number, number], x: [-20, 20] as [number, number] } },
+      },
     };
     for (const [name, spatialTransforms] of Object.entries(augs)) {
       const train = await openCrop(crop, { isTrain: true, seed: 11, spatialTransforms });
@@ -368,17 +400,29 @@ describe("CellMapDataLoader: determinism, resume, ranks", () => {
     };
     const exact = await share(1, false);
     const parts = await share(3, false);
-    assert.deepEqual(parts.map((p) => p.length), [5, 5, 5]);
+    assert.deepEqual(
+      parts.map((p) => p.length),
+      [5, 5, 5],
+    );
     const all = parts.flat();
-    assert.deepEqual([...new Set(all)].sort((a, b) => a - b), range(13));
+    assert.deepEqual(
+      [...new Set(all)].sort((a, b) => a - b),
+      range(13),
+    );
     assert.equal(all.length - new Set(all).size, 2); // wrap-around padding only
     // Interleaved positions of the one shared epoch order.
     assert.deepEqual(parts[1].slice(0, 4), [exact[0][1], exact[0][4], exact[0][7], exact[0][10]]);
     const dropped = await share(3, true);
-    assert.deepEqual(dropped.map((p) => p.length), [4, 4, 4]);
+    assert.deepEqual(
+      dropped.map((p) => p.length),
+      [4, 4, 4],
+    );
     assert.equal(new Set(dropped.flat()).size, 12);
     const four = await share(4, false);
-    assert.deepEqual(four.map((p) => p.length), [4, 4, 4, 4]);
+    assert.deepEqual(
+      four.map((p) => p.length),
+      [4, 4, 4, 4],
+    );
     assert.equal(new Set(four.flat()).size, 13);
   });
 
@@ -386,7 +430,13 @@ describe("CellMapDataLoader: determinism, resume, ranks", () => {
     const seq = { length: 10, at: (p: number) => 100 + p };
     const p = new EpochPlan(0, seq, { batchSize: 2, dropLast: false, rank: 1, worldSize: 3 });
     assert.equal(p.batches, 2);
-    assert.deepEqual([p.batch(0), p.batch(1)], [[101, 104], [107, 100]]);
+    assert.deepEqual(
+      [p.batch(0), p.batch(1)],
+      [
+        [101, 104],
+        [107, 100],
+      ],
+    );
     assert.throws(() => p.batch(2), { code: "OUT_OF_RANGE" });
   });
 });
@@ -395,11 +445,26 @@ describe("CellMapDataLoader: shared data plane", () => {
   it("batches kept without recycling are never overwritten, past the pool's size", async () => {
     // Patches large enough that the pool holds fewer batches than the loop keeps.
     const big = { shape: [48, 48, 48], scale: [4, 4, 4] };
-    const large = await openCrop(crop, { isTrain: true, seed: 1, inputArrays: { raw: big }, targetArrays: { gt: big }, pad: true, spatialTransforms: { rotate: { axes: { z: [-30, 30] } } } });
+    const large = await openCrop(crop, {
+      isTrain: true,
+      seed: 1,
+      inputArrays: { raw: big },
+      targetArrays: { gt: big },
+      pad: true,
+      spatialTransforms: { rotate: { axes: { z: [-30, 30] } } },
+    });
     for (const numWorkers of [0, 2]) {
       // A memory budget that leaves room for a few spare buffers only.
       const budget = 16 * 2 ** 20 + 12 * batchMemoryBytes(large.inputArrays, large.targetArrays, 2, 2);
-      const loader = new CellMapDataLoader(large, { batchSize: 2, numWorkers, seed: 3, prefetchFactor: 1, iterationsPerEpoch: 40, chunkCacheBytes: 16 * 2 ** 20, memoryBudgetBytes: budget });
+      const loader = new CellMapDataLoader(large, {
+        batchSize: 2,
+        numWorkers,
+        seed: 3,
+        prefetchFactor: 1,
+        iterationsPerEpoch: 40,
+        chunkCacheBytes: 16 * 2 ** 20,
+        memoryBudgetBytes: budget,
+      });
       assert.equal(loader.memoryWarning, null);
       const kept = await collect(loader); // 40 batches held at once: more than the pool's slots
       assert.equal(kept.length, 40);
@@ -419,7 +484,11 @@ describe("CellMapDataLoader: shared data plane", () => {
     // many times, so every buffer comes back through collections (see reclaim.ts).
     const big = { shape: [40, 40, 40], scale: [4, 4, 4] };
     const train = await openCrop(crop, {
-      isTrain: true, seed: 2, inputArrays: { raw: big }, targetArrays: { gt: big }, pad: true,
+      isTrain: true,
+      seed: 2,
+      inputArrays: { raw: big },
+      targetArrays: { gt: big },
+      pad: true,
       spatialTransforms: { mirror: { axes: { x: 0.5 } }, rotate: { axes: { z: [-30, 30] } } },
     });
     for (const numWorkers of [0, 2]) {
@@ -536,7 +605,10 @@ describe("CellMapDataLoader: shared data plane", () => {
     const again = new CellMapDataLoader(sub, { batchSize: 4, numWorkers: 2, seed: 5 });
     assert.equal(digest(await collect(again)), reference);
     // Reused buffers held exactly the values of a fresh main-thread loader, batch by batch.
-    assert.deepEqual(digests, referenceBatches.map((b) => digest([b])));
+    assert.deepEqual(
+      digests,
+      referenceBatches.map((b) => digest([b])),
+    );
   });
 });
 
@@ -547,8 +619,14 @@ describe("CellMapDataLoader: over HTTP with object-store latency", () => {
       const spatialTransforms = { mirror: { axes: { x: 0.5 } }, rotate: { axes: { z: [-30, 30] as [number, number] } } };
       const local = await openCrop(crop, { isTrain: true, seed: 3, spatialTransforms });
       const remote = await CellMapDataset.open({
-        rawPath: `${server.url}/raw`, targetPath: `${server.url}/gt/[a,b]`, classes: CLASSES,
-        inputArrays: { raw: SPEC }, targetArrays: { gt: SPEC }, isTrain: true, seed: 3, spatialTransforms,
+        rawPath: `${server.url}/raw`,
+        targetPath: `${server.url}/gt/[a,b]`,
+        classes: CLASSES,
+        inputArrays: { raw: SPEC },
+        targetArrays: { gt: SPEC },
+        isTrain: true,
+        seed: 3,
+        spatialTransforms,
       });
       assert.equal(remote.length, local.length);
       const reference = (await collect(new CellMapDataLoader(local, { batchSize: 4, seed: 2, iterationsPerEpoch: 6 }))).map((b) => digest([b]));
@@ -572,14 +650,28 @@ describe("CellMapDataLoader: outputDtype", () => {
     await makeRawEM(path.join(dir, "raw"), { shape: [32, 32, 32], levels: 2, chunks: [8, 8, 8] });
     const big = 2 ** 24 + 1;
     await makeLabelPyramid(path.join(dir, "gt", "a"), {
-      shape: [32, 32, 32], levels: 2, chunks: [8, 8, 8], dtype: "uint32",
-      shapes: [{ kind: "sphere", center: [40, 40, 40], radius: 30, value: big }, { kind: "box", min: [80, 0, 0], max: [128, 128, 128], value: big + 2 }],
+      shape: [32, 32, 32],
+      levels: 2,
+      chunks: [8, 8, 8],
+      dtype: "uint32",
+      shapes: [
+        { kind: "sphere", center: [40, 40, 40], radius: 30, value: big },
+        { kind: "box", min: [80, 0, 0], max: [128, 128, 128], value: big + 2 },
+      ],
     });
     const opts = { rawPath: path.join(dir, "raw"), targetPath: path.join(dir, "gt", "[a]"), classes: ["a"], inputArrays: { raw: SPEC } };
-    await assert.rejects(CellMapDataset.open({ ...opts, targetArrays: { ids: { ...SPEC, outputDtype: "uint32" } } }), (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT" && e.message.includes("targetArrays.ids.outputDtype") && e.message.includes("emptyValue"));
+    await assert.rejects(
+      CellMapDataset.open({ ...opts, targetArrays: { ids: { ...SPEC, outputDtype: "uint32" } } }),
+      (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT" && e.message.includes("targetArrays.ids.outputDtype") && e.message.includes("emptyValue"),
+    );
     const f32 = await CellMapDataset.open({ ...opts, targetArrays: { ids: SPEC }, emptyValue: 0 });
     await assert.rejects(f32.get(f32.length - 1), (e: unknown) => e instanceof CellMapError && e.code === "UNSUPPORTED" && e.message.includes("largest 16777219"));
-    const ids = await CellMapDataset.open({ ...opts, targetArrays: { ids: { ...SPEC, outputDtype: "uint32" } }, emptyValue: 0, targetValueTransforms: { type: "Binarize", params: { threshold: 0 } } });
+    const ids = await CellMapDataset.open({
+      ...opts,
+      targetArrays: { ids: { ...SPEC, outputDtype: "uint32" } },
+      emptyValue: 0,
+      targetValueTransforms: { type: "Binarize", params: { threshold: 0 } },
+    });
     const values = new Set<number>();
     const digests: string[] = [];
     for (const numWorkers of [0, 2]) {
@@ -596,7 +688,11 @@ describe("CellMapDataLoader: outputDtype", () => {
       digests.push(h.digest("hex"));
       await loader.close();
     }
-    assert.deepEqual([...values].sort((a, b) => a - b), [0, big, big + 2], "ids exact; the value transform does not touch uint32 arrays");
+    assert.deepEqual(
+      [...values].sort((a, b) => a - b),
+      [0, big, big + 2],
+      "ids exact; the value transform does not touch uint32 arrays",
+    );
     assert.equal(new Set(digests).size, 1, "same bytes for 0 and 2 workers");
   });
 });
@@ -655,7 +751,11 @@ describe("CellMapDataLoader: backpressure, memory, failures, threads", () => {
   });
 
   it("a failing sample rejects the iteration with its index and cause (main thread)", async () => {
-    const d = fakeDataset(10, { onGet: (i) => { if (i === 6) throw new CellMapError("CORRUPT_CHUNK", "bad bytes", "raw/s0/0.0.0"); } });
+    const d = fakeDataset(10, {
+      onGet: (i) => {
+        if (i === 6) throw new CellMapError("CORRUPT_CHUNK", "bad bytes", "raw/s0/0.0.0");
+      },
+    });
     const loader = new CellMapDataLoader(d, { batchSize: 4, isTrain: false });
     const seen: number[][] = [];
     await assert.rejects(
@@ -708,12 +808,18 @@ describe("CellMapDataLoader: backpressure, memory, failures, threads", () => {
     const ac = new AbortController();
     const listeners = () => getEventListeners(ac.signal, "abort").length;
     const processCache = chunkCache.capacityBytes;
-    assert.throws(() => new CellMapDataLoader(fakeDataset(8), { batchSize: 2, signal: ac.signal, rank: 3, worldSize: 2 }), (e: unknown) => e instanceof CellMapError && e.path === "rank");
+    assert.throws(
+      () => new CellMapDataLoader(fakeDataset(8), { batchSize: 2, signal: ac.signal, rank: 3, worldSize: 2 }),
+      (e: unknown) => e instanceof CellMapError && e.path === "rank",
+    );
     assert.equal(listeners(), 0, "a loader that failed to construct leaves no listener");
     const loaders = [1, 2, 3].map((k) => new CellMapDataLoader(fakeDataset(8), { batchSize: 2, signal: ac.signal, chunkCacheBytes: k * 1024 ** 2 }));
     assert.equal(listeners(), 3);
     assert.equal(chunkCache.capacityBytes, processCache, "each loader has its own cache: the process-wide one keeps its size");
-    assert.deepEqual(loaders.map((l) => l.chunkCacheBytes > 0), [true, true, true]);
+    assert.deepEqual(
+      loaders.map((l) => l.chunkCacheBytes > 0),
+      [true, true, true],
+    );
     for (const l of loaders) await l.close();
     assert.equal(listeners(), 0, "close() removes the listener");
     await loaders[0].close();
@@ -827,7 +933,11 @@ describe("adapters", () => {
     assert.deepEqual(a.shape, [1, 2, 3]);
     assert.equal(a.dtype, "float32");
     class FakeOrtTensor {
-      constructor(readonly type: string, readonly data: Float32Array, readonly dims: readonly number[]) {}
+      constructor(
+        readonly type: string,
+        readonly data: Float32Array,
+        readonly dims: readonly number[],
+      ) {}
     }
     const o = toOnnx<FakeOrtTensor>(t, { Tensor: FakeOrtTensor });
     assert.equal(o.data, t.data);
@@ -846,13 +956,19 @@ describe("adapters", () => {
   });
 
   it("toOnnx without a module: onnxruntime's own Tensor over the same Float32Array, or UNSUPPORTED saying what to install", async () => {
-    const installed = async (name: string) => import(name).then(() => true, () => false);
+    const installed = async (name: string) =>
+      import(name).then(
+        () => true,
+        () => false,
+      );
     let found = false;
     for (const name of ["onnxruntime-node", "onnxruntime-web", "onnxruntime-common"]) found ||= await installed(name);
     if (!found) {
       // The documented error: code UNSUPPORTED, the package to install, and its name as the path.
       const missing = (e: unknown) =>
-        e instanceof CellMapError && e.code === "UNSUPPORTED" && e.path === "onnxruntime-common" &&
+        e instanceof CellMapError &&
+        e.code === "UNSUPPORTED" &&
+        e.path === "onnxruntime-common" &&
         /onnxruntime is an optional peer dependency and is not installed: npm install onnxruntime-common \(or onnxruntime-node, onnxruntime-web\)/.test(e.message);
       await assert.rejects(toOnnx(t), missing);
       await assert.rejects(loadOnnx(), missing, "not cached: a later install is picked up");

@@ -30,7 +30,11 @@ before(async () => {
   await makeCoordPyramid(zyx, { shape: [8, 16, 32], s0Scale: [8, 4, 2], translation: [100, 200, 300], levels: 2 });
   await writeOmePyramid(cyx, {
     format: 2,
-    axes: [{ name: "c", type: "channel" }, { name: "y", type: "space", unit: "nanometer" }, { name: "x", type: "space", unit: "nanometer" }],
+    axes: [
+      { name: "c", type: "channel" },
+      { name: "y", type: "space", unit: "nanometer" },
+      { name: "x", type: "space", unit: "nanometer" },
+    ],
     dtype: "uint8",
     levels: [{ path: "s0", shape: [3, 10, 20], scale: [1, 4, 2], translation: [0, 1000, 2000], chunks: [3, 10, 20], data: () => 1 }],
   });
@@ -71,13 +75,30 @@ describe("neuroglancer view", () => {
     assert.deepEqual(Object.keys(st.dimensions as object), ["y", "x"], "no z for a 2-D image, no channel (Neuroglancer makes it the local c')");
     assert.equal((st.position as number[]).length, 2);
     assert.equal(st.layout, "xy");
-    assert.throws(() => neuroglancerView({ axes: [{ name: "c", type: "channel" }, { name: "y" }, { name: "x" }], spatialAxes: ["y", "x"], levels: [{ shape: [3, 4, 4], scale: [1, 1], translation: [0, 0], zarrFormat: 2 }] }, [1, 2, 3]), /2 numbers y,x/);
+    assert.throws(
+      () =>
+        neuroglancerView(
+          {
+            axes: [{ name: "c", type: "channel" }, { name: "y" }, { name: "x" }],
+            spatialAxes: ["y", "x"],
+            levels: [{ shape: [3, 4, 4], scale: [1, 1], translation: [0, 0], zarrFormat: 2 }],
+          },
+          [1, 2, 3],
+        ),
+      /2 numbers y,x/,
+    );
   });
 
   it("label layers keep their own zarr format and name", async () => {
     const st = planState(await neuroglancerPlan(zyx, [cyx]));
     const layers = st.layers as Array<{ name: string; type: string; source: string }>;
-    assert.deepEqual(layers.map((l) => [l.name, l.type]), [["raw", "image"], ["cyx.zarr", "segmentation"]]);
+    assert.deepEqual(
+      layers.map((l) => [l.name, l.type]),
+      [
+        ["raw", "image"],
+        ["cyx.zarr", "segmentation"],
+      ],
+    );
   });
 });
 
@@ -87,7 +108,10 @@ describe("binding rule", () => {
     for (const h of ["0.0.0.0", "::", "192.168.1.5", "example.org"]) assert.ok(!isLoopbackHost(h), h);
     assert.equal(checkBind({}).host, "127.0.0.1");
     assert.equal(checkBind({}).port, 0);
-    assert.throws(() => checkBind({ host: "0.0.0.0" }), (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT" && /requires --token/.test(e.message));
+    assert.throws(
+      () => checkBind({ host: "0.0.0.0" }),
+      (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT" && /requires --token/.test(e.message),
+    );
     assert.equal(checkBind({ host: "0.0.0.0", token: "long-enough-secret" }).loopback, false);
     assert.throws(() => checkBind({ host: "0.0.0.0", token: "short" }), /at least 8/);
     assert.throws(() => checkBind({ port: 70000 }), /--port/);
@@ -108,7 +132,12 @@ describe("binding rule", () => {
       assert.equal((await request(s.url, "/x", { Authorization: `Bearer ${token}` })).status, 200);
       assert.equal((await request(s.url, `/x?token=${token}`)).status, 200);
       assert.equal(s.urlFor("/a/b"), `${s.url}/a/b?token=${token}`);
-      const pre = await request(s.url, "/x", { Origin: "https://neuroglancer-demo.appspot.com", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "range" }, "OPTIONS");
+      const pre = await request(
+        s.url,
+        "/x",
+        { Origin: "https://neuroglancer-demo.appspot.com", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "range" },
+        "OPTIONS",
+      );
       assert.equal(pre.status, 204);
       assert.match(String(pre.headers["access-control-allow-headers"]), /Range/);
       const custom = await request(s.url, "/x", { Origin: "https://x", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-custom" }, "OPTIONS");

@@ -17,10 +17,7 @@ const ax = (name: string, type?: string, unit?: string): Json => ({
 });
 const ds = (p: string, scale: number[], translation?: number[]): Json => ({
   path: p,
-  coordinateTransformations: [
-    { type: "scale", scale },
-    ...(translation ? [{ type: "translation", translation }] : []),
-  ],
+  coordinateTransformations: [{ type: "scale", scale }, ...(translation ? [{ type: "translation", translation }] : [])],
 });
 const v04 = (ms: Json): Json => ({ multiscales: [{ version: "0.4", ...ms }] });
 const zyxNm = [ax("z", "space", "nanometer"), ax("y", "space", "nanometer"), ax("x", "space", "nanometer")];
@@ -47,12 +44,39 @@ async function rejectsCellMap(p: Promise<unknown>, code: string, ...parts: strin
 describe("unitToNm", () => {
   it("converts full names, spellings and abbreviations", () => {
     const cases: Array<[string | undefined, number]> = [
-      [undefined, 1], ["", 1], ["nanometer", 1], ["nm", 1], ["nanometre", 1], ["nanometers", 1],
-      ["micrometer", 1000], ["um", 1000], ["µm", 1000], ["μm", 1000], ["micron", 1000], ["microns", 1000],
-      ["angstrom", 0.1], ["A", 0.1], ["Å", 0.1], ["\u212B", 0.1], ["picometer", 1e-3], ["attometer", 1e-9],
-      ["millimeter", 1e6], ["mm", 1e6], ["centimeter", 1e7], ["meter", 1e9], ["m", 1e9], ["Meter", 1e9],
-      ["kilometer", 1e12], ["Mm", 1e15], ["yottameter", 1e33], ["yoctometer", 1e-15],
-      ["inch", 2.54e7], ["foot", 3.048e8], ["feet", 3.048e8], ["yard", 9.144e8], ["mile", 1.609344e12],
+      [undefined, 1],
+      ["", 1],
+      ["nanometer", 1],
+      ["nm", 1],
+      ["nanometre", 1],
+      ["nanometers", 1],
+      ["micrometer", 1000],
+      ["um", 1000],
+      ["µm", 1000],
+      ["μm", 1000],
+      ["micron", 1000],
+      ["microns", 1000],
+      ["angstrom", 0.1],
+      ["A", 0.1],
+      ["Å", 0.1],
+      ["\u212B", 0.1],
+      ["picometer", 1e-3],
+      ["attometer", 1e-9],
+      ["millimeter", 1e6],
+      ["mm", 1e6],
+      ["centimeter", 1e7],
+      ["meter", 1e9],
+      ["m", 1e9],
+      ["Meter", 1e9],
+      ["kilometer", 1e12],
+      ["Mm", 1e15],
+      ["yottameter", 1e33],
+      ["yoctometer", 1e-15],
+      ["inch", 2.54e7],
+      ["foot", 3.048e8],
+      ["feet", 3.048e8],
+      ["yard", 9.144e8],
+      ["mile", 1.609344e12],
       ["parsec", 3.0856775814913673e25],
     ];
     for (const [unit, nm] of cases) assert.equal(unitToNm(unit, "g"), nm, String(unit));
@@ -130,19 +154,37 @@ describe("parseMultiscales geometry", () => {
     const m = parseMultiscales(attrs, { path: "g", zarrFormat: 2 });
     assert.deepEqual(m.spatialAxes, ["y", "x"]);
     assert.deepEqual(m.spatialDims, [1, 2]);
-    assert.deepEqual(m.axes, [{ name: "c", type: "channel" }, { name: "y", type: "space", unit: "nanometer" }, { name: "x", type: "space", unit: "nanometer" }]);
-    assert.deepEqual(m.levels.map((l) => l.scale), [[4, 4], [8, 8]]);
-    assert.deepEqual(m.levels.map((l) => l.translation), [[0, 0], [0, 0]]);
+    assert.deepEqual(m.axes, [
+      { name: "c", type: "channel" },
+      { name: "y", type: "space", unit: "nanometer" },
+      { name: "x", type: "space", unit: "nanometer" },
+    ]);
+    assert.deepEqual(
+      m.levels.map((l) => l.scale),
+      [
+        [4, 4],
+        [8, 8],
+      ],
+    );
+    assert.deepEqual(
+      m.levels.map((l) => l.translation),
+      [
+        [0, 0],
+        [0, 0],
+      ],
+    );
   });
 
   it("tczyx with mixed units; time/channel scales are ignored", () => {
     const attrs = {
       ome: {
         version: "0.5",
-        multiscales: [{
-          axes: [ax("t", "time", "second"), ax("c", "channel"), ax("z", "space", "micrometer"), ax("y", "space", "nm"), ax("x", "space", "Å")],
-          datasets: [ds("0", [60, 1, 0.5, 4, 40], [5, 0, 1, 2, 30])],
-        }],
+        multiscales: [
+          {
+            axes: [ax("t", "time", "second"), ax("c", "channel"), ax("z", "space", "micrometer"), ax("y", "space", "nm"), ax("x", "space", "Å")],
+            datasets: [ds("0", [60, 1, 0.5, 4, 40], [5, 0, 1, 2, 30])],
+          },
+        ],
       },
     };
     const m = parseMultiscales(attrs, { path: "g", zarrFormat: 3 });
@@ -171,7 +213,11 @@ describe("parseMultiscales geometry", () => {
     assert.deepEqual(m.levels[0].translation, [1000, 2, 2]);
     assert.deepEqual(m.notes, [`axis y has no unit of length (unit "pixel"); assuming nanometer`, `axis x has no unit of length (unit "pixel"); assuming nanometer`]);
     for (const note of m.notes) assert.match(note, /has no unit/, "CellMapImage.open warns for it (CELLMAP_NO_UNIT)");
-    assert.deepEqual(m.axes.map((a) => a.unit), [undefined, "micrometer", undefined, undefined], "no length unit on y and x, as if missing");
+    assert.deepEqual(
+      m.axes.map((a) => a.unit),
+      [undefined, "micrometer", undefined, undefined],
+      "no length unit on y and x, as if missing",
+    );
     for (const unit of ["second", "MM", "toString"]) {
       const one = v04({ axes: [ax("z", "space", "nm"), ax("y", "space", "nm"), ax("x", "space", unit)], datasets: [ds("s0", [2, 2, 2])] });
       const p = parseMultiscales(one, { path: "g", zarrFormat: 2 });
@@ -187,7 +233,10 @@ describe("parseMultiscales geometry", () => {
     ];
     const m = parseMultiscales(v04({ axes, datasets: [ds("s0", [0.008, 8, 8])] }), { path: "g", zarrFormat: 2 });
     assert.deepEqual(m.levels[0].scale, [8, 8, 8], "z in micrometer from `units`; y keeps its `unit`; x in nm");
-    assert.deepEqual(m.axes.map((a) => a.unit), ["micrometer", "nanometer", undefined]);
+    assert.deepEqual(
+      m.axes.map((a) => a.unit),
+      ["micrometer", "nanometer", undefined],
+    );
     assert.deepEqual(m.notes, [
       `axis z has "units" instead of "unit"; reading "micrometer" as its unit`,
       `axis x has no unit of length ("units" instead of "unit", and "pixel" is not a length); assuming nanometer`,
@@ -215,7 +264,10 @@ describe("parseMultiscales geometry", () => {
 });
 
 describe("parseMultiscales errors", () => {
-  const parse = (attrs: unknown, zarrFormat: 2 | 3 = 2) => () => parseMultiscales(attrs, { path: "data.zarr/raw", zarrFormat });
+  const parse =
+    (attrs: unknown, zarrFormat: 2 | 3 = 2) =>
+    () =>
+      parseMultiscales(attrs, { path: "data.zarr/raw", zarrFormat });
 
   it("names the document and the field for a wrong vector length", () => {
     const attrs = v04({ axes: zyxNm, datasets: [ds("s0", [4, 4, 4]), ds("s1", [8, 8])] });
@@ -245,11 +297,24 @@ describe("parseMultiscales errors", () => {
 
   it("rejects bad transformation lists", () => {
     const cases: Array<[Json[], string]> = [
-      [[{ type: "translation", translation: [0, 0, 0] }, { type: "scale", scale: [1, 1, 1] }], "coordinateTransformations[1]: the scale must come before the translation"],
+      [
+        [
+          { type: "translation", translation: [0, 0, 0] },
+          { type: "scale", scale: [1, 1, 1] },
+        ],
+        "coordinateTransformations[1]: the scale must come before the translation",
+      ],
       [[{ type: "translation", translation: [0, 0, 0] }], "expected exactly one scale transformation, found none"],
       [[{ type: "scale", scale: [1, 1, 1] }, { type: "identity" }], `coordinateTransformations[1].type: "identity" is not allowed here`],
       [[{ type: "scale", scale: [1, 1, 1] }, { type: "affine" }], `unsupported transformation type "affine"`],
-      [[{ type: "scale", scale: [1, 1, 1] }, { type: "translation", translation: [0, 0, 0] }, { type: "translation", translation: [0, 0, 0] }], "more than one translation"],
+      [
+        [
+          { type: "scale", scale: [1, 1, 1] },
+          { type: "translation", translation: [0, 0, 0] },
+          { type: "translation", translation: [0, 0, 0] },
+        ],
+        "more than one translation",
+      ],
       [[], "expected at least one transformation"],
       [[{ type: "scale", scale: [1, 0, 1] }], `voxel size on space axis "y" must be positive, got 0`],
     ];
@@ -266,10 +331,20 @@ describe("parseMultiscales errors", () => {
   it("reports unsupported features and versions as UNSUPPORTED", () => {
     throwsCellMap(
       parse(v04({ axes: zyxNm, datasets: [{ path: "s0", coordinateTransformations: [{ type: "scale", path: "scale.bin" }] }] })),
-      "UNSUPPORTED", "multiscales[0].datasets[0].coordinateTransformations[0].path", "not supported",
+      "UNSUPPORTED",
+      "multiscales[0].datasets[0].coordinateTransformations[0].path",
+      "not supported",
     );
-    throwsCellMap(parse({ multiscales: [{ version: "0.3", axes: zyxNm, datasets: [ds("s0", [1, 1, 1])] }] }), "UNSUPPORTED", `multiscales[0].version: unsupported NGFF version "0.3"`);
-    throwsCellMap(parse({ ome: { version: "0.6", multiscales: [{ axes: zyxNm, datasets: [ds("s0", [1, 1, 1])] }] } }, 3), "UNSUPPORTED", `ome.version: unsupported NGFF version "0.6"`);
+    throwsCellMap(
+      parse({ multiscales: [{ version: "0.3", axes: zyxNm, datasets: [ds("s0", [1, 1, 1])] }] }),
+      "UNSUPPORTED",
+      `multiscales[0].version: unsupported NGFF version "0.3"`,
+    );
+    throwsCellMap(
+      parse({ ome: { version: "0.6", multiscales: [{ axes: zyxNm, datasets: [ds("s0", [1, 1, 1])] }] } }, 3),
+      "UNSUPPORTED",
+      `ome.version: unsupported NGFF version "0.6"`,
+    );
   });
 
   it("refuses NGFF 0.1-0.3 and 0.6 documents by their version, saying how to read a level as a bare array", () => {
@@ -277,29 +352,57 @@ describe("parseMultiscales errors", () => {
     // 0.1 / 0.2: no axes, no coordinateTransformations
     for (const version of ["0.1", "0.2"]) {
       const attrs = { multiscales: [{ version, name: "img", datasets: [{ path: "0" }, { path: "1" }], type: "gaussian" }] };
-      throwsCellMap(parse(attrs), "UNSUPPORTED", `multiscales[0].version: unsupported NGFF version "${version}"`, `path: "data.zarr/raw/0"`, "info data.zarr/raw/0 --voxel-size", ...hints);
+      throwsCellMap(
+        parse(attrs),
+        "UNSUPPORTED",
+        `multiscales[0].version: unsupported NGFF version "${version}"`,
+        `path: "data.zarr/raw/0"`,
+        "info data.zarr/raw/0 --voxel-size",
+        ...hints,
+      );
     }
     // 0.3: axes as names
-    throwsCellMap(parse({ multiscales: [{ version: "0.3", axes: ["z", "y", "x"], datasets: [{ path: "s0" }] }] }), "UNSUPPORTED", `unsupported NGFF version "0.3"`, "data.zarr/raw/s0", ...hints);
+    throwsCellMap(
+      parse({ multiscales: [{ version: "0.3", axes: ["z", "y", "x"], datasets: [{ path: "s0" }] }] }),
+      "UNSUPPORTED",
+      `unsupported NGFF version "0.3"`,
+      "data.zarr/raw/s0",
+      ...hints,
+    );
     // 0.6.dev1 (RFC-5): coordinate systems instead of axes
     const rfc5 = {
       ome: {
         version: "0.6.dev1",
-        multiscales: [{
-          coordinateSystems: [{ name: "physical", axes: zyxNm }],
-          datasets: [{ path: "s0", coordinateTransformations: [{ type: "scale", scale: [4, 4, 4], input: "s0", output: "physical" }] }],
-        }],
+        multiscales: [
+          {
+            coordinateSystems: [{ name: "physical", axes: zyxNm }],
+            datasets: [{ path: "s0", coordinateTransformations: [{ type: "scale", scale: [4, 4, 4], input: "s0", output: "physical" }] }],
+          },
+        ],
       },
     };
     throwsCellMap(parse(rfc5, 3), "UNSUPPORTED", `ome.version: unsupported NGFF version "0.6.dev1"`, "data.zarr/raw/s0", ...hints);
     // the first unsupported entry is named; an entry without datasets still gets the hint
-    throwsCellMap(parse({ multiscales: [{ version: "0.4", axes: zyxNm, datasets: [ds("a", [1, 1, 1])] }, { version: "0.2" }] }), "UNSUPPORTED", `multiscales[1].version: unsupported NGFF version "0.2"`, "data.zarr/raw/<level path>");
+    throwsCellMap(
+      parse({ multiscales: [{ version: "0.4", axes: zyxNm, datasets: [ds("a", [1, 1, 1])] }, { version: "0.2" }] }),
+      "UNSUPPORTED",
+      `multiscales[1].version: unsupported NGFF version "0.2"`,
+      "data.zarr/raw/<level path>",
+    );
   });
 
   it("names the field of type errors and missing fields", () => {
-    throwsCellMap(parse(v04({ axes: zyxNm, datasets: [{ path: 0, coordinateTransformations: [] }] })), "INVALID_METADATA", "multiscales[0].datasets[0].path: expected string, got number");
+    throwsCellMap(
+      parse(v04({ axes: zyxNm, datasets: [{ path: 0, coordinateTransformations: [] }] })),
+      "INVALID_METADATA",
+      "multiscales[0].datasets[0].path: expected string, got number",
+    );
     throwsCellMap(parse(v04({ axes: zyxNm })), "INVALID_METADATA", "multiscales[0].datasets: missing (expected array)");
-    throwsCellMap(parse({ ome: { version: "0.5", multiscales: [{ axes: zyxNm, datasets: [] }] } }, 3), "INVALID_METADATA", "ome.multiscales[0].datasets: expected at least 1 entry, got 0");
+    throwsCellMap(
+      parse({ ome: { version: "0.5", multiscales: [{ axes: zyxNm, datasets: [] }] } }, 3),
+      "INVALID_METADATA",
+      "ome.multiscales[0].datasets: expected at least 1 entry, got 0",
+    );
   });
 
   it("still refuses a unit that is not a string, and axes that are missing or not objects", () => {
@@ -335,13 +438,25 @@ describe("readMultiscale", () => {
   write("v3.zarr/em/zarr.json", {
     zarr_format: 3,
     node_type: "group",
-    attributes: { ome: { version: "0.5", multiscales: [{ axes: [ax("c", "channel"), ax("y", "space", "micrometer"), ax("x", "space", "micrometer")], datasets: [ds("s0", [1, 0.004, 0.004])] }] } },
+    attributes: {
+      ome: {
+        version: "0.5",
+        multiscales: [{ axes: [ax("c", "channel"), ax("y", "space", "micrometer"), ax("x", "space", "micrometer")], datasets: [ds("s0", [1, 0.004, 0.004])] }],
+      },
+    },
   });
   // ngff-zarr: NGFF 0.4 metadata (no "ome" key) on a zarr v3 group
   write("v3.zarr/ngff04/zarr.json", { zarr_format: 3, node_type: "group", attributes: attrs04 });
   write("v3.zarr/arr/zarr.json", {
-    zarr_format: 3, node_type: "array", shape: [2, 2], data_type: "uint8", chunk_grid: { name: "regular", configuration: { chunk_shape: [2, 2] } },
-    chunk_key_encoding: { name: "default" }, fill_value: 0, codecs: [{ name: "bytes" }], attributes: {},
+    zarr_format: 3,
+    node_type: "array",
+    shape: [2, 2],
+    data_type: "uint8",
+    chunk_grid: { name: "regular", configuration: { chunk_shape: [2, 2] } },
+    chunk_key_encoding: { name: "default" },
+    fill_value: 0,
+    codecs: [{ name: "bytes" }],
+    attributes: {},
   });
   const root = zarr.root(new FileSystemStore(dir));
 
@@ -349,7 +464,13 @@ describe("readMultiscale", () => {
     const m = await readMultiscale(root, "v2.zarr/raw");
     assert.equal(m.zarrFormat, 2);
     assert.equal(m.version, "0.4");
-    assert.deepEqual(m.levels.map((l) => [l.path, l.scale, l.translation]), [["s0", [4, 4, 4], [2, 2, 2]], ["s1", [8, 8, 8], [4, 4, 4]]]);
+    assert.deepEqual(
+      m.levels.map((l) => [l.path, l.scale, l.translation]),
+      [
+        ["s0", [4, 4, 4], [2, 2, 2]],
+        ["s1", [8, 8, 8], [4, 4, 4]],
+      ],
+    );
   });
 
   it("reads a zarr v3 group (zarr.json attributes.ome)", async () => {
@@ -364,7 +485,13 @@ describe("readMultiscale", () => {
     const m = await readMultiscale(root, "v3.zarr/ngff04");
     assert.equal(m.zarrFormat, 3);
     assert.equal(m.version, "0.4");
-    assert.deepEqual(m.levels.map((l) => [l.path, l.scale, l.translation]), [["s0", [4, 4, 4], [2, 2, 2]], ["s1", [8, 8, 8], [4, 4, 4]]]);
+    assert.deepEqual(
+      m.levels.map((l) => [l.path, l.scale, l.translation]),
+      [
+        ["s0", [4, 4, 4], [2, 2, 2]],
+        ["s1", [8, 8, 8], [4, 4, 4]],
+      ],
+    );
     assert.equal(m.notes.length, 1, m.notes.join("; "));
     assert.match(m.notes[0], /^NGFF 0\.4 metadata .* on a Zarr v3 group, read as 0\.4; the NGFF spec pairs 0\.4 with Zarr v2/);
     assert.deepEqual((await readMultiscale(root, "v2.zarr/raw")).notes, [], "no note for 0.4 on zarr v2");

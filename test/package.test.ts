@@ -78,7 +78,11 @@ function builtPackage(): string {
   if (fs.existsSync(path.join(dir, "dist", "index.d.ts"))) return dir;
   fs.mkdirSync(cache, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(cache, `${key}.tmp-`));
-  const r = run(process.execPath, [TSC, "-p", path.join(ROOT, "tsconfig.build.json"), "--outDir", path.join(tmp, "dist"), "--declaration", "--emitDeclarationOnly", "--sourceMap", "false"], ROOT);
+  const r = run(
+    process.execPath,
+    [TSC, "-p", path.join(ROOT, "tsconfig.build.json"), "--outDir", path.join(tmp, "dist"), "--declaration", "--emitDeclarationOnly", "--sourceMap", "false"],
+    ROOT,
+  );
   if (r.status !== 0) {
     removeBuild(tmp);
     assert.fail(`the declaration build (tsc -p tsconfig.build.json) failed:\n${r.output}`);
@@ -121,7 +125,10 @@ function declarationImports(pkg: string): Map<string, string[]> {
     if (out.has(file)) continue;
     const text = fs.readFileSync(file, "utf8");
     const specs = [...text.matchAll(/(?:from\s+|import\(\s*)"([^"]+)"/g)].map((m) => m[1]);
-    out.set(file, specs.filter((x) => !x.startsWith(".")));
+    out.set(
+      file,
+      specs.filter((x) => !x.startsWith(".")),
+    );
     for (const x of specs.filter((y) => y.startsWith("."))) todo.push(path.resolve(path.dirname(file), x.replace(/\.js$/, ".d.ts")));
   }
   return out;
@@ -220,7 +227,10 @@ describe("package", () => {
   it("the README's TypeScript examples compile against the built declarations (strict, skipLibCheck false, nodenext)", { timeout: 600_000 }, () => {
     const blocks = typescriptBlocks(fs.readFileSync(path.join(ROOT, "README.md"), "utf8"));
     assert.ok(blocks.length >= 4, `expected the README's TypeScript examples, found ${blocks.length} blocks`);
-    assert.ok(blocks.some((b) => /for await \(const batch of loader\)/.test(b.code) && /batch\.raw\.shape/.test(b.code)), "the tour reads batch.raw.shape");
+    assert.ok(
+      blocks.some((b) => /for await \(const batch of loader\)/.test(b.code) && /batch\.raw\.shape/.test(b.code)),
+      "the tour reads batch.raw.shape",
+    );
     const pkg = builtPackage();
     const leaks = [...declarationImports(pkg)].flatMap(([file, specs]) =>
       specs.filter((x) => UNCHECKABLE.some((u) => x === u || x.startsWith(`${u}/`))).map((x) => `${path.relative(pkg, file)} imports ${x}`),
@@ -240,8 +250,14 @@ describe("package", () => {
       fs.writeFileSync(path.join(dir, "checks.ts"), CHECKS);
       files.push("checks.ts");
       const compilerOptions = {
-        target: "ES2022", lib: ["ES2023"], module: "nodenext", moduleResolution: "nodenext",
-        strict: true, skipLibCheck: false, noEmit: true, types: ["node"],
+        target: "ES2022",
+        lib: ["ES2023"],
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        strict: true,
+        skipLibCheck: false,
+        noEmit: true,
+        types: ["node"],
       };
       fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files }, null, 2));
       const r = run(process.execPath, [TSC, "-p", "tsconfig.json"], dir);
@@ -263,7 +279,11 @@ describe("package", () => {
     assert.ok(links.length > 0, "the README links to docs/");
     for (const l of links.filter((l) => l.startsWith("docs/"))) assert.ok(files.has(l), `README links to ${l}, which is not in the package`);
     for (const f of fs.readdirSync(path.join(ROOT, "docs"))) assert.ok(files.has(`docs/${f}`), `docs/${f} is not in the package`);
-    assert.deepEqual([...files].filter((f) => f.endsWith(".map")), [], "no source maps are shipped (their sources are not)");
+    assert.deepEqual(
+      [...files].filter((f) => f.endsWith(".map")),
+      [],
+      "no source maps are shipped (their sources are not)",
+    );
     assert.ok(![...files].some((f) => f.startsWith("src/") || f.startsWith("test/")), "sources and tests stay out");
     if (fs.existsSync(path.join(ROOT, "dist", "index.js"))) {
       for (const f of ["dist/index.js", "dist/index.d.ts", "dist/cli/main.js", "dist/loader/worker.js"]) assert.ok(files.has(f), `${f} is not in the package`);

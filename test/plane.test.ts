@@ -48,8 +48,14 @@ describe("gather kernels", () => {
   it("SIMD and JS gathers equal a plain loop for every element type and row length", () => {
     const plane = DataPlane.create({ cacheBytes: 0, batchBytes: 4 * MiB, batchSlots: 2 });
     const types = [
-      [Uint8Array, 255, 0], [Int8Array, 255, -128], [Uint16Array, 65535, 0], [Int16Array, 65535, -32768], [Float32Array, 1000, -500.25],
-      [Int32Array, 2 ** 31 - 1, -(2 ** 30)], [Uint32Array, 2 ** 32 - 1, 0], [Float64Array, 1e6, -0.5],
+      [Uint8Array, 255, 0],
+      [Int8Array, 255, -128],
+      [Uint16Array, 65535, 0],
+      [Int16Array, 65535, -32768],
+      [Float32Array, 1000, -500.25],
+      [Int32Array, 2 ** 31 - 1, -(2 ** 30)],
+      [Uint32Array, 2 ** 32 - 1, 0],
+      [Float64Array, 1e6, -0.5],
     ] as const;
     for (const [Ctor, span, lo] of types) {
       const n = 40 * 40 * 40;
@@ -59,7 +65,15 @@ describe("gather kernels", () => {
       const outPlane = plane.batchView(0, 0, 64 * 64 * 64);
       const outPlain = new Float32Array(64 * 64 * 64);
       const want = new Float32Array(64 * 64 * 64);
-      for (const [zn, yn, xn] of [[1, 1, 1], [3, 5, 15], [2, 3, 16], [4, 4, 17], [5, 7, 31], [2, 2, 33], [6, 9, 40]]) {
+      for (const [zn, yn, xn] of [
+        [1, 1, 1],
+        [3, 5, 15],
+        [2, 3, 16],
+        [4, 4, 17],
+        [5, 7, 31],
+        [2, 2, 33],
+        [6, 9, 40],
+      ]) {
         const sBase = 3 * 1600 + 2 * 40 + 1;
         for (const out of [outPlane, outPlain, want]) out.fill(-7);
         gatherBox(src, sBase, 1600, 40, 1, { data: outPlane, offset: 5, d0: 64 * 64, d1: 64 }, zn, yn, xn);
@@ -124,14 +138,20 @@ describe("shared chunk cache", () => {
       throw new Error(`boom ${n}`);
     };
     const results = await Promise.allSettled([cache.get(za, [1, 0, 0], failing), cache.get(za, [1, 0, 0], failing)]);
-    assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["rejected", "rejected"],
+    );
     assert.equal(n, 2); // the waiter retried after the first decode failed
     assert.equal(cache.getStats().entries, 0);
     const ok = await cache.get(za, [1, 0, 0], async () => chunkFor(za, [1, 0, 0]));
     assert.equal(ok.data[3], chunkFor(za, [1, 0, 0]).data[3]);
     ok.release();
     // A decode of the wrong size is refused (never cached).
-    await assert.rejects(cache.get(za, [2, 0, 0], async () => ({ data: new Uint8Array(10), shape: [10], stride: [1] })), /expected 262144/);
+    await assert.rejects(
+      cache.get(za, [2, 0, 0], async () => ({ data: new Uint8Array(10), shape: [10], stride: [1] })),
+      /expected 262144/,
+    );
   });
 
   it("evicts within its budget, never a pinned chunk", async () => {
@@ -245,15 +265,42 @@ describe("reads through the plane", () => {
     const [c1, s1] = r(33);
     const [c2, s2] = r(-71);
     const transforms = [
-      null, [[1, 0, 0], [0, -1, 0], [0, 0, 1]], [[1, 0, 0], [0, 0, 1], [0, 1, 0]], [[0, 0, -1], [0, 1, 0], [1, 0, 0]],
-      [[1, 0, 0], [0, c1, -s1], [0, s1, c1]], // rotations: the one-pass general sampler
-      [[c2, 0, s2], [0, 1, 0], [-s2, 0, c2 * 1.1]],
+      null,
+      [
+        [1, 0, 0],
+        [0, -1, 0],
+        [0, 0, 1],
+      ],
+      [
+        [1, 0, 0],
+        [0, 0, 1],
+        [0, 1, 0],
+      ],
+      [
+        [0, 0, -1],
+        [0, 1, 0],
+        [1, 0, 0],
+      ],
+      [
+        [1, 0, 0],
+        [0, c1, -s1],
+        [0, s1, c1],
+      ], // rotations: the one-pass general sampler
+      [
+        [c2, 0, s2],
+        [0, 1, 0],
+        [-s2, 0, c2 * 1.1],
+      ],
     ];
     let n = 0;
     for (const c of cases) {
       const img = await CellMapImage.open({ path: c.path, targetScale: c.scale, targetVoxelShape: c.shape, pad: c.pad, targetClass: c.cls });
       const size = c.shape.reduce((a, b) => a * b, 1);
-      for (const centre of [[80, 88, 96], [10, 12, 150], [150, 170, 5]]) {
+      for (const centre of [
+        [80, 88, 96],
+        [10, 12, 150],
+        [150, 170, 5],
+      ]) {
         for (const m of transforms) {
           const js = await img.read(centre, { spatialTransform: m });
           const into = plane.batchView(0, 64, size);
@@ -295,7 +342,11 @@ describe("decoding straight into the cache", () => {
       const expectDirect = !("endian" in c) && c.codec?.id !== "gzip" && c.dtype !== "int64" && c.dtype !== "uint64";
       assert.equal(img.array.direct !== null, expectDirect, `case ${i}`);
       const plane = DataPlane.create({ cacheBytes: 16 * MiB, batchBytes: 1 * MiB, batchSlots: 1 });
-      for (const centre of [[40, 48, 56], [2, 2, 2], [78, 94, 110]]) {
+      for (const centre of [
+        [40, 48, 56],
+        [2, 2, 2],
+        [78, 94, 110],
+      ]) {
         const js = await img.read(centre);
         const into = plane.batchView(0, 0, 10 * 12 * 14);
         await img.read(centre, { store: plane.store, into });
@@ -306,7 +357,9 @@ describe("decoding straight into the cache", () => {
 
   it("a damaged chunk is CORRUPT_CHUNK naming the array and the chunk", async () => {
     const dir = path.join(tmp, "bad");
-    await makeCoordPyramid(dir, { shape: [16, 16, 16], levels: 1, chunks: [8, 8, 8], dtype: "uint8", codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 } } as Parameters<typeof makeCoordPyramid>[1]);
+    await makeCoordPyramid(dir, { shape: [16, 16, 16], levels: 1, chunks: [8, 8, 8], dtype: "uint8", codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 } } as Parameters<
+      typeof makeCoordPyramid
+    >[1]);
     const chunk = path.join(dir, "s0", "0.0.0");
     const bytes = fs.readFileSync(chunk);
     fs.writeFileSync(chunk, bytes.subarray(0, bytes.length - 7)); // cut short

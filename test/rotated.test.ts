@@ -26,9 +26,23 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function rot(axis: number, deg: number): number[][] {
   const c = Math.cos((deg * Math.PI) / 180);
   const s = Math.sin((deg * Math.PI) / 180);
-  if (axis === 0) return [[1, 0, 0], [0, c, -s], [0, s, c]];
-  if (axis === 1) return [[c, 0, s], [0, 1, 0], [-s, 0, c]];
-  return [[c, -s, 0], [s, c, 0], [0, 0, 1]];
+  if (axis === 0)
+    return [
+      [1, 0, 0],
+      [0, c, -s],
+      [0, s, c],
+    ];
+  if (axis === 1)
+    return [
+      [c, 0, s],
+      [0, 1, 0],
+      [-s, 0, c],
+    ];
+  return [
+    [c, -s, 0],
+    [s, c, 0],
+    [0, 0, 1],
+  ];
 }
 
 function mul(a: number[][], b: number[][]): number[][] {
@@ -39,7 +53,14 @@ function mul(a: number[][], b: number[][]): number[][] {
 function randomMatrix(rng: Rng, sectionsOnly: boolean): number[][] {
   // A quarter of the section grids are axis-aligned (identity or mirrors): resampled with the
   // section kernels too when the voxel size changes.
-  let m = sectionsOnly && rng.random() < 0.25 ? [[1, 0, 0], [0, 1, 0], [0, 0, 1]] : rot(0, rng.uniform(-180, 180));
+  let m =
+    sectionsOnly && rng.random() < 0.25
+      ? [
+          [1, 0, 0],
+          [0, 1, 0],
+          [0, 0, 1],
+        ]
+      : rot(0, rng.uniform(-180, 180));
   if (!sectionsOnly) m = mul(mul(m, rot(1, rng.uniform(-40, 40))), rot(2, rng.uniform(-40, 40)));
   const mirror = [0, 1, 2].map((a) => (sectionsOnly && a === 0 ? (rng.random() < 0.5 ? -1 : 1) : rng.random() < 0.3 ? -1 : 1));
   m = m.map((row) => row.map((v, k) => v * mirror[k]));
@@ -63,8 +84,16 @@ async function volume(name: string, dtype: WritableDataType, shape: number[], sc
   const dir = path.join(tmp, name);
   const translation = scale.map((s) => s / 2 + 3);
   await writeOmePyramid(dir, {
-    format: 2, dtype, codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 },
-    axes: shape.length === 2 ? [{ name: "y", type: "space", unit: "nanometer" }, { name: "x", type: "space", unit: "nanometer" }] : undefined,
+    format: 2,
+    dtype,
+    codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 },
+    axes:
+      shape.length === 2
+        ? [
+            { name: "y", type: "space", unit: "nanometer" },
+            { name: "x", type: "space", unit: "nanometer" },
+          ]
+        : undefined,
     levels: [{ shape, scale, translation, chunks: shape.map(() => 8), data: fillFromFunction(dtype, shape, value) }],
   });
   return dir;

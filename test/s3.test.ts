@@ -35,8 +35,16 @@ import { TEMP_PREFIX } from "../src/util/atomic.js";
 registerFastCodecs();
 
 const AWS_VARS = [
-  "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
-  "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_PROFILE",
+  "AWS_REGION",
+  "AWS_DEFAULT_REGION",
+  "AWS_ENDPOINT_URL",
+  "AWS_ENDPOINT_URL_S3",
+  "AWS_SHARED_CREDENTIALS_FILE",
+  "AWS_CONFIG_FILE",
 ];
 const savedEnv = Object.fromEntries(AWS_VARS.map((k) => [k, process.env[k]]));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cm-s3-"));
@@ -106,12 +114,14 @@ async function loaderDigests(ds: DatasetLike, numWorkers: number): Promise<strin
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const isCode = (code: string, ...parts: string[]) => (e: unknown) => {
-  assert.ok(e instanceof CellMapError, `expected a CellMapError, got ${e}`);
-  assert.equal(e.code, code, e.message);
-  for (const p of parts) assert.ok(e.message.includes(p), `message ${JSON.stringify(e.message)} should name ${p}`);
-  return true;
-};
+const isCode =
+  (code: string, ...parts: string[]) =>
+  (e: unknown) => {
+    assert.ok(e instanceof CellMapError, `expected a CellMapError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    for (const p of parts) assert.ok(e.message.includes(p), `message ${JSON.stringify(e.message)} should name ${p}`);
+    return true;
+  };
 /** Requests since `from`, checked: all signed by the test key, none refused. */
 function assertSigned(from: number): void {
   const reqs = s3.requests.slice(from);
@@ -135,7 +145,11 @@ describe("s3:// on a private S3-compatible bucket", () => {
         const idx = range(local.length).filter((i) => i % 3 === 0);
         assert.deepEqual(await digests(remote, idx), await digests(local, idx), c.name);
         assertSigned(from);
-        if (c === fx.v3) assert.ok(s3.requests.slice(from).some((r) => r.range?.startsWith("bytes=-")), "shard indexes read with suffix ranges");
+        if (c === fx.v3)
+          assert.ok(
+            s3.requests.slice(from).some((r) => r.range?.startsWith("bytes=-")),
+            "shard indexes read with suffix ranges",
+          );
       }
     });
   });
@@ -153,9 +167,13 @@ describe("s3:// on a private S3-compatible bucket", () => {
       const from = s3.requests.length;
       assert.deepEqual(await loaderDigests(remote, 2), ref);
       const reqs = s3.requests.slice(from);
-      assert.ok(reqs.every((r) => (r.status < 400 || r.status === 404) && r.path.startsWith(`/${BUCKET}/`)), "all requests accepted");
+      assert.ok(
+        reqs.every((r) => (r.status < 400 || r.status === 404) && r.path.startsWith(`/${BUCKET}/`)),
+        "all requests accepted",
+      );
       // The workers re-open both datasets: metadata requests after the main thread's open come from them.
-      const meta = (key: string, c: RemoteContainer) => reqs.filter((r) => r.signedBy === key && r.path.startsWith(`/${BUCKET}/${c.name}/`) && /(zarr\.json|\.zattrs|\.zarray)$/.test(r.path));
+      const meta = (key: string, c: RemoteContainer) =>
+        reqs.filter((r) => r.signedBy === key && r.path.startsWith(`/${BUCKET}/${c.name}/`) && /(zarr\.json|\.zattrs|\.zarray)$/.test(r.path));
       assert.ok(meta(S3_KEY.accessKeyId, fx.v3).length >= 2, "v3 metadata read in the workers with the environment's key");
       assert.ok(meta(S3_KEY2.accessKeyId, fx.v2).length >= 2, "v2 metadata read in the workers with the key from the description");
       assert.ok(reqs.every((r) => r.signedBy === (r.path.startsWith(`/${BUCKET}/v3.zarr/`) ? S3_KEY.accessKeyId : S3_KEY2.accessKeyId)));
@@ -165,7 +183,10 @@ describe("s3:// on a private S3-compatible bucket", () => {
   it("AWS_PROFILE + shared credentials file (region from the config file); the datasplit CSV itself is read from s3://", async () => {
     const credFile = path.join(tmp, "credentials");
     const confFile = path.join(tmp, "config");
-    fs.writeFileSync(credFile, `[default]\naws_access_key_id = ${S3_KEY.accessKeyId}\naws_secret_access_key = wrong\n\n[cellmap]\naws_access_key_id = ${S3_KEY.accessKeyId}\naws_secret_access_key = ${S3_KEY.secretAccessKey}\naws_session_token = tok123\n`);
+    fs.writeFileSync(
+      credFile,
+      `[default]\naws_access_key_id = ${S3_KEY.accessKeyId}\naws_secret_access_key = wrong\n\n[cellmap]\naws_access_key_id = ${S3_KEY.accessKeyId}\naws_secret_access_key = ${S3_KEY.secretAccessKey}\naws_session_token = tok123\n`,
+    );
     fs.writeFileSync(confFile, `[profile cellmap]\nregion = eu-west-3\nendpoint_url = ${s3.url}\n`);
     const rows = (base: string, rel: string) =>
       [
@@ -194,13 +215,19 @@ describe("s3:// on a private S3-compatible bucket", () => {
       assert.equal(split.validationDatasets.length, 1);
       assert.equal((split.validationDatasets[0] as CellMapDataset).rawPath, `s3://${BUCKET}/v3.zarr/recon-1/em/raw`);
       chunkCache.clear();
-      for (const [a, b] of [[split.trainDatasets[0], local.trainDatasets[0]], [split.validationDatasets[0], local.validationDatasets[0]]]) {
+      for (const [a, b] of [
+        [split.trainDatasets[0], local.trainDatasets[0]],
+        [split.validationDatasets[0], local.validationDatasets[0]],
+      ]) {
         const idx = range(b.length).filter((i) => i % 5 === 0);
         assert.deepEqual(await digests(a, idx), await digests(b, idx));
       }
       assertSigned(from);
       const reqs = s3.requests.slice(from);
-      assert.ok(reqs.every((r) => r.region === "eu-west-3" && r.token === "tok123"), "region from the config file, session token from the credentials file");
+      assert.ok(
+        reqs.every((r) => r.region === "eu-west-3" && r.token === "tok123"),
+        "region from the config file, session token from the credentials file",
+      );
       assert.equal(reqs[0].path, `/${BUCKET}/split.csv`);
     });
     // The same CSV without credentials: FORBIDDEN naming the CSV object.
@@ -222,7 +249,12 @@ describe("s3:// on a private S3-compatible bucket", () => {
       assert.ok(!(err as Error).message.includes(secret) && !JSON.stringify(err).includes(secret));
     });
     await assert.rejects(
-      CellMapImage.open({ path: `s3://${BUCKET}/${fx.v2.raw}`, targetScale: [4, 4, 4], targetVoxelShape: [2, 2, 2], http: { ...HTTP, s3: { endpoint: s3.url, credentials: { accessKeyId: "UNKNOWN", secretAccessKey: "x" } } } }),
+      CellMapImage.open({
+        path: `s3://${BUCKET}/${fx.v2.raw}`,
+        targetScale: [4, 4, 4],
+        targetVoxelShape: [2, 2, 2],
+        http: { ...HTTP, s3: { endpoint: s3.url, credentials: { accessKeyId: "UNKNOWN", secretAccessKey: "x" } } },
+      }),
       isCode("FORBIDDEN", `s3://${BUCKET}/${fx.v2.raw}/`, "InvalidAccessKeyId"),
     );
   });
@@ -245,7 +277,10 @@ describe("s3:// on a private S3-compatible bucket", () => {
     await withEnv({ AWS_ENDPOINT_URL: s3.url }, async () => {
       await assert.rejects(CellMapDataset.open(crop1(`s3://${BUCKET}`, fx.v3)), isCode("FORBIDDEN", `access denied to s3://${BUCKET}/${fx.v3.raw}/zarr.json`, "unsigned"));
       const from = s3.requests.length;
-      await assert.rejects(CellMapImage.open({ path: `s3://${BUCKET}/${fx.v2.raw}`, targetScale: [4, 4, 4], targetVoxelShape: [2, 2, 2], http: HTTP }), isCode("FORBIDDEN", `s3://${BUCKET}/${fx.v2.raw}/zarr.json`));
+      await assert.rejects(
+        CellMapImage.open({ path: `s3://${BUCKET}/${fx.v2.raw}`, targetScale: [4, 4, 4], targetVoxelShape: [2, 2, 2], http: HTTP }),
+        isCode("FORBIDDEN", `s3://${BUCKET}/${fx.v2.raw}/zarr.json`),
+      );
       assert.equal(s3.requests.length - from, 1, "a 403 is not retried");
     });
   });
@@ -253,7 +288,8 @@ describe("s3:// on a private S3-compatible bucket", () => {
   it("403 on a chunk is FORBIDDEN naming the chunk key; forbiddenAsMissing reads it as the fill value, never metadata", async () => {
     const chunkKey = `${fx.v2.raw}/s0/1.1.1`;
     // An 8³ box at 4 nm around 96 nm lies inside chunk (1,1,1) (16³ voxels).
-    const image = (http: HttpStoreOptions, base = `s3://${BUCKET}`) => CellMapImage.open({ path: `${base}/${fx.v2.raw}`, targetScale: [4, 4, 4], targetVoxelShape: [8, 8, 8], http });
+    const image = (http: HttpStoreOptions, base = `s3://${BUCKET}`) =>
+      CellMapImage.open({ path: `${base}/${fx.v2.raw}`, targetScale: [4, 4, 4], targetVoxelShape: [8, 8, 8], http });
     const localData = (await (await image({}, tmp)).read([96, 96, 96])).data;
     assert.ok(localData.some((v) => v !== 0));
     s3.configure({ deny: [/\/s0\/1\.1\.1$/] });
@@ -313,8 +349,16 @@ describe("s3:// on a private S3-compatible bucket", () => {
 describe("writing predictions to s3://", () => {
   const SPEC = { shape: [12, 12, 12], scale: [4, 4, 4] };
   const options = (targetPath: string): CellMapDatasetWriterOptions => ({
-    rawPath: `${tmp}/${fx.v2.raw}`, targetPath, classes: ["mito", "er"], inputArrays: { raw: SPEC }, targetArrays: { pred: SPEC },
-    targetBounds: { pred: { z: [40, 136], y: [48, 144], x: [44, 140] } }, overlap: 2, blend: "linear", pyramid: 1, http: HTTP,
+    rawPath: `${tmp}/${fx.v2.raw}`,
+    targetPath,
+    classes: ["mito", "er"],
+    inputArrays: { raw: SPEC },
+    targetArrays: { pred: SPEC },
+    targetBounds: { pred: { z: [40, 136], y: [48, 144], x: [44, 140] } },
+    overlap: 2,
+    blend: "linear",
+    pyramid: 1,
+    http: HTTP,
   });
   /** "Model": mito = the input, er = 1 - input / 2, per tile. */
   const step = async (w: CellMapDatasetWriter, i: number) => {
@@ -363,18 +407,29 @@ describe("writing predictions to s3://", () => {
       const refused = writes.filter((r) => r.signedBy !== S3_KEY.accessKeyId || (r.status >= 300 && r.status < 500));
       assert.ok(writes.length > 0 && refused.length === 0, `PUTs and DELETEs signed and accepted: ${JSON.stringify(refused.slice(0, 3))}`);
       const last = new Map(writes.map((r) => [`${r.method} ${r.path}`, r.status]));
-      assert.deepEqual([...last].filter(([, st]) => st >= 300), [], "the last attempt of every write succeeded");
+      assert.deepEqual(
+        [...last].filter(([, st]) => st >= 300),
+        [],
+        "the last attempt of every write succeeded",
+      );
       const deletes = writes.filter((r) => r.method === "DELETE" && r.status < 300).map((r) => r.path);
       assert.equal(new Set(deletes).size, deletes.length, "each partial deleted once");
-      assert.ok(writes.some((r) => r.method === "PUT" && r.path.includes("/.cm-partial/")), "partial windows went to the bucket");
+      assert.ok(
+        writes.some((r) => r.method === "PUT" && r.path.includes("/.cm-partial/")),
+        "partial windows went to the bucket",
+      );
       // 4xx other than 404 is a refusal; a 5xx is s3rver under load, retried (checked above).
-      assert.ok(reqs.every((r) => r.status < 400 || r.status === 404 || r.status >= 500), `no request refused: ${JSON.stringify(reqs.filter((r) => r.status >= 400 && r.status < 500 && r.status !== 404).slice(0, 3))}`);
+      assert.ok(
+        reqs.every((r) => r.status < 400 || r.status === 404 || r.status >= 500),
+        `no request refused: ${JSON.stringify(reqs.filter((r) => r.status >= 400 && r.status < 500 && r.status !== 404).slice(0, 3))}`,
+      );
       assertSameTree(await bucketTree("pred.zarr"), want, "s3 vs local");
 
       // The project's reader reads the bucket's predictions as the local ones.
       chunkCache.clear();
       for (const cls of ["mito", "er"]) {
-        const read = async (base: string) => (await (await CellMapImage.open({ path: `${base}/${cls}`, targetScale: [4, 4, 4], targetVoxelShape: [24, 24, 24], http: HTTP })).read([88, 96, 92])).data;
+        const read = async (base: string) =>
+          (await (await CellMapImage.open({ path: `${base}/${cls}`, targetScale: [4, 4, 4], targetVoxelShape: [24, 24, 24], http: HTTP })).read([88, 96, 92])).data;
         assert.deepEqual(await read(`s3://${BUCKET}/pred.zarr`), await read(local), cls);
       }
     });
@@ -402,7 +457,10 @@ describe("writing predictions to s3://", () => {
       await stray.arrayBuffer();
       const again = await CellMapDatasetWriter.open({ ...options(target), overwrite: true });
       const tree = await bucketTree("resume.zarr");
-      assert.ok(!tree.has("mito/s0/9.9.9") && ![...tree.keys()].some((k) => k.includes("/s0/") && !k.endsWith(".zarray") && !k.endsWith(".zattrs")), "overwrite deleted the old chunks");
+      assert.ok(
+        !tree.has("mito/s0/9.9.9") && ![...tree.keys()].some((k) => k.includes("/s0/") && !k.endsWith(".zarray") && !k.endsWith(".zattrs")),
+        "overwrite deleted the old chunks",
+      );
       assert.equal(again.length, first.length);
     });
   });
@@ -429,7 +487,10 @@ describe("s3:// resolution (credential chain, region, endpoint, URL style)", () 
   });
 
   it("credential precedence: anonymous > options > profile option > environment > AWS_PROFILE / default profile; nothing: unsigned", () => {
-    const f = files("[default]\naws_access_key_id = DEF\naws_secret_access_key = d\n[p1]\naws_access_key_id=P1\naws_secret_access_key=s1\n", "[profile p2]\naws_access_key_id = P2\naws_secret_access_key = s2\nregion = ap-south-1\n[default]\nregion = eu-north-1\n");
+    const f = files(
+      "[default]\naws_access_key_id = DEF\naws_secret_access_key = d\n[p1]\naws_access_key_id=P1\naws_secret_access_key=s1\n",
+      "[profile p2]\naws_access_key_id = P2\naws_secret_access_key = s2\nregion = ap-south-1\n[default]\nregion = eu-north-1\n",
+    );
     const env = { ...f, AWS_ACCESS_KEY_ID: "ENV", AWS_SECRET_ACCESS_KEY: "e", AWS_SESSION_TOKEN: "t" };
     const id = (o: Parameters<typeof resolveS3>[1], e: Record<string, string>) => resolveS3("s3://b/k", o, e).credentials?.accessKeyId ?? null;
     assert.equal(id({ anonymous: true, credentials: { accessKeyId: "O", secretAccessKey: "o" } }, env), null);

@@ -49,7 +49,10 @@ function fake(length: number, counts: ClassCounts, annotated: string[] = Object.
 test("sampleWithoutReplacement: distinct, in range, O(k) memory for huge populations", () => {
   const rng = new Rng(1);
   const small = sampleWithoutReplacement(10, 10, rng);
-  assert.deepEqual([...small].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    [...small].sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
   // A population of 1e12 cannot be materialised (8 TB): finishing at all shows O(k) memory.
   const n = 1e12;
   const heap0 = process.memoryUsage().heapUsed;
@@ -60,23 +63,38 @@ test("sampleWithoutReplacement: distinct, in range, O(k) memory for huge populat
   const mean = big.reduce((a, b) => a + b, 0) / big.length;
   assert.ok(Math.abs(mean / n - 0.5) < 0.01, `mean ${mean / n}`);
   // Both branches of the algorithm are uniform: each of 20 indices drawn ~ k/n of the time.
-  for (const [pop, k] of [[20, 10], [20, 2]] as const) {
+  for (const [pop, k] of [
+    [20, 10],
+    [20, 2],
+  ] as const) {
     const counts = new Array<number>(pop).fill(0);
     const r = new Rng(3, pop, k);
     for (let t = 0; t < 4000; t++) for (const v of sampleWithoutReplacement(pop, k, r)) counts[v]++;
     const expected = (4000 * k) / pop;
-    assert.ok(counts.every((c) => Math.abs(c - expected) < 0.15 * expected), `${pop}/${k}: ${counts}`);
+    assert.ok(
+      counts.every((c) => Math.abs(c - expected) < 0.15 * expected),
+      `${pop}/${k}: ${counts}`,
+    );
   }
   assert.throws(() => sampleWithoutReplacement(3, 4, rng), CellMapError);
 });
 
 test("minRedundantIndices: exactly k, each index floor(k/n) or ceil(k/n) times", () => {
   const rng = new Rng(4);
-  for (const [n, k] of [[7, 3], [7, 7], [7, 23], [1, 5], [5, 0]]) {
+  for (const [n, k] of [
+    [7, 3],
+    [7, 7],
+    [7, 23],
+    [1, 5],
+    [5, 0],
+  ]) {
     const idx = minRedundantIndices(n, k, rng);
     assert.equal(idx.length, k);
     const h = histogram(idx, (v) => v, n);
-    assert.ok(h.every((c) => c === Math.floor(k / n) || c === Math.ceil(k / n)), `${n},${k}: ${h}`);
+    assert.ok(
+      h.every((c) => c === Math.floor(k / n) || c === Math.ceil(k / n)),
+      `${n},${k}: ${h}`,
+    );
   }
   assert.deepEqual(minRedundantIndices(1000, 50, new Rng(9)), minRedundantIndices(1000, 50, new Rng(9)));
   assert.throws(() => minRedundantIndices(0, 3, rng), CellMapError);
@@ -90,7 +108,10 @@ test("MutableSubsetRandomSampler: fixed-size subset per epoch, refresh draws a n
   const first = s.indices;
   assert.equal(new Set(first).size, 64);
   const iter = [...s];
-  assert.deepEqual([...iter].sort((a, b) => a - b), [...first].sort((a, b) => a - b));
+  assert.deepEqual(
+    [...iter].sort((a, b) => a - b),
+    [...first].sort((a, b) => a - b),
+  );
   assert.notDeepEqual(iter, first); // random order
   s.refresh();
   assert.equal(s.epoch, 1);
@@ -132,7 +153,10 @@ test("weightedSubsetIndices: proportional to weights, overflow redistributed, ca
   const tight = weightedSubsetIndices([3, 5], [1, 1], 16, new Rng(3));
   assert.equal(tight.length, 16);
   const ht = histogram(tight, (v) => v, 8);
-  assert.ok(ht.every((n) => n >= 1), `${ht}`);
+  assert.ok(
+    ht.every((n) => n >= 1),
+    `${ht}`,
+  );
 
   // All-zero weights fall back to uniform over samples; empty datasets never drawn.
   const zero = weightedSubsetIndices([0, 50, 150], [0, 0, 0], 100, new Rng(4));
@@ -148,8 +172,15 @@ test("weightedRandomIndices: dataset ∝ weight, uniform inside, with replacemen
   const idx = weightedRandomIndices([10, 90], [1, 1], 20000, new Rng(6));
   const h = histogram(idx, (v) => (v < 10 ? 0 : 1), 2);
   assert.ok(Math.abs(h[0] / 20000 - 0.5) < 0.02, `${h}`);
-  const inner = histogram(idx.filter((v) => v < 10), (v) => v, 10);
-  assert.ok(inner.every((n) => Math.abs(n - h[0] / 10) < 0.15 * (h[0] / 10)), `${inner}`);
+  const inner = histogram(
+    idx.filter((v) => v < 10),
+    (v) => v,
+    10,
+  );
+  assert.ok(
+    inner.every((n) => Math.abs(n - h[0] / 10) < 0.15 * (h[0] / 10)),
+    `${inner}`,
+  );
   const huge = weightedRandomIndices([5e11, 5e11], [1, 3], 1000, new Rng(7));
   assert.ok(huge.every((v) => Number.isInteger(v) && v >= 0 && v < 1e12));
 });
@@ -157,7 +188,12 @@ test("weightedRandomIndices: dataset ∝ weight, uniform inside, with replacemen
 test("ClassBalancedSampler: least-seen class first, then a crop annotating it", () => {
   // Class b is annotated in one small crop only; crop 3 annotates c but has no samples.
   const s = new ClassBalancedSampler({
-    matrix: [[true, false, false], [true, false, false], [false, true, false], [false, false, true]],
+    matrix: [
+      [true, false, false],
+      [true, false, false],
+      [false, true, false],
+      [false, false, true],
+    ],
     sizes: [100, 100, 5, 0],
     samplesPerEpoch: 600,
     seed: 3,
@@ -171,12 +207,33 @@ test("ClassBalancedSampler: least-seen class first, then a crop annotating it", 
   assert.ok(Math.abs(h[0] - h[1]) < 60, `${h}`);
   assert.ok(idx.every((v) => v >= 0 && v < 205));
   assert.deepEqual([...s], idx);
-  assert.deepEqual(new ClassBalancedSampler({ matrix: [[true, false, false], [true, false, false], [false, true, false], [false, false, true]], sizes: [100, 100, 5, 0], samplesPerEpoch: 600, seed: 3 }).epochIndices(0), idx);
+  assert.deepEqual(
+    new ClassBalancedSampler({
+      matrix: [
+        [true, false, false],
+        [true, false, false],
+        [false, true, false],
+        [false, false, true],
+      ],
+      sizes: [100, 100, 5, 0],
+      samplesPerEpoch: 600,
+      seed: 3,
+    }).epochIndices(0),
+    idx,
+  );
   s.refresh();
   assert.notDeepEqual([...s], idx);
 
   // A crop annotating both classes counts for both.
-  const both = new ClassBalancedSampler({ matrix: [[true, true], [true, false]], sizes: [10, 10], samplesPerEpoch: 100, seed: 1 });
+  const both = new ClassBalancedSampler({
+    matrix: [
+      [true, true],
+      [true, false],
+    ],
+    sizes: [10, 10],
+    samplesPerEpoch: 100,
+    seed: 1,
+  });
   const hb = histogram(both.epochIndices(0), (v) => (v < 10 ? 0 : 1), 2);
   assert.ok(hb[0] >= 50, `${hb}`);
 
@@ -215,7 +272,10 @@ test("multi-dataset samplers: weights from class counts, 10^12 samples by arithm
   const cb = m.classBalancedSampler({ samplesPerEpoch: 100 });
   // b is annotated by d1 only, so every other draw comes from d1.
   assert.ok([...cb].filter((v) => v >= 5e11).length >= 50);
-  assert.deepEqual(m.cropClassMatrix(), [[true, false], [true, true]]);
+  assert.deepEqual(m.cropClassMatrix(), [
+    [true, false],
+    [true, true],
+  ]);
 
   // Small multi: default weighted sampler draws `length` samples per epoch (not one batch, P4).
   const small = new CellMapMultiDataset([fake(30, { a: { foreground: 1, background: 1 } }), fake(20, { a: { foreground: 1, background: 1 } })]);

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { CellMapDataset, CellMapSubset } from "../src/dataset/index.js";
 import type { DatasetDescription, DatasetItem, DatasetLike } from "../src/dataset/types.js";
 import { CellMapError } from "../src/errors.js";
-import { CellMapDataLoader, } from "../src/loader/index.js";
+import { CellMapDataLoader } from "../src/loader/index.js";
 import { MutableSubsetRandomSampler } from "../src/sampling/samplers.js";
 import { decodeBlob } from "../src/serve/safetensors.js";
 import { serve, type BatchServer } from "../src/serve/server.js";
@@ -40,10 +40,18 @@ before(async () => {
   await makeRawEM(path.join(dir, "raw"), { shape: [32, 32, 32], levels: 2, chunks: [8, 8, 8], codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 } });
   await makeLabelPyramid(path.join(dir, "gt", "a"), { shape: [32, 32, 32], levels: 2, chunks: [8, 8, 8], shapes: [{ kind: "sphere", center: [40, 40, 40], radius: 30 }] });
   const ds = await CellMapDataset.open({
-    rawPath: path.join(dir, "raw"), targetPath: path.join(dir, "gt", "[a]"), classes: ["a"], inputArrays: { raw: SPEC }, targetArrays: { gt: SPEC },
-    isTrain: true, spatialTransforms: { mirror: { axes: { x: 0.5 } } },
+    rawPath: path.join(dir, "raw"),
+    targetPath: path.join(dir, "gt", "[a]"),
+    classes: ["a"],
+    inputArrays: { raw: SPEC },
+    targetArrays: { gt: SPEC },
+    isTrain: true,
+    spatialTransforms: { mirror: { axes: { x: 0.5 } } },
   });
-  data = new CellMapSubset(ds, Array.from({ length: 22 }, (_, i) => 3 * i));
+  data = new CellMapSubset(
+    ds,
+    Array.from({ length: 22 }, (_, i) => 3 * i),
+  );
 });
 
 interface Rec {
@@ -65,7 +73,13 @@ async function reference(rank: number, worldSize: number, epoch = 0, start = 0):
     for (const k of Object.keys(b)) {
       const t = b[k] as AnyTensor;
       if (k === "idx" || k === "metadata") continue;
-      tensors[k] = [DTYPE_NAMES[t.data.constructor.name], t.shape, createHash("sha256").update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)).digest("hex")];
+      tensors[k] = [
+        DTYPE_NAMES[t.data.constructor.name],
+        t.shape,
+        createHash("sha256")
+          .update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+          .digest("hex"),
+      ];
     }
     out.push({ position: p++, idx: b.idx, tensors });
   }
@@ -100,18 +114,23 @@ async function runClient(url: string, state: Record<string, number>, extra: Reco
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   clearTimeout(timer);
   assert.equal(code, 0, `python client failed:\n${err}`);
-  const lines = out.trim().split("\n").map((l) => JSON.parse(l));
+  const lines = out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   return { recs: lines.slice(0, -1) as Rec[], state: lines[lines.length - 1].state };
 }
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    http.get(url, { headers }, (res) => {
-      let body = "";
-      res.setEncoding("latin1");
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode!, body, headers: res.headers }));
-    }).on("error", reject);
+    http
+      .get(url, { headers }, (res) => {
+        let body = "";
+        res.setEncoding("latin1");
+        res.on("data", (c) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+      })
+      .on("error", reject);
   });
 }
 
@@ -131,11 +150,13 @@ describe("serve", () => {
 
   it("a JavaScript client decodes frames: metadata carries epoch, position and each sample's index", async () => {
     const r = await new Promise<Buffer>((resolve, reject) => {
-      http.get(`${server.url}/batches?epoch=1&start=4`, (res) => {
-        const parts: Buffer[] = [];
-        res.on("data", (c: Buffer) => parts.push(c));
-        res.on("end", () => resolve(Buffer.concat(parts)));
-      }).on("error", reject);
+      http
+        .get(`${server.url}/batches?epoch=1&start=4`, (res) => {
+          const parts: Buffer[] = [];
+          res.on("data", (c: Buffer) => parts.push(c));
+          res.on("end", () => resolve(Buffer.concat(parts)));
+        })
+        .on("error", reject);
     });
     const want = await reference(0, 1, 1, 4);
     let off = 0;
@@ -149,7 +170,10 @@ describe("serve", () => {
       got.push({ position: blob.metadata.position, idx: JSON.parse(blob.metadata.samples).map((s: { idx: number }) => s.idx) });
       off += 8 + n;
     }
-    assert.deepEqual(got, want.map((w) => ({ position: String(w.position), idx: w.idx })));
+    assert.deepEqual(
+      got,
+      want.map((w) => ({ position: String(w.position), idx: w.idx })),
+    );
   });
 
   it("the Python client gets the in-process loader's batches byte for byte, for 1 and 2 ranks", { skip: noPython }, async () => {
@@ -162,7 +186,11 @@ describe("serve", () => {
       assert.deepEqual(r.recs, await reference(rank, 2, 2));
       shares.push(r.recs.flatMap((x) => x.idx));
     }
-    assert.deepEqual(shares[0].filter((i) => shares[1].includes(i)), [], "ranks are disjoint");
+    assert.deepEqual(
+      shares[0].filter((i) => shares[1].includes(i)),
+      [],
+      "ranks are disjoint",
+    );
   });
 
   it("a client that resumes from its state() continues exactly where it left off", { skip: noPython }, async () => {
@@ -214,13 +242,23 @@ describe("serve: security", () => {
 /** Samples of `bytes` float32 values each; counts the reads. */
 function bigDataset(length: number, floats: number, reads: { n: number }): DatasetLike {
   return {
-    kind: "Big", length, classes: [],
-    inputArrays: { x: { shape: [floats], scale: [1] } as never }, targetArrays: {},
+    kind: "Big",
+    length,
+    classes: [],
+    inputArrays: { x: { shape: [floats], scale: [1] } as never },
+    targetArrays: {},
     async get(i: number): Promise<DatasetItem> {
       reads.n++;
-      return { idx: i, metadata: { rawPath: "big", targetPath: null, center: [0], index: i, epoch: 0, spatialTransform: null, levels: {} }, x: { data: new Float32Array(floats).fill(i), shape: [1, floats], sourceDtype: "float32" } };
+      return {
+        idx: i,
+        metadata: { rawPath: "big", targetPath: null, center: [0], index: i, epoch: 0, spatialTransform: null, levels: {} },
+        x: { data: new Float32Array(floats).fill(i), shape: [1, floats], sourceDtype: "float32" },
+      };
     },
-    classCounts: async () => ({}), classWeights: async () => ({}), validationIndices: () => [], verify: () => true,
+    classCounts: async () => ({}),
+    classWeights: async () => ({}),
+    validationIndices: () => [],
+    verify: () => true,
     subsetRandomSampler: async (k: number) => MutableSubsetRandomSampler.uniform(length, k, 0),
     describe: (): DatasetDescription => ({ kind: "Big" }),
   } as DatasetLike;
@@ -269,12 +307,21 @@ describe("cellmap-data serve (CLI)", () => {
     const dir = path.join(tmp, "cli");
     const { csvPath } = await writeSyntheticDataset(dir, { size: 64, seed: 1 });
     const config = path.join(dir, "config.json");
-    fs.writeFileSync(config, JSON.stringify({
-      input_arrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } }, target_arrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } },
-      classes: ["mito", "er", "nuc"], batch_size: 3, num_workers: 0,
-    }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        input_arrays: { raw: { shape: [16, 16, 16], scale: [8, 8, 8] } },
+        target_arrays: { gt: { shape: [16, 16, 16], scale: [8, 8, 8] } },
+        classes: ["mito", "er", "nuc"],
+        batch_size: 3,
+        num_workers: 0,
+      }),
+    );
     const cli = path.resolve(here, "../src/cli/main.ts");
-    const bad = spawnSync(process.execPath, ["--import", "tsx", cli, "serve", "--datasplit", csvPath, "--config", config, "--host", "0.0.0.0"], { encoding: "utf8", timeout: 60_000 });
+    const bad = spawnSync(process.execPath, ["--import", "tsx", cli, "serve", "--datasplit", csvPath, "--config", config, "--host", "0.0.0.0"], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /requires --token/);
     const child = spawn(process.execPath, ["--import", "tsx", cli, "serve", "--datasplit", csvPath, "--config", config, "--seed", "4"], { stdio: ["ignore", "pipe", "pipe"] });

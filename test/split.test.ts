@@ -5,15 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { CellMapError } from "../src/errors.js";
 import type { Tensor } from "../src/tensor.js";
-import {
-  CellMapDataset,
-  CellMapDataSplit,
-  CellMapMultiDataset,
-  CellMapSubset,
-  parseCsv,
-  parseDataSplitCsv,
-  type CellMapDataSplitOptions,
-} from "../src/dataset/index.js";
+import { CellMapDataset, CellMapDataSplit, CellMapMultiDataset, CellMapSubset, parseCsv, parseDataSplitCsv, type CellMapDataSplitOptions } from "../src/dataset/index.js";
 import { makeRawEM } from "./fixtures/builder.js";
 import { makeCropFixture, samplePoints, type CropFixture } from "./fixtures/crops.js";
 
@@ -28,15 +20,7 @@ const BASE = {
 };
 
 test("parseCsv: RFC 4180 quoting, CRLF, comments, blank lines, per-line errors", () => {
-  const text = [
-    "\ufeff# comment line",
-    "a, b ,\"c,d\"",
-    "",
-    '  "x ""quoted"" y",  "multi',
-    'line" ,z',
-    "   # indented comment",
-    'bad,"unterminated',
-  ].join("\r\n");
+  const text = ["\ufeff# comment line", 'a, b ,"c,d"', "", '  "x ""quoted"" y",  "multi', 'line" ,z', "   # indented comment", 'bad,"unterminated'].join("\r\n");
   const { records, errors } = parseCsv(text);
   assert.deepEqual(records, [
     { line: 2, fields: ["a", "b", "c,d"] },
@@ -44,9 +28,18 @@ test("parseCsv: RFC 4180 quoting, CRLF, comments, blank lines, per-line errors",
   ]);
   assert.deepEqual(errors, [{ line: 7, reason: "unterminated quoted field" }]);
   const e2 = parseCsv('ok,1\nbad"field,2\n"q" junk,3\nok,4\n');
-  assert.deepEqual(e2.records.map((r) => r.line), [1, 4]);
-  assert.deepEqual(e2.errors.map((e) => e.line), [2, 3]);
-  assert.deepEqual(parseCsv("a,,b\n,\n").records, [{ line: 1, fields: ["a", "", "b"] }, { line: 2, fields: ["", ""] }]);
+  assert.deepEqual(
+    e2.records.map((r) => r.line),
+    [1, 4],
+  );
+  assert.deepEqual(
+    e2.errors.map((e) => e.line),
+    [2, 3],
+  );
+  assert.deepEqual(parseCsv("a,,b\n,\n").records, [
+    { line: 1, fields: ["a", "", "b"] },
+    { line: 2, fields: ["", ""] },
+  ]);
 });
 
 test("parseDataSplitCsv: 5-, 3- and 2-column rows, header, quoted brackets, bad rows reported", () => {
@@ -86,7 +79,10 @@ test("parseDataSplitCsv: 5-, 3- and 2-column rows, header, quoted brackets, bad 
   assert.deepEqual(withHeader.dict.train, [{ raw: "/d/a.zarr/raw", gt: "/d/a.zarr/gt/[mito,er]", line: 2 }]);
   assert.deepEqual(withHeader.problems, []);
   const named = parseDataSplitCsv("split,gt,raw\ntrain,/g/[a],/r\ntrain,/g/[b]\n");
-  assert.deepEqual(named.dict.train.map((e) => [e.raw, e.gt]), [["/r", "/g/[a]"]]);
+  assert.deepEqual(
+    named.dict.train.map((e) => [e.raw, e.gt]),
+    [["/r", "/g/[a]"]],
+  );
   assert.match(named.problems[0].reason, /2 fields but the header has 3/);
 });
 
@@ -116,10 +112,22 @@ test("CellMapDataSplit from a CSV file: bad rows and empty crops reported, the r
   assert.equal(split.validationDatasets.length, 2);
   const problems = split.problems.map((p) => `${p.usage}|${p.gt ? path.basename(path.dirname(p.gt)) : "-"}|${p.reason}`);
   assert.equal(problems.length, 4, problems.join("\n"));
-  assert.ok(problems.some((p) => /^\?\|-\|.*line 7: expected 2, 3 or 5 fields/.test(p) || /line 7/.test(p)), problems.join("\n"));
-  assert.ok(problems.some((p) => p.startsWith("train|crop99|") && /not found|no zarr group/i.test(p)), problems.join("\n"));
-  assert.ok(problems.some((p) => p.startsWith("train|crop3|") && /no valid patch centre/.test(p)), problems.join("\n"));
-  assert.ok(problems.some((p) => p.startsWith("train|empty|") && /no annotated class has foreground/.test(p)), problems.join("\n"));
+  assert.ok(
+    problems.some((p) => /^\?\|-\|.*line 7: expected 2, 3 or 5 fields/.test(p) || /line 7/.test(p)),
+    problems.join("\n"),
+  );
+  assert.ok(
+    problems.some((p) => p.startsWith("train|crop99|") && /not found|no zarr group/i.test(p)),
+    problems.join("\n"),
+  );
+  assert.ok(
+    problems.some((p) => p.startsWith("train|crop3|") && /no valid patch centre/.test(p)),
+    problems.join("\n"),
+  );
+  assert.ok(
+    problems.some((p) => p.startsWith("train|empty|") && /no annotated class has foreground/.test(p)),
+    problems.join("\n"),
+  );
   const crop99 = split.problems.find((p) => p.gt?.includes("crop99"))!;
   assert.equal(crop99.raw, f.rawPath);
   assert.equal(crop99.line, 5);
@@ -158,7 +166,10 @@ test("default raw transform normalises uint8 raw to [0, 1]; pad may apply to one
   const emPath = path.join(f.root, "em.zarr", "raw");
   await makeRawEM(emPath, { shape: [32, 32, 32], s0Scale: [4, 4, 4], levels: 2 });
   const dict = {
-    train: [{ raw: emPath, gt: f.gt("crop1") }, { raw: emPath, gt: f.gt("crop3") }],
+    train: [
+      { raw: emPath, gt: f.gt("crop1") },
+      { raw: emPath, gt: f.gt("crop3") },
+    ],
     validate: [{ raw: emPath, gt: f.gt("crop3") }],
   };
   const split = await CellMapDataSplit.open({ ...BASE, datasetDict: dict, pad: "train" });
@@ -183,8 +194,18 @@ test("default raw transform normalises uint8 raw to [0, 1]; pad may apply to one
 test("no valid training dataset is an error listing the problems", async () => {
   const f = await fx();
   await assert.rejects(
-    CellMapDataSplit.open({ ...BASE, classes: ["mito"], datasetDict: { train: [{ raw: f.rawPath, gt: f.gt("empty") }, { raw: "/nope/raw", gt: "/nope/[mito]" }] } }),
-    (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT" && /no valid training dataset/.test(e.message) && /\/nope\/raw/.test(e.message) && /foreground/.test(e.message),
+    CellMapDataSplit.open({
+      ...BASE,
+      classes: ["mito"],
+      datasetDict: {
+        train: [
+          { raw: f.rawPath, gt: f.gt("empty") },
+          { raw: "/nope/raw", gt: "/nope/[mito]" },
+        ],
+      },
+    }),
+    (e: unknown) =>
+      e instanceof CellMapError && e.code === "INVALID_ARGUMENT" && /no valid training dataset/.test(e.message) && /\/nope\/raw/.test(e.message) && /foreground/.test(e.message),
   );
   await assert.rejects(CellMapDataSplit.open({ ...BASE } as CellMapDataSplitOptions), (e: unknown) => e instanceof CellMapError && /csvPath/.test(e.message));
   await assert.rejects(CellMapDataSplit.open({ ...BASE, csvPath: path.join(f.root, "missing.csv") }), (e: unknown) => e instanceof CellMapError && e.code === "NOT_FOUND");
@@ -238,7 +259,10 @@ test("split from ready datasets, raw-only split, forceHasData", async () => {
   const axis = [16, 48, 80, 112];
   const centres: number[][] = [];
   for (let i = 0; i < blocks.length; i++) centres.push((await blocks.get(i)).metadata.center);
-  assert.deepEqual(centres, axis.flatMap((z) => axis.flatMap((y) => axis.map((x) => [z, y, x]))));
+  assert.deepEqual(
+    centres,
+    axis.flatMap((z) => axis.flatMap((y) => axis.map((x) => [z, y, x]))),
+  );
 });
 
 test("http(s) locations: a CSV row pointing at a server opens like a local one", async () => {
@@ -262,7 +286,13 @@ test("http(s) locations: a CSV row pointing at a server opens like a local one",
     });
     const ds = split.trainDatasets[0] as CellMapDataset;
     assert.equal(ds.rawPath, `${base}/recon-1/em/raw`);
-    const local = await CellMapDataset.open({ ...BASE, rawPath: f.rawPath, targetPath: f.gt("crop1"), rawValueTransforms: { type: "Compose", params: { transforms: [{ type: "Normalize" }, { type: "NaNtoNum", params: { nan: 0 } }] } }, targetValueTransforms: { type: "Binarize" } });
+    const local = await CellMapDataset.open({
+      ...BASE,
+      rawPath: f.rawPath,
+      targetPath: f.gt("crop1"),
+      rawValueTransforms: { type: "Compose", params: { transforms: [{ type: "Normalize" }, { type: "NaNtoNum", params: { nan: 0 } }] } },
+      targetValueTransforms: { type: "Binarize" },
+    });
     assert.equal(ds.length, local.length);
     const [a, b] = await Promise.all([ds.get(42), local.get(42)]);
     assert.deepEqual((a.raw as Tensor).data, (b.raw as Tensor).data);

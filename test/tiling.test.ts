@@ -2,17 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CellMapError } from "../src/errors.js";
-import {
-  axisContributors,
-  axisFootprint,
-  coreRange,
-  gridFromBounds,
-  makeTiling,
-  tileAxis,
-  tileBox,
-  tileCoords,
-  tileId,
-} from "../src/writer/tiling.js";
+import { axisContributors, axisFootprint, coreRange, gridFromBounds, makeTiling, tileAxis, tileBox, tileCoords, tileId } from "../src/writer/tiling.js";
 import { accumulateTile, axisNormaliser, normaliseRegion, windowWeights, type BlendMode } from "../src/writer/blend.js";
 import { downsample, downsampledShape } from "../src/writer/downsample.js";
 
@@ -68,10 +58,19 @@ test("tileAxis: windows stay inside the grid when it is at least one window long
 });
 
 test("makeTiling: every voxel of an n-d grid lies in exactly one core; ids round trip", () => {
-  const ndArb = fc.integer({ min: 1, max: 3 }).chain((n) => fc.array(axisArb.filter((a) => a.size <= 24), { minLength: n, maxLength: n }));
+  const ndArb = fc.integer({ min: 1, max: 3 }).chain((n) =>
+    fc.array(
+      axisArb.filter((a) => a.size <= 24),
+      { minLength: n, maxLength: n },
+    ),
+  );
   fc.assert(
     fc.property(ndArb, (axes) => {
-      const t = makeTiling(axes.map((a) => a.size), axes.map((a) => a.window), axes.map((a) => a.halo));
+      const t = makeTiling(
+        axes.map((a) => a.size),
+        axes.map((a) => a.window),
+        axes.map((a) => a.halo),
+      );
       const size = axes.map((a) => a.size);
       const total = size.reduce((p, v) => p * v, 1);
       const hits = new Uint8Array(total);
@@ -91,7 +90,10 @@ test("makeTiling: every voxel of an n-d grid lies in exactly one core; ids round
           hits[off]++;
         }
       }
-      assert.ok(hits.every((h) => h === 1), "each voxel in exactly one core");
+      assert.ok(
+        hits.every((h) => h === 1),
+        "each voxel in exactly one core",
+      );
     }),
     { numRuns: 200 },
   );
@@ -117,27 +119,28 @@ test("footprints and contributors agree with window/core intersection", () => {
 });
 
 test("tileAxis rejects bad halos and sizes", () => {
-  assert.throws(() => tileAxis(10, 8, 4), (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT");
+  assert.throws(
+    () => tileAxis(10, 8, 4),
+    (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT",
+  );
   assert.throws(() => tileAxis(0, 8, 0), CellMapError);
   assert.throws(() => tileAxis(10, 8, -1), CellMapError);
-  assert.throws(() => tileCoords(makeTiling([10], [4], [0]), 3), (e: unknown) => e instanceof CellMapError && e.code === "OUT_OF_RANGE");
+  assert.throws(
+    () => tileCoords(makeTiling([10], [4], [0]), 3),
+    (e: unknown) => e instanceof CellMapError && e.code === "OUT_OF_RANGE",
+  );
 });
 
 test("gridFromBounds covers the bounds with the fewest voxels; translation is voxel 0's centre", () => {
   fc.assert(
-    fc.property(
-      fc.double({ min: -1e5, max: 1e5, noNaN: true }),
-      fc.double({ min: 0.5, max: 5000, noNaN: true }),
-      fc.constantFrom(1, 2, 3.5, 4, 8, 16),
-      (lo, width, s) => {
-        const g = gridFromBounds([lo], [lo + width], [s]);
-        const n = g.shape[0];
-        assert.ok(n >= 1);
-        assert.ok(n * s >= width * (1 - 1e-9), "covers");
-        if (n > 1) assert.ok((n - 1) * s < width, "no extra voxel");
-        assert.equal(g.translation[0], lo + s / 2);
-      },
-    ),
+    fc.property(fc.double({ min: -1e5, max: 1e5, noNaN: true }), fc.double({ min: 0.5, max: 5000, noNaN: true }), fc.constantFrom(1, 2, 3.5, 4, 8, 16), (lo, width, s) => {
+      const g = gridFromBounds([lo], [lo + width], [s]);
+      const n = g.shape[0];
+      assert.ok(n >= 1);
+      assert.ok(n * s >= width * (1 - 1e-9), "covers");
+      if (n > 1) assert.ok((n - 1) * s < width, "no extra voxel");
+      assert.equal(g.translation[0], lo + s / 2);
+    }),
   );
   assert.deepEqual(gridFromBounds([0, 100], [256, 164], [8, 4]).shape, [32, 16]);
   assert.throws(() => gridFromBounds([5], [5], [1]), CellMapError);
@@ -145,7 +148,12 @@ test("gridFromBounds covers the bounds with the fewest voxels; translation is vo
 
 test("blend weights: positive, symmetric; linear weights sum to 1 between unshifted windows", () => {
   for (const mode of ["linear", "gaussian"] as BlendMode[]) {
-    for (const [P, H] of [[16, 4], [9, 2], [64, 8], [5, 0]]) {
+    for (const [P, H] of [
+      [16, 4],
+      [9, 2],
+      [64, 8],
+      [5, 0],
+    ]) {
       const w = windowWeights(P, H, mode);
       for (let i = 0; i < P; i++) {
         assert.ok(w[i] > 0);
@@ -157,24 +165,27 @@ test("blend weights: positive, symmetric; linear weights sum to 1 between unshif
   // inward at an edge), the linear weights form a partition of unity (when the ramps on the two
   // sides of a window do not meet, i.e. window >= 4·halo; elsewhere the normaliser handles it).
   fc.assert(
-    fc.property(axisArb.filter((a) => a.window >= 4 * a.halo), ({ size, window, halo }) => {
-      const ax = tileAxis(size, window, halo);
-      const norm = axisNormaliser(ax, windowWeights(window, halo, "linear"));
-      let checked = 0;
-      for (let i = 0; i < size; i++) {
-        assert.ok(norm[i] > 0);
-        const regular = ax.starts.every((s, k) => {
-          const r = k * ax.core - halo;
-          const touches = (i >= r && i < r + window) || (i >= s && i < s + window);
-          return !touches || s === r;
-        });
-        if (regular && ax.count > 1) {
-          assert.ok(Math.abs(norm[i] - 1) < 1e-12, `W(${i}) = ${norm[i]}`);
-          checked++;
+    fc.property(
+      axisArb.filter((a) => a.window >= 4 * a.halo),
+      ({ size, window, halo }) => {
+        const ax = tileAxis(size, window, halo);
+        const norm = axisNormaliser(ax, windowWeights(window, halo, "linear"));
+        let checked = 0;
+        for (let i = 0; i < size; i++) {
+          assert.ok(norm[i] > 0);
+          const regular = ax.starts.every((s, k) => {
+            const r = k * ax.core - halo;
+            const touches = (i >= r && i < r + window) || (i >= s && i < s + window);
+            return !touches || s === r;
+          });
+          if (regular && ax.count > 1) {
+            assert.ok(Math.abs(norm[i] - 1) < 1e-12, `W(${i}) = ${norm[i]}`);
+            checked++;
+          }
         }
-      }
-      return checked >= 0;
-    }),
+        return checked >= 0;
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -182,11 +193,18 @@ test("blend weights: positive, symmetric; linear weights sum to 1 between unshif
 test("blending constant windows gives the constant exactly (float32)", () => {
   fc.assert(
     fc.property(
-      fc.array(axisArb.filter((a) => a.size <= 20 && a.window <= 12), { minLength: 3, maxLength: 3 }),
+      fc.array(
+        axisArb.filter((a) => a.size <= 20 && a.window <= 12),
+        { minLength: 3, maxLength: 3 },
+      ),
       fc.constantFrom<BlendMode>("linear", "gaussian"),
       fc.float({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }),
       (axes, mode, value) => {
-        const t = makeTiling(axes.map((a) => a.size), axes.map((a) => a.window), axes.map((a) => a.halo));
+        const t = makeTiling(
+          axes.map((a) => a.size),
+          axes.map((a) => a.window),
+          axes.map((a) => a.halo),
+        );
         const weights = t.axes.map((ax) => windowWeights(ax.window, ax.halo, mode));
         const norm = t.axes.map((ax, a) => axisNormaliser(ax, weights[a]));
         const size = axes.map((a) => a.size);

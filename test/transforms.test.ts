@@ -38,13 +38,13 @@ function mat3(a: number[][], b: number[][]): number[][] {
   return a.map((row) => b[0].map((_, j) => row.reduce((s, v, k) => s + v * b[k][j], 0)));
 }
 function det3(m: number[][]): number {
-  return (
-    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
-    m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
-    m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-  );
+  return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
 }
-const I3 = [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+const I3 = [
+  [1, 0, 0],
+  [0, 1, 0],
+  [0, 0, 1],
+];
 const ZYX = ["z", "y", "x"];
 
 function throwsNaming(fn: () => unknown, ...names: string[]): void {
@@ -83,7 +83,11 @@ describe("spatial matrices", () => {
 
   it("rotation about z by 90° equals mirror x + transpose y/x, and turns x toward y", () => {
     const A = spatialMatrix({ rotate: { z: 90 } });
-    assert.deepEqual(A, [[1, 0, 0], [0, 0, 1], [0, -1, 0]]);
+    assert.deepEqual(A, [
+      [1, 0, 0],
+      [0, 0, 1],
+      [0, -1, 0],
+    ]);
     assert.deepEqual(A, spatialMatrix({ mirror: ["x"], transpose: ["z", "x", "y"] }));
     // Output x offset (zyx e_x) lands on world +y.
     assert.deepEqual([A[0][2], A[1][2], A[2][2]], [0, 1, 0]);
@@ -97,27 +101,33 @@ describe("spatial matrices", () => {
   it("transpose: output axis k reads world axis transpose[k]", () => {
     const P = spatialMatrix({ transpose: ["y", "x", "z"] });
     // output z offset goes to world y, output y to world x, output x to world z
-    assert.deepEqual(P, [[0, 0, 1], [1, 0, 0], [0, 1, 0]]);
+    assert.deepEqual(P, [
+      [0, 0, 1],
+      [1, 0, 0],
+      [0, 1, 0],
+    ]);
   });
 
   it("multiples of 90° give exact signed permutations equal to a flip+transpose", () => {
     const angles = [0, 90, 180, 270, -90];
     let n = 0;
-    for (const z of angles) for (const y of angles) for (const x of angles) {
-      const A = spatialMatrix({ rotate: { z, y, x } });
-      assert.ok(isSignedPermutation(A), `z=${z} y=${y} x=${x}: ${JSON.stringify(A)}`);
-      assert.equal(det3(A), 1);
-      // Decompose: output axis k reads world axis i where A[i][k] != 0, mirrored when -1.
-      const transpose: string[] = [];
-      const mirror: string[] = [];
-      for (let k = 0; k < 3; k++) {
-        const i = [0, 1, 2].find((r) => A[r][k] !== 0)!;
-        transpose.push(ZYX[i]);
-        if (A[i][k] === -1) mirror.push(ZYX[i]);
-      }
-      assert.deepEqual(spatialMatrix({ mirror, transpose }), A);
-      n++;
-    }
+    for (const z of angles)
+      for (const y of angles)
+        for (const x of angles) {
+          const A = spatialMatrix({ rotate: { z, y, x } });
+          assert.ok(isSignedPermutation(A), `z=${z} y=${y} x=${x}: ${JSON.stringify(A)}`);
+          assert.equal(det3(A), 1);
+          // Decompose: output axis k reads world axis i where A[i][k] != 0, mirrored when -1.
+          const transpose: string[] = [];
+          const mirror: string[] = [];
+          for (let k = 0; k < 3; k++) {
+            const i = [0, 1, 2].find((r) => A[r][k] !== 0)!;
+            transpose.push(ZYX[i]);
+            if (A[i][k] === -1) mirror.push(ZYX[i]);
+          }
+          assert.deepEqual(spatialMatrix({ mirror, transpose }), A);
+          n++;
+        }
     assert.equal(n, 125);
   });
 
@@ -126,7 +136,10 @@ describe("spatial matrices", () => {
     fc.assert(
       fc.property(ang, ang, ang, (z, y, x) => {
         const R = spatialMatrix({ rotate: { z, y, x } });
-        const RtR = mat3(R[0].map((_, j) => R.map((row) => row[j])), R);
+        const RtR = mat3(
+          R[0].map((_, j) => R.map((row) => row[j])),
+          R,
+        );
         for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) assert.ok(Math.abs(RtR[i][j] - I3[i][j]) < 1e-12);
         assert.ok(Math.abs(det3(R) - 1) < 1e-12);
         // composition order Rz·Ry·Rx
@@ -159,8 +172,16 @@ describe("spatial matrices", () => {
 
   it("2-D data: z fixed, only rotation about z", () => {
     const yx = ["y", "x"];
-    assert.deepEqual(spatialMatrix({ rotate: { z: 90 } }, yx), [[1, 0, 0], [0, 0, 1], [0, -1, 0]]);
-    assert.deepEqual(spatialMatrix({ transpose: ["x", "y"], mirror: ["y"] }, yx), [[1, 0, 0], [0, 0, -1], [0, 1, 0]]);
+    assert.deepEqual(spatialMatrix({ rotate: { z: 90 } }, yx), [
+      [1, 0, 0],
+      [0, 0, 1],
+      [0, -1, 0],
+    ]);
+    assert.deepEqual(spatialMatrix({ transpose: ["x", "y"], mirror: ["y"] }, yx), [
+      [1, 0, 0],
+      [0, 0, -1],
+      [0, 1, 0],
+    ]);
     throwsNaming(() => spatialMatrix({ rotate: { y: 10 } }, yx), "y", "2-D");
     throwsNaming(() => drawSpatialTransform({ rotate: { axes: { x: [0, 1] } } }, new Rng(1), yx), "x", "2-D");
     throwsNaming(() => drawSpatialTransform({ mirror: { axes: { z: 0.5 } } }, new Rng(1), yx), '"z"');
@@ -279,7 +300,7 @@ describe("value transforms", () => {
     new RandomContrast({ range: [2, 2] }).apply(t, new Rng(1));
     const expect = [0, 0.3, NaN, 0.7, 1]; // 2x − 0.5, clipped to [0,1]
     t.data.forEach((v, i) => (Number.isNaN(expect[i]) ? assert.ok(Number.isNaN(v)) : assert.ok(Math.abs(v - expect[i]) < 1e-6)));
-    const r = filled([1000], (i) => 0.4 + 0.2 * ((i * 7919) % 1000) / 1000);
+    const r = filled([1000], (i) => 0.4 + (0.2 * ((i * 7919) % 1000)) / 1000);
     const [m0] = meanStd(r.data);
     new RandomContrast({ range: [0.5, 1.5] }).apply(r, new Rng(9));
     assert.ok(Math.abs(meanStd(r.data)[0] - m0) < 1e-5);
@@ -299,44 +320,51 @@ describe("value transforms", () => {
     const orig = Float32Array.from(ramp.data);
     new GaussianBlur({ sigma: 1.5, dims: 3 }).apply(ramp, new Rng(0));
     const r = 5; // ceil(3σ)
-    for (let z = r; z < n - r; z++) for (let y = r; y < n - r; y++) for (let x = r; x < n - r; x++) {
-      const i = (z * n + y) * n + x;
-      assert.ok(Math.abs(ramp.data[i] - orig[i]) < 1e-4);
-    }
+    for (let z = r; z < n - r; z++)
+      for (let y = r; y < n - r; y++)
+        for (let x = r; x < n - r; x++) {
+          const i = (z * n + y) * n + x;
+          assert.ok(Math.abs(ramp.data[i] - orig[i]) < 1e-4);
+        }
     // constants stay constant, also next to NaN holes and borders
     const c = filled([2, 9, 9], (i) => (i % 17 === 0 ? NaN : 3));
     new GaussianBlur({ sigma: 1, dims: 2 }).apply(c, new Rng(0));
     c.data.forEach((v, i) => (i % 17 === 0 ? assert.ok(Number.isNaN(v)) : assert.ok(Math.abs(v - 3) < 1e-6)));
   });
 
-  for (const nanFrac of [0, 0.2]) it(`GaussianBlur (NaN fraction ${nanFrac}) equals brute-force normalised convolution`, () => {
-    const shape = [5, 6, 7];
-    const rng = new Rng(8);
-    const t = filled(shape, () => (rng.random() < nanFrac ? NaN : rng.random()));
-    const x = Float32Array.from(t.data);
-    const sigma = [0.7, 1.2, 1];
-    new GaussianBlur({ sigma, dims: 3 }).apply(t, new Rng(0));
-    const rad = sigma.map((s) => Math.ceil(3 * s));
-    for (let z = 0; z < 5; z++) for (let y = 0; y < 6; y++) for (let xx = 0; xx < 7; xx++) {
-      const i = (z * 6 + y) * 7 + xx;
-      if (Number.isNaN(x[i])) {
-        assert.ok(Number.isNaN(t.data[i]));
-        continue;
-      }
-      let num = 0;
-      let den = 0;
-      for (let a = -rad[0]; a <= rad[0]; a++) for (let b = -rad[1]; b <= rad[1]; b++) for (let c = -rad[2]; c <= rad[2]; c++) {
-        const [zz, yy, xc] = [z + a, y + b, xx + c];
-        if (zz < 0 || zz >= 5 || yy < 0 || yy >= 6 || xc < 0 || xc >= 7) continue;
-        const v = x[(zz * 6 + yy) * 7 + xc];
-        if (Number.isNaN(v)) continue;
-        const w = Math.exp(-(a * a) / (2 * sigma[0] ** 2) - (b * b) / (2 * sigma[1] ** 2) - (c * c) / (2 * sigma[2] ** 2));
-        num += w * v;
-        den += w;
-      }
-      assert.ok(Math.abs(t.data[i] - num / den) < 1e-5);
-    }
-  });
+  for (const nanFrac of [0, 0.2])
+    it(`GaussianBlur (NaN fraction ${nanFrac}) equals brute-force normalised convolution`, () => {
+      const shape = [5, 6, 7];
+      const rng = new Rng(8);
+      const t = filled(shape, () => (rng.random() < nanFrac ? NaN : rng.random()));
+      const x = Float32Array.from(t.data);
+      const sigma = [0.7, 1.2, 1];
+      new GaussianBlur({ sigma, dims: 3 }).apply(t, new Rng(0));
+      const rad = sigma.map((s) => Math.ceil(3 * s));
+      for (let z = 0; z < 5; z++)
+        for (let y = 0; y < 6; y++)
+          for (let xx = 0; xx < 7; xx++) {
+            const i = (z * 6 + y) * 7 + xx;
+            if (Number.isNaN(x[i])) {
+              assert.ok(Number.isNaN(t.data[i]));
+              continue;
+            }
+            let num = 0;
+            let den = 0;
+            for (let a = -rad[0]; a <= rad[0]; a++)
+              for (let b = -rad[1]; b <= rad[1]; b++)
+                for (let c = -rad[2]; c <= rad[2]; c++) {
+                  const [zz, yy, xc] = [z + a, y + b, xx + c];
+                  if (zz < 0 || zz >= 5 || yy < 0 || yy >= 6 || xc < 0 || xc >= 7) continue;
+                  const v = x[(zz * 6 + yy) * 7 + xc];
+                  if (Number.isNaN(v)) continue;
+                  const w = Math.exp(-(a * a) / (2 * sigma[0] ** 2) - (b * b) / (2 * sigma[1] ** 2) - (c * c) / (2 * sigma[2] ** 2));
+                  num += w * v;
+                  den += w;
+                }
+            assert.ok(Math.abs(t.data[i] - num / den) < 1e-5);
+          }
+    });
 
   it("Binarize and NaNtoNum", () => {
     const t = filled([5], (i) => [0, 0.5, 1, 2, NaN][i]);
@@ -347,7 +375,10 @@ describe("value transforms", () => {
     assert.deepEqual([...u.data], [0, 1]);
     const v = filled([4], (i) => [NaN, Infinity, -Infinity, 2][i]);
     new NaNtoNum().apply(v);
-    assert.deepEqual([...v.data], [0, FLOAT32_MAX, -FLOAT32_MAX, 2].map((x) => Math.fround(x)));
+    assert.deepEqual(
+      [...v.data],
+      [0, FLOAT32_MAX, -FLOAT32_MAX, 2].map((x) => Math.fround(x)),
+    );
     const w = filled([4], (i) => [NaN, Infinity, -Infinity, 2][i]);
     new NaNtoNum({ nan: -1, posinf: 9, neginf: -9 }).apply(w);
     assert.deepEqual([...w.data], [-1, 9, -9, 2]);
@@ -380,9 +411,19 @@ describe("value transforms", () => {
     const pc = new PerClass({ er: new Binarize({ threshold: 0.5 }) }, ["mito", "er"]);
     const u = filled([2, 2], (i) => [0.3, 0.7, 0.3, 0.7][i]);
     pc.apply(u, new Rng(1));
-    assert.deepEqual([...u.data].map((x) => Math.round(x * 10) / 10), [0.3, 0.7, 0, 1]);
+    assert.deepEqual(
+      [...u.data].map((x) => Math.round(x * 10) / 10),
+      [0.3, 0.7, 0, 1],
+    );
     throwsNaming(() => new PerClass({ nuc: new Binarize() }, ["mito", "er"]), '"nuc"');
-    throwsNaming(() => pc.apply(filled([3, 2], () => 0), new Rng(1)), "2 class channels");
+    throwsNaming(
+      () =>
+        pc.apply(
+          filled([3, 2], () => 0),
+          new Rng(1),
+        ),
+      "2 class channels",
+    );
     // a shape-preserving transform that returns a new buffer is copied back
     const dt = new PerClass({ b: new DistanceTransform({ voxelSize: [2] }) }, ["a", "b"]);
     const w = filled([2, 4], (i) => [1, 1, 1, 1, 1, 1, 0, 0][i]);
@@ -461,17 +502,41 @@ describe("target transforms", () => {
   it("Affinities on a hand-made example", () => {
     // 1 x 2 x 3 label image (z, y, x)
     const t = filled([1, 2, 3], (i) => [1, 1, 0, 2, NaN, 2][i]);
-    const a = new Affinities({ offsets: [[0, 0, 1], [0, 1, 0], [0, -1, 0]] }).apply(t);
+    const a = new Affinities({
+      offsets: [
+        [0, 0, 1],
+        [0, 1, 0],
+        [0, -1, 0],
+      ],
+    }).apply(t);
     assert.deepEqual(a.shape, [3, 1, 2, 3]);
     const N = NaN;
-    assert.deepEqual([...a.data], [
-      // +x: (1,1)=1 (1,0)=0 edge=NaN | (2,NaN)=NaN (NaN,2)=NaN edge=NaN
-      1, 0, N, N, N, N,
-      // +y: (1,2)=0 (1,NaN)=NaN (0,2)=0 | edge
-      0, N, 0, N, N, N,
-      // -y: edge | (2,1)=0 (NaN,1)=NaN (2,0)=0
-      N, N, N, 0, N, 0,
-    ]);
+    assert.deepEqual(
+      [...a.data],
+      [
+        // +x: (1,1)=1 (1,0)=0 edge=NaN | (2,NaN)=NaN (NaN,2)=NaN edge=NaN
+        1,
+        0,
+        N,
+        N,
+        N,
+        N,
+        // +y: (1,2)=0 (1,NaN)=NaN (0,2)=0 | edge
+        0,
+        N,
+        0,
+        N,
+        N,
+        N,
+        // -y: edge | (2,1)=0 (NaN,1)=NaN (2,0)=0
+        N,
+        N,
+        N,
+        0,
+        N,
+        0,
+      ],
+    );
     const m = filled([4], (i) => [1, 1, 0, 0][i]);
     assert.deepEqual([...new Affinities({ offsets: [[1]] }).apply(m).data], [1, 0, 0, NaN]);
     throwsNaming(() => new Affinities({ offsets: [[1, 0], [1]] }), "offsets");
@@ -490,7 +555,12 @@ describe("serialisation", () => {
     new Binarize({ threshold: 0.25 }),
     new NaNtoNum({ nan: 0, posinf: 1, neginf: -1 }),
     new DistanceTransform({ voxelSize: [1, 2, 3], clip: [-10, 10], tanhScale: 5 }),
-    new Affinities({ offsets: [[0, 0, 1], [0, 1, 0]] }),
+    new Affinities({
+      offsets: [
+        [0, 0, 1],
+        [0, 1, 0],
+      ],
+    }),
     new Compose([new Binarize(), new GaussianNoise()]),
     new PerClass({ mito: new Binarize({ threshold: 0.5 }) }, ["mito", "er"]),
   ];
@@ -535,19 +605,38 @@ export const notAFunction = 3;
     try {
       const spec = { type: "module", module: file, export: "AddConst", params: { k: 2 } };
       const tr = await loadTransform(spec);
-      const out = tr.apply(filled([3], (i) => i), new Rng(1));
+      const out = tr.apply(
+        filled([3], (i) => i),
+        new Rng(1),
+      );
       assert.deepEqual([...out.data], [2, 3, 4]);
       assert.deepEqual(tr.toJSON(), spec);
       const composed = await loadTransform({
         type: "Compose",
-        params: { transforms: [{ type: "module", module: pathToFileURL(file).href, export: "makeScale", params: { f: 10 } }, { type: "Binarize", params: { threshold: 15 } }] },
+        params: {
+          transforms: [
+            { type: "module", module: pathToFileURL(file).href, export: "makeScale", params: { f: 10 } },
+            { type: "Binarize", params: { threshold: 15 } },
+          ],
+        },
       });
-      assert.deepEqual([...composed.apply(filled([3], (i) => i), new Rng(1)).data], [0, 0, 1]);
+      assert.deepEqual(
+        [
+          ...composed.apply(
+            filled([3], (i) => i),
+            new Rng(1),
+          ).data,
+        ],
+        [0, 0, 1],
+      );
       const again = await loadTransform(JSON.parse(JSON.stringify(composed.toJSON())));
       assert.deepEqual(again.toJSON(), composed.toJSON());
       await assert.rejects(loadTransform({ type: "module", module: "./rel.js", export: "x" }), /absolute path/);
       await assert.rejects(loadTransform({ type: "module", module: file, export: "notAFunction" }), /notAFunction/);
-      await assert.rejects(loadTransform({ type: "module", module: path.join(dir, "missing.mjs"), export: "x" }), (e: unknown) => e instanceof CellMapError && e.code === "NOT_FOUND");
+      await assert.rejects(
+        loadTransform({ type: "module", module: path.join(dir, "missing.mjs"), export: "x" }),
+        (e: unknown) => e instanceof CellMapError && e.code === "NOT_FOUND",
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -8,15 +8,7 @@ import FileSystemStore from "@zarrita/storage/fs";
 import { CellMapError } from "../src/errors.js";
 import { TEMP_PREFIX, writeFileAtomic, writeFileAtomicSync } from "../src/util/atomic.js";
 import { crc32c } from "@aws-crypto/crc32c";
-import {
-  allocArray,
-  createZarrArray,
-  DATA_TYPES,
-  writeArray,
-  type ArrayData,
-  type CompressorSpec,
-  type DataType,
-} from "../src/zarr/write/index.js";
+import { allocArray, createZarrArray, DATA_TYPES, writeArray, type ArrayData, type CompressorSpec, type DataType } from "../src/zarr/write/index.js";
 import { multiscalesAttrs, writeGroup, ZYX_NM } from "../src/writer/ome-metadata.js";
 import { writeOmePyramid } from "../src/writer/pyramid.js";
 import { parseMultiscales } from "../src/ome/parse.js";
@@ -45,7 +37,7 @@ async function readAll(dir: string): Promise<{ shape: number[]; at: (i: number) 
   }
   const at = (i: number): unknown => {
     let off = 0;
-    for (let k = 0; k < shape.length; k++) off += Math.floor(i / cs[k]) % shape[k] * stride[k];
+    for (let k = 0; k < shape.length; k++) off += (Math.floor(i / cs[k]) % shape[k]) * stride[k];
     return typeof data.get === "function" ? data.get(off) : data[off];
   };
   return { shape, at };
@@ -56,17 +48,39 @@ function sample(dtype: DataType, n: number): ArrayData {
   const o = a as unknown as { [i: number]: number | bigint };
   for (let i = 0; i < n; i++) {
     switch (dtype) {
-      case "bool": o[i] = (i * 7) % 3 === 0 ? 1 : 0; break;
-      case "int8": o[i] = (i % 256) - 128; break;
-      case "uint8": o[i] = (i * 13) % 256; break;
-      case "int16": o[i] = i * 97 - 20000; break;
-      case "uint16": o[i] = (i * 251) % 65536; break;
-      case "int32": o[i] = i * 1_000_003 - 150_000_000; break;
-      case "uint32": o[i] = (i * 2_654_435_761) % 4294967296; break;
-      case "int64": o[i] = BigInt(i) * (1n << 40n) - (1n << 45n) + 3n; break;
-      case "uint64": o[i] = (1n << 63n) + BigInt(i) * 1234567891011n; break;
-      case "float32": o[i] = i * 0.375 - 50.125; break;
-      case "float64": o[i] = i * 1e-3 - Math.PI; break;
+      case "bool":
+        o[i] = (i * 7) % 3 === 0 ? 1 : 0;
+        break;
+      case "int8":
+        o[i] = (i % 256) - 128;
+        break;
+      case "uint8":
+        o[i] = (i * 13) % 256;
+        break;
+      case "int16":
+        o[i] = i * 97 - 20000;
+        break;
+      case "uint16":
+        o[i] = (i * 251) % 65536;
+        break;
+      case "int32":
+        o[i] = i * 1_000_003 - 150_000_000;
+        break;
+      case "uint32":
+        o[i] = (i * 2_654_435_761) % 4294967296;
+        break;
+      case "int64":
+        o[i] = BigInt(i) * (1n << 40n) - (1n << 45n) + 3n;
+        break;
+      case "uint64":
+        o[i] = (1n << 63n) + BigInt(i) * 1234567891011n;
+        break;
+      case "float32":
+        o[i] = i * 0.375 - 50.125;
+        break;
+      case "float64":
+        o[i] = i * 1e-3 - Math.PI;
+        break;
     }
   }
   return a;
@@ -153,9 +167,17 @@ test("zstd chunks carry the frame checksum by default (native and fallback), so 
   for (const native of [true, false]) {
     useNativeZstd(native);
     try {
-      for (const [format, checksum] of [[2, undefined], [3, undefined], [2, false]] as const) {
+      for (const [format, checksum] of [
+        [2, undefined],
+        [3, undefined],
+        [2, false],
+      ] as const) {
         const dir = path.join(root, `${native}-${format}-${checksum}`);
-        await writeArray(dir, { zarrFormat: format, shape: SHAPE, chunks: SHAPE, dtype: "uint16", compressor: { id: "zstd", level: 3, ...(checksum === false && { checksum }) } }, data);
+        await writeArray(
+          dir,
+          { zarrFormat: format, shape: SHAPE, chunks: SHAPE, dtype: "uint16", compressor: { id: "zstd", level: 3, ...(checksum === false && { checksum }) } },
+          data,
+        );
         const meta = JSON.parse(fs.readFileSync(path.join(dir, format === 2 ? ".zarray" : "zarr.json"), "utf8"));
         const config = format === 2 ? meta.compressor : meta.codecs.find((c: { name: string }) => c.name === "zstd").configuration;
         assert.equal(config.checksum, checksum ?? true);
@@ -190,7 +212,11 @@ test("writes use the fast encoders while zarrita's WASM decoders are registered 
 });
 
 test("v3 transpose with a general permutation round-trips", async () => {
-  for (const order of [[1, 2, 0], [2, 0, 1], [0, 2, 1]]) {
+  for (const order of [
+    [1, 2, 0],
+    [2, 0, 1],
+    [0, 2, 1],
+  ]) {
     const dir = path.join(tmp(), "p");
     const data = sample("int16", N);
     await writeArray(dir, { zarrFormat: 3, shape: SHAPE, chunks: SMALL_CHUNKS, dtype: "int16", order, compressor: { id: "lz4" } }, data);
@@ -204,16 +230,30 @@ test("v2 metadata has the expected shape; nested separator and F order", async (
   await writeArray(
     dir,
     {
-      zarrFormat: 2, shape: SHAPE, chunks: SMALL_CHUNKS, dtype: "uint16", endian: "big", order: "F",
-      compressor: { id: "blosc", cname: "zstd", clevel: 3, shuffle: 2 }, fillValue: 7,
-      dimensionSeparator: "/", attributes: { foo: 1 }, dimensionNames: ["z", "y", "x"],
+      zarrFormat: 2,
+      shape: SHAPE,
+      chunks: SMALL_CHUNKS,
+      dtype: "uint16",
+      endian: "big",
+      order: "F",
+      compressor: { id: "blosc", cname: "zstd", clevel: 3, shuffle: 2 },
+      fillValue: 7,
+      dimensionSeparator: "/",
+      attributes: { foo: 1 },
+      dimensionNames: ["z", "y", "x"],
     },
     sample("uint16", N),
   );
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, ".zarray"), "utf8")), {
-    zarr_format: 2, shape: SHAPE, chunks: SMALL_CHUNKS, dtype: ">u2",
+    zarr_format: 2,
+    shape: SHAPE,
+    chunks: SMALL_CHUNKS,
+    dtype: ">u2",
     compressor: { id: "blosc", cname: "zstd", clevel: 3, shuffle: 2, blocksize: 0 },
-    fill_value: 7, order: "F", filters: null, dimension_separator: "/",
+    fill_value: 7,
+    order: "F",
+    filters: null,
+    dimension_separator: "/",
   });
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, ".zattrs"), "utf8")), { foo: 1, _ARRAY_DIMENSIONS: ["z", "y", "x"] });
   assert.ok(fs.existsSync(path.join(dir, "2", "2", "2")));
@@ -230,7 +270,9 @@ test("skipEmptyChunks leaves fill-only chunks missing and they read back as the 
       data[0] = 1; // only chunk (0,0,0) holds data
       data[N - 1] = 2; // and the last (ragged) chunk
       await writeArray(dir, { zarrFormat: format, shape: SHAPE, chunks: SMALL_CHUNKS, dtype: "float32", fillValue, compressor: { id: "zstd" } }, data, { skipEmptyChunks: true });
-      const chunkFiles = fs.readdirSync(dir, { recursive: true }).map(String)
+      const chunkFiles = fs
+        .readdirSync(dir, { recursive: true })
+        .map(String)
         .filter((f) => fs.statSync(path.join(dir, f)).isFile() && ![".zarray", "zarr.json"].includes(f));
       assert.equal(chunkFiles.length, 2, `v${format} fill ${fillValue}: ${chunkFiles}`);
       const got = await readAll(dir);
@@ -273,15 +315,20 @@ test("sharded v3 arrays round-trip, with missing inner chunks as fill value", as
     assert.equal(got.at(i), r >= 2 && c < 3 ? -1 : i, `element ${i}`);
   }
   const meta = JSON.parse(fs.readFileSync(path.join(dir, "zarr.json"), "utf8"));
-  assert.deepEqual(meta.codecs, [{
-    name: "sharding_indexed",
-    configuration: {
-      chunk_shape: [2, 3],
-      codecs: [{ name: "bytes", configuration: { endian: "little" } }, { name: "gzip", configuration: { level: 1 } }],
-      index_codecs: [{ name: "bytes", configuration: { endian: "little" } }, { name: "crc32c" }],
-      index_location: "end",
+  assert.deepEqual(meta.codecs, [
+    {
+      name: "sharding_indexed",
+      configuration: {
+        chunk_shape: [2, 3],
+        codecs: [
+          { name: "bytes", configuration: { endian: "little" } },
+          { name: "gzip", configuration: { level: 1 } },
+        ],
+        index_codecs: [{ name: "bytes", configuration: { endian: "little" } }, { name: "crc32c" }],
+        index_location: "end",
+      },
     },
-  }]);
+  ]);
   assert.deepEqual(meta.chunk_grid, { name: "regular", configuration: { chunk_shape: [4, 6] } });
 
   // skipEmptyChunks on shards: an all-fill shard is not written at all.
@@ -335,7 +382,10 @@ test("atomic writes leave no temp files and clean up on failure", async () => {
   fs.mkdirSync(path.join(dir, "isdir"));
   await assert.rejects(writeFileAtomic(path.join(dir, "isdir"), new Uint8Array(1)), (e: unknown) => e instanceof CellMapError && e.code === "IO");
   const all = fs.readdirSync(dir, { recursive: true }).map(String);
-  assert.deepEqual(all.filter((f) => path.basename(f).startsWith(TEMP_PREFIX)), []);
+  assert.deepEqual(
+    all.filter((f) => path.basename(f).startsWith(TEMP_PREFIX)),
+    [],
+  );
   assert.equal(fs.readdirSync(path.join(dir, "deep", "er")).length, 20);
   assert.equal(fs.readFileSync(path.join(dir, "sync", "g"), "utf8"), "hello");
 });
@@ -348,15 +398,17 @@ const LEVELS = [
 test("multiscalesAttrs builds NGFF 0.4 and 0.5 shapes", () => {
   const ds = LEVELS.map((l) => ({
     path: l.path,
-    coordinateTransformations: [{ type: "scale", scale: l.scale }, { type: "translation", translation: l.translation }],
+    coordinateTransformations: [
+      { type: "scale", scale: l.scale },
+      { type: "translation", translation: l.translation },
+    ],
   }));
   assert.deepEqual(multiscalesAttrs({ version: "0.4", name: "raw", axes: ZYX_NM, levels: LEVELS }), {
     multiscales: [{ version: "0.4", name: "raw", axes: ZYX_NM, datasets: ds }],
   });
-  assert.deepEqual(
-    multiscalesAttrs({ version: "0.5", axes: ZYX_NM, levels: LEVELS, topLevelTransforms: [{ type: "scale", scale: [1, 1, 1] }] }),
-    { ome: { version: "0.5", multiscales: [{ axes: ZYX_NM, datasets: ds, coordinateTransformations: [{ type: "scale", scale: [1, 1, 1] }] }] } },
-  );
+  assert.deepEqual(multiscalesAttrs({ version: "0.5", axes: ZYX_NM, levels: LEVELS, topLevelTransforms: [{ type: "scale", scale: [1, 1, 1] }] }), {
+    ome: { version: "0.5", multiscales: [{ axes: ZYX_NM, datasets: ds, coordinateTransformations: [{ type: "scale", scale: [1, 1, 1] }] }] },
+  });
   assert.throws(() => multiscalesAttrs({ version: "0.4", axes: ZYX_NM, levels: [{ path: "s0", scale: [1, 1] }] }), CellMapError);
 });
 
@@ -380,27 +432,25 @@ test("writeGroup and writeOmePyramid write v2/0.4 and v3/0.5 hierarchies", async
     });
     const metaName = format === 2 ? ".zgroup" : "zarr.json";
     for (const p of ["", "recon-1", "recon-1/em"]) assert.ok(fs.existsSync(path.join(root, `data${format}.zarr`, p, metaName)), `${p} group`);
-    const attrs: { multiscales: { version: string }[]; ome: { version: string } } = format === 2
-      ? JSON.parse(fs.readFileSync(path.join(dir, ".zattrs"), "utf8"))
-      : JSON.parse(fs.readFileSync(path.join(dir, "zarr.json"), "utf8")).attributes;
+    const attrs: { multiscales: { version: string }[]; ome: { version: string } } =
+      format === 2 ? JSON.parse(fs.readFileSync(path.join(dir, ".zattrs"), "utf8")) : JSON.parse(fs.readFileSync(path.join(dir, "zarr.json"), "utf8")).attributes;
     assert.deepEqual(attrs, JSON.parse(JSON.stringify(out.groupAttrs)));
     if (format === 2) assert.equal(attrs.multiscales[0].version, "0.4");
     else assert.equal(attrs.ome.version, "0.5");
-    const s0Attrs = format === 2
-      ? JSON.parse(fs.readFileSync(path.join(dir, "s0", ".zattrs"), "utf8"))
-      : JSON.parse(fs.readFileSync(path.join(dir, "s0", "zarr.json"), "utf8")).attributes;
+    const s0Attrs =
+      format === 2 ? JSON.parse(fs.readFileSync(path.join(dir, "s0", ".zattrs"), "utf8")) : JSON.parse(fs.readFileSync(path.join(dir, "s0", "zarr.json"), "utf8")).attributes;
     assert.deepEqual(s0Attrs.cellmap, { annotation: { complement_counts: { absent: 3 } } });
     const s1 = await readAll(path.join(dir, "s1"));
     assert.deepEqual(s1.shape, [2, 3, 4]);
     assert.equal(s1.at(23), 1 + 2 + 3);
-    for (const m of [
-      parseMultiscales(attrs, { path: dir, zarrFormat: format }),
-      await readMultiscale(zarr.root(new FileSystemStore(root)), path.relative(root, dir)),
-    ]) {
+    for (const m of [parseMultiscales(attrs, { path: dir, zarrFormat: format }), await readMultiscale(zarr.root(new FileSystemStore(root)), path.relative(root, dir))]) {
       assert.equal(m.zarrFormat, format);
       assert.equal(m.version, format === 2 ? "0.4" : "0.5");
       assert.deepEqual(m.spatialAxes, ["z", "y", "x"]);
-      assert.deepEqual(m.levels.map((l) => [l.path, l.scale, l.translation]), LEVELS.map((l) => [l.path, l.scale, l.translation]));
+      assert.deepEqual(
+        m.levels.map((l) => [l.path, l.scale, l.translation]),
+        LEVELS.map((l) => [l.path, l.scale, l.translation]),
+      );
     }
   }
 });
@@ -410,8 +460,14 @@ test("fixture builders: coordinate pyramid is exact, labels follow shapes, EM is
   for (const format of [2, 3] as const) {
     const dir = path.join(root, `coord${format}`);
     const p = await makeCoordPyramid(dir, {
-      format, levels: 3, shape: [8, 12, 16], s0Scale: [4, 4, 2], translation: [10, -6, 1],
-      chunks: [4, 4, 4], codec: { id: "zstd" }, order: "F",
+      format,
+      levels: 3,
+      shape: [8, 12, 16],
+      s0Scale: [4, 4, 2],
+      translation: [10, -6, 1],
+      chunks: [4, 4, 4],
+      codec: { id: "zstd" },
+      order: "F",
     });
     assert.deepEqual(p.levels[1].translation, [12, -4, 2]); // t0 + (s1 - s0) / 2
     assert.deepEqual(p.levels[2].shape, [2, 3, 4]);
@@ -429,8 +485,19 @@ test("fixture builders: coordinate pyramid is exact, labels follow shapes, EM is
     for (let i = 0; i < 8 * 12 * 16; i += 37) assert.equal(s0.at(i), i);
   }
 
-  const shapes = [{ kind: "sphere" as const, center: [16, 16, 16], radius: 9 }, { kind: "box" as const, min: [0, 0, 24], max: [8, 8, 32], value: 2 }];
-  const lp = await makeLabelPyramid(path.join(root, "labels"), { format: 3, levels: 2, shape: [8, 8, 8], shapes, chunksPerShard: [2, 2, 2], chunks: [2, 2, 2], skipEmptyChunks: true });
+  const shapes = [
+    { kind: "sphere" as const, center: [16, 16, 16], radius: 9 },
+    { kind: "box" as const, min: [0, 0, 24], max: [8, 8, 32], value: 2 },
+  ];
+  const lp = await makeLabelPyramid(path.join(root, "labels"), {
+    format: 3,
+    levels: 2,
+    shape: [8, 8, 8],
+    shapes,
+    chunksPerShard: [2, 2, 2],
+    chunks: [2, 2, 2],
+    skipEmptyChunks: true,
+  });
   for (const level of lp.levels) {
     const got = await readAll(path.join(root, "labels", level.path));
     const n = level.shape[0];
@@ -454,7 +521,17 @@ test("fixture builders: coordinate pyramid is exact, labels follow shapes, EM is
   const s1 = await readAll(path.join(root, "em1", "s1"));
   const d0 = a.data[0];
   let sum = 0;
-  for (const [z, y, x] of [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1], [1, 0, 0], [1, 0, 1], [1, 1, 0], [1, 1, 1]]) sum += d0[z * 64 + y * 8 + x];
+  for (const [z, y, x] of [
+    [0, 0, 0],
+    [0, 0, 1],
+    [0, 1, 0],
+    [0, 1, 1],
+    [1, 0, 0],
+    [1, 0, 1],
+    [1, 1, 0],
+    [1, 1, 1],
+  ])
+    sum += d0[z * 64 + y * 8 + x];
   assert.equal(s1.at(0), Math.round(sum / 8));
 
   assert.deepEqual(decodeZYX(encodeZYX(3, 1000, 7)), [3, 1000, 7]);

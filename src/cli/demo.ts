@@ -156,10 +156,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   fs.mkdirSync(outDir, { recursive: true });
   const preview = path.join(outDir, "preview.png");
   if (last) {
-    fs.writeFileSync(preview, renderBatchGrid(last, {
-      inputKey, targetKey, classes, maxSamples: 4,
-      inputArray: config.inputArrays[inputKey], targetArray: config.targetArrays[targetKey],
-    }));
+    fs.writeFileSync(
+      preview,
+      renderBatchGrid(last, {
+        inputKey,
+        targetKey,
+        classes,
+        maxSamples: 4,
+        inputArray: config.inputArrays[inputKey],
+        targetArray: config.targetArrays[targetKey],
+      }),
+    );
   }
   const st = loader.cacheStats();
   return {
@@ -186,7 +193,9 @@ export function formatDemoSummary(s: DemoSummary): string {
     `data:          ${s.datasplit}`,
     `streamed:      ${s.batches} batches of ${s.batchSize}, ${s.samples} samples in ${s.seconds.toFixed(2)} s with ${s.workers} worker(s), seed ${s.seed} (first batch after ${s.firstBatchSeconds.toFixed(2)} s)`,
     `throughput:    ${s.samplesPerSecond.toFixed(1)} samples/s, ${s.megabytesPerSecond.toFixed(1)} MB/s of float32 tensors`,
-    `class balance: ${Object.entries(s.classBalance).map(([c, b]) => `${c} ${(100 * b.foreground).toFixed(1)}% fg (${(100 * b.unknown).toFixed(0)}% unknown)`).join(", ")}`,
+    `class balance: ${Object.entries(s.classBalance)
+      .map(([c, b]) => `${c} ${(100 * b.foreground).toFixed(1)}% fg (${(100 * b.unknown).toFixed(0)}% unknown)`)
+      .join(", ")}`,
     `chunk cache:   ${(100 * s.cacheHitRate).toFixed(1)}% hits`,
     `preview:       ${s.preview}  (rows: samples; columns: raw mid-slice, then each class; magenta = unknown, red = target field of view)`,
   ].join("\n");

@@ -73,8 +73,14 @@ export async function describeImage(location: string, signal?: AbortSignal, http
 function describeBareArray(loc: string, a: ZarrArrayDescription, ms?: Multiscale): ImageInfo {
   const level = ms?.levels[0];
   return {
-    location: loc, kind: "array", version: "none", axes: ms?.axes ?? [], spatialAxes: ms?.spatialAxes ?? [],
-    levels: [{ path: "", scale: level?.scale ?? [], translation: level?.translation ?? [], shape: a.shape, chunks: a.chunks, dtype: a.dtype, codecs: a.codecs, zarrFormat: a.zarrFormat }],
+    location: loc,
+    kind: "array",
+    version: "none",
+    axes: ms?.axes ?? [],
+    spatialAxes: ms?.spatialAxes ?? [],
+    levels: [
+      { path: "", scale: level?.scale ?? [], translation: level?.translation ?? [], shape: a.shape, chunks: a.chunks, dtype: a.dtype, codecs: a.codecs, zarrFormat: a.zarrFormat },
+    ],
     problems: [
       ...(ms ? ms.notes : ["bare array: no multiscales metadata, so no voxel size; give one (info --voxel-size, CellMapImage.open({ voxelSize })) to read it as an image"]),
       ...a.problems,
@@ -96,7 +102,8 @@ async function describeLevels(root: zarr.Location<Readable>, loc: string, ms: Mu
     }
   }
   for (let i = 1; i < levels.length; i++) {
-    const a = levels[i - 1], b = levels[i];
+    const a = levels[i - 1],
+      b = levels[i];
     // NGFF convention for mean-downsampling: translation_b = translation_a + (scale_b - scale_a) / 2
     b.translation.forEach((t, d) => {
       const expect = a.translation[d] + (b.scale[d] - a.scale[d]) / 2;
@@ -119,7 +126,9 @@ export function formatImageInfo(info: ImageInfo): string {
   }
   if (info.spatialAxes.length) lines.push(`  spatial axes (nm): ${info.spatialAxes.join("")}`);
   for (const l of info.levels) {
-    const voxel = l.scale.length ? `voxel ${l.scale.map((v) => +v.toFixed(4)).join("x")} nm  origin [${l.translation.map((v) => +v.toFixed(3)).join(", ")}] nm` : "voxel size unknown";
+    const voxel = l.scale.length
+      ? `voxel ${l.scale.map((v) => +v.toFixed(4)).join("x")} nm  origin [${l.translation.map((v) => +v.toFixed(3)).join(", ")}] nm`
+      : "voxel size unknown";
     lines.push(`  ${(l.path || ".").padEnd(4)} ${voxel}  shape [${l.shape}]  chunks [${l.chunks}]  ${l.dtype}  zarr v${l.zarrFormat}  ${l.codecs.join(" > ")}`);
   }
   lines.push(info.problems.length ? `  problems:\n${info.problems.map((p) => `    - ${p}`).join("\n")}` : "  problems: none");

@@ -80,21 +80,39 @@ async function main(argv: string[]): Promise<void> {
     .option("--config <file>", "array specs, classes, transforms and loader options (.json/.yaml, camelCase or snake_case)")
     .option("--short", "quick run (CI): small volume, few small batches (flags still override)")
     .option("--json", "print the summary as JSON")
-    .action(async (o: { dir: string; out?: string; batches?: number; batchSize?: number; workers?: number; patch?: number; size?: number; seed?: number; datasplit?: string; config?: string; short?: boolean; json?: boolean }) => {
-      if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
-      // Flags win, then --short, then the config, then the demo's defaults (runDemo).
-      const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-      const s = await runDemo({
-        ...(o.short ? DEMO_SHORT : {}), ...given,
-        config: o.config ? loadConfig(o.config) : undefined,
-        progress: !o.json && (process.stderr.isTTY ?? false),
-      } as Parameters<typeof runDemo>[0]);
-      console.log(o.json ? JSON.stringify(s, null, 2) : formatDemoSummary(s));
-    });
+    .action(
+      async (o: {
+        dir: string;
+        out?: string;
+        batches?: number;
+        batchSize?: number;
+        workers?: number;
+        patch?: number;
+        size?: number;
+        seed?: number;
+        datasplit?: string;
+        config?: string;
+        short?: boolean;
+        json?: boolean;
+      }) => {
+        if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
+        // Flags win, then --short, then the config, then the demo's defaults (runDemo).
+        const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+        const s = await runDemo({
+          ...(o.short ? DEMO_SHORT : {}),
+          ...given,
+          config: o.config ? loadConfig(o.config) : undefined,
+          progress: !o.json && (process.stderr.isTTY ?? false),
+        } as Parameters<typeof runDemo>[0]);
+        console.log(o.json ? JSON.stringify(s, null, 2) : formatDemoSummary(s));
+      },
+    );
 
   program
     .command("preview")
-    .description("write a PNG grid of one training batch: a row per sample, columns raw and each class (mid-slices; titles and legend in the picture: magenta = unknown, red = target field of view)")
+    .description(
+      "write a PNG grid of one training batch: a row per sample, columns raw and each class (mid-slices; titles and legend in the picture: magenta = unknown, red = target field of view)",
+    )
     .option("--out <file>", "PNG to write", "preview.png")
     .option("--datasplit <csv>", "your datasplit CSV (default: the synthetic demo data)")
     .option("--config <file>", "array specs and classes for --datasplit")
@@ -106,11 +124,25 @@ async function main(argv: string[]): Promise<void> {
     .option("--no-augment", "show samples without spatial augmentation")
     .addOption(new Option("--axis <axis>", "slice across this axis, through the middle (2-D patches: z only)").choices(["z", "y", "x"]).default("z"))
     .option("--json", "print a JSON summary")
-    .action(async (o: { out: string; datasplit?: string; config?: string; dir: string; size: number; patch: number; batchSize?: number; seed?: number; augment: boolean; axis: SliceAxis; json?: boolean }) => {
-      if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
-      const summary = await runPreview({ ...o, config: o.config ? loadConfig(o.config) : undefined });
-      console.log(o.json ? JSON.stringify(summary, null, 2) : formatPreviewSummary(summary));
-    });
+    .action(
+      async (o: {
+        out: string;
+        datasplit?: string;
+        config?: string;
+        dir: string;
+        size: number;
+        patch: number;
+        batchSize?: number;
+        seed?: number;
+        augment: boolean;
+        axis: SliceAxis;
+        json?: boolean;
+      }) => {
+        if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
+        const summary = await runPreview({ ...o, config: o.config ? loadConfig(o.config) : undefined });
+        console.log(o.json ? JSON.stringify(summary, null, 2) : formatPreviewSummary(summary));
+      },
+    );
 
   program
     .command("bench")
@@ -125,46 +157,69 @@ async function main(argv: string[]): Promise<void> {
     .option("--workers <list>", "worker counts to compare (default 0,1,2 and the config's numWorkers)")
     .option("--augment", "include the config's spatial augmentation")
     .option("--json", "print JSON")
-    .action(async (o: { datasplit?: string; config?: string; dir: string; size: number; patch: number; batches?: number; batchSize?: number; workers?: string; augment?: boolean; json?: boolean }) => {
-      if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
-      const config = o.config ? loadConfig(o.config) : undefined;
-      const workers = o.workers !== undefined ? o.workers.split(",").map(Number) : [...new Set([0, 1, 2, config?.numWorkers ?? 0])].sort((a, b) => a - b);
-      if (workers.some((w) => !Number.isInteger(w) || w < 0)) throw new InvalidArgumentError("--workers must be a comma-separated list of non-negative integers");
-      const { train } = await openTrainingSource({ datasplit: o.datasplit, config, dir: o.dir, patch: o.patch, size: o.size, seed: 1, augment: !!o.augment });
-      const fromConfig = config ? loaderOptionsFromConfig(config) : {};
-      const rows = [];
-      for (const numWorkers of workers) {
-        for (const cache of ["cold", "warm"] as const) {
-          const loader = new CellMapDataLoader(train, {
-            ...fromConfig, batchSize: o.batchSize ?? config?.batchSize ?? 8, numWorkers, seed: config?.seed ?? 7, iterationsPerEpoch: o.batches ?? config?.iterationsPerEpoch ?? 20,
-            chunkCacheBytes: cache === "cold" ? 0 : (config?.chunkCacheBytes ?? 1024 ** 3), isTrain: true,
-          });
-          try {
-            if (cache === "warm") for await (const _ of loader) void _; // fill the cache with this epoch's chunks
-            if (cache === "warm") loader.setEpoch(0);
-            const t0 = performance.now();
-            let first = 0, samples = 0, bytes = 0;
-            for await (const batch of loader) {
-              if (!first) first = performance.now() - t0;
-              samples += batch.idx.length;
-              for (const k of Object.keys(batch)) {
-                const t = batch[k] as { data?: unknown };
-                if (t?.data instanceof Float32Array) bytes += t.data.byteLength;
+    .action(
+      async (o: {
+        datasplit?: string;
+        config?: string;
+        dir: string;
+        size: number;
+        patch: number;
+        batches?: number;
+        batchSize?: number;
+        workers?: string;
+        augment?: boolean;
+        json?: boolean;
+      }) => {
+        if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
+        const config = o.config ? loadConfig(o.config) : undefined;
+        const workers = o.workers !== undefined ? o.workers.split(",").map(Number) : [...new Set([0, 1, 2, config?.numWorkers ?? 0])].sort((a, b) => a - b);
+        if (workers.some((w) => !Number.isInteger(w) || w < 0)) throw new InvalidArgumentError("--workers must be a comma-separated list of non-negative integers");
+        const { train } = await openTrainingSource({ datasplit: o.datasplit, config, dir: o.dir, patch: o.patch, size: o.size, seed: 1, augment: !!o.augment });
+        const fromConfig = config ? loaderOptionsFromConfig(config) : {};
+        const rows = [];
+        for (const numWorkers of workers) {
+          for (const cache of ["cold", "warm"] as const) {
+            const loader = new CellMapDataLoader(train, {
+              ...fromConfig,
+              batchSize: o.batchSize ?? config?.batchSize ?? 8,
+              numWorkers,
+              seed: config?.seed ?? 7,
+              iterationsPerEpoch: o.batches ?? config?.iterationsPerEpoch ?? 20,
+              chunkCacheBytes: cache === "cold" ? 0 : (config?.chunkCacheBytes ?? 1024 ** 3),
+              isTrain: true,
+            });
+            try {
+              if (cache === "warm") for await (const _ of loader) void _; // fill the cache with this epoch's chunks
+              if (cache === "warm") loader.setEpoch(0);
+              const t0 = performance.now();
+              let first = 0,
+                samples = 0,
+                bytes = 0;
+              for await (const batch of loader) {
+                if (!first) first = performance.now() - t0;
+                samples += batch.idx.length;
+                for (const k of Object.keys(batch)) {
+                  const t = batch[k] as { data?: unknown };
+                  if (t?.data instanceof Float32Array) bytes += t.data.byteLength;
+                }
               }
+              const s = (performance.now() - t0) / 1000;
+              rows.push({ workers: numWorkers, cache, samplesPerS: +(samples / s).toFixed(1), mbPerS: +(bytes / 1e6 / s).toFixed(1), firstBatchS: +(first / 1000).toFixed(3) });
+            } finally {
+              await loader.close();
             }
-            const s = (performance.now() - t0) / 1000;
-            rows.push({ workers: numWorkers, cache, samplesPerS: +(samples / s).toFixed(1), mbPerS: +(bytes / 1e6 / s).toFixed(1), firstBatchS: +(first / 1000).toFixed(3) });
-          } finally {
-            await loader.close();
           }
         }
-      }
-      if (o.json) console.log(JSON.stringify({ machine: `${os.cpus()[0]?.model} x ${os.cpus().length}`, rows }, null, 2));
-      else {
-        console.log(`machine: ${os.cpus()[0]?.model} x ${os.cpus().length} cores`);
-        for (const r of rows) console.log(`workers ${r.workers}  ${r.cache.padEnd(4)}  ${String(r.samplesPerS).padStart(7)} samples/s  ${String(r.mbPerS).padStart(7)} MB/s  first batch ${r.firstBatchS} s`);
-      }
-    });
+        if (o.json) console.log(JSON.stringify({ machine: `${os.cpus()[0]?.model} x ${os.cpus().length}`, rows }, null, 2));
+        else {
+          console.log(`machine: ${os.cpus()[0]?.model} x ${os.cpus().length} cores`);
+          for (const r of rows)
+            console.log(
+              `workers ${r.workers}  ${r.cache.padEnd(4)}  ${String(r.samplesPerS).padStart(7)} samples/s  ${String(r.mbPerS).padStart(7)} MB/s  first batch ${r.firstBatchS} s`,
+            );
+        }
+      },
+    );
 
   program
     .command("verify")
@@ -217,19 +272,32 @@ async function main(argv: string[]): Promise<void> {
     .option("--host <addr>", "address to bind (default 127.0.0.1; any other needs --token)")
     .option("--port <n>", "port (default 0 = any free port)", nonNegative("--port"))
     .addOption(new Option("--token <secret>", "shared secret required on every request (Authorization: Bearer or ?token=)").env("CELLMAP_DATA_TOKEN"))
-    .action(async (o: { datasplit?: string; config: string; validate?: boolean; workers?: number; batchSize?: number; seed?: number; prefetch?: number; host?: string; port?: number; token?: string }) => {
-      const server = await runServe({ ...o, config: loadConfig(o.config) });
-      console.log(`cellmap-data serve: ${server.url} (Ctrl-C to stop)`);
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
-          void server.close().then(resolve);
-        };
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
-      });
-    });
+    .action(
+      async (o: {
+        datasplit?: string;
+        config: string;
+        validate?: boolean;
+        workers?: number;
+        batchSize?: number;
+        seed?: number;
+        prefetch?: number;
+        host?: string;
+        port?: number;
+        token?: string;
+      }) => {
+        const server = await runServe({ ...o, config: loadConfig(o.config) });
+        console.log(`cellmap-data serve: ${server.url} (Ctrl-C to stop)`);
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off("SIGINT", stop);
+            process.off("SIGTERM", stop);
+            void server.close().then(resolve);
+          };
+          process.on("SIGINT", stop);
+          process.on("SIGTERM", stop);
+        });
+      },
+    );
 
   await program.parseAsync(argv);
 }

@@ -51,8 +51,12 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewSummary> {
   try {
     for await (const batch of loader) {
       const grid = {
-        inputKey, targetKey, classes: used.classes, axis,
-        inputArray: used.inputArrays[inputKey], targetArray: targetKey ? used.targetArrays![targetKey] : undefined,
+        inputKey,
+        targetKey,
+        classes: used.classes,
+        axis,
+        inputArray: used.inputArrays[inputKey],
+        targetArray: targetKey ? used.targetArrays![targetKey] : undefined,
       };
       const png = renderBatchGrid(batch, grid);
       const layout = batchGridLayout(batch, grid);

@@ -75,11 +75,29 @@ async function inspect(row: DataSplitRow, ds: CellMapDataset, config: CellMapCon
 export async function verifyDataSplit(csvPath: string, config: CellMapConfig, onRow?: (done: number, total: number) => void): Promise<VerifyReport> {
   const { rows: opened, problems } = await openDataSplitRows({ ...splitOptionsFromConfig(config), csvPath });
   const rows: VerifyRow[] = problems.map((p) => ({
-    usage: p.usage, line: p.line, raw: p.raw, gt: p.gt, usable: false, length: 0, annotated: [], classCounts: {}, problems: [p.reason],
+    usage: p.usage,
+    line: p.line,
+    raw: p.raw,
+    gt: p.gt,
+    usable: false,
+    length: 0,
+    annotated: [],
+    classCounts: {},
+    problems: [p.reason],
   }));
   let done = 0;
   for (const row of opened) {
-    const out: VerifyRow = { usage: row.usage, line: row.line, raw: row.raw, gt: row.gt, usable: row.dataset !== null && row.problem === undefined, length: row.dataset?.length ?? 0, annotated: [], classCounts: {}, problems: [] };
+    const out: VerifyRow = {
+      usage: row.usage,
+      line: row.line,
+      raw: row.raw,
+      gt: row.gt,
+      usable: row.dataset !== null && row.problem === undefined,
+      length: row.dataset?.length ?? 0,
+      annotated: [],
+      classCounts: {},
+      problems: [],
+    };
     try {
       if (row.gt) out.annotated = splitTargetPath(row.gt).classes;
     } catch {

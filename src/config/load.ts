@@ -80,12 +80,20 @@ function fromConfig(err: unknown, source: string): unknown {
  */
 export function parseConfig(raw: unknown, source = "config"): CellMapConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new CellMapError("INVALID_ARGUMENT", `${source}: a config must be a mapping of options, got ${raw === null ? "null" : Array.isArray(raw) ? "a list" : typeof raw}`, source);
+    throw new CellMapError(
+      "INVALID_ARGUMENT",
+      `${source}: a config must be a mapping of options, got ${raw === null ? "null" : Array.isArray(raw) ? "a list" : typeof raw}`,
+      source,
+    );
   }
   const c = parseOptions(configSchema, raw as CellMapConfig, source);
   if (c.rawValueTransforms !== undefined && (c.trainRawValueTransforms !== undefined || c.valRawValueTransforms !== undefined)) {
     const other = c.trainRawValueTransforms !== undefined ? "trainRawValueTransforms" : "valRawValueTransforms";
-    throw new CellMapError("INVALID_ARGUMENT", `${source}: rawValueTransforms sets the training and validation raw transforms, and ${other} sets one of them again; give one or the other`, "rawValueTransforms");
+    throw new CellMapError(
+      "INVALID_ARGUMENT",
+      `${source}: rawValueTransforms sets the training and validation raw transforms, and ${other} sets one of them again; give one or the other`,
+      "rawValueTransforms",
+    );
   }
   try {
     const { csvPath: _csv, ...shared } = splitOptionsFromConfig(c);
@@ -121,4 +129,3 @@ export function loadConfig(file: string): CellMapConfig {
   }
   return c;
 }
-

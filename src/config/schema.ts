@@ -34,8 +34,17 @@ export const configSchema = optionObject(
     seed: seedSchema.optional(),
     http: httpOptionsSchema.optional(),
     concurrency: integerAtLeast(1).optional(),
-    ...(({ batchSize, numWorkers, prefetchFactor, iterationsPerEpoch, weightedSampler, chunkCacheBytes, dropLast, sampleConcurrency, memoryBudgetBytes }) =>
-      ({ batchSize, numWorkers, prefetchFactor, iterationsPerEpoch, weightedSampler, chunkCacheBytes, dropLast, sampleConcurrency, memoryBudgetBytes }))(loaderOptionsSchema.shape),
+    ...(({ batchSize, numWorkers, prefetchFactor, iterationsPerEpoch, weightedSampler, chunkCacheBytes, dropLast, sampleConcurrency, memoryBudgetBytes }) => ({
+      batchSize,
+      numWorkers,
+      prefetchFactor,
+      iterationsPerEpoch,
+      weightedSampler,
+      chunkCacheBytes,
+      dropLast,
+      sampleConcurrency,
+      memoryBudgetBytes,
+    }))(loaderOptionsSchema.shape),
   },
   {
     aliases: { datasplit: "csvPath", datasplit_path: "csvPath", tensorstore_cache_bytes: "chunkCacheBytes" },

@@ -54,23 +54,13 @@ import {
 
 // Options and descriptions live in their own modules; these names stay importable from here.
 export type { CellMapDatasetDescription } from "./description.js";
-export type {
-  
-  
-  
-  CellMapDatasetOptions,
-  
-  
-} from "./options.js";
+export type { CellMapDatasetOptions } from "./options.js";
 
 /** An image a dataset reads (any output dtype). */
 type SourceImage = CellMapImage<OutputDtype>;
 
 /** Where one class of one target array comes from. */
-type ClassSource =
-  | { kind: "image"; image: SourceImage }
-  | { kind: "empty"; image: EmptyImage }
-  | { kind: "inferred"; related: number[] };
+type ClassSource = { kind: "image"; image: SourceImage } | { kind: "empty"; image: EmptyImage } | { kind: "inferred"; related: number[] };
 
 interface TargetArray {
   array: Resolved;
@@ -166,9 +156,10 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
     // With padding, the targets decide where centres may lie: every target patch inside its
     // labels (a crop smaller than the patch gives its middle), the centre inside the raw data,
     // whose patch is padded where it runs out. Without padding, every patch must fit its source.
-    this.samplingBox = this.pad && targetImages.length > 0
-      ? intersectBoxes([...targetImages.map((i) => i.samplingBox), ...inputs.map((i) => i.image.boundingBox)])
-      : intersectBoxes(images.map((i) => i.samplingBox));
+    this.samplingBox =
+      this.pad && targetImages.length > 0
+        ? intersectBoxes([...targetImages.map((i) => i.samplingBox), ...inputs.map((i) => i.image.boundingBox)])
+        : intersectBoxes(images.map((i) => i.samplingBox));
     const all = [...inputs.map((i) => i.array), ...targets.map((t) => t.array)];
     this.step = [0, 1, 2].map((a) => Math.max(...all.map((r) => r.scale[a])));
     const sb = this.samplingBox;
@@ -197,7 +188,19 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
     const emptyValue = opts.emptyValue ?? DATASET_DEFAULTS.emptyValue;
     const common = { axisOrder: "zyx", pad, http: opts.http, signal: opts.signal } as const;
     const openRaw = (r: Resolved) =>
-      CellMapImage.open<OutputDtype>(checked({ ...common, path: opts.rawPath, targetClass: "raw", targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: 0, interpolation: r.dtype === "float32" || r.dtype === "float64" ? "linear" : "nearest", outputDtype: r.dtype }));
+      CellMapImage.open<OutputDtype>(
+        checked({
+          ...common,
+          path: opts.rawPath,
+          targetClass: "raw",
+          targetScale: r.scale,
+          targetVoxelShape: r.shape,
+          sections: r.sections,
+          padValue: 0,
+          interpolation: r.dtype === "float32" || r.dtype === "float64" ? "linear" : "nearest",
+          outputDtype: r.dtype,
+        }),
+      );
 
     const inputsP = Promise.all(inputSpecs.map(async ({ r }) => ({ array: r, image: await openRaw(r) })));
     const targetsP = Promise.all(
@@ -208,7 +211,17 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
           classes.map(async (c): Promise<ClassSource> => {
             if (annotated.has(c)) {
               const image = await CellMapImage.open<OutputDtype>(
-                checked({ ...common, path: classPath(target!, c), targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, sections: r.sections, padValue: emptyValue, interpolation: "nearest", outputDtype: r.dtype }),
+                checked({
+                  ...common,
+                  path: classPath(target!, c),
+                  targetClass: c,
+                  targetScale: r.scale,
+                  targetVoxelShape: r.shape,
+                  sections: r.sections,
+                  padValue: emptyValue,
+                  interpolation: "nearest",
+                  outputDtype: r.dtype,
+                }),
               ).catch((err: unknown) => {
                 if (!(err instanceof CellMapError) || err.code !== "NOT_FOUND") throw err;
                 throw new CellMapError("NOT_FOUND", `class ${JSON.stringify(c)} of ${opts.targetPath} is not on disk (${err.message})`, classPath(target!, c), { cause: err });
@@ -217,7 +230,10 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
             }
             const related = (Object.hasOwn(relations, c) ? relations[c] : []).filter((x) => annotated.has(x) && classes.includes(x));
             if (related.length > 0) return { kind: "inferred", related: [...new Set(related)].map((x) => classes.indexOf(x)) };
-            return { kind: "empty", image: new EmptyImage({ targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, emptyValue, axisOrder: "zyx", outputDtype: r.dtype }) };
+            return {
+              kind: "empty",
+              image: new EmptyImage({ targetClass: c, targetScale: r.scale, targetVoxelShape: r.shape, emptyValue, axisOrder: "zyx", outputDtype: r.dtype }),
+            };
           }),
         );
         return { array: r, raw: null, classes: sources };
@@ -405,7 +421,7 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
   private transformFor(cls: string): ValueTransform | null {
     const t = this.targetTransform;
     if (!t) return null;
-    return t instanceof PerClass ? t.forClass(cls) ?? null : t;
+    return t instanceof PerClass ? (t.forClass(cls) ?? null) : t;
   }
 
   /** Spatial shape of a patch tensor as served (2-D: the z singleton dropped). */
@@ -428,7 +444,11 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
     const shape = this.spatialShape(first);
     per.forEach((t, k) => {
       if (t && t.data.length !== size) {
-        throw new CellMapError("INVALID_ARGUMENT", `class ${JSON.stringify(this.classes[k])} patch has ${t.data.length} values, expected ${size} (a target transform changed the size?)`, `${ta.array.name}/${this.classes[k]}`);
+        throw new CellMapError(
+          "INVALID_ARGUMENT",
+          `class ${JSON.stringify(this.classes[k])} patch has ${t.data.length} values, expected ${size} (a target transform changed the size?)`,
+          `${ta.array.name}/${this.classes[k]}`,
+        );
       }
     });
     const dtype = ta.array.dtype;

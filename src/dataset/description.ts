@@ -35,7 +35,6 @@ export interface CellMapDatasetDescription extends DatasetDescription {
   hasData: boolean;
 }
 
-
 /** What {@link describeDataset} reads off an open dataset. */
 export interface DescribedDataset {
   /** The options it was opened with (spatial config, class relations and HTTP options are taken from here). */

@@ -50,12 +50,18 @@ async function importKindModule(module: string, kind: string): Promise<void> {
   if (module.startsWith("file:")) url = module;
   else if (isAbsolute(module)) url = pathToFileURL(module).href;
   else {
-    throw new CellMapError("INVALID_ARGUMENT", `description.module must be an absolute path or a file: URL (workers resolve nothing relative), got ${JSON.stringify(module)}`, "description.module");
+    throw new CellMapError(
+      "INVALID_ARGUMENT",
+      `description.module must be an absolute path or a file: URL (workers resolve nothing relative), got ${JSON.stringify(module)}`,
+      "description.module",
+    );
   }
   try {
     await import(url);
   } catch (err) {
-    throw new CellMapError("NOT_FOUND", `cannot import the module of description kind ${JSON.stringify(kind)}, ${module}: ${(err as Error).message}`, "description.module", { cause: err });
+    throw new CellMapError("NOT_FOUND", `cannot import the module of description kind ${JSON.stringify(kind)}, ${module}: ${(err as Error).message}`, "description.module", {
+      cause: err,
+    });
   }
 }
 
@@ -73,7 +79,12 @@ export async function openDescription(desc: DatasetDescription, opts: OpenDescri
   if (!open && typeof kind === "string" && typeof module === "string") {
     await importKindModule(module, kind);
     open = openerOf(kind);
-    if (!open) throw new CellMapError("INVALID_ARGUMENT", `module ${module} did not register description kind ${JSON.stringify(kind)} (call registerDescriptionKind when it loads)`, "description.module");
+    if (!open)
+      throw new CellMapError(
+        "INVALID_ARGUMENT",
+        `module ${module} did not register description kind ${JSON.stringify(kind)} (call registerDescriptionKind when it loads)`,
+        "description.module",
+      );
   }
   if (!open) {
     throw new CellMapError("INVALID_ARGUMENT", `unknown dataset description kind ${JSON.stringify(kind)} (known: ${descriptionKinds().join(", ")})`, "description.kind");

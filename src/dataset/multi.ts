@@ -8,25 +8,9 @@ import { valueWhere } from "../options/fields.js";
 import { type OptionObject, optionObject, parseOptions } from "../options/options.js";
 import { arraySpecsSchema, seedSchema } from "./fields.js";
 import { CellMapError } from "../errors.js";
-import {
-  ClassBalancedSampler,
-  MutableSubsetRandomSampler,
-  offsetsOf,
-  weightedRandomIndices,
-  weightedSubsetIndices,
-} from "../sampling/samplers.js";
+import { ClassBalancedSampler, MutableSubsetRandomSampler, offsetsOf, weightedRandomIndices, weightedSubsetIndices } from "../sampling/samplers.js";
 import { sumCounts, weightedForeground, weightsFromCounts, type ClassCounts } from "./counts.js";
-import {
-  checkIndex,
-  type AnyDatasetItem,
-  type ArraySpecs,
-  type DatasetDescription,
-  type DatasetLike,
-  type DescriptionContext,
-  type GetOptions,
-  type SampleBase,
-} from "./types.js";
-
+import { checkIndex, type AnyDatasetItem, type ArraySpecs, type DatasetDescription, type DatasetLike, type DescriptionContext, type GetOptions, type SampleBase } from "./types.js";
 
 const multiShape = {
   /** Output classes (default: the first dataset's). */
@@ -44,8 +28,6 @@ export const multiDatasetOptionsSchema: OptionObject<typeof multiShape> = option
 
 /** Options of {@link CellMapMultiDataset}; each defaults to the first dataset's value. */
 export type MultiDatasetOptions = z.input<typeof multiDatasetOptionsSchema>;
-
-
 
 /** Serialised form (`describe()`). */
 export interface CellMapMultiDatasetDescription extends DatasetDescription {

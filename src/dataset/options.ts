@@ -11,19 +11,27 @@ import { type OptionObject, optionObject, parseOptions } from "../options/option
 import { PYTHON } from "../options/python.js";
 import { httpOptionsSchema } from "../store/options.js";
 import { spatialConfigSchema } from "../transforms/spatial.js";
-import { arraySpecsSchema, classesSchema, classRelationDictSchema, seedSchema, type TargetTransformInput, targetTransformInput, type TransformInput, transformInput } from "./fields.js";
+import {
+  arraySpecsSchema,
+  classesSchema,
+  classRelationDictSchema,
+  seedSchema,
+  type TargetTransformInput,
+  targetTransformInput,
+  type TransformInput,
+  transformInput,
+} from "./fields.js";
 import { didYouMean } from "../options/suggest.js";
 import { invalid } from "../errors.js";
 import { MAX_PATCH_VOXELS } from "../image/options.js";
 import type { OutputDtype } from "../tensor.js";
 import { PerClass } from "../transforms/augment/compose.js";
 import { loadTransform } from "../transforms/registry.js";
-import { parseSpatialConfig, } from "../transforms/spatial.js";
+import { parseSpatialConfig } from "../transforms/spatial.js";
 import type { TransformSpec, ValueTransform } from "../transforms/types.js";
 import type { ArraySpec, ArraySpecs, DatasetItem } from "./types.js";
 
 export type { TargetTransformInput, TransformInput };
-
 
 const datasetShape = {
   /** Raw multiscale group (local path, `file://`, `http(s)://`, `s3://`). */
@@ -65,21 +73,21 @@ const datasetShape = {
 };
 
 /** The schema of `CellMapDataset.open`'s options (their only definition). */
-export const datasetOptionsSchema: OptionObject<typeof datasetShape> = optionObject(datasetShape,
-  { python: PYTHON });
+export const datasetOptionsSchema: OptionObject<typeof datasetShape> = optionObject(datasetShape, { python: PYTHON });
 
 /**
  * Options of {@link CellMapDataset.open}. `I` and `T` are the input and target array specs (their
  * names type the samples, see {@link DatasetItem}).
  */
-export type CellMapDatasetOptions<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> = Omit<z.input<typeof datasetOptionsSchema>, "inputArrays" | "targetArrays"> & {
+export type CellMapDatasetOptions<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> = Omit<
+  z.input<typeof datasetOptionsSchema>,
+  "inputArrays" | "targetArrays"
+> & {
   /** Input arrays by name (at least one). */
   inputArrays: I;
   /** Target arrays by name. */
   targetArrays?: T | null;
 };
-
-
 
 /** An array spec resolved to z y x. */
 export interface Resolved {
@@ -96,8 +104,6 @@ export interface Resolved {
 
 /** Array names a sample uses for itself. */
 const RESERVED = new Set(["idx", "metadata"]);
-
-
 
 /**
  * Resolves one spec (its fields already checked by `arraySpecSchema`) to z y x, with the checks
@@ -186,8 +192,15 @@ export function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
   const spatial = opts.spatialTransforms ? parseSpatialConfig(opts.spatialTransforms, twoD ? ["y", "x"] : ["z", "y", "x"]) : null;
   const emptyValue = opts.emptyValue ?? NaN;
   for (const { r } of targetSpecs) {
-    if (classes && (r.dtype === "int32" || r.dtype === "uint32") && !(Number.isInteger(emptyValue) && (r.dtype === "int32" ? Math.abs(emptyValue) < 2 ** 31 : emptyValue >= 0 && emptyValue < 2 ** 32))) {
-      throw invalid(`targetArrays.${r.name}.outputDtype`, `outputDtype ${r.dtype} needs an integer emptyValue that fits it (unknown voxels), got ${emptyValue}: NaN cannot be stored in ${r.dtype}`);
+    if (
+      classes &&
+      (r.dtype === "int32" || r.dtype === "uint32") &&
+      !(Number.isInteger(emptyValue) && (r.dtype === "int32" ? Math.abs(emptyValue) < 2 ** 31 : emptyValue >= 0 && emptyValue < 2 ** 32))
+    ) {
+      throw invalid(
+        `targetArrays.${r.name}.outputDtype`,
+        `outputDtype ${r.dtype} needs an integer emptyValue that fits it (unknown voxels), got ${emptyValue}: NaN cannot be stored in ${r.dtype}`,
+      );
     }
   }
   return { inputSpecs, targetSpecs, twoD, classes, relations, spatial };
@@ -204,7 +217,10 @@ function checkRelations(relations: Record<string, string[]>, classes: string[] |
     }
     relations[c].forEach((x, i) => {
       if (!classes.includes(x)) {
-        throw invalid(`classRelationDict.${c}[${i}]`, `classRelationDict.${c} names class ${JSON.stringify(x)}, which is not in classes [${classes.join(", ")}]${didYouMean(x, classes)}`);
+        throw invalid(
+          `classRelationDict.${c}[${i}]`,
+          `classRelationDict.${c} names class ${JSON.stringify(x)}, which is not in classes [${classes.join(", ")}]${didYouMean(x, classes)}`,
+        );
       }
     });
   }
@@ -218,7 +234,6 @@ function checkRelations(relations: Record<string, string[]>, classes: string[] |
 export function validateDatasetOptions(opts: Omit<CellMapDatasetOptions, "rawPath">): void {
   checkOptions(parseOptions(DATASET_CHECK_SCHEMA, opts, "options"));
 }
-
 
 /** The dataset options without `rawPath` (what is common to every row of a split). */
 const DATASET_CHECK_SCHEMA = datasetOptionsSchema.partial({ rawPath: true });

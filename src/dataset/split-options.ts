@@ -17,7 +17,6 @@ export interface DataSplitDict {
   validate?: DataSplitEntry[];
 }
 
-
 const datasetLike = valueWhere<DatasetLike>((v) => typeof v === "object" && v !== null && typeof (v as { get?: unknown }).get === "function", "a dataset");
 /** One entry of a datasplit dict. Values are checked per entry (a bad entry is a problem of its row). */
 const dataSplitEntryShape = {
@@ -67,20 +66,19 @@ const splitShape = {
 };
 
 /** The schema of `CellMapDataSplit.open`'s options and of the datasplit part of a config file (their only definition). */
-export const splitOptionsSchema: OptionObject<typeof splitShape> = optionObject(splitShape,
-  { python: PYTHON });
+export const splitOptionsSchema: OptionObject<typeof splitShape> = optionObject(splitShape, { python: PYTHON });
 
 /**
  * Options of {@link CellMapDataSplit.open}. Exactly one source: `datasets` > `datasetDict` >
  * `csvPath`/`csvText`. Keys may also be given in the Python library's snake_case
  * (`input_arrays`, `train_raw_value_transforms`, …); unknown keys are errors (see `config/`).
  */
-export type CellMapDataSplitOptions<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> = Omit<z.input<typeof splitOptionsSchema>, "inputArrays" | "targetArrays"> & {
+export type CellMapDataSplitOptions<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> = Omit<
+  z.input<typeof splitOptionsSchema>,
+  "inputArrays" | "targetArrays"
+> & {
   /** Input arrays by name (their names, with the targets', type the samples: see `DatasetItem`). */
   inputArrays: I;
   /** Target arrays by name. */
   targetArrays?: T | null;
 };
-
-
-

@@ -255,21 +255,27 @@ async function openRows(opts: CellMapDataSplitOptions): Promise<DataSplitRows> {
   const classes = opts.classes ?? null;
   const { dict, problems } = await readEntries(opts);
   if (!Array.isArray(dict.train)) throw new CellMapError("INVALID_ARGUMENT", "datasetDict.train must be a list", "datasetDict.train");
-  const entries = [
-    ...dict.train.map((e) => ({ e, usage: "train" as const })),
-    ...(dict.validate ?? []).map((e) => ({ e, usage: "validate" as const })),
-  ];
+  const entries = [...dict.train.map((e) => ({ e, usage: "train" as const })), ...(dict.validate ?? []).map((e) => ({ e, usage: "validate" as const }))];
   // Options shared by all rows are checked once: a bad option is an error, not a problem per row.
   checkSplitOptions(opts);
   const padTrain = padFor(opts.pad, "train");
   const padVal = padFor(opts.pad, "validate");
   const hasTargets = !!opts.targetArrays && Object.keys(opts.targetArrays).length > 0;
-  if (classes && hasTargets) checkClassesAnnotated(classes, opts.classRelationDict ?? {}, entries.map((x) => x.e), opts.csvPath ?? (opts.csvText !== undefined ? "csvText" : "datasetDict"));
+  if (classes && hasTargets)
+    checkClassesAnnotated(
+      classes,
+      opts.classRelationDict ?? {},
+      entries.map((x) => x.e),
+      opts.csvPath ?? (opts.csvText !== undefined ? "csvText" : "datasetDict"),
+    );
   const rawOnly = classes === null;
   // Transforms are built once (module transforms imported once) and shared by every row.
   const trainRaw = await resolveTransform(opts.trainRawValueTransforms === undefined ? defaultRawTransform() : opts.trainRawValueTransforms, "trainRawValueTransforms");
   const valRaw = await resolveTransform(opts.valRawValueTransforms === undefined ? defaultRawTransform() : opts.valRawValueTransforms, "valRawValueTransforms");
-  const target = await resolveTargetTransforms(opts.targetValueTransforms === undefined ? (rawOnly ? defaultRawTransform() : defaultTargetTransform()) : opts.targetValueTransforms, classes);
+  const target = await resolveTargetTransforms(
+    opts.targetValueTransforms === undefined ? (rawOnly ? defaultRawTransform() : defaultTargetTransform()) : opts.targetValueTransforms,
+    classes,
+  );
   const forceHasData = opts.forceHasData ?? SPLIT_DEFAULTS.forceHasData;
   const limiter = new Limiter(Math.max(1, opts.concurrency ?? SPLIT_DEFAULTS.concurrency));
   const rows = await Promise.all(
@@ -281,24 +287,26 @@ async function openRows(opts: CellMapDataSplitOptions): Promise<DataSplitRows> {
         if (!rawOnly && hasTargets && !e.gt) return { ...base, dataset: null, problem: "entry has no gt path but classes were given" };
         try {
           // Built from the checked split options and row: the dataset does not parse them again.
-          const dataset = await CellMapDataset.open(checked({
-            rawPath: e.raw,
-            targetPath: e.gt ?? null,
-            classes,
-            inputArrays: opts.inputArrays,
-            targetArrays: opts.targetArrays,
-            spatialTransforms: usage === "train" ? opts.spatialTransforms : null,
-            rawValueTransforms: usage === "train" ? trainRaw : valRaw,
-            targetValueTransforms: target,
-            classRelationDict: opts.classRelationDict,
-            isTrain: usage === "train",
-            forceHasData,
-            emptyValue: opts.emptyValue,
-            pad: usage === "train" ? padTrain : padVal,
-            seed: seed + k,
-            http: opts.http,
-            signal: opts.signal,
-          }));
+          const dataset = await CellMapDataset.open(
+            checked({
+              rawPath: e.raw,
+              targetPath: e.gt ?? null,
+              classes,
+              inputArrays: opts.inputArrays,
+              targetArrays: opts.targetArrays,
+              spatialTransforms: usage === "train" ? opts.spatialTransforms : null,
+              rawValueTransforms: usage === "train" ? trainRaw : valRaw,
+              targetValueTransforms: target,
+              classRelationDict: opts.classRelationDict,
+              isTrain: usage === "train",
+              forceHasData,
+              emptyValue: opts.emptyValue,
+              pad: usage === "train" ? padTrain : padVal,
+              seed: seed + k,
+              http: opts.http,
+              signal: opts.signal,
+            }),
+          );
           return { ...base, dataset, ...(forceHasData || dataset.verify() ? {} : { problem: emptyReason(dataset) }) };
         } catch (err) {
           if (err instanceof CellMapError && err.code === "ABORTED") throw err;

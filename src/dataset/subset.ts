@@ -6,16 +6,7 @@
 import { CellMapError } from "../errors.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import type { ClassCounts } from "./counts.js";
-import {
-  checkIndex,
-  type AnyDatasetItem,
-  type ArraySpecs,
-  type DatasetDescription,
-  type DatasetLike,
-  type DescriptionContext,
-  type GetOptions,
-  type SampleBase,
-} from "./types.js";
+import { checkIndex, type AnyDatasetItem, type ArraySpecs, type DatasetDescription, type DatasetLike, type DescriptionContext, type GetOptions, type SampleBase } from "./types.js";
 
 /** Serialised form (`describe()`). */
 export interface CellMapSubsetDescription extends DatasetDescription {

@@ -34,7 +34,10 @@ export function splitTargetPath(p: string): TargetPath {
   if (open < 0 || close < open || p.indexOf("[", open + 1) >= 0 || p.indexOf("]", close + 1) >= 0) {
     throw new CellMapError("INVALID_ARGUMENT", "targetPath must contain exactly one [class,list] in brackets", p);
   }
-  const classes = p.slice(open + 1, close).split(",").map((c) => c.trim());
+  const classes = p
+    .slice(open + 1, close)
+    .split(",")
+    .map((c) => c.trim());
   if (classes.some((c) => c.length === 0)) {
     throw new CellMapError("INVALID_ARGUMENT", "empty class name in the bracket list", p);
   }

@@ -84,13 +84,7 @@ export interface AnyDatasetItem extends SampleBase {
 export type DatasetItem<I extends ArraySpecs = ArraySpecs, T extends ArraySpecs = ArraySpecs> = string extends keyof I | keyof T
   ? AnyDatasetItem
   : {
-      [K in keyof SampleBase | keyof I | keyof T]: K extends keyof SampleBase
-        ? SampleBase[K]
-        : K extends keyof I
-          ? SpecTensor<I[K]>
-          : K extends keyof T
-            ? SpecTensor<T[K]>
-            : never;
+      [K in keyof SampleBase | keyof I | keyof T]: K extends keyof SampleBase ? SampleBase[K] : K extends keyof I ? SpecTensor<I[K]> : K extends keyof T ? SpecTensor<T[K]> : never;
     };
 
 /** Options of `get`. */

@@ -127,7 +127,10 @@ export async function writeSyntheticDataset(root: string, opts: SyntheticOptions
       }
   const chunks = [64, 64, 64].map((c) => Math.min(c, size));
   await writeOmePyramid(rawPath, {
-    format, dtype: "uint8", root: zarrRoot, codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 },
+    format,
+    dtype: "uint8",
+    root: zarrRoot,
+    codec: { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 },
     levels: [
       { shape: [size, size, size], scale: [s0, s0, s0], translation: [s0 / 2, s0 / 2, s0 / 2], chunks, data: raw0 },
       { shape: [half, half, half], scale: [8, 8, 8], translation: [4, 4, 4], chunks: chunks.map((c) => Math.min(c, half)), data: raw1 },
@@ -150,7 +153,10 @@ export async function writeSyntheticDataset(root: string, opts: SyntheticOptions
             fg += v;
           }
       await writeOmePyramid(path.join(gt, c.name, cls), {
-        format, dtype: "uint8", root: zarrRoot, codec: { id: "zstd", level: 3 },
+        format,
+        dtype: "uint8",
+        root: zarrRoot,
+        codec: { id: "zstd", level: 3 },
         levels: [{ shape: n, scale: [8, 8, 8], translation: t, chunks: n.map((v) => Math.min(v, 32)), data }],
         attrs: { cellmap: { annotation: { complement_counts: { absent: data.length - fg } } } },
       });

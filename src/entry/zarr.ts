@@ -10,7 +10,17 @@ export { openS3Store, resolveS3, parseS3Url, S3Store, type ResolvedS3 } from "..
 export { LocalStore } from "../store/local.js";
 export { openWritableStore, type OpenedWritableStore } from "../store/writable.js";
 export type {
-  AbsolutePath, AsyncMutable, AsyncReadable, RangeQuery, Readable, S3Credentials, S3Options, StoreGetOptions, StoreLocation, SyncReadable, WritableStore,
+  AbsolutePath,
+  AsyncMutable,
+  AsyncReadable,
+  RangeQuery,
+  Readable,
+  S3Credentials,
+  S3Options,
+  StoreGetOptions,
+  StoreLocation,
+  SyncReadable,
+  WritableStore,
 } from "../store/types.js";
 export { chunkCache, setChunkCacheBytes, ChunkCache, type CacheStats } from "../zarr/cache.js";
 export { openZarrArray, type ZarrArray, type ZarritaArray } from "../zarr/array.js";

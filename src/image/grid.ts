@@ -60,9 +60,16 @@ export function inside(f: number, n: number): boolean {
 
 /** Fractional level index as an affine function of the output index: f_w = f0_w + i*di_w + j*dj_w + k*dk_w. */
 export function affineIndex(g: LevelGeometry, grid: PatchGrid): { f0: number[]; di: number[]; dj: number[]; dk: number[] } {
-  const m = grid.matrix ?? [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+  const m = grid.matrix ?? [
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, 1],
+  ];
   // Virtual axes (2-D images) have every coefficient 0 and a one-voxel window.
-  const f0 = [0, 0, 0], di = [0, 0, 0], dj = [0, 0, 0], dk = [0, 0, 0];
+  const f0 = [0, 0, 0],
+    di = [0, 0, 0],
+    dj = [0, 0, 0],
+    dk = [0, 0, 0];
   for (let w = 0; w < 3; w++) {
     if (!g.real[w]) continue;
     const L = g.scale[w];
@@ -75,7 +82,6 @@ export function affineIndex(g: LevelGeometry, grid: PatchGrid): { f0: number[]; 
   }
   return { f0, di, dj, dk };
 }
-
 
 /**
  * Whether world z depends on the output z alone and world y/x do not (identity, mirrors, y/x

@@ -30,7 +30,12 @@ import { sectionsMatrix } from "./grid.js";
 
 /** Stored element types whose regions the rotated-grid kernels read as they are. */
 const SOURCE_REGIONS: Partial<Record<DataType, { new (b: ArrayBufferLike, o: number, n: number): SourceRegion; BYTES_PER_ELEMENT: number }>> = {
-  uint8: Uint8Array, bool: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array, float32: Float32Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int8: Int8Array,
+  uint16: Uint16Array,
+  int16: Int16Array,
+  float32: Float32Array,
 };
 
 /** Per-read options. */
@@ -63,7 +68,6 @@ export interface ScaleLevel {
 
 const AXES = ["z", "y", "x"];
 
-
 /**
  * A transform's result, moved into `into` when the transform returned a new array (so the
  * caller's buffer holds the final values).
@@ -77,7 +81,6 @@ export function keepIn(t: Tensor, into: Float32Array | null | undefined, where: 
   return { ...t, data: into };
 }
 
-
 /** Pads `v` at the front to length `n` with `fill(v)`. */
 function padFront(v: number[], n: number, fill: number): number[] {
   return [...Array(Math.max(0, n - v.length)).fill(fill), ...v];
@@ -86,7 +89,6 @@ function padFront(v: number[], n: number, fill: number): number[] {
 /** Integer dtypes whose values float32 may not hold exactly (beyond 2^24). */
 const WIDE_INTEGERS: ReadonlySet<DataType> = new Set(["int32", "uint32", "int64", "uint64"]);
 const FLOAT32_EXACT = 2 ** 24;
-
 
 /** The value of largest magnitude in `data` (NaN skipped), or 0. */
 function largest(data: Samples): number {
@@ -178,7 +180,12 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
     const levelScales = ms.levels.map((l) => AXES.map((_, w) => pick(l.scale, w, scale[w])));
     // A 2-entry scale means sections, as in a dataset's array spec (unless `sections: false`).
     const sections = (opts.sections ?? (opts.targetScale.length === 2 && axisOrder === "zyx")) && spatialIndex[0] >= 0;
-    const li = sections ? chooseLevel(levelScales.map((l) => l.slice(1)), scale.slice(1)) : chooseLevel(levelScales, scale);
+    const li = sections
+      ? chooseLevel(
+          levelScales.map((l) => l.slice(1)),
+          scale.slice(1),
+        )
+      : chooseLevel(levelScales, scale);
     if (sections) scale[0] = levelScales[li][0];
     const lvl = ms.levels[li];
     const array = bare ?? (await openZarrArray(root, lvl.path, `${location}/${lvl.path}`, opts.signal));
@@ -317,15 +324,15 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
         this.array.id,
       );
     }
-    throw new CellMapError("UNSUPPORTED", `value ${bad} does not fit outputDtype ${dtype} (exact range ${integer ? `[${min}, ${max}]` : `±2^53`}${integer ? ", integers only" : ""})`, this.array.id);
+    throw new CellMapError(
+      "UNSUPPORTED",
+      `value ${bad} does not fit outputDtype ${dtype} (exact range ${integer ? `[${min}, ${max}]` : `±2^53`}${integer ? ", integers only" : ""})`,
+      this.array.id,
+    );
   }
 
   /** Reads the window and samples the patch into `out` (float32 may use the plane's scratch and SIMD kernels). */
-  private async sample(
-    out: Samples,
-    w: { grid: PatchGrid; win: Window; lo: number[]; hi: number[]; store: ChunkStore; signal?: AbortSignal },
-    scratchOk: boolean,
-  ): Promise<void> {
+  private async sample(out: Samples, w: { grid: PatchGrid; win: Window; lo: number[]; hi: number[]; store: ChunkStore; signal?: AbortSignal }, scratchOk: boolean): Promise<void> {
     const { grid, win, lo, hi, store } = w;
     if (this.storageIsZyx && isDirectCopy(this.geom, grid, win)) {
       // The window is the patch, stored z y x (other dims have size 1): gather it in place.
@@ -338,7 +345,7 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
     // sample it in its stored element type (no float32 copy of the whole window first).
     const rshape = hi.map((v, d) => v - lo[d]);
     const rsize = sizeOf(rshape);
-    const arena = scratchOk ? store.scratch ?? null : null;
+    const arena = scratchOk ? (store.scratch ?? null) : null;
     const kernels = !axisAligned(grid.matrix) || sectionsMatrix(grid.matrix);
     const Source = arena && out.buffer === arena.buffer && kernels ? SOURCE_REGIONS[this.array.dtype] : undefined;
     const Region = Source ?? Float32Array;
@@ -410,7 +417,11 @@ function nonSpatialIndex(ms: Multiscale, shape: readonly number[], dimOf: number
     const name = `"${axis?.name ?? d}"${axis?.type ? ` (type ${axis.type})` : ""}`;
     if (role === null) {
       if (n === 1) return 0;
-      throw new CellMapError("INVALID_ARGUMENT", `non-spatial axis ${name} has ${n} entries and no option selects one (channel reads the axis of type "channel", time the axis of type "time")`, where);
+      throw new CellMapError(
+        "INVALID_ARGUMENT",
+        `non-spatial axis ${name} has ${n} entries and no option selects one (channel reads the axis of type "channel", time the axis of type "time")`,
+        where,
+      );
     }
     used[role] = true;
     const index = opts[role] ?? 0;
@@ -439,4 +450,3 @@ async function openBareArray(root: zarr.Location<Readable>, location: string, si
     throw err;
   }
 }
-

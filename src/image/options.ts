@@ -115,13 +115,17 @@ function issue(ctx: z.core.$RefinementCtx<unknown>, path: string, message: strin
 function checkTogether(o: ImageInput, ctx: z.core.$RefinementCtx<unknown>): void {
   const axisOrder = o.axisOrder ?? "zyx";
   const n = axisOrder.length;
-  for (const [name, v] of [["targetScale", o.targetScale], ["targetVoxelShape", o.targetVoxelShape]] as const) {
+  for (const [name, v] of [
+    ["targetScale", o.targetScale],
+    ["targetVoxelShape", o.targetVoxelShape],
+  ] as const) {
     if (v.length === 0 || v.length > n) return void issue(ctx, name, `must have 1..${n} entries (${axisOrder}), got ${JSON.stringify(v)}`);
     if (v.some((x) => !(typeof x === "number" && Number.isFinite(x) && x > 0))) return void issue(ctx, name, `entries must be positive numbers, got ${JSON.stringify(v)}`);
   }
   if (o.targetVoxelShape.some((x) => !Number.isInteger(x))) return void issue(ctx, "targetVoxelShape", `entries must be integers, got ${JSON.stringify(o.targetVoxelShape)}`);
   const voxels = sizeOf(o.targetVoxelShape);
-  if (voxels > MAX_PATCH_VOXELS) return void issue(ctx, "targetVoxelShape", `${JSON.stringify(o.targetVoxelShape)} has ${voxels} voxels, more than the ${MAX_PATCH_VOXELS} a patch may hold`);
+  if (voxels > MAX_PATCH_VOXELS)
+    return void issue(ctx, "targetVoxelShape", `${JSON.stringify(o.targetVoxelShape)} has ${voxels} voxels, more than the ${MAX_PATCH_VOXELS} a patch may hold`);
   if (o.translation !== undefined && o.voxelSize === undefined) {
     return void issue(ctx, "translation", "is only for bare arrays, together with voxelSize (a multiscale group states its own)");
   }

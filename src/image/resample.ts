@@ -36,7 +36,11 @@ export function axisAligned(m: number[][] | null): { perm: number[]; sign: numbe
 export function sampleWindow(g: LevelGeometry, grid: PatchGrid): Window {
   const lo: number[] = [];
   const hi: number[] = [];
-  const m = grid.matrix ?? [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+  const m = grid.matrix ?? [
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, 1],
+  ];
   for (let w = 0; w < 3; w++) {
     let ext = 0;
     for (let k = 0; k < 3; k++) ext += Math.abs(m[w][k]) * ((grid.shape[k] - 1) / 2) * grid.scale[k];
@@ -57,9 +61,7 @@ interface Taps {
 }
 
 /** Per-output-axis taps for the separable path. */
-function axisTaps(
-  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, win: Window, stride: number[], k: number, w: number, sign: number,
-): Taps {
+function axisTaps(g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, win: Window, stride: number[], k: number, w: number, sign: number): Taps {
   const n = grid.shape[k];
   const t: Taps = { off0: new Int32Array(n), off1: new Int32Array(n), w1: new Float64Array(n), valid: new Uint8Array(n) };
   const N = g.size[w];
@@ -114,8 +116,16 @@ function isSamples(r: Samples | SourceRegion): r is Samples {
 }
 
 function sampleSeparable(
-  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Samples, win: Window, stride: number[],
-  out: Samples, perm: number[], sign: number[], arena: ScratchArena | null,
+  g: LevelGeometry,
+  grid: PatchGrid,
+  opt: SampleOptions,
+  region: Samples,
+  win: Window,
+  stride: number[],
+  out: Samples,
+  perm: number[],
+  sign: number[],
+  arena: ScratchArena | null,
 ): void {
   const [n0, n1, n2] = grid.shape;
   const a = axisTaps(g, grid, opt, win, stride, 0, perm[0], sign[0]);
@@ -126,7 +136,15 @@ function sampleSeparable(
   // Samples on voxel centres (all linear weights zero) are plain gathers: take the nearest loop.
   const onCentres = !a.w1.some((w) => w !== 0) && !b.w1.some((w) => w !== 0) && !c.w1.some((w) => w !== 0);
   const nearest = opt.interpolation === "nearest" || onCentres;
-  if (arena && region instanceof Float32Array && out instanceof Float32Array && region.buffer === arena.buffer && out.buffer === arena.buffer && separableWasm(arena, region, a, b, c, grid.shape, win, perm, stride, pad, nearest, out)) return;
+  if (
+    arena &&
+    region instanceof Float32Array &&
+    out instanceof Float32Array &&
+    region.buffer === arena.buffer &&
+    out.buffer === arena.buffer &&
+    separableWasm(arena, region, a, b, c, grid.shape, win, perm, stride, pad, nearest, out)
+  )
+    return;
   if (nearest) {
     const allValid = !a.valid.includes(0) && !b.valid.includes(0) && !c.valid.includes(0);
     // Consecutive x taps (identity or mirrored-free rows): one native copy per row.
@@ -156,8 +174,18 @@ function sampleSeparable(
  * kernels or scratch space are missing.
  */
 function separableWasm(
-  arena: ScratchArena, region: Float32Array, a: Taps, b: Taps, c: Taps, [n0, n1, n2]: number[], win: Window, perm: number[], stride: number[],
-  pad: number, nearest: boolean, out: Float32Array,
+  arena: ScratchArena,
+  region: Float32Array,
+  a: Taps,
+  b: Taps,
+  c: Taps,
+  [n0, n1, n2]: number[],
+  win: Window,
+  perm: number[],
+  stride: number[],
+  pad: number,
+  nearest: boolean,
+  out: Float32Array,
 ): boolean {
   const k = wasmResampleFor(out.buffer);
   if (!k) return false;
@@ -178,7 +206,10 @@ function separableWasm(
     const f = new Float64Array(buf, at, f64s);
     const iv = new Int32Array(buf, at + f64s * 8, i32s);
     // i32 tables: [a0 | a1 | av], [b0 | b1 | bv], [c0 | c1 | cv], then one output plane's [p0, p1, av]
-    const A = 0, B = 3 * n0, C = 3 * (n0 + n1), P = 3 * (n0 + n1 + n2);
+    const A = 0,
+      B = 3 * n0,
+      C = 3 * (n0 + n1),
+      P = 3 * (n0 + n1 + n2);
     const addr = (i: number) => at + f64s * 8 + i * 4;
     const fill = (base: number, t: Taps, n: number, unit: (off: number) => number) => {
       for (let i = 0; i < n; i++) {
@@ -244,9 +275,7 @@ function scratch(n: number): Float64Array {
  * {@link trilinear}, in the same order and in float64, so the values are bit-identical to the
  * per-point form (zero weights skip their second tap, on-centre samples stay exact copies).
  */
-function linearSeparable(
-  region: Samples, a: Taps, b: Taps, c: Taps, [n0, n1, n2]: number[], win: Window, perm: number[], stride: number[], pad: number, out: Samples,
-): void {
+function linearSeparable(region: Samples, a: Taps, b: Taps, c: Taps, [n0, n1, n2]: number[], win: Window, perm: number[], stride: number[], pad: number, out: Samples): void {
   // Window extents (and strides) along the world axes read by output axes 0 and 1.
   const sa = stride[perm[0]];
   const sb = stride[perm[1]];
@@ -255,7 +284,9 @@ function linearSeparable(
   const t1Size = na * nb * n2;
   const tmp = scratch(t1Size + na * n1 * n2);
   // Pass 1 (output axis 2): every window row (ia, ib) blended along c.
-  const c0 = c.off0, c1 = c.off1, wc = c.w1;
+  const c0 = c.off0,
+    c1 = c.off1,
+    wc = c.w1;
   for (let ia = 0; ia < na; ia++) {
     for (let ib = 0; ib < nb; ib++) {
       const base = ia * sa + ib * sb;
@@ -300,9 +331,7 @@ function linearSeparable(
 }
 
 /** Trilinear blend; taps with zero weight are skipped so on-centre samples are exact copies. */
-function trilinear(
-  r: Samples, a0: number, a1: number, wa: number, b0: number, b1: number, wb: number, c0: number, c1: number, wc: number,
-): number {
+function trilinear(r: Samples, a0: number, a1: number, wa: number, b0: number, b1: number, wb: number, c0: number, c1: number, wc: number): number {
   let v = lerp2(r, a0, b0, b1, wb, c0, c1, wc);
   if (wa !== 0) v = v * (1 - wa) + lerp2(r, a1, b0, b1, wb, c0, c1, wc) * wa;
   return v;
@@ -318,9 +347,7 @@ function lerp1(r: Samples, base: number, c0: number, c1: number, wc: number): nu
   return wc === 0 ? r[base + c0] : r[base + c0] * (1 - wc) + r[base + c1] * wc;
 }
 
-function sampleGeneral(
-  g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Samples, win: Window, stride: number[], out: Samples,
-): void {
+function sampleGeneral(g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Samples, win: Window, stride: number[], out: Samples): void {
   const [n0, n1, n2] = grid.shape;
   const { f0, di, dj, dk } = affineIndex(g, grid);
   const [N0, N1, N2] = g.size;
@@ -350,15 +377,24 @@ function sampleGeneral(
         const cy = fy < 0 ? 0 : fy > N1 - 1 ? N1 - 1 : fy;
         const cx = fx < 0 ? 0 : fx > N2 - 1 ? N2 - 1 : fx;
         if (nearest) {
-          const z = Math.round(cz), y = Math.round(cy), x = Math.round(cx);
+          const z = Math.round(cz),
+            y = Math.round(cy),
+            x = Math.round(cx);
           out[o++] = region[(clampI(z, lo0, hi0) - lo0) * s0 + (clampI(y, lo1, hi1) - lo1) * s1 + (clampI(x, lo2, hi2) - lo2) * s2];
           continue;
         }
-        const z0 = Math.floor(cz), y0 = Math.floor(cy), x0 = Math.floor(cx);
-        const wz = cz - z0, wy = cy - y0, wx = cx - x0;
-        const za = (clampI(z0, lo0, hi0) - lo0) * s0, zb = (clampI(z0 + 1, lo0, hi0) - lo0) * s0;
-        const ya = (clampI(y0, lo1, hi1) - lo1) * s1, yb = (clampI(y0 + 1, lo1, hi1) - lo1) * s1;
-        const xa = (clampI(x0, lo2, hi2) - lo2) * s2, xb = (clampI(x0 + 1, lo2, hi2) - lo2) * s2;
+        const z0 = Math.floor(cz),
+          y0 = Math.floor(cy),
+          x0 = Math.floor(cx);
+        const wz = cz - z0,
+          wy = cy - y0,
+          wx = cx - x0;
+        const za = (clampI(z0, lo0, hi0) - lo0) * s0,
+          zb = (clampI(z0 + 1, lo0, hi0) - lo0) * s0;
+        const ya = (clampI(y0, lo1, hi1) - lo1) * s1,
+          yb = (clampI(y0 + 1, lo1, hi1) - lo1) * s1;
+        const xa = (clampI(x0, lo2, hi2) - lo2) * s2,
+          xb = (clampI(x0 + 1, lo2, hi2) - lo2) * s2;
         out[o++] = trilinear(region, za, zb, wz, ya, yb, wy, xa, xb, wx);
       }
     }
@@ -368,7 +404,6 @@ function sampleGeneral(
 function clampI(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
-
 
 /**
  * True when the grid samples exactly the voxels of `win`, in order (identity transform, native

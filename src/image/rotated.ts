@@ -70,7 +70,14 @@ export function releaseSectionMaps(arena: ScratchArena): void {
  * or scratch space is short.
  */
 export function sampleRotated(
-  arena: ScratchArena, g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: ArrayBufferView & { length: number }, win: Window, stride: number[], out: Float32Array,
+  arena: ScratchArena,
+  g: LevelGeometry,
+  grid: PatchGrid,
+  opt: SampleOptions,
+  region: ArrayBufferView & { length: number },
+  win: Window,
+  stride: number[],
+  out: Float32Array,
 ): boolean {
   if (region.buffer !== arena.buffer) return false;
   const k = wasmRotatedFor(region, out);
@@ -79,14 +86,25 @@ export function sampleRotated(
   // On the coefficients (not the matrix): a virtual z axis has none.
   const sections = a.dj[0] === 0 && a.dk[0] === 0 && a.di[1] === 0 && a.di[2] === 0;
   const e = (region as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
-  return sections ? sampleSections(arena, k, g, grid, opt, region.byteOffset, e, win, stride, out, a) : sampleGeneralWasm(arena, k, g, grid, opt, region.byteOffset, e, win, stride, out, a);
+  return sections
+    ? sampleSections(arena, k, g, grid, opt, region.byteOffset, e, win, stride, out, a)
+    : sampleGeneralWasm(arena, k, g, grid, opt, region.byteOffset, e, win, stride, out, a);
 }
 
 type Affine = ReturnType<typeof affineIndex>;
 
 function sampleSections(
-  arena: ScratchArena, k: WasmRotated, g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: number, e: number,
-  win: Window, stride: number[], out: Float32Array, { f0, di, dj, dk }: Affine,
+  arena: ScratchArena,
+  k: WasmRotated,
+  g: LevelGeometry,
+  grid: PatchGrid,
+  opt: SampleOptions,
+  region: number,
+  e: number,
+  win: Window,
+  stride: number[],
+  out: Float32Array,
+  { f0, di, dj, dk }: Affine,
 ): boolean {
   const [n0, n1, n2] = grid.shape;
   const nearest = opt.interpolation === "nearest";
@@ -137,8 +155,18 @@ function sampleSections(
  * the four tap weights as f64 pairs, and a 64-bit mask per pixel.
  */
 function sectionMap(
-  arena: ScratchArena, g: LevelGeometry, opt: SampleOptions, layout: "nearest" | "linear" | "pairs", e: number, win: Window, stride: number[],
-  n1: number, n2: number, f0: number[], dj: number[], dk: number[],
+  arena: ScratchArena,
+  g: LevelGeometry,
+  opt: SampleOptions,
+  layout: "nearest" | "linear" | "pairs",
+  e: number,
+  win: Window,
+  stride: number[],
+  n1: number,
+  n2: number,
+  f0: number[],
+  dj: number[],
+  dk: number[],
 ): number {
   const N1 = g.size[1];
   const N2 = g.size[2];
@@ -207,8 +235,17 @@ function sectionMap(
 
 /** Any affine grid: the kernels evaluate each point along its output row. */
 function sampleGeneralWasm(
-  arena: ScratchArena, k: WasmRotated, g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: number, e: number,
-  win: Window, stride: number[], out: Float32Array, { f0, di, dj, dk }: Affine,
+  arena: ScratchArena,
+  k: WasmRotated,
+  g: LevelGeometry,
+  grid: PatchGrid,
+  opt: SampleOptions,
+  region: number,
+  e: number,
+  win: Window,
+  stride: number[],
+  out: Float32Array,
+  { f0, di, dj, dk }: Affine,
 ): boolean {
   const at = arena.alloc(20 * 8 + 10 * 4 + 4);
   if (at < 0) return false;

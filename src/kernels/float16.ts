@@ -38,4 +38,3 @@ export function float16ToFloat32(bits: Uint16Array): Float32Array {
   for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];
   return out;
 }
-

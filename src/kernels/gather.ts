@@ -122,8 +122,15 @@ export function wasmRotatedFor(region: ArrayBufferView, out: ArrayBufferView): W
  * type. Rows are bulk copies (WebAssembly `memory.copy`) when both live in one plane.
  */
 export function copyBoxSame(
-  src: NumericArray, sBase: number, s0: number, s1: number, s2: number,
-  dst: { data: NumericArray; offset: number; d0: number; d1: number }, zn: number, yn: number, xn: number,
+  src: NumericArray,
+  sBase: number,
+  s0: number,
+  s1: number,
+  s2: number,
+  dst: { data: NumericArray; offset: number; d0: number; d1: number },
+  zn: number,
+  yn: number,
+  xn: number,
 ): void {
   if (zn <= 0 || yn <= 0 || xn <= 0) return;
   const out = dst.data;
@@ -147,8 +154,18 @@ export function copyBoxSame(
 
 /** A 3-D box copy with hoisted offsets (see {@link jsKernelFor}). */
 type JsKernel = (
-  src: NumericArray, out: Float32Array | Float64Array, sBase: number, oBase: number,
-  s0: number, s1: number, s2: number, o0: number, o1: number, zn: number, yn: number, n2: number,
+  src: NumericArray,
+  out: Float32Array | Float64Array,
+  sBase: number,
+  oBase: number,
+  s0: number,
+  s1: number,
+  s2: number,
+  o0: number,
+  o1: number,
+  zn: number,
+  yn: number,
+  n2: number,
 ) => void;
 
 const COPY_BODY = `
@@ -179,7 +196,7 @@ const F16_BODY = COPY_BODY.replace(/= src\[([^\]]+)\]/g, "= f16[src[$1]]");
  */
 function jsKernelFor(src: NumericArray, out: Float32Array | Float64Array): JsKernel {
   // float64 destinations get loops of their own (their stores would otherwise turn polymorphic).
-  const key = out instanceof Float64Array ? wide.get(Object.getPrototypeOf(src)) ?? wideKey(src) : Object.getPrototypeOf(src);
+  const key = out instanceof Float64Array ? (wide.get(Object.getPrototypeOf(src)) ?? wideKey(src)) : Object.getPrototypeOf(src);
   let k = jsKernels.get(key);
   if (!k) {
     if (src instanceof Float16Bits) {
@@ -197,10 +214,7 @@ function jsKernelFor(src: NumericArray, out: Float32Array | Float64Array): JsKer
  * Copies the `zn × yn × xn` box whose first voxel is element `sBase` of `src` (element strides
  * `s0, s1, s2`) into `dst`, widening to float32.
  */
-export function gatherBox(
-  src: NumericArray, sBase: number, s0: number, s1: number, s2: number,
-  dst: GatherTarget, zn: number, yn: number, xn: number,
-): void {
+export function gatherBox(src: NumericArray, sBase: number, s0: number, s1: number, s2: number, dst: GatherTarget, zn: number, yn: number, xn: number): void {
   if (zn <= 0 || yn <= 0 || xn <= 0) return;
   if (s2 === 1 && src.buffer === dst.data.buffer && dst.data instanceof Float32Array) {
     const k = byBuffer.get(src.buffer);

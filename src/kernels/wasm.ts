@@ -17,7 +17,12 @@ interface WasmApi {
 /** `globalThis.WebAssembly`. */
 export const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-type WaitAsync = (a: Int32Array, index: number, value: number, timeout?: number) => { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
+type WaitAsync = (
+  a: Int32Array,
+  index: number,
+  value: number,
+  timeout?: number,
+) => { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
 
 /** `Atomics.waitAsync` (ES2024; in Node since 16). */
 export const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;

@@ -39,7 +39,11 @@ async function importFirst<T>(names: readonly string[], ok: (m: unknown) => m is
     if (ok(mod.default)) return mod.default;
     throw new CellMapError("UNSUPPORTED", `${name} does not look like ${what}`, name);
   }
-  throw new CellMapError("UNSUPPORTED", `${what} is an optional peer dependency and is not installed: npm install ${names[names.length - 1]} (or ${names.slice(0, -1).join(", ")})`, names[names.length - 1]);
+  throw new CellMapError(
+    "UNSUPPORTED",
+    `${what} is an optional peer dependency and is not installed: npm install ${names[names.length - 1]} (or ${names.slice(0, -1).join(", ")})`,
+    names[names.length - 1],
+  );
 }
 
 const isTfjs = (m: unknown): m is TfjsLike => typeof (m as TfjsLike | undefined)?.tensor === "function";

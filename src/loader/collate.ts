@@ -58,7 +58,18 @@ export function batchBuffers(batch: Batch): ArrayBuffer[] {
 }
 
 /** Stable codes, so a plain error from a worker can become a CellMapError again. */
-const CODES = new Set<CellMapErrorCode>(["NOT_FOUND", "INVALID_METADATA", "UNSUPPORTED", "CORRUPT_CHUNK", "INVALID_ARGUMENT", "OUT_OF_RANGE", "IO", "FORBIDDEN", "ABORTED", "WRITE_CONFLICT"]);
+const CODES = new Set<CellMapErrorCode>([
+  "NOT_FOUND",
+  "INVALID_METADATA",
+  "UNSUPPORTED",
+  "CORRUPT_CHUNK",
+  "INVALID_ARGUMENT",
+  "OUT_OF_RANGE",
+  "IO",
+  "FORBIDDEN",
+  "ABORTED",
+  "WRITE_CONFLICT",
+]);
 
 /** An error as plain data (structured clone drops custom fields and classes). */
 export interface SerializedError {
@@ -234,10 +245,19 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
     const keys = tensorKeys(item);
     if (!slots) {
       const t0 = target;
-      const fits = t0 && keys.length === t0.layout.keys.length && t0.layout.keys.every((key, j) => {
-        const t = item[keys[j]] as AnyTensor;
-        return key.name === keys[j] && t.data.length === key.sampleSize && dtypeOfData(t.data) === key.dtype && t.shape.length === key.sampleShape.length && t.shape.every((v, a) => v === key.sampleShape[a]);
-      });
+      const fits =
+        t0 &&
+        keys.length === t0.layout.keys.length &&
+        t0.layout.keys.every((key, j) => {
+          const t = item[keys[j]] as AnyTensor;
+          return (
+            key.name === keys[j] &&
+            t.data.length === key.sampleSize &&
+            dtypeOfData(t.data) === key.dtype &&
+            t.shape.length === key.sampleShape.length &&
+            t.shape.every((v, a) => v === key.sampleShape[a])
+          );
+        });
       if (!fits) target = undefined;
       slots = keys.map((name) => {
         const t = item[name] as AnyTensor;
@@ -298,9 +318,12 @@ export async function buildBatch(dataset: DatasetLike, indices: readonly number[
 /** Whether a built batch's tensors are the target's views (it was read in place). */
 export function filledTarget(batch: Batch, target: BatchTarget): boolean {
   const keys = tensorKeys(batch);
-  return keys.length === target.layout.keys.length && keys.every((k) => {
-    const t = batch[k] as AnyTensor;
-    const v = target.views[k];
-    return v !== undefined && t.data.buffer === v.buffer && t.data.byteOffset === v.byteOffset;
-  });
+  return (
+    keys.length === target.layout.keys.length &&
+    keys.every((k) => {
+      const t = batch[k] as AnyTensor;
+      const v = target.views[k];
+      return v !== undefined && t.data.buffer === v.buffer && t.data.byteOffset === v.byteOffset;
+    })
+  );
 }

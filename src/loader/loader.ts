@@ -197,7 +197,15 @@ export class CellMapDataLoader<S extends SampleBase = AnyDatasetItem> implements
 
   /** Small JSON to resume from: pass it as the `state` option of a new loader. */
   state(): LoaderState {
-    return { version: 1, seed: this.seed, epoch: this.epochValue, position: this.positionValue, batchSize: this.batchSize, worldSize: this.worldSize, samplesPerEpoch: this.sampling.samplesPerEpoch };
+    return {
+      version: 1,
+      seed: this.seed,
+      epoch: this.epochValue,
+      position: this.positionValue,
+      batchSize: this.batchSize,
+      worldSize: this.worldSize,
+      samplesPerEpoch: this.sampling.samplesPerEpoch,
+    };
   }
 
   /** Moves to `state` (same seed, batch size, world size and samples per epoch required). */
@@ -282,7 +290,9 @@ export class CellMapDataLoader<S extends SampleBase = AnyDatasetItem> implements
     const list = typeof indices === "number" ? [indices] : [...indices];
     const signals = [opts.signal, this.signal].filter((x): x is AbortSignal => !!x);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-    return buildBatch(this.dataset, list, this.epochValue, { concurrency: this.sampleConcurrency, signal, store: this.reader.store }) as Promise<Batch<SampleBase>> as Promise<Batch<S>>;
+    return buildBatch(this.dataset, list, this.epochValue, { concurrency: this.sampleConcurrency, signal, store: this.reader.store }) as Promise<Batch<SampleBase>> as Promise<
+      Batch<S>
+    >;
   }
 
   /**

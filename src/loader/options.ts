@@ -17,7 +17,6 @@ import type { DatasetLike } from "../dataset/types.js";
 import type { Sampler } from "../sampling/samplers.js";
 import { envChunkCacheBytes } from "../zarr/cache.js";
 
-
 /** Defaults of `CellMapDataLoader`. */
 export const LOADER_DEFAULTS = {
   batchSize: 1,
@@ -37,7 +36,6 @@ export type SamplerInput = Sampler | readonly number[] | (() => Sampler | readon
 /** How `weightedSampler` draws: by dataset weights or class-balanced. */
 export type WeightedMode = "weights" | "classBalanced";
 
-
 const loaderShape = {
   /** Samples per batch (default 1). */
   batchSize: integerAtLeast(1).optional(),
@@ -51,7 +49,10 @@ const loaderShape = {
    * draws the least-seen class first (`ClassBalancedSampler`). Datasets above 2^24 samples need
    * `iterationsPerEpoch`.
    */
-  weightedSampler: valueWhere<boolean | "weights" | "classBalanced">((v) => typeof v === "boolean" || v === "weights" || v === "classBalanced", 'true, false, "weights" or "classBalanced"').optional(),
+  weightedSampler: valueWhere<boolean | "weights" | "classBalanced">(
+    (v) => typeof v === "boolean" || v === "weights" || v === "classBalanced",
+    'true, false, "weights" or "classBalanced"',
+  ).optional(),
   /** Explicit sampler (wins over every other sampling option; never shuffled again). */
   sampler: valueWhere<SamplerInput>((v) => v !== null && (typeof v === "object" || typeof v === "function"), "a sampler, a list of indices or a function returning one").optional(),
   /** Shuffle when no sampler applies (default true); false reads in index order. */
@@ -97,27 +98,24 @@ const loaderShape = {
 };
 
 /** The schema of the `CellMapDataLoaderOptions` options (their only definition). */
-export const loaderOptionsSchema: OptionObject<typeof loaderShape> = optionObject(loaderShape,
-  {
-    aliases: { tensorstore_cache_bytes: "chunkCacheBytes" },
-    python: {
-      ...PYTHON,
-      classes: "the loader serves the dataset's classes; give classes to the dataset or the split",
-      pin_memory: "batches are typed arrays in shared memory; there is nothing to pin",
-      persistent_workers: "worker threads always persist across epochs (close() ends them)",
-      non_blocking: "there is no device transfer",
-      collate_fn: "batches are collated into one buffer per array by the loader",
-      worker_init_fn: "workers re-open the dataset from its description; randomness comes from seed",
-      generator: PYTHON.rng,
-      timeout: "give signal (an AbortSignal) to stop a loader",
-      multiprocessing_context: "workers are threads (numWorkers)",
-    },
-  });
+export const loaderOptionsSchema: OptionObject<typeof loaderShape> = optionObject(loaderShape, {
+  aliases: { tensorstore_cache_bytes: "chunkCacheBytes" },
+  python: {
+    ...PYTHON,
+    classes: "the loader serves the dataset's classes; give classes to the dataset or the split",
+    pin_memory: "batches are typed arrays in shared memory; there is nothing to pin",
+    persistent_workers: "worker threads always persist across epochs (close() ends them)",
+    non_blocking: "there is no device transfer",
+    collate_fn: "batches are collated into one buffer per array by the loader",
+    worker_init_fn: "workers re-open the dataset from its description; randomness comes from seed",
+    generator: PYTHON.rng,
+    timeout: "give signal (an AbortSignal) to stop a loader",
+    multiprocessing_context: "workers are threads (numWorkers)",
+  },
+});
 
 /** Options of {@link CellMapDataLoader}. */
 export type CellMapDataLoaderOptions = z.input<typeof loaderOptionsSchema>;
-
-
 
 /** Where a loader is in its sequence of batches (small JSON). */
 export interface LoaderState {
@@ -132,7 +130,6 @@ export interface LoaderState {
   worldSize: number;
   samplesPerEpoch: number;
 }
-
 
 export function intOption(v: number | undefined, def: number, min: number, name: string): number {
   if (v === undefined) return def;

@@ -213,7 +213,9 @@ export class BatchReader {
         const batch: Batch = { idx: r.idx, metadata: r.metadata };
         for (const k of batchPool.layout.keys) {
           batch[k.name] = {
-            data: target.views[k.name].subarray(0, r.idx.length * k.sampleSize), shape: [r.idx.length, ...k.sampleShape], sourceDtype: r.sourceDtypes[k.name],
+            data: target.views[k.name].subarray(0, r.idx.length * k.sampleSize),
+            shape: [r.idx.length, ...k.sampleShape],
+            sourceDtype: r.sourceDtypes[k.name],
             ...(k.dtype !== "float32" && { dtype: k.dtype }),
           };
         }

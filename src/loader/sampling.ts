@@ -22,13 +22,7 @@ import type { LoaderSettings, SamplerInput } from "./options.js";
 import { arraySequence, identitySequence, shuffledSequence, type IndexSequence } from "./order.js";
 
 /** How each epoch's sequence is made. */
-export type Mode =
-  | { kind: "user" }
-  | { kind: "subset"; weighted: boolean }
-  | { kind: "weighted" }
-  | { kind: "classBalanced" }
-  | { kind: "shuffle" }
-  | { kind: "sequential" };
+export type Mode = { kind: "user" } | { kind: "subset"; weighted: boolean } | { kind: "weighted" } | { kind: "classBalanced" } | { kind: "shuffle" } | { kind: "sequential" };
 
 /** Above this many samples, weighted sampling of a whole dataset needs `iterationsPerEpoch`. */
 const WEIGHTED_LIMIT = 2 ** 24;
@@ -50,7 +44,11 @@ export class EpochSampling {
   private builtSampler: Promise<Sampler> | null = null;
   private samplesValue: number;
 
-  constructor(dataset: DatasetLike, sampler: SamplerInput | undefined, s: Pick<LoaderSettings, "iterationsPerEpoch" | "batchSize" | "worldSize" | "weightedSampler" | "isTrain" | "seed">) {
+  constructor(
+    dataset: DatasetLike,
+    sampler: SamplerInput | undefined,
+    s: Pick<LoaderSettings, "iterationsPerEpoch" | "batchSize" | "worldSize" | "weightedSampler" | "isTrain" | "seed">,
+  ) {
     const ds = dataset as DatasetLike & DatasetExtras;
     this.dataset = ds;
     this.seed = s.seed;

@@ -104,7 +104,10 @@ export interface RunningHttpServer {
 
 /** Whether `host` is a loopback address or name (`localhost`, `127.x.x.x`, `::1`). */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1");
   if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
   return /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
@@ -209,7 +212,9 @@ export async function startHttpServer(o: HttpServerOptions): Promise<RunningHttp
       return res.end();
     }
     if (plan.token !== undefined && !tokenMatches(requestToken(req, url), plan.token)) {
-      return sendError(res, 401, "UNAUTHORIZED", "missing or wrong token (send Authorization: Bearer <token> or ?token=<token>)", { "WWW-Authenticate": 'Bearer realm="cellmap-data"' });
+      return sendError(res, 401, "UNAUTHORIZED", "missing or wrong token (send Authorization: Bearer <token> or ?token=<token>)", {
+        "WWW-Authenticate": 'Bearer realm="cellmap-data"',
+      });
     }
     if (!methods.includes(method)) {
       return sendError(res, 405, "METHOD_NOT_ALLOWED", `${method} is not allowed here (allowed: ${methods.join(", ")})`, { Allow: [...methods, "OPTIONS"].join(", ") });

@@ -82,7 +82,11 @@ export function omeImageNames(xml: string): Map<number, string> {
     const name = /\bName\s*=\s*"([^"]*)"/.exec(attrs);
     const k = id ? Number(id[1]) : order;
     order++;
-    if (name) out.set(k, name[1].replace(/&(amp|lt|gt|quot|apos);/g, (_, e: string) => ENTITIES[e]));
+    if (name)
+      out.set(
+        k,
+        name[1].replace(/&(amp|lt|gt|quot|apos);/g, (_, e: string) => ENTITIES[e]),
+      );
   }
   return out;
 }
@@ -122,7 +126,11 @@ export function seriesLabel(s: ContainedImage): string {
  * wells) to give instead.
  */
 export function containerError(kind: "plate" | "well", children: ContainedImage[], where: string): CellMapError {
-  const shown = children.slice(0, 8).map((c) => c.path).join(", ") + (children.length > 8 ? `, … (${children.length} in all)` : "");
+  const shown =
+    children
+      .slice(0, 8)
+      .map((c) => c.path)
+      .join(", ") + (children.length > 8 ? `, … (${children.length} in all)` : "");
   const message =
     kind === "plate"
       ? `this is an OME-NGFF plate, not an image: give one field of a well, e.g. ${children[0] ? `${where}/${children[0].path}/0` : `${where}/<row>/<column>/<field>`} (wells: ${shown || "none listed"})`

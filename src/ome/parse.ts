@@ -54,11 +54,7 @@ export function parseMultiscales(attrs: unknown, opts: ParseMultiscalesOptions):
   const doc = validateImageMetadata(attrs, path);
   const index = opts.index ?? 0;
   if (!Number.isInteger(index) || index < 0 || index >= doc.multiscales.length) {
-    throw new CellMapError(
-      "INVALID_ARGUMENT",
-      `multiscale index ${index} is out of range (the document has ${doc.multiscales.length} multiscales)`,
-      path,
-    );
+    throw new CellMapError("INVALID_ARGUMENT", `multiscale index ${index} is out of range (the document has ${doc.multiscales.length} multiscales)`, path);
   }
   const ms = doc.multiscales[index];
   const field = `${doc.field}[${index}]`;
@@ -91,10 +87,16 @@ export function parseMultiscales(attrs: unknown, opts: ParseMultiscalesOptions):
     return { path: ds.path, index: i, scale, translation };
   });
 
-  checkFinestFirst(levels, spatialDims.map((d) => ms.axes[d].name), field, path);
-  const layout = doc.field === "multiscales" && zarrFormat === 3
-    ? [`NGFF 0.4 metadata ("multiscales" in the group attributes) on a Zarr v3 group, read as 0.4; the NGFF spec pairs 0.4 with Zarr v2 and 0.5 (under "ome") with Zarr v3`]
-    : [];
+  checkFinestFirst(
+    levels,
+    spatialDims.map((d) => ms.axes[d].name),
+    field,
+    path,
+  );
+  const layout =
+    doc.field === "multiscales" && zarrFormat === 3
+      ? [`NGFF 0.4 metadata ("multiscales" in the group attributes) on a Zarr v3 group, read as 0.4; the NGFF spec pairs 0.4 with Zarr v2 and 0.5 (under "ome") with Zarr v3`]
+      : [];
   return {
     version: doc.version,
     notes: [...doc.notes, ...layout, ...spatialUnits.flatMap((u) => u.notes)],

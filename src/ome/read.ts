@@ -35,11 +35,7 @@ export interface ReadMultiscaleOptions {
  *   `UNSUPPORTED` for an HCS plate or well (naming the images to give instead),
  *   `INVALID_ARGUMENT` for a series out of range or given for a group that has none
  */
-export async function readMultiscale(
-  location: StoreLocation<Readable>,
-  path: string,
-  opts: ReadMultiscaleOptions = {},
-): Promise<Multiscale> {
+export async function readMultiscale(location: StoreLocation<Readable>, path: string, opts: ReadMultiscaleOptions = {}): Promise<Multiscale> {
   const base = zarritaLocation(location);
   const loc = path === "" || path === "." ? base : base.resolve(path);
   const where = opts.id ?? (path === "" || path === "." ? loc.path : path);
@@ -52,7 +48,10 @@ export async function readMultiscale(
       zarrFormat = 3;
     } catch (err) {
       if (!zarr.isZarritaError(err, "NotFoundError")) throw err;
-      if (err.found === "array") throw new CellMapError("NOT_FOUND", "expected a multiscale image group, found an array (give the group that holds the levels, or voxelSize to open a bare array)", where, { cause: err });
+      if (err.found === "array")
+        throw new CellMapError("NOT_FOUND", "expected a multiscale image group, found an array (give the group that holds the levels, or voxelSize to open a bare array)", where, {
+          cause: err,
+        });
       group = await zarr.open.v2(loc, { kind: "group", signal });
       zarrFormat = 2;
     }
@@ -61,7 +60,9 @@ export async function readMultiscale(
       // A v2 array (a pyramid level given instead of its group) deserves the clearer message.
       const zarray = await Promise.resolve(loc.store.get(loc.resolve(".zarray").path, { signal })).catch(() => undefined);
       if (zarray) {
-        throw new CellMapError("NOT_FOUND", "expected a multiscale image group, found an array (give the group that holds the levels, or voxelSize to open a bare array)", where, { cause: err });
+        throw new CellMapError("NOT_FOUND", "expected a multiscale image group, found an array (give the group that holds the levels, or voxelSize to open a bare array)", where, {
+          cause: err,
+        });
       }
       throw new CellMapError("NOT_FOUND", "no zarr group here (neither zarr.json nor .zgroup)", where, { cause: err });
     }

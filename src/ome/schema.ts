@@ -103,13 +103,7 @@ function checkAxes(axes: AxisMetadata[], ctx: z.RefinementCtx): void {
  * after it, each with one number per axis. The multiscale-level list may also hold `identity`
  * entries (which carry no vector) and then need not contain a scale at all.
  */
-function checkTransforms(
-  list: TransformMetadata[],
-  nAxes: number,
-  base: (string | number)[],
-  ctx: z.RefinementCtx,
-  topLevel: boolean,
-): void {
+function checkTransforms(list: TransformMetadata[], nAxes: number, base: (string | number)[], ctx: z.RefinementCtx, topLevel: boolean): void {
   if (list.length === 0) {
     ctx.addIssue({ code: "custom", path: base, message: "expected at least one transformation (a scale)" });
     return;
@@ -129,7 +123,12 @@ function checkTransforms(
     const vector = t[t.type];
     if (vector === undefined) {
       if (t.path !== undefined) {
-        ctx.addIssue({ code: "custom", path: [...at, "path"], message: `${t.type} stored in a binary file ("path") is not supported; write the values inline`, params: UNSUPPORTED });
+        ctx.addIssue({
+          code: "custom",
+          path: [...at, "path"],
+          message: `${t.type} stored in a binary file ("path") is not supported; write the values inline`,
+          params: UNSUPPORTED,
+        });
       } else {
         ctx.addIssue({ code: "custom", path: [...at, t.type], message: `missing (a ${t.type} transformation needs a "${t.type}" array)` });
       }
@@ -246,13 +245,11 @@ export const imageSchema04 = z.looseObject({ multiscales: z.array(multiscaleSche
 
 /** NGFF 0.5 group attributes (`zarr.json` `attributes`): `{ ome: { version: "0.5", multiscales: [...] } }`. */
 export const imageSchema05 = z.looseObject({
-  ome: z
-    .looseObject({ version: z.string(), multiscales: z.array(multiscaleSchema05).min(1) })
-    .superRefine((ome, ctx) => {
-      if (baseVersion(ome.version) !== "0.5") {
-        ctx.addIssue({ code: "custom", path: ["version"], message: `unsupported NGFF version "${ome.version}" (expected "0.5")`, params: UNSUPPORTED });
-      }
-    }),
+  ome: z.looseObject({ version: z.string(), multiscales: z.array(multiscaleSchema05).min(1) }).superRefine((ome, ctx) => {
+    if (baseVersion(ome.version) !== "0.5") {
+      ctx.addIssue({ code: "custom", path: ["version"], message: `unsupported NGFF version "${ome.version}" (expected "0.5")`, params: UNSUPPORTED });
+    }
+  }),
 });
 
 /** The validated multiscales of a group, whichever NGFF layout they came in. */
@@ -338,9 +335,5 @@ export function validateImageMetadata(attrs: unknown, path: string): NgffImageMe
     const versions = [...new Set(r.data.multiscales.map((m) => m.version))];
     return { version: "0.4", notes: versions.flatMap((v) => versionNote(v, "0.4")), field: "multiscales", multiscales: r.data.multiscales };
   }
-  throw new CellMapError(
-    "INVALID_METADATA",
-    `no multiscales: the group attributes have neither "multiscales" (NGFF 0.4) nor "ome.multiscales" (NGFF 0.5)`,
-    path,
-  );
+  throw new CellMapError("INVALID_METADATA", `no multiscales: the group attributes have neither "multiscales" (NGFF 0.4) nor "ome.multiscales" (NGFF 0.5)`, path);
 }

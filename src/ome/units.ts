@@ -48,12 +48,12 @@ const ABBREVIATIONS: Readonly<Record<string, string>> = {
   fm: "femtometer",
   pm: "picometer",
   A: "angstrom",
-  "Å": "angstrom", // U+00C5
+  Å: "angstrom", // U+00C5
   "\u212B": "angstrom", // U+212B ANGSTROM SIGN
   nm: "nanometer",
   um: "micrometer",
-  "µm": "micrometer", // U+00B5 MICRO SIGN
-  "μm": "micrometer", // U+03BC GREEK SMALL LETTER MU
+  µm: "micrometer", // U+00B5 MICRO SIGN
+  μm: "micrometer", // U+03BC GREEK SMALL LETTER MU
   mm: "millimeter",
   cm: "centimeter",
   dm: "decimeter",
@@ -80,8 +80,8 @@ const ALIASES: Readonly<Record<string, string>> = {
   feet: "foot",
   inches: "inch",
   microns: "micron",
-  "ångström": "angstrom",
-  "ångstrom": "angstrom",
+  ångström: "angstrom",
+  ångstrom: "angstrom",
   angstroem: "angstrom",
 };
 

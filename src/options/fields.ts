@@ -88,10 +88,9 @@ export const transformInputSchema = z.union([transformObjectSchema, transformSpe
   error: (iss) => `must be a transform or a spec { type, params }, got ${show(iss.input)}`,
 });
 /** Target transforms: one transform, a list aligned with `classes`, or `{ className: transform }`. */
-export const targetTransformInputSchema = z.union(
-  [transformInputSchema, z.array(transformInputSchema.nullable()), z.record(z.string(), transformInputSchema.nullable())],
-  { error: (iss) => `must be a transform, a list of transforms or { className: transform }, got ${show(iss.input)}` },
-);
+export const targetTransformInputSchema = z.union([transformInputSchema, z.array(transformInputSchema.nullable()), z.record(z.string(), transformInputSchema.nullable())], {
+  error: (iss) => `must be a transform, a list of transforms or { className: transform }, got ${show(iss.input)}`,
+});
 
 /**
  * A field whose value its layer checks itself, typed as `T`: a datasplit entry's paths (a bad

@@ -38,7 +38,11 @@ export const optionInfo = z.registry<OptionInfo>();
  * A strict object schema for an option object (unknown keys are errors), with its aliases and
  * Python-only names registered for {@link parseOptions}.
  */
-export function optionObject<T extends z.core.$ZodLooseShape>(shape: T, info?: OptionInfo, refine?: (value: z.input<z.ZodObject<T, z.core.$strict>>, ctx: z.core.$RefinementCtx<z.output<z.ZodObject<T, z.core.$strict>>>) => void): OptionObject<T> {
+export function optionObject<T extends z.core.$ZodLooseShape>(
+  shape: T,
+  info?: OptionInfo,
+  refine?: (value: z.input<z.ZodObject<T, z.core.$strict>>, ctx: z.core.$RefinementCtx<z.output<z.ZodObject<T, z.core.$strict>>>) => void,
+): OptionObject<T> {
   let s = z.strictObject(shape);
   if (refine) s = s.superRefine(refine as never);
   if (info) optionInfo.add(s, info);
@@ -153,7 +157,11 @@ function issueText(root: z.ZodType, issue: z.core.$ZodIssue, prefix: string): st
  */
 export function throwIssues(root: z.ZodType, issues: readonly z.core.$ZodIssue[], where: string, prefix = ""): never {
   const first = issues[0];
-  const text = issues.slice(0, 4).map((i) => issueText(root, i, prefix)).join("; ") + (issues.length > 4 ? `; and ${issues.length - 4} more` : "");
+  const text =
+    issues
+      .slice(0, 4)
+      .map((i) => issueText(root, i, prefix))
+      .join("; ") + (issues.length > 4 ? `; and ${issues.length - 4} more` : "");
   throw optionError(where, text, first ? fieldPath(first.path, prefix) : prefix);
 }
 

@@ -8,4 +8,3 @@ export const PYTHON = {
   rng: "every random draw is a function of seed, epoch and sample index; give seed",
   max_workers: "the reads of a sample run concurrently; CellMapDataLoader's numWorkers adds threads",
 } as const;
-

@@ -33,14 +33,31 @@ const DECODING = 1;
 const READY = 2;
 
 // Slot words.
-const S_STATE = 0, S_REF = 1, S_K0 = 2, S_K1 = 3, S_K2 = 4, S_K3 = 5, S_BYTES = 6, S_ND = 7, S_STRIDE = 8;
+const S_STATE = 0,
+  S_REF = 1,
+  S_K0 = 2,
+  S_K1 = 3,
+  S_K2 = 4,
+  S_K3 = 5,
+  S_BYTES = 6,
+  S_ND = 7,
+  S_STRIDE = 8;
 const MAX_ND = 4;
 const SLOT_WORDS = S_STRIDE + MAX_ND;
 // Page words.
-const P_CLASS = 0, P_REF = 1, P_USED = 2;
+const P_CLASS = 0,
+  P_REF = 1,
+  P_USED = 2;
 const PAGE_WORDS = 4;
 // Control words.
-const C_LOCK = 0, C_HAND = 1, C_HITS = 2, C_MISSES = 3, C_EVICTIONS = 4, C_ENTRIES = 5, C_WAITS = 6, C_BYPASS = 7;
+const C_LOCK = 0,
+  C_HAND = 1,
+  C_HITS = 2,
+  C_MISSES = 3,
+  C_EVICTIONS = 4,
+  C_ENTRIES = 5,
+  C_WAITS = 6,
+  C_BYPASS = 7;
 const CTRL_WORDS = 32;
 /** Float64 index (bytes 64..71, words 16..17) of the "bytes held" figure, written under the lock. */
 const CTRL_BYTES_F64 = 8;
@@ -105,15 +122,24 @@ export function initChunkCache(buffer: SharedArrayBuffer, l: ChunkCacheLayout): 
 function viewType(dtype: string): { ctor: new (b: ArrayBufferLike, o: number, n: number) => NumericArray; bytes: number } {
   switch (dtype) {
     case "bool":
-    case "uint8": return { ctor: Uint8Array, bytes: 1 };
-    case "int8": return { ctor: Int8Array, bytes: 1 };
-    case "int16": return { ctor: Int16Array, bytes: 2 };
-    case "uint16": return { ctor: Uint16Array, bytes: 2 };
-    case "float16": return { ctor: Float16Bits, bytes: 2 }; // bit patterns, widened by the gather
-    case "int32": return { ctor: Int32Array, bytes: 4 };
-    case "uint32": return { ctor: Uint32Array, bytes: 4 };
-    case "float32": return { ctor: Float32Array, bytes: 4 };
-    default: return { ctor: Float64Array, bytes: 8 }; // float64, int64, uint64
+    case "uint8":
+      return { ctor: Uint8Array, bytes: 1 };
+    case "int8":
+      return { ctor: Int8Array, bytes: 1 };
+    case "int16":
+      return { ctor: Int16Array, bytes: 2 };
+    case "uint16":
+      return { ctor: Uint16Array, bytes: 2 };
+    case "float16":
+      return { ctor: Float16Bits, bytes: 2 }; // bit patterns, widened by the gather
+    case "int32":
+      return { ctor: Int32Array, bytes: 4 };
+    case "uint32":
+      return { ctor: Uint32Array, bytes: 4 };
+    case "float32":
+      return { ctor: Float32Array, bytes: 4 };
+    default:
+      return { ctor: Float64Array, bytes: 8 }; // float64, int64, uint64
   }
 }
 
@@ -190,9 +216,14 @@ export class SharedChunkCache implements ChunkStore {
       let cls = MIN_SHIFT;
       while (1 << cls < bytes && cls < 31) cls++;
       k = {
-        k0: fnv1a(za.id, 0x811c9dc5), k1: fnv1a(za.id, 0x01000193 ^ 0x5bd1e995),
+        k0: fnv1a(za.id, 0x811c9dc5),
+        k1: fnv1a(za.id, 0x01000193 ^ 0x5bd1e995),
         grid: za.shape.map((n, d) => Math.max(1, Math.ceil(n / za.chunks[d]))),
-        ctor: t.ctor, elemBytes: t.bytes, length, bytes, cls,
+        ctor: t.ctor,
+        elemBytes: t.bytes,
+        length,
+        bytes,
+        cls,
       };
       this.keys.set(za, k);
     }
@@ -364,7 +395,7 @@ export class SharedChunkCache implements ChunkStore {
     const k = this.keyOf(za);
     if (coords.length > MAX_ND) return null;
     const lin = this.linear(k, coords);
-    const k2 = lin % 4294967296 | 0;
+    const k2 = (lin % 4294967296) | 0;
     const k3 = Math.floor(lin / 4294967296) | 0;
     lock(this.ctrl, C_LOCK);
     const h = this.find(k.k0, k.k1, k2, k3);
@@ -388,7 +419,7 @@ export class SharedChunkCache implements ChunkStore {
     const k = this.keyOf(za);
     if (coords.length > MAX_ND || k.cls > 30 || 1 << k.cls > this.l.pageBytes) return this.bypass(load);
     const lin = this.linear(k, coords);
-    const k2 = lin % 4294967296 | 0;
+    const k2 = (lin % 4294967296) | 0;
     const k3 = Math.floor(lin / 4294967296) | 0;
     const s = this.slots;
     const started = Date.now();
@@ -473,7 +504,11 @@ export class SharedChunkCache implements ChunkStore {
       } else {
         const chunk = await load();
         if (chunk.data.length !== k.length || chunk.data.BYTES_PER_ELEMENT !== k.elemBytes) {
-          throw new CellMapError("CORRUPT_CHUNK", `decoded chunk has ${chunk.data.length} values of ${chunk.data.BYTES_PER_ELEMENT} bytes, expected ${k.length} of ${k.elemBytes}`, where);
+          throw new CellMapError(
+            "CORRUPT_CHUNK",
+            `decoded chunk has ${chunk.data.length} values of ${chunk.data.BYTES_PER_ELEMENT} bytes, expected ${k.length} of ${k.elemBytes}`,
+            where,
+          );
         }
         const d = chunk.data;
         new Uint8Array(this.buffer, this.slotOffset(id), k.bytes).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));

@@ -91,7 +91,11 @@ export class DataPlane {
   /** Where this thread's reads get chunks: the shared cache, or (budget 0) a cache that keeps nothing. */
   readonly store: ChunkStore;
 
-  private constructor(readonly memory: WasmMemory, private readonly layoutInfo: Omit<DataPlaneInit, "memory">, readonly warning: string | null) {
+  private constructor(
+    readonly memory: WasmMemory,
+    private readonly layoutInfo: Omit<DataPlaneInit, "memory">,
+    readonly warning: string | null,
+  ) {
     this.buffer = memory.buffer as unknown as SharedArrayBuffer;
     this.cache = layoutInfo.cache ? new SharedChunkCache(this.buffer, layoutInfo.cache) : null;
     enableWasmGather(memory);
@@ -119,7 +123,11 @@ export class DataPlane {
     if (l.pages > MAX_PAGES) {
       const batchPages = Math.ceil((batch.slotBytes * batch.slots + scratch.bytes * scratch.threads + GUARD) / PAGE) + 1;
       if (batchPages >= MAX_PAGES) {
-        throw new CellMapError("INVALID_ARGUMENT", `${batch.slots} batch buffers of ${batch.slotBytes} bytes do not fit the 4 GiB of shared memory; lower batchSize or prefetchFactor`, "batchSize");
+        throw new CellMapError(
+          "INVALID_ARGUMENT",
+          `${batch.slots} batch buffers of ${batch.slotBytes} bytes do not fit the 4 GiB of shared memory; lower batchSize or prefetchFactor`,
+          "batchSize",
+        );
       }
       // Shrink the cache (or, with a budget of 0, the transit area) until it fits; metadata
       // grows with it, so iterate.
@@ -135,7 +143,12 @@ export class DataPlane {
     try {
       memory = new wasm.Memory({ initial: l.pages, maximum: l.pages, shared: true });
     } catch (err) {
-      throw new CellMapError("IO", `cannot reserve ${(l.pages * PAGE / 2 ** 20).toFixed(0)} MiB of shared memory for the chunk cache and batches: ${(err as Error).message}`, "chunkCacheBytes", { cause: err });
+      throw new CellMapError(
+        "IO",
+        `cannot reserve ${((l.pages * PAGE) / 2 ** 20).toFixed(0)} MiB of shared memory for the chunk cache and batches: ${(err as Error).message}`,
+        "chunkCacheBytes",
+        { cause: err },
+      );
     }
     const buffer = memory.buffer as unknown as SharedArrayBuffer;
     if (l.cache) initChunkCache(buffer, l.cache);

@@ -123,7 +123,10 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
       while (queue.length < prefetch && next < plan.batches && !ac.signal.aborted) {
         const p = loader.submit(plan.batch(next++), epoch, ac.signal);
         // A batch that arrives after the client left goes straight back to the pool.
-        p.then((b) => ac.signal.aborted && loader.recycle(b), () => {});
+        p.then(
+          (b) => ac.signal.aborted && loader.recycle(b),
+          () => {},
+        );
         queue.push(p);
       }
     };
@@ -154,7 +157,11 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
     } finally {
       ac.abort();
       open.delete(ac);
-      for (const p of queue) p.then((b) => loader.recycle(b), () => {});
+      for (const p of queue)
+        p.then(
+          (b) => loader.recycle(b),
+          () => {},
+        );
     }
   };
 

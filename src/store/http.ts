@@ -36,10 +36,7 @@ export interface HttpRequest {
 }
 
 /** What one call sends: a read (optionally of a byte range), a write or a removal. */
-type Operation =
-  | { method: "GET"; range?: { header: string; expected?: number } }
-  | { method: "PUT"; body: Uint8Array }
-  | { method: "DELETE" };
+type Operation = { method: "GET"; range?: { header: string; expected?: number } } | { method: "PUT"; body: Uint8Array } | { method: "DELETE" };
 
 /** Request preparation of an {@link HttpStore} (not part of the serialisable options). */
 export interface HttpStoreHooks {
@@ -78,7 +75,10 @@ async function errorDetail(res: TransportResponse): Promise<string> {
   }
   const entities: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
   const tag = (t: string) =>
-    new RegExp(`<${t}>([^<]{0,1000})</${t}>`).exec(text)?.[1]?.trim().replace(/&(amp|lt|gt|quot|apos);/g, (_, e: string) => entities[e]);
+    new RegExp(`<${t}>([^<]{0,1000})</${t}>`)
+      .exec(text)?.[1]
+      ?.trim()
+      .replace(/&(amp|lt|gt|quot|apos);/g, (_, e: string) => entities[e]);
   return [tag("Code"), tag("Message")].filter(Boolean).join(": ");
 }
 
@@ -134,7 +134,8 @@ export class HttpStore implements AsyncReadable {
       throw new CellMapError("INVALID_ARGUMENT", `coalesceGapBytes must be a non-negative number or null, got ${gap}`, "http.coalesceGapBytes");
     }
     const direct = (key: AbsolutePath, range: RangeQuery, opts?: GetOptions) => this.fetchRange(key, range, opts);
-    this.coalesced = gap === null ? null : withRangeCoalescing({ get: (key: AbsolutePath, opts?: GetOptions) => this.get(key, opts), getRange: direct }, { coalesceSize: gap }).getRange!;
+    this.coalesced =
+      gap === null ? null : withRangeCoalescing({ get: (key: AbsolutePath, opts?: GetOptions) => this.get(key, opts), getRange: direct }, { coalesceSize: gap }).getRange!;
   }
 
   /**
@@ -178,9 +179,7 @@ export class HttpStore implements AsyncReadable {
   }
 
   private async fetchRange(key: AbsolutePath, range: RangeQuery, opts?: GetOptions): Promise<Uint8Array | undefined> {
-    const header = "suffixLength" in range
-      ? `bytes=-${range.suffixLength}`
-      : `bytes=${range.offset}-${range.offset + range.length - 1}`;
+    const header = "suffixLength" in range ? `bytes=-${range.suffixLength}` : `bytes=${range.offset}-${range.offset + range.length - 1}`;
     const expected = "suffixLength" in range ? undefined : range.length;
     return this.request(this.href(key), key, { method: "GET", range: { header, expected } }, opts?.signal);
   }
@@ -210,81 +209,81 @@ export class HttpStore implements AsyncReadable {
           const off = signal ? onAbort(signal, () => ctl.abort(signal.reason)) : null;
           const combined = ctl.signal;
           try {
-          const headers: Record<string, string> = { ...this.opts.headers };
-          if (range) headers.Range = range.header;
-          let req: HttpRequest = { url, method: op.method, headers, ...(op.method === "PUT" && { body: op.body }) };
-          if (this.hooks.prepare) req = await this.hooks.prepare(req);
-          let res: TransportResponse;
-          try {
-            res = await this.transport({ url: req.url, method: req.method, headers: req.headers, body: req.body, signal: combined });
-          } catch (err) {
-            if (signal?.aborted) throw new CellMapError("ABORTED", "request aborted", url, { cause: signal.reason });
-            throw new TransientError(`request failed: ${(err as Error).message}`, { cause: err });
-          }
-          if (res.status === 404 && op.method !== "PUT") {
-            await res.discard();
-            return undefined;
-          }
-          if (res.status === 403) {
-            if (op.method === "GET" && this.opts.forbiddenAsMissing && !isMetadataKey(key)) {
+            const headers: Record<string, string> = { ...this.opts.headers };
+            if (range) headers.Range = range.header;
+            let req: HttpRequest = { url, method: op.method, headers, ...(op.method === "PUT" && { body: op.body }) };
+            if (this.hooks.prepare) req = await this.hooks.prepare(req);
+            let res: TransportResponse;
+            try {
+              res = await this.transport({ url: req.url, method: req.method, headers: req.headers, body: req.body, signal: combined });
+            } catch (err) {
+              if (signal?.aborted) throw new CellMapError("ABORTED", "request aborted", url, { cause: signal.reason });
+              throw new TransientError(`request failed: ${(err as Error).message}`, { cause: err });
+            }
+            if (res.status === 404 && op.method !== "PUT") {
               await res.discard();
               return undefined;
             }
-            const detail = await errorDetail(res);
-            const name = this.hooks.name ? ` to ${this.hooks.name(key)}` : "";
-            const verb = op.method === "GET" ? "" : `${op.method}, `;
-            throw new CellMapError(
-              "FORBIDDEN",
-              `access denied${name} (${verb}HTTP 403 ${res.statusText}${detail ? `: ${detail}` : ""})${this.hooks.forbiddenHint ? `; ${this.hooks.forbiddenHint}` : ""}`,
-              url,
-            );
-          }
-          if (res.status === 429 || res.status >= 500) {
-            await res.discard();
-            throw new TransientError(`HTTP ${res.status}`);
-          }
-          if (res.status === 416 && range) {
-            // Only shard reads use ranges: an index pointing past the end of the file.
-            await res.discard();
-            throw new CellMapError("CORRUPT_CHUNK", `HTTP 416: byte range ${range.header} not satisfiable (truncated or corrupt shard?)`, url);
-          }
-          if (res.status < 200 || res.status > 299) {
-            const detail = await errorDetail(res);
-            const verb = op.method === "GET" ? "" : `${op.method} `;
-            throw new CellMapError("IO", `${verb}HTTP ${res.status} ${res.statusText}${detail ? `: ${detail}` : ""}`, url);
-          }
-          if (op.method !== "GET") {
-            await res.discard();
-            return undefined;
-          }
-          let bytes: Uint8Array;
-          try {
-            bytes = await res.bytes();
-          } catch (err) {
-            if (signal?.aborted) throw new CellMapError("ABORTED", "request aborted", url, { cause: signal.reason });
-            throw new TransientError(`body read failed: ${(err as Error).message}`, { cause: err });
-          }
-          const declared = res.header("content-length");
-          const encoding = (res.header("content-encoding") ?? "identity").trim().toLowerCase();
-          if (declared !== null && encoding === "identity" && Number(declared) !== bytes.length) {
-            throw new TransientError(`truncated body: ${bytes.length} of ${declared} bytes`);
-          }
-          if (range) {
-            if (res.status === 200) {
-              // Server ignored the Range header: cut the requested window out of the full body.
-              const suffix = /bytes=-(\d+)/.exec(range.header);
-              if (suffix) bytes = bytes.subarray(Math.max(0, bytes.length - Number(suffix[1])));
-              else {
-                const m = /bytes=(\d+)-/.exec(range.header);
-                const start = m ? Number(m[1]) : 0;
-                bytes = bytes.subarray(start, start + (range.expected ?? bytes.length));
+            if (res.status === 403) {
+              if (op.method === "GET" && this.opts.forbiddenAsMissing && !isMetadataKey(key)) {
+                await res.discard();
+                return undefined;
+              }
+              const detail = await errorDetail(res);
+              const name = this.hooks.name ? ` to ${this.hooks.name(key)}` : "";
+              const verb = op.method === "GET" ? "" : `${op.method}, `;
+              throw new CellMapError(
+                "FORBIDDEN",
+                `access denied${name} (${verb}HTTP 403 ${res.statusText}${detail ? `: ${detail}` : ""})${this.hooks.forbiddenHint ? `; ${this.hooks.forbiddenHint}` : ""}`,
+                url,
+              );
+            }
+            if (res.status === 429 || res.status >= 500) {
+              await res.discard();
+              throw new TransientError(`HTTP ${res.status}`);
+            }
+            if (res.status === 416 && range) {
+              // Only shard reads use ranges: an index pointing past the end of the file.
+              await res.discard();
+              throw new CellMapError("CORRUPT_CHUNK", `HTTP 416: byte range ${range.header} not satisfiable (truncated or corrupt shard?)`, url);
+            }
+            if (res.status < 200 || res.status > 299) {
+              const detail = await errorDetail(res);
+              const verb = op.method === "GET" ? "" : `${op.method} `;
+              throw new CellMapError("IO", `${verb}HTTP ${res.status} ${res.statusText}${detail ? `: ${detail}` : ""}`, url);
+            }
+            if (op.method !== "GET") {
+              await res.discard();
+              return undefined;
+            }
+            let bytes: Uint8Array;
+            try {
+              bytes = await res.bytes();
+            } catch (err) {
+              if (signal?.aborted) throw new CellMapError("ABORTED", "request aborted", url, { cause: signal.reason });
+              throw new TransientError(`body read failed: ${(err as Error).message}`, { cause: err });
+            }
+            const declared = res.header("content-length");
+            const encoding = (res.header("content-encoding") ?? "identity").trim().toLowerCase();
+            if (declared !== null && encoding === "identity" && Number(declared) !== bytes.length) {
+              throw new TransientError(`truncated body: ${bytes.length} of ${declared} bytes`);
+            }
+            if (range) {
+              if (res.status === 200) {
+                // Server ignored the Range header: cut the requested window out of the full body.
+                const suffix = /bytes=-(\d+)/.exec(range.header);
+                if (suffix) bytes = bytes.subarray(Math.max(0, bytes.length - Number(suffix[1])));
+                else {
+                  const m = /bytes=(\d+)-/.exec(range.header);
+                  const start = m ? Number(m[1]) : 0;
+                  bytes = bytes.subarray(start, start + (range.expected ?? bytes.length));
+                }
+              }
+              if (range.expected !== undefined && bytes.length !== range.expected) {
+                throw new TransientError(`short range: ${bytes.length} of ${range.expected} bytes`);
               }
             }
-            if (range.expected !== undefined && bytes.length !== range.expected) {
-              throw new TransientError(`short range: ${bytes.length} of ${range.expected} bytes`);
-            }
-          }
-          return bytes;
+            return bytes;
           } finally {
             clearTimeout(timer);
             off?.();
@@ -298,11 +297,6 @@ export class HttpStore implements AsyncReadable {
         lastError = err;
       }
     }
-    throw new CellMapError(
-      "IO",
-      `giving up after ${this.opts.retries + 1} attempts: ${(lastError as Error)?.message}`,
-      url,
-      { cause: lastError },
-    );
+    throw new CellMapError("IO", `giving up after ${this.opts.retries + 1} attempts: ${(lastError as Error)?.message}`, url, { cause: lastError });
   }
 }

@@ -139,8 +139,6 @@ export class LocalStore implements AsyncMutable, WritableStore {
     } catch {
       return;
     }
-    await Promise.all(
-      entries.filter((e) => e.name.startsWith(TEMP_PREFIX)).map((e) => fsp.rm(path.join(e.parentPath, e.name), { force: true })),
-    );
+    await Promise.all(entries.filter((e) => e.name.startsWith(TEMP_PREFIX)).map((e) => fsp.rm(path.join(e.parentPath, e.name), { force: true })));
   }
 }

@@ -203,7 +203,8 @@ function s3Signer(r: ResolvedS3): ((req: HttpRequest) => Promise<HttpRequest>) |
 const XML_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 const unescapeXml = (t: string) =>
   t.replace(/&(amp|lt|gt|quot|apos|#\d+|#x[0-9a-f]+);/gi, (_, e: string) =>
-    e[0] === "#" ? String.fromCodePoint(e[1] === "x" || e[1] === "X" ? parseInt(e.slice(2), 16) : Number(e.slice(1))) : XML_ENTITIES[e]);
+    e[0] === "#" ? String.fromCodePoint(e[1] === "x" || e[1] === "X" ? parseInt(e.slice(2), 16) : Number(e.slice(1))) : XML_ENTITIES[e],
+  );
 
 /**
  * The store of an `s3://` location: the {@link HttpStore} (signed requests, retries, error
@@ -215,7 +216,10 @@ export class S3Store extends HttpStore implements WritableStore {
   /** URL of the bucket itself (listings are requests to it). */
   private readonly bucketUrl: string;
 
-  constructor(readonly resolved: ResolvedS3, http: HttpStoreOptions = {}) {
+  constructor(
+    readonly resolved: ResolvedS3,
+    http: HttpStoreOptions = {},
+  ) {
     const root = `s3://${resolved.bucket}${resolved.prefix ? `/${resolved.prefix}` : ""}`;
     super(resolved.url, http, { prepare: s3Signer(resolved), name: (k: AbsolutePath) => root + k, forbiddenHint: describeSource(resolved) });
     this.bucketUrl = resolved.prefix ? resolved.url.slice(0, resolved.url.length - resolved.prefix.length - 1) : resolved.url;

@@ -78,7 +78,11 @@ export function transformFromSpec(spec: TransformSpec | unknown, where = "transf
     default: {
       const make = LEAVES[s.type];
       if (!make) {
-        throw new CellMapError("INVALID_ARGUMENT", `unknown transform type ${JSON.stringify(s.type)} in ${where} (known: ${BUILTIN_TRANSFORMS.join(", ")}, module)`, `${where}.type`);
+        throw new CellMapError(
+          "INVALID_ARGUMENT",
+          `unknown transform type ${JSON.stringify(s.type)} in ${where} (known: ${BUILTIN_TRANSFORMS.join(", ")}, module)`,
+          `${where}.type`,
+        );
       }
       return make(params);
     }
@@ -128,7 +132,11 @@ async function loadModuleTransform(raw: TransformSpec, where: string): Promise<V
   if (s.module.startsWith("file:")) url = s.module;
   else if (isAbsolute(s.module)) url = pathToFileURL(s.module).href;
   else {
-    throw new CellMapError("INVALID_ARGUMENT", `${where}.module must be an absolute path or a file: URL (workers resolve nothing relative), got ${JSON.stringify(s.module)}`, `${where}.module`);
+    throw new CellMapError(
+      "INVALID_ARGUMENT",
+      `${where}.module must be an absolute path or a file: URL (workers resolve nothing relative), got ${JSON.stringify(s.module)}`,
+      `${where}.module`,
+    );
   }
   let mod: Record<string, unknown>;
   try {

@@ -44,10 +44,9 @@ const worldIndex = (a: string): number => WORLD.indexOf(a as SpatialAxis);
 const probability = z.custom<number>((v) => typeof v === "number" && v >= 0 && v <= 1, {
   error: (iss) => `must be a probability in [0, 1], got ${typeof iss.input === "number" ? iss.input : JSON.stringify(iss.input)}`,
 });
-const angleRange = z.custom<[number, number]>(
-  (v) => Array.isArray(v) && v.length === 2 && v.every((a) => typeof a === "number" && Number.isFinite(a)) && v[0] <= v[1],
-  { error: (iss) => `must be an angle range [min, max] in degrees with min <= max, got ${JSON.stringify(iss.input)}` },
-);
+const angleRange = z.custom<[number, number]>((v) => Array.isArray(v) && v.length === 2 && v.every((a) => typeof a === "number" && Number.isFinite(a)) && v[0] <= v[1], {
+  error: (iss) => `must be an angle range [min, max] in degrees with min <= max, got ${JSON.stringify(iss.input)}`,
+});
 
 /** `{ axis: value }` over the spatial axes; which axes the data has is checked by {@link parseSpatialConfig}. */
 function axisRecord<T>(value: z.ZodType<T>) {
@@ -171,11 +170,19 @@ export function identityDraw(): SpatialDraw {
 }
 
 function identity3(): number[][] {
-  return [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+  return [
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, 1],
+  ];
 }
 
 function mul3(a: number[][], b: number[][]): number[][] {
-  const r = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
+  const r = [
+    [0, 0, 0],
+    [0, 0, 0],
+    [0, 0, 0],
+  ];
   for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) r[i][j] = a[i][0] * b[0][j] + a[i][1] * b[1][j] + a[i][2] * b[2][j];
   return r;
 }
@@ -194,11 +201,23 @@ export function axisRotation(axis: SpatialAxis, deg: number): number[][] {
   const s = Math.sin(t);
   switch (axis) {
     case "z": // x' = x c − y s, y' = x s + y c
-      return [[1, 0, 0], [0, c, s], [0, -s, c]];
+      return [
+        [1, 0, 0],
+        [0, c, s],
+        [0, -s, c],
+      ];
     case "y": // z' = z c − x s, x' = z s + x c
-      return [[c, 0, -s], [0, 1, 0], [s, 0, c]];
+      return [
+        [c, 0, -s],
+        [0, 1, 0],
+        [s, 0, c],
+      ];
     case "x": // y' = y c − z s, z' = y s + z c
-      return [[c, s, 0], [-s, c, 0], [0, 0, 1]];
+      return [
+        [c, s, 0],
+        [-s, c, 0],
+        [0, 0, 1],
+      ];
   }
 }
 
@@ -209,7 +228,11 @@ export function axisRotation(axis: SpatialAxis, deg: number): number[][] {
  */
 export function spatialMatrix(draw: Partial<SpatialDrawLike>, axes: readonly string[] = WORLD): number[][] {
   const ax = checkAxes(axes);
-  const P = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
+  const P = [
+    [0, 0, 0],
+    [0, 0, 0],
+    [0, 0, 0],
+  ];
   if (ax.length === 2) P[0][0] = 1;
   const perm = draw.transpose ?? ax;
   if (perm.length !== ax.length || new Set(perm).size !== ax.length || perm.some((a) => !ax.includes(a as SpatialAxis))) {

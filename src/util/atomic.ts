@@ -70,4 +70,3 @@ export function writeFileAtomicSync(target: string, bytes: Uint8Array | string):
     throw ioError(target, err);
   }
 }
-

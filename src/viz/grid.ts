@@ -158,7 +158,11 @@ function resolve(batch: Record<string, unknown>, opts: BatchGridOptions): Resolv
   const axis = opts.axis ?? "z";
   if (axis !== "z" && axis !== "y" && axis !== "x") throw new CellMapError("INVALID_ARGUMENT", `axis must be z, y or x, got ${String(axis)}`, "axis");
   if (axis !== "z") {
-    for (const [k, t] of [[inputKey, input], [targetKey, target], ["predictions", pred]] as const) {
+    for (const [k, t] of [
+      [inputKey, input],
+      [targetKey, target],
+      ["predictions", pred],
+    ] as const) {
       if (t && spatial(t)[0] === 1) {
         throw new CellMapError("INVALID_ARGUMENT", `slicing across ${axis} needs 3-D patches, but batch["${k}"] is 2-D [${t.shape}]; only --axis z applies`, "axis");
       }
@@ -216,7 +220,17 @@ function layoutOf(r: Resolved, opts: BatchGridOptions): BatchGridLayout {
   const width = inner + 2 * m;
   const height = y + lineH + m;
   return {
-    width, height, rows: r.nSamples, cols, tileW, tileH, gap: GAP, gridLeft: m, gridTop, columns, textScale: ts,
+    width,
+    height,
+    rows: r.nSamples,
+    cols,
+    tileW,
+    tileH,
+    gap: GAP,
+    gridLeft: m,
+    gridTop,
+    columns,
+    textScale: ts,
     legend: {
       unknown: { ...pos.unknown, size: sw },
       ...(pos.fov ? { fov: { ...pos.fov, size: sw } } : {}),
@@ -268,15 +282,19 @@ export function renderBatchGrid(batch: Record<string, unknown>, opts: BatchGridO
 
   /** Red rectangle: the target's world extent in the slice plane, centred in the input tile. */
   const outline = (row: number) => {
-    const ia = opts.inputArray!, ta = opts.targetArray!;
+    const ia = opts.inputArray!,
+      ta = opts.targetArray!;
     // Spec axes are (z,) y, x: the tile's rows/cols are y/x (axis z), z/x (axis y), z/y (axis x).
     const [rk, ck] = r.axis === "z" ? [2, 1] : r.axis === "y" ? [3, 1] : [3, 2];
     const last = (v: number[], k: number) => v[v.length - k];
     const frac = (k: number) => (last(ta.shape, k) * last(ta.scale, k)) / (last(ia.shape, k) * last(ia.scale, k));
-    const fy = Math.min(1, frac(rk)), fx = Math.min(1, frac(ck));
+    const fy = Math.min(1, frac(rk)),
+      fx = Math.min(1, frac(ck));
     if (!Number.isFinite(fy) || !Number.isFinite(fx)) return;
-    const x0 = Math.round(((1 - fx) / 2) * tileW), x1 = Math.max(x0, Math.round(((1 + fx) / 2) * tileW) - 1);
-    const y0 = Math.round(((1 - fy) / 2) * tileH), y1 = Math.max(y0, Math.round(((1 + fy) / 2) * tileH) - 1);
+    const x0 = Math.round(((1 - fx) / 2) * tileW),
+      x1 = Math.max(x0, Math.round(((1 + fx) / 2) * tileW) - 1);
+    const y0 = Math.round(((1 - fy) / 2) * tileH),
+      y1 = Math.max(y0, Math.round(((1 + fy) / 2) * tileH) - 1);
     rect(gridLeft + x0, gridTop + row * (tileH + GAP) + y0, x1 - x0 + 1, y1 - y0 + 1, FOV_RGB, false);
   };
 
@@ -285,7 +303,11 @@ export function renderBatchGrid(batch: Record<string, unknown>, opts: BatchGridO
     const raw = midSlice(r.input, n, 0, r.axis);
     let lo = Infinity;
     let hi = -Infinity;
-    for (const v of raw.data) if (v === v) { if (v < lo) lo = v; if (v > hi) hi = v; }
+    for (const v of raw.data)
+      if (v === v) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
     const span = hi > lo ? hi - lo : 1;
     drawTile(n, 0, raw, (v) => {
       const g = Math.round((255 * (v - lo)) / span);

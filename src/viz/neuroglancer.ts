@@ -101,13 +101,7 @@ export function neuroglancerView(info: ImageGeometry, center?: readonly number[]
  * The viewer state (JSON) centred on `centerNm` (one value per axis of `space`, default z y x
  * in nm), zoomed to `voxelNm` per screen pixel. Layers use their own `zarrFormat`, else `zarrFormat`.
  */
-export function neuroglancerState(
-  layers: NeuroglancerLayer[],
-  centerNm: number[],
-  voxelNm = 8,
-  zarrFormat: 2 | 3 = 2,
-  space?: NeuroglancerSpace,
-): Record<string, unknown> {
+export function neuroglancerState(layers: NeuroglancerLayer[], centerNm: number[], voxelNm = 8, zarrFormat: 2 | 3 = 2, space?: NeuroglancerSpace): Record<string, unknown> {
   const axes = space?.axes ?? (centerNm.length === 2 ? ["y", "x"] : ["z", "y", "x"]);
   if (axes.length !== centerNm.length) throw new CellMapError("INVALID_ARGUMENT", `position has ${centerNm.length} values for ${axes.length} axes (${axes.join(",")})`, "center");
   const units = space?.units ?? axes.map(() => "nm" as const);

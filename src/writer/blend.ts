@@ -99,13 +99,7 @@ export function accumulateTile(
  * Divides the accumulated region by the separable normaliser (`norm[a]` indexed by grid voxel),
  * in place.
  */
-export function normaliseRegion(
-  acc: Float64Array,
-  accShape: readonly number[],
-  accOrigin: readonly number[],
-  region: readonly number[],
-  norm: readonly Float64Array[],
-): void {
+export function normaliseRegion(acc: Float64Array, accShape: readonly number[], accOrigin: readonly number[], region: readonly number[], norm: readonly Float64Array[]): void {
   const [C, az, ay, ax] = accShape;
   const [nz, ny, nx] = norm;
   for (let c = 0; c < C; c++) {

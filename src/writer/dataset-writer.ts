@@ -27,7 +27,7 @@
 import * as path from "node:path";
 import { defaultRawTransform } from "../dataset/defaults.js";
 import { parseOptions } from "../options/options.js";
-import { datasetWriterOptionsSchema, type CellMapDatasetWriterOptions, } from "./dataset-writer-options.js";
+import { datasetWriterOptionsSchema, type CellMapDatasetWriterOptions } from "./dataset-writer-options.js";
 
 export type { CellMapDatasetWriterOptions, WriterArraySpec } from "./dataset-writer-options.js";
 import { CellMapError, invalid } from "../errors.js";
@@ -54,7 +54,7 @@ import {
   type SampleBase,
   type SampleMetadata,
 } from "../dataset/types.js";
-import { ImageWriter, tileValues, } from "./image-writer.js";
+import { ImageWriter, tileValues } from "./image-writer.js";
 
 /**
  * A sample of a writer: one float32 `Tensor` per input array name (`I`: the input array specs),
@@ -63,7 +63,6 @@ import { ImageWriter, tileValues, } from "./image-writer.js";
 export type WriterItem<I extends ArraySpecs = ArraySpecs> = string extends keyof I
   ? AnyDatasetItem
   : { [K in "idx" | "metadata" | keyof I]: K extends "idx" ? number : K extends "metadata" ? SampleMetadata : Tensor };
-
 
 /** Serialised form (`describe()`). */
 export interface CellMapDatasetWriterDescription extends DatasetDescription {
@@ -78,7 +77,6 @@ export interface CellMapDatasetWriterDescription extends DatasetDescription {
 const RESERVED = new Set(["idx", "metadata"]);
 /** Tile writes in flight per `write` call. */
 const WRITE_CONCURRENCY = 8;
-
 
 /** `[start, end)` ranges of an ascending id list. */
 function toRanges(ids: readonly number[]): [number, number][] {
@@ -207,18 +205,22 @@ export class CellMapDatasetWriter<S extends SampleBase = AnyDatasetItem> impleme
     };
 
     const given = opts.rawValueTransforms === undefined ? defaultRawTransform() : opts.rawValueTransforms;
-    const transform = given
-      ? typeof (given as ValueTransform).apply === "function"
-        ? (given as ValueTransform)
-        : await loadTransform(given, "rawValueTransforms")
-      : null;
+    const transform = given ? (typeof (given as ValueTransform).apply === "function" ? (given as ValueTransform) : await loadTransform(given, "rawValueTransforms")) : null;
 
     const inputs = await Promise.all(
       inputNames.map(async (name): Promise<Input> => {
         const s = spec(opts.inputArrays[name], `inputArrays.${name}`);
         const image = await CellMapImage.open({
-          path: opts.rawPath, targetClass: "raw", targetScale: s.scale, targetVoxelShape: s.shape, pad: true, padValue: 0,
-          interpolation: "linear", axisOrder, http: opts.http, signal: opts.signal,
+          path: opts.rawPath,
+          targetClass: "raw",
+          targetScale: s.scale,
+          targetVoxelShape: s.shape,
+          pad: true,
+          padValue: 0,
+          interpolation: "linear",
+          axisOrder,
+          http: opts.http,
+          signal: opts.signal,
         });
         return { name, spec: structuredClone(opts.inputArrays[name]), image };
       }),
@@ -238,9 +240,24 @@ export class CellMapDatasetWriter<S extends SampleBase = AnyDatasetItem> impleme
       for (const c of classes) {
         const dir = targetNames.length === 1 ? below(target, c) : below(target, name, c);
         writers[name][c] = await ImageWriter.open({
-          path: dir, scale: s.scale, bounds, writeShape: s.shape, overlap: opts.overlap, blend: opts.blend, nChannels: t.nChannels,
-          dtype: opts.dtype, fillValue: opts.fillValue, format: opts.format, compressor: opts.compressor, pyramid: opts.pyramid,
-          pyramidMethod: opts.pyramidMethod, overwrite: opts.overwrite, resume: opts.resume, attach: opts.attach, root, http: opts.http,
+          path: dir,
+          scale: s.scale,
+          bounds,
+          writeShape: s.shape,
+          overlap: opts.overlap,
+          blend: opts.blend,
+          nChannels: t.nChannels,
+          dtype: opts.dtype,
+          fillValue: opts.fillValue,
+          format: opts.format,
+          compressor: opts.compressor,
+          pyramid: opts.pyramid,
+          pyramidMethod: opts.pyramidMethod,
+          overwrite: opts.overwrite,
+          resume: opts.resume,
+          attach: opts.attach,
+          root,
+          http: opts.http,
         });
       }
     }
@@ -438,7 +455,10 @@ function checkSameTiling(a: ImageWriter, b: ImageWriter, name: string): void {
   const ga = a.tileGrid;
   const gb = b.tileGrid;
   const mismatch = (why: string) =>
-    invalid(`targetArrays.${name}`, `target array ${JSON.stringify(name)} does not tile the region like the first target array (${why}); give every target array the same world window (shape × scale) and bounds`);
+    invalid(
+      `targetArrays.${name}`,
+      `target array ${JSON.stringify(name)} does not tile the region like the first target array (${why}); give every target array the same world window (shape × scale) and bounds`,
+    );
   if (ga.length !== gb.length || ga.some((v, i) => v !== gb[i])) throw mismatch(`tile grid [${gb}] vs [${ga}]`);
   const strides = ga.map((_, i) => ga.slice(i + 1).reduce((p, v) => p * v, 1));
   for (let ax = 0; ax < ga.length; ax++) {

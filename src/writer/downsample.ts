@@ -18,12 +18,7 @@ export function downsampledShape(shape: readonly number[], factors: readonly num
  * kept). `mean`: the average of the block (NaN if any voxel is NaN). `mode`: the most frequent
  * value of the block, the smallest one on ties, NaN voxels ignored (NaN if all are NaN).
  */
-export function downsample(
-  src: ArrayLike<number>,
-  shape: readonly number[],
-  factors: readonly number[],
-  method: DownsampleMethod,
-): { data: Float64Array; shape: number[] } {
+export function downsample(src: ArrayLike<number>, shape: readonly number[], factors: readonly number[], method: DownsampleMethod): { data: Float64Array; shape: number[] } {
   const [C, sz, sy, sx] = shape;
   const [fz, fy, fx] = factors;
   const [dz, dy, dx] = downsampledShape([sz, sy, sx], factors);

@@ -127,7 +127,6 @@ export interface Config {
 
 const SPATIAL = ["z", "y", "x"] as const;
 
-
 function perAxis(v: number | number[] | undefined, n: number, def: number, name: string, where: string): number[] {
   const out = v === undefined ? new Array<number>(n).fill(def) : typeof v === "number" ? new Array<number>(n).fill(v) : v;
   if (!Array.isArray(out) || out.length !== n || out.some((x) => !Number.isSafeInteger(x) || x < 0)) {
@@ -181,7 +180,8 @@ export function configure(opts: ImageWriterOptions): Config {
   const pyramid = opts.pyramid ?? 0;
   if (!Number.isSafeInteger(pyramid) || pyramid < 0 || pyramid > 30) throw invalid(`${where}: pyramid`, `pyramid must be an integer in [0, 30], got ${pyramid}`);
   const pyramidMethod = opts.pyramidMethod ?? (INT_RANGE[dtype] ? "mode" : "mean");
-  if (pyramidMethod !== "mean" && pyramidMethod !== "mode") throw invalid(`${where}: pyramidMethod`, `pyramidMethod must be "mean" or "mode", got ${JSON.stringify(pyramidMethod)}`);
+  if (pyramidMethod !== "mean" && pyramidMethod !== "mode")
+    throw invalid(`${where}: pyramidMethod`, `pyramidMethod must be "mean" or "mode", got ${JSON.stringify(pyramidMethod)}`);
   const root = opts.root === undefined ? null : outputLocation(opts.root, `${where}: root`);
   if (root !== null && relativeLocation(root, p) === null) throw invalid(`${where}: root`, `'${p}' is not inside root '${root}'`);
   let name = opts.name;
@@ -191,8 +191,23 @@ export function configure(opts: ImageWriterOptions): Config {
   }
   const compressor = opts.compressor === undefined ? { id: "blosc" as const, cname: "lz4" as const, clevel: 5, shuffle: 1 as const } : opts.compressor;
   return {
-    path: p, axes, scale: [...opts.scale], translation: grid.translation, shape: grid.shape, writeShape: [...ws], overlap, blend,
-    nChannels, dtype, fillValue, format, compressor, pyramid, pyramidMethod, root, name,
+    path: p,
+    axes,
+    scale: [...opts.scale],
+    translation: grid.translation,
+    shape: grid.shape,
+    writeShape: [...ws],
+    overlap,
+    blend,
+    nChannels,
+    dtype,
+    fillValue,
+    format,
+    compressor,
+    pyramid,
+    pyramidMethod,
+    root,
+    name,
     bounds: Object.fromEntries(axes.map((a, i) => [a, [lo[i], hi[i]]])),
     http: opts.http,
   };

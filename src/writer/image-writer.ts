@@ -172,9 +172,22 @@ export class ImageWriter {
       http = JSON.parse(JSON.stringify(rest)) as ImageWriterOptions["http"];
     }
     return {
-      path: c.path, scale: [...c.scale], bounds: structuredClone(c.bounds), writeShape: [...c.writeShape], overlap: [...c.overlap], blend: c.blend,
-      ...(c.nChannels !== null && { nChannels: c.nChannels }), dtype: c.dtype, fillValue: c.fillValue, format: c.format,
-      compressor: c.compressor, pyramid: c.pyramid, pyramidMethod: c.pyramidMethod, name: c.name, attach: true, ...(http && { http }),
+      path: c.path,
+      scale: [...c.scale],
+      bounds: structuredClone(c.bounds),
+      writeShape: [...c.writeShape],
+      overlap: [...c.overlap],
+      blend: c.blend,
+      ...(c.nChannels !== null && { nChannels: c.nChannels }),
+      dtype: c.dtype,
+      fillValue: c.fillValue,
+      format: c.format,
+      compressor: c.compressor,
+      pyramid: c.pyramid,
+      pyramidMethod: c.pyramidMethod,
+      name: c.name,
+      attach: true,
+      ...(http && { http }),
     };
   }
 
@@ -277,10 +290,7 @@ export class ImageWriter {
 
   /** The group's metadata documents. */
   private groupDocuments(): Record<string, unknown> {
-    const axes: NgffAxis[] = [
-      ...(this.nChannels === null ? [] : [{ name: "c", type: "channel" }]),
-      ...this.axes.map((name) => ({ name, type: "space", unit: "nanometer" })),
-    ];
+    const axes: NgffAxis[] = [...(this.nChannels === null ? [] : [{ name: "c", type: "channel" }]), ...this.axes.map((name) => ({ name, type: "space", unit: "nanometer" }))];
     const lead = this.nChannels === null ? [] : [1];
     const lead0 = this.nChannels === null ? [] : [0];
     const attrs = multiscalesAttrs({

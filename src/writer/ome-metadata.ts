@@ -57,11 +57,7 @@ export function multiscalesAttrs(input: MultiscalesInput): Record<string, unknow
   const nAxes = input.axes.length;
   const datasets = input.levels.map((l, i) => {
     if (l.scale.length !== nAxes || (l.translation && l.translation.length !== nAxes)) {
-      throw new CellMapError(
-        "INVALID_ARGUMENT",
-        `level ${i} ('${l.path}') scale/translation must have ${nAxes} entries (one per axis)`,
-        where,
-      );
+      throw new CellMapError("INVALID_ARGUMENT", `level ${i} ('${l.path}') scale/translation must have ${nAxes} entries (one per axis)`, where);
     }
     const transforms: NgffTransform[] = [{ type: "scale", scale: [...l.scale] }];
     if (l.translation) transforms.push({ type: "translation", translation: [...l.translation] });

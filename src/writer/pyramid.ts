@@ -138,21 +138,24 @@ export async function writeOmePyramid(dir: WriteTarget, opts: OmePyramidOptions)
   for (const [i, level] of opts.levels.entries()) {
     const p = levels[i].path;
     const shards = opts.chunksPerShard ? level.chunks.map((c, k) => c * opts.chunksPerShard![k]) : undefined;
-    const w = await createZarrArray({ store: node.store, path: childKey(node.path, p), location: `${where}/${p}` }, {
-      zarrFormat: opts.format,
-      shape: level.shape,
-      chunks: level.chunks,
-      dtype: opts.dtype,
-      compressor: opts.codec ?? null,
-      order: opts.order,
-      endian: opts.endian,
-      fillValue: opts.fillValue,
-      dimensionSeparator: opts.dimensionSeparator,
-      attributes: i === 0 ? opts.attrs : undefined,
-      dimensionNames: opts.format === 3 ? axes.map((a) => a.name) : undefined,
-      shards,
-      overwrite: opts.overwrite,
-    });
+    const w = await createZarrArray(
+      { store: node.store, path: childKey(node.path, p), location: `${where}/${p}` },
+      {
+        zarrFormat: opts.format,
+        shape: level.shape,
+        chunks: level.chunks,
+        dtype: opts.dtype,
+        compressor: opts.codec ?? null,
+        order: opts.order,
+        endian: opts.endian,
+        fillValue: opts.fillValue,
+        dimensionSeparator: opts.dimensionSeparator,
+        attributes: i === 0 ? opts.attrs : undefined,
+        dimensionNames: opts.format === 3 ? axes.map((a) => a.name) : undefined,
+        shards,
+        overwrite: opts.overwrite,
+      },
+    );
     const data = typeof level.data === "function" ? fillFromFunction(opts.dtype, level.shape, level.data) : level.data;
     await w.writeAll(data, { skipEmptyChunks: opts.skipEmptyChunks });
   }

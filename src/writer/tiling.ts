@@ -54,7 +54,6 @@ export interface TileBox {
   coreEnd: number[];
 }
 
-
 /** Tiles one axis of `size` voxels with windows of `window` voxels and `halo` voxels of context. */
 export function tileAxis(size: number, window: number, halo = 0, where = "tiling"): AxisTiling {
   if (!Number.isSafeInteger(size) || size < 1) throw invalid(where, `grid size must be a positive integer, got ${size}`);

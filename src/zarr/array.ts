@@ -12,9 +12,7 @@ import { float16AsUint16Store, isFloat16Metadata } from "./float16.js";
 import type { DataType } from "../tensor.js";
 
 /** Numeric dtypes the read path supports. */
-export const SUPPORTED_DTYPES: readonly DataType[] = [
-  "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64",
-];
+export const SUPPORTED_DTYPES: readonly DataType[] = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64"];
 
 /**
  * The part of an opened zarrita array the library uses (zarrita's `Array`; its own type is kept
@@ -128,12 +126,7 @@ async function openArray(location: StoreLocation<Readable>, path: string, id: st
  * Opens the array at `path` inside `location` (a {@link StoreLocation}, e.g. zarrita's
  * `root(store)`), checking that its dtype is one the library can read.
  */
-export async function openZarrArray(
-  location: StoreLocation<Readable>,
-  path: string,
-  id: string,
-  signal?: AbortSignal,
-): Promise<ZarrArray> {
+export async function openZarrArray(location: StoreLocation<Readable>, path: string, id: string, signal?: AbortSignal): Promise<ZarrArray> {
   const { root, array, meta, zarrFormat, dtype } = await openArray(location, path, id, signal);
   if (!SUPPORTED_DTYPES.includes(dtype as DataType)) {
     throw new CellMapError("UNSUPPORTED", `unsupported dtype "${dtype}" (expected one of ${SUPPORTED_DTYPES.join(", ")})`, id);
@@ -159,12 +152,7 @@ export async function openZarrArray(
  *
  * @throws CellMapError as {@link openZarrArray} for a missing array or invalid metadata
  */
-export async function describeZarrArray(
-  location: StoreLocation<Readable>,
-  path: string,
-  id: string,
-  signal?: AbortSignal,
-): Promise<ZarrArrayDescription> {
+export async function describeZarrArray(location: StoreLocation<Readable>, path: string, id: string, signal?: AbortSignal): Promise<ZarrArrayDescription> {
   const { array, meta, zarrFormat, dtype } = await openArray(location, path, id, signal);
   const problems: string[] = [];
   if (!SUPPORTED_DTYPES.includes(dtype as DataType)) problems.push(`unsupported dtype "${dtype}": the array cannot be read`);
@@ -238,12 +226,7 @@ function readCodecNames(meta: Record<string, unknown> | undefined, format: 2 | 3
 }
 
 /** Builds the chunk-key function (v2 separator, v3 chunk_key_encoding; sharded: the shard's key). */
-function chunkKeyFunction(
-  meta: Record<string, unknown> | undefined,
-  path: string,
-  format: 2 | 3,
-  inner: number[],
-): (coords: number[]) => string {
+function chunkKeyFunction(meta: Record<string, unknown> | undefined, path: string, format: 2 | 3, inner: number[]): (coords: number[]) => string {
   const prefix = path.replace(/^\/+|\/+$/g, "");
   const join = (key: string) => (prefix ? `${prefix}/${key}` : key);
   try {

@@ -14,7 +14,6 @@ import { chunkCache, type DecodedChunk, type NumericArray } from "./cache.js";
 import { asFloat16Bits } from "./float16.js";
 import { type ChunkLease, type ChunkStore, LocalChunkStore } from "./chunk-store.js";
 
-
 /** Converts zarrita's chunk data into a number-indexable typed array. */
 function widen(data: unknown, where: string): NumericArray {
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
@@ -154,14 +153,7 @@ export type RegionTarget = Float32Array | Float64Array | NumericArray;
  * float64 `out` receives the values widened; any other typed array must be the chunks' own
  * element type and receives them as stored.
  */
-export async function readRegionInto(
-  za: ZarrArray,
-  lo: readonly number[],
-  hi: readonly number[],
-  out: RegionTarget,
-  store: ChunkStore,
-  signal?: AbortSignal,
-): Promise<void> {
+export async function readRegionInto(za: ZarrArray, lo: readonly number[], hi: readonly number[], out: RegionTarget, store: ChunkStore, signal?: AbortSignal): Promise<void> {
   const shape = checkRegion(za, lo, hi);
   const size = sizeOf(shape);
   if (out.length !== size) throw new CellMapError("INVALID_ARGUMENT", `region needs ${size} values, the target holds ${out.length}`, za.id);
@@ -266,7 +258,18 @@ function copyChunk(
     const [d0, d1, d2] = dims;
     if (d2 < 0 || ost(d2) === 1) {
       const target = { data: out, offset: oBase, d0: ost(d0), d1: ost(d1) };
-      if (widening) gatherBox(src, sBase, sst(d0), sst(d1), d2 < 0 ? 1 : sst(d2), target as { data: Float32Array | Float64Array; offset: number; d0: number; d1: number }, ext(d0), ext(d1), ext(d2));
+      if (widening)
+        gatherBox(
+          src,
+          sBase,
+          sst(d0),
+          sst(d1),
+          d2 < 0 ? 1 : sst(d2),
+          target as { data: Float32Array | Float64Array; offset: number; d0: number; d1: number },
+          ext(d0),
+          ext(d1),
+          ext(d2),
+        );
       else copyBoxSame(src, sBase, sst(d0), sst(d1), d2 < 0 ? 1 : sst(d2), target, ext(d0), ext(d1), ext(d2));
       return;
     }

@@ -87,10 +87,7 @@ export function bloscRoles(f: Uint8Array, inner: "lz4" | "zstd" | "zlib"): Role[
       const csize = i32(f, pos);
       pos += 4;
       const data = f.subarray(pos, pos + csize);
-      const sub: Role[] =
-        csize === neblock || inner === "lz4" ? new Array<Role>(csize).fill("free")
-        : inner === "zstd" ? zstdRoles(data)
-        : zlibRoles(csize);
+      const sub: Role[] = csize === neblock || inner === "lz4" ? new Array<Role>(csize).fill("free") : inner === "zstd" ? zstdRoles(data) : zlibRoles(csize);
       for (let i = 0; i < csize; i++) r[pos + i] = sub[i];
       pos += csize;
     }

@@ -96,27 +96,24 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
   const forward = (req: http.IncomingMessage, res: http.ServerResponse, truncate: boolean) => {
     const headers: http.OutgoingHttpHeaders = {};
     if (req.headers.range) headers.range = req.headers.range;
-    const upReq = http.request(
-      { host: up.hostname, port: up.port, path: req.url, method: req.method, headers, agent },
-      (upRes) => {
-        const h = { ...upRes.headers };
-        delete h.connection;
-        delete h["keep-alive"];
-        if (!truncate) {
-          res.writeHead(upRes.statusCode ?? 502, h);
-          upRes.pipe(res);
-          return;
-        }
-        const chunks: Buffer[] = [];
-        upRes.on("data", (c: Buffer) => chunks.push(c));
-        upRes.on("end", () => {
-          const body = Buffer.concat(chunks);
-          res.writeHead(upRes.statusCode ?? 502, h);
-          // Send half the body, then cut the connection mid-body.
-          res.write(body.subarray(0, Math.floor(body.length / 2)), () => req.socket.destroy());
-        });
-      },
-    );
+    const upReq = http.request({ host: up.hostname, port: up.port, path: req.url, method: req.method, headers, agent }, (upRes) => {
+      const h = { ...upRes.headers };
+      delete h.connection;
+      delete h["keep-alive"];
+      if (!truncate) {
+        res.writeHead(upRes.statusCode ?? 502, h);
+        upRes.pipe(res);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      upRes.on("data", (c: Buffer) => chunks.push(c));
+      upRes.on("end", () => {
+        const body = Buffer.concat(chunks);
+        res.writeHead(upRes.statusCode ?? 502, h);
+        // Send half the body, then cut the connection mid-body.
+        res.write(body.subarray(0, Math.floor(body.length / 2)), () => req.socket.destroy());
+      });
+    });
     upReq.on("error", () => res.destroy());
     res.on("close", () => upReq.destroy());
     upReq.end();

@@ -61,14 +61,16 @@ export function findNginx(): string | null {
   if (env) return fs.existsSync(env) ? env : null;
   const p = onPath("nginx");
   if (p) return p;
-  return SBIN.find((b) => {
-    try {
-      fs.accessSync(b, fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  }) ?? null;
+  return (
+    SBIN.find((b) => {
+      try {
+        fs.accessSync(b, fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }) ?? null
+  );
 }
 
 /**
@@ -145,7 +147,10 @@ export async function startNginx(root: string, opts: StartNginxOptions = {}): Pr
       .replaceAll("{{PREFIX}}", prefix)
       .replaceAll("{{ROOT}}", path.resolve(root))
       .replaceAll("{{PORT}}", String(port))
-      .replace("access_log {{ACCESS_LOG}};", opts.accessLog ? `log_format ranges '$request $status $http_range $body_bytes_sent';\n  access_log ${accessLog} ranges;` : "access_log off;");
+      .replace(
+        "access_log {{ACCESS_LOG}};",
+        opts.accessLog ? `log_format ranges '$request $status $http_range $body_bytes_sent';\n  access_log ${accessLog} ranges;` : "access_log off;",
+      );
     const confPath = path.join(prefix, "nginx.conf");
     fs.writeFileSync(confPath, conf);
     const args = ["-p", prefix, "-c", confPath, ...(withE ? ["-e", path.join(prefix, "error.log")] : [])];

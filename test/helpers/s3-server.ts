@@ -64,8 +64,7 @@ export interface S3TestServer {
 
 /** sha256 / HMAC-SHA256 for the smithy signer, over node's crypto. */
 type SourceData = string | ArrayBuffer | ArrayBufferView;
-const bytesOf = (d: SourceData): BinaryLike =>
-  typeof d === "string" ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+const bytesOf = (d: SourceData): BinaryLike => (typeof d === "string" ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
 
 class NodeSha256 {
   private readonly h;
@@ -150,11 +149,21 @@ export async function startS3(buckets: string[], opts: S3GatewayOptions = {}): P
       };
       if (req.headers.authorization) {
         const v = await verify(req, keys);
-        if (v.error) return deny(v.error, v.error === "InvalidAccessKeyId" ? "The AWS Access Key Id you provided does not exist in our records." : "The request signature we calculated does not match the signature you provided.");
+        if (v.error)
+          return deny(
+            v.error,
+            v.error === "InvalidAccessKeyId"
+              ? "The AWS Access Key Id you provided does not exist in our records."
+              : "The request signature we calculated does not match the signature you provided.",
+          );
         rec.signedBy = v.accessKeyId;
         rec.region = v.region;
         if (conf.region && v.region !== conf.region) {
-          return deny("AuthorizationHeaderMalformed", `The authorization header is malformed; the region &apos;${v.region}&apos; is wrong; expecting &apos;${conf.region}&apos;`, 400);
+          return deny(
+            "AuthorizationHeaderMalformed",
+            `The authorization header is malformed; the region &apos;${v.region}&apos; is wrong; expecting &apos;${conf.region}&apos;`,
+            400,
+          );
         }
         const token = req.headers["x-amz-security-token"];
         if (typeof token === "string") rec.token = token;

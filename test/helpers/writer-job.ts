@@ -37,7 +37,10 @@ export async function runJob(dir: string, opts: { resume?: boolean; onTile?: (id
       for (let y = 0; y < P1; y++) {
         for (let x = 0; x < P2; x++) {
           const idx = [z, y, x];
-          buf[i++] = jobValue(id, idx.map((v, a) => w.translation[a] + (t.windowStart[a] + v) * w.scale[a]));
+          buf[i++] = jobValue(
+            id,
+            idx.map((v, a) => w.translation[a] + (t.windowStart[a] + v) * w.scale[a]),
+          );
         }
       }
     }

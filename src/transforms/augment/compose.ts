@@ -52,7 +52,11 @@ export class PerClass implements ValueTransform {
     if (classes) {
       const unknown = Object.keys(transforms).filter((k) => !classes.includes(k));
       if (unknown.length) {
-        throw new CellMapError("INVALID_ARGUMENT", `PerClass has transforms for unknown class(es) ${unknown.map((k) => JSON.stringify(k)).join(", ")} (classes: ${classes.join(", ")})`, "PerClass.transforms");
+        throw new CellMapError(
+          "INVALID_ARGUMENT",
+          `PerClass has transforms for unknown class(es) ${unknown.map((k) => JSON.stringify(k)).join(", ")} (classes: ${classes.join(", ")})`,
+          "PerClass.transforms",
+        );
       }
     }
     this.transforms = { ...transforms };
@@ -82,7 +86,11 @@ export class PerClass implements ValueTransform {
       const view: Tensor = { data: t.data.subarray(c * per, (c + 1) * per), shape: t.shape.slice(1), sourceDtype: t.sourceDtype };
       const out = tr.apply(view, rng);
       if (out.data.length !== per) {
-        throw new CellMapError("INVALID_ARGUMENT", `PerClass transform for ${JSON.stringify(name)} changed the channel size (${per} -> ${out.data.length})`, `PerClass.transforms.${name}`);
+        throw new CellMapError(
+          "INVALID_ARGUMENT",
+          `PerClass transform for ${JSON.stringify(name)} changed the channel size (${per} -> ${out.data.length})`,
+          `PerClass.transforms.${name}`,
+        );
       }
       if (out.data !== view.data) t.data.set(out.data, c * per);
     });

@@ -5,10 +5,7 @@ import { dtypeMax, type Tensor } from "../../tensor.js";
 import { isIntegerDtype, type TransformSpec, type ValueTransform } from "../types.js";
 import { parseOrThrow } from "../validate.js";
 
-const range = (lo: number) =>
-  z
-    .tuple([z.number().min(lo), z.number().min(lo)])
-    .refine(([a, b]) => a <= b, "expected [min, max] with min <= max");
+const range = (lo: number) => z.tuple([z.number().min(lo), z.number().min(lo)]).refine(([a, b]) => a <= b, "expected [min, max] with min <= max");
 
 const contrastSchema = z.strictObject({ range: range(0).default([0.5, 1.5]), clip: z.boolean().default(true) });
 

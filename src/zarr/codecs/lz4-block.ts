@@ -35,14 +35,7 @@ function corrupt(what: string): never {
  * @throws CellMapError `CORRUPT_CHUNK` on truncated input, an output overrun or a match
  *   offset pointing before `dstStart`.
  */
-export function decodeLz4Block(
-  src: Uint8Array,
-  dst: Uint8Array,
-  srcStart = 0,
-  srcEnd = src.length,
-  dstStart = 0,
-  dstEnd = dst.length,
-): number {
+export function decodeLz4Block(src: Uint8Array, dst: Uint8Array, srcStart = 0, srcEnd = src.length, dstStart = 0, dstEnd = dst.length): number {
   if (dstEnd - dstStart >= WASM_MIN_BYTES && useWasm) return decodeLz4BlockWasm(src, dst, srcStart, srcEnd, dstStart, dstEnd);
   return decodeLz4BlockTs(src, dst, srcStart, srcEnd, dstStart, dstEnd);
 }
@@ -106,14 +99,7 @@ export function decodeLz4BlockWasm(src: Uint8Array, dst: Uint8Array, srcStart = 
 }
 
 /** {@link decodeLz4Block} with the TypeScript decoder. */
-export function decodeLz4BlockTs(
-  src: Uint8Array,
-  dst: Uint8Array,
-  srcStart = 0,
-  srcEnd = src.length,
-  dstStart = 0,
-  dstEnd = dst.length,
-): number {
+export function decodeLz4BlockTs(src: Uint8Array, dst: Uint8Array, srcStart = 0, srcEnd = src.length, dstStart = 0, dstEnd = dst.length): number {
   checkRanges(src, dst, srcStart, srcEnd, dstStart, dstEnd);
   let s = srcStart;
   let d = dstStart;

@@ -6,16 +6,7 @@
 
 import { CellMapError } from "../../errors.js";
 import { decodeLz4Block } from "./lz4-block.js";
-import {
-  allocUninit,
-  type BytesToBytesCodec,
-  type ChunkMeta,
-  type CodecEntry,
-  corruptChunk,
-  expectedDecodedSize,
-  loadWasmLz4,
-  type NumcodecsCodec,
-} from "./shared.js";
+import { allocUninit, type BytesToBytesCodec, type ChunkMeta, type CodecEntry, corruptChunk, expectedDecodedSize, loadWasmLz4, type NumcodecsCodec } from "./shared.js";
 
 // An LZ4 sequence can expand at most ~255x, so a larger size prefix is a corrupt header
 // (checked before allocating the output).

@@ -76,16 +76,7 @@ export function ownedBytes(buf: Uint8Array): Uint8Array {
 
 // Codecs that may precede ours without changing the byte count of `shape × itemsize`
 // (the dtype in `meta` is already the encoded one, see zarrita's getEncodedMeta).
-const SIZE_PRESERVING = new Set([
-  "transpose",
-  "bytes",
-  "bitround",
-  "cast_value",
-  "scale_offset",
-  "numcodecs.delta",
-  "numcodecs.bitround",
-  "numcodecs.shuffle",
-]);
+const SIZE_PRESERVING = new Set(["transpose", "bytes", "bitround", "cast_value", "scale_offset", "numcodecs.delta", "numcodecs.bitround", "numcodecs.shuffle"]);
 
 /** Bytes per element of a zarrita data type name, or undefined (strings, unknown names). */
 export function itemSize(dataType: string): number | undefined {

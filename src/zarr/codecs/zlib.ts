@@ -6,15 +6,7 @@
 
 import { deflateSync, gunzipSync, gzipSync, inflateSync, type ZlibOptions } from "node:zlib";
 import { CellMapError } from "../../errors.js";
-import {
-  asCorrupt,
-  type BytesToBytesCodec,
-  type ChunkMeta,
-  type CodecEntry,
-  corruptChunk,
-  expectedDecodedSize,
-  ownedBytes,
-} from "./shared.js";
+import { asCorrupt, type BytesToBytesCodec, type ChunkMeta, type CodecEntry, corruptChunk, expectedDecodedSize, ownedBytes } from "./shared.js";
 
 /** Which container: `gzip` (RFC 1952) or `zlib` (RFC 1950). */
 export type DeflateFormat = "gzip" | "zlib";

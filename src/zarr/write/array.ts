@@ -149,12 +149,7 @@ export function zarrArrayWriter(target: WriteTarget, spec: ZarrArraySpec, opts: 
 }
 
 /** Creates the array and writes all of `data` (C order, full shape) into it. */
-export async function writeArray(
-  target: WriteTarget,
-  spec: ZarrArraySpec,
-  data: ArrayData,
-  opts: WriteOptions & TargetOptions = {},
-): Promise<ZarrArrayWriter> {
+export async function writeArray(target: WriteTarget, spec: ZarrArraySpec, data: ArrayData, opts: WriteOptions & TargetOptions = {}): Promise<ZarrArrayWriter> {
   const w = await createZarrArray(target, spec, opts);
   await w.writeAll(data, opts);
   return w;
@@ -204,8 +199,7 @@ function makeWriter(r: NodeLocation, spec: NormalizedArraySpec): ZarrArrayWriter
   const storeKey = (coords: number[]): AbsolutePath => childKey(r.path, key(coords));
 
   /** Stores `bytes` at the chunk/shard key, or removes the object when `bytes` is null (all fill). */
-  const put = (coords: number[], bytes: Uint8Array | null): Promise<void> =>
-    bytes === null ? r.store.delete(storeKey(coords)) : r.store.set(storeKey(coords), bytes);
+  const put = (coords: number[], bytes: Uint8Array | null): Promise<void> => (bytes === null ? r.store.delete(storeKey(coords)) : r.store.set(storeKey(coords), bytes));
 
   const writeChunk = async (coords: number[], data: ArrayData): Promise<void> => {
     if (spec.shards) throw invalid("writeChunk on a sharded array; use writeShard or writeRegion", where);
@@ -247,7 +241,15 @@ function makeWriter(r: NodeLocation, spec: NormalizedArraySpec): ZarrArrayWriter
         const origin = coords.map((c, i) => c * unitShape[i]);
         const size = origin.map((o, i) => Math.min(unitShape[i], spec.shape[i] - o));
         if (size.some((s, i) => s < unitShape[i])) fillArray(unit, fill);
-        copyBox(data, regionShape, origin.map((o, i) => o - start[i]), unit, unitShape, zero, size);
+        copyBox(
+          data,
+          regionShape,
+          origin.map((o, i) => o - start[i]),
+          unit,
+          unitShape,
+          zero,
+          size,
+        );
         // Encoding is CPU-bound and sequential; writes overlap in a window.
         let bytes: Uint8Array | null;
         if (spec.shards) bytes = await encodeShard(spec, enc, coords, unit, opts);

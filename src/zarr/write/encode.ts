@@ -105,7 +105,11 @@ export async function chunkEncoder(spec: NormalizedArraySpec, where: string, opt
     encode(data: ArrayData): Promise<Uint8Array> {
       if (!(data instanceof ctor) || data.length !== length) {
         return Promise.reject(
-          new CellMapError("INVALID_ARGUMENT", `chunk data must be a ${ctor.name} of ${length} values for dtype ${spec.dtype}, got a ${data?.constructor?.name} of ${data?.length}`, where),
+          new CellMapError(
+            "INVALID_ARGUMENT",
+            `chunk data must be a ${ctor.name} of ${length} values for dtype ${spec.dtype}, got a ${data?.constructor?.name} of ${data?.length}`,
+            where,
+          ),
         );
       }
       if (pipeline) return direct(data);

@@ -5,15 +5,10 @@
 export {
   allocArray,
   DATA_TYPES,
-  
-  
   normalizeArraySpec,
-  
   type ArrayData,
   type CompressorSpec,
   type FillValue,
-  
-  
   type WritableDataType as DataType,
   type ZarrArraySpec,
 } from "./spec.js";
@@ -26,10 +21,7 @@ export {
   putJson,
   writeArray,
   zarrArrayWriter,
-  
-  
   type TargetOptions,
-  
   type WriteTarget,
   type ZarrArrayWriter,
 } from "./array.js";

@@ -15,11 +15,7 @@ function shuffleCode(name: string, shuffle: unknown): number {
   if (shuffle === "noshuffle") return 0;
   if (shuffle === "shuffle") return 1;
   if (shuffle === "bitshuffle") return 2;
-  throw new CellMapError(
-    "INVALID_METADATA",
-    `${name}: shuffle must be 0/1/2/-1 or "noshuffle"/"shuffle"/"bitshuffle", got ${JSON.stringify(shuffle)}`,
-    `codecs.${name}.shuffle`,
-  );
+  throw new CellMapError("INVALID_METADATA", `${name}: shuffle must be 0/1/2/-1 or "noshuffle"/"shuffle"/"bitshuffle", got ${JSON.stringify(shuffle)}`, `codecs.${name}.shuffle`);
 }
 
 /** Settings handed to numcodecs' WASM blosc when encoding. */

@@ -184,7 +184,9 @@ export async function decodeBlosc(src: Uint8Array, expectedSize?: number, into?:
     const target = filter ? tmp : out;
     let t = filter ? 0 : outPos;
     for (let i = 3 * firstSplit[j]; i < 3 * firstSplit[j + 1]; i += 3) {
-      const pos = splits[i], csize = splits[i + 1], neblock = splits[i + 2];
+      const pos = splits[i],
+        csize = splits[i + 1],
+        neblock = splits[i + 2];
       if (csize === neblock) {
         target.set(src.subarray(pos, pos + csize), t); // stored raw
       } else {

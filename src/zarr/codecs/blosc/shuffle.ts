@@ -14,14 +14,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 export function unshuffle(src: Uint8Array, s: number, dst: Uint8Array, d: number, typesize: number, size: number): void {
   const n = Math.floor(size / typesize);
   let from = 0;
-  if (
-    LITTLE_ENDIAN &&
-    (typesize === 2 || (typesize & 3) === 0) &&
-    n >= 4 &&
-    ((src.byteOffset + s) & 3) === 0 &&
-    ((dst.byteOffset + d) & 3) === 0 &&
-    (n & 3) === 0
-  ) {
+  if (LITTLE_ENDIAN && (typesize === 2 || (typesize & 3) === 0) && n >= 4 && ((src.byteOffset + s) & 3) === 0 && ((dst.byteOffset + d) & 3) === 0 && (n & 3) === 0) {
     unshuffleWords(src, s, dst, d, typesize, n);
     from = n;
   }
@@ -46,7 +39,8 @@ function unshuffleWords(src: Uint8Array, s: number, dst: Uint8Array, d: number, 
   const out = new Int32Array(dst.buffer, dst.byteOffset + d, typesize * nw);
   if (typesize === 2) {
     for (let c = 0; c < nw; c++) {
-      const a = rows[c], b = rows[nw + c];
+      const a = rows[c],
+        b = rows[nw + c];
       // elements 4c..4c+3: [a0 b0 a1 b1] [a2 b2 a3 b3]
       out[2 * c] = (a & 0xff) | ((b & 0xff) << 8) | ((a & 0xff00) << 8) | ((b & 0xff00) << 16);
       out[2 * c + 1] = ((a >>> 16) & 0xff) | ((b >>> 8) & 0xff00) | ((a >>> 8) & 0xff0000) | (b & 0xff000000);
@@ -57,12 +51,23 @@ function unshuffleWords(src: Uint8Array, s: number, dst: Uint8Array, d: number, 
   for (let g = 0; g < wpe; g++) {
     const r = 4 * g * nw; // rows 4g..4g+3 hold bytes 4g..4g+3 of every element
     for (let c = 0; c < nw; c++) {
-      let w0 = rows[r + c], w1 = rows[r + nw + c], w2 = rows[r + 2 * nw + c], w3 = rows[r + 3 * nw + c];
+      let w0 = rows[r + c],
+        w1 = rows[r + nw + c],
+        w2 = rows[r + 2 * nw + c],
+        w3 = rows[r + 3 * nw + c];
       // 4x4 byte transpose: afterwards w_q holds bytes 4g..4g+3 of element 4c+q.
-      let t = ((w0 >>> 8) ^ w1) & 0x00ff00ff; w1 ^= t; w0 ^= t << 8;
-      t = ((w2 >>> 8) ^ w3) & 0x00ff00ff; w3 ^= t; w2 ^= t << 8;
-      t = ((w0 >>> 16) ^ w2) & 0x0000ffff; w2 ^= t; w0 ^= t << 16;
-      t = ((w1 >>> 16) ^ w3) & 0x0000ffff; w3 ^= t; w1 ^= t << 16;
+      let t = ((w0 >>> 8) ^ w1) & 0x00ff00ff;
+      w1 ^= t;
+      w0 ^= t << 8;
+      t = ((w2 >>> 8) ^ w3) & 0x00ff00ff;
+      w3 ^= t;
+      w2 ^= t << 8;
+      t = ((w0 >>> 16) ^ w2) & 0x0000ffff;
+      w2 ^= t;
+      w0 ^= t << 16;
+      t = ((w1 >>> 16) ^ w3) & 0x0000ffff;
+      w3 ^= t;
+      w1 ^= t << 16;
       const o = 4 * c * wpe + g;
       out[o] = w0;
       out[o + wpe] = w1;
@@ -99,7 +104,13 @@ export function bitunshuffle(src: Uint8Array, s: number, dst: Uint8Array, d: num
 
 /** Byte-at-a-time bit-unshuffle of row bytes `b >= from` (any alignment). */
 function bitunshuffleBytes(src: Uint8Array, s: number, dst: Uint8Array, d: number, typesize: number, rowLen: number, from: number): void {
-  const r1 = rowLen, r2 = 2 * rowLen, r3 = 3 * rowLen, r4 = 4 * rowLen, r5 = 5 * rowLen, r6 = 6 * rowLen, r7 = 7 * rowLen;
+  const r1 = rowLen,
+    r2 = 2 * rowLen,
+    r3 = 3 * rowLen,
+    r4 = 4 * rowLen,
+    r5 = 5 * rowLen,
+    r6 = 6 * rowLen,
+    r7 = 7 * rowLen;
   const step = typesize;
   for (let j = 0; j < typesize; j++) {
     const base = s + j * 8 * rowLen;
@@ -148,37 +159,87 @@ function bitunshuffleWords(src: Uint8Array, s: number, dst: Uint8Array, d: numbe
     const base = j * 8 * rw;
     for (let c = 0; c < rw; c++) {
       const p = base + c;
-      let w0 = words[p], w1 = words[p + rw], w2 = words[p + 2 * rw], w3 = words[p + 3 * rw];
-      let w4 = words[p + 4 * rw], w5 = words[p + 5 * rw], w6 = words[p + 6 * rw], w7 = words[p + 7 * rw];
+      let w0 = words[p],
+        w1 = words[p + rw],
+        w2 = words[p + 2 * rw],
+        w3 = words[p + 3 * rw];
+      let w4 = words[p + 4 * rw],
+        w5 = words[p + 5 * rw],
+        w6 = words[p + 6 * rw],
+        w7 = words[p + 7 * rw];
       // Transpose each byte lane's 8x8 bit matrix (row = bit plane, column = element).
-      let t = ((w0 >>> 4) ^ w4) & 0x0f0f0f0f; w4 ^= t; w0 ^= t << 4;
-      t = ((w1 >>> 4) ^ w5) & 0x0f0f0f0f; w5 ^= t; w1 ^= t << 4;
-      t = ((w2 >>> 4) ^ w6) & 0x0f0f0f0f; w6 ^= t; w2 ^= t << 4;
-      t = ((w3 >>> 4) ^ w7) & 0x0f0f0f0f; w7 ^= t; w3 ^= t << 4;
-      t = ((w0 >>> 2) ^ w2) & 0x33333333; w2 ^= t; w0 ^= t << 2;
-      t = ((w1 >>> 2) ^ w3) & 0x33333333; w3 ^= t; w1 ^= t << 2;
-      t = ((w4 >>> 2) ^ w6) & 0x33333333; w6 ^= t; w4 ^= t << 2;
-      t = ((w5 >>> 2) ^ w7) & 0x33333333; w7 ^= t; w5 ^= t << 2;
-      t = ((w0 >>> 1) ^ w1) & 0x55555555; w1 ^= t; w0 ^= t << 1;
-      t = ((w2 >>> 1) ^ w3) & 0x55555555; w3 ^= t; w2 ^= t << 1;
-      t = ((w4 >>> 1) ^ w5) & 0x55555555; w5 ^= t; w4 ^= t << 1;
-      t = ((w6 >>> 1) ^ w7) & 0x55555555; w7 ^= t; w6 ^= t << 1;
+      let t = ((w0 >>> 4) ^ w4) & 0x0f0f0f0f;
+      w4 ^= t;
+      w0 ^= t << 4;
+      t = ((w1 >>> 4) ^ w5) & 0x0f0f0f0f;
+      w5 ^= t;
+      w1 ^= t << 4;
+      t = ((w2 >>> 4) ^ w6) & 0x0f0f0f0f;
+      w6 ^= t;
+      w2 ^= t << 4;
+      t = ((w3 >>> 4) ^ w7) & 0x0f0f0f0f;
+      w7 ^= t;
+      w3 ^= t << 4;
+      t = ((w0 >>> 2) ^ w2) & 0x33333333;
+      w2 ^= t;
+      w0 ^= t << 2;
+      t = ((w1 >>> 2) ^ w3) & 0x33333333;
+      w3 ^= t;
+      w1 ^= t << 2;
+      t = ((w4 >>> 2) ^ w6) & 0x33333333;
+      w6 ^= t;
+      w4 ^= t << 2;
+      t = ((w5 >>> 2) ^ w7) & 0x33333333;
+      w7 ^= t;
+      w5 ^= t << 2;
+      t = ((w0 >>> 1) ^ w1) & 0x55555555;
+      w1 ^= t;
+      w0 ^= t << 1;
+      t = ((w2 >>> 1) ^ w3) & 0x55555555;
+      w3 ^= t;
+      w2 ^= t << 1;
+      t = ((w4 >>> 1) ^ w5) & 0x55555555;
+      w5 ^= t;
+      w4 ^= t << 1;
+      t = ((w6 >>> 1) ^ w7) & 0x55555555;
+      w7 ^= t;
+      w6 ^= t << 1;
       // Now byte q of w_i is byte j of element 8(4c+q)+i.
       if (out) {
         // typesize 1: regroup bytes so each output word holds 4 consecutive elements.
-        t = ((w0 >>> 8) ^ w1) & 0x00ff00ff; w1 ^= t; w0 ^= t << 8;
-        t = ((w2 >>> 8) ^ w3) & 0x00ff00ff; w3 ^= t; w2 ^= t << 8;
-        t = ((w4 >>> 8) ^ w5) & 0x00ff00ff; w5 ^= t; w4 ^= t << 8;
-        t = ((w6 >>> 8) ^ w7) & 0x00ff00ff; w7 ^= t; w6 ^= t << 8;
-        t = ((w0 >>> 16) ^ w2) & 0x0000ffff; w2 ^= t; w0 ^= t << 16;
-        t = ((w1 >>> 16) ^ w3) & 0x0000ffff; w3 ^= t; w1 ^= t << 16;
-        t = ((w4 >>> 16) ^ w6) & 0x0000ffff; w6 ^= t; w4 ^= t << 16;
-        t = ((w5 >>> 16) ^ w7) & 0x0000ffff; w7 ^= t; w5 ^= t << 16;
+        t = ((w0 >>> 8) ^ w1) & 0x00ff00ff;
+        w1 ^= t;
+        w0 ^= t << 8;
+        t = ((w2 >>> 8) ^ w3) & 0x00ff00ff;
+        w3 ^= t;
+        w2 ^= t << 8;
+        t = ((w4 >>> 8) ^ w5) & 0x00ff00ff;
+        w5 ^= t;
+        w4 ^= t << 8;
+        t = ((w6 >>> 8) ^ w7) & 0x00ff00ff;
+        w7 ^= t;
+        w6 ^= t << 8;
+        t = ((w0 >>> 16) ^ w2) & 0x0000ffff;
+        w2 ^= t;
+        w0 ^= t << 16;
+        t = ((w1 >>> 16) ^ w3) & 0x0000ffff;
+        w3 ^= t;
+        w1 ^= t << 16;
+        t = ((w4 >>> 16) ^ w6) & 0x0000ffff;
+        w6 ^= t;
+        w4 ^= t << 16;
+        t = ((w5 >>> 16) ^ w7) & 0x0000ffff;
+        w7 ^= t;
+        w5 ^= t << 16;
         const o = c * 8;
-        out[o] = w0; out[o + 1] = w4;
-        out[o + 2] = w1; out[o + 3] = w5;
-        out[o + 4] = w2; out[o + 5] = w6;
-        out[o + 6] = w3; out[o + 7] = w7;
+        out[o] = w0;
+        out[o + 1] = w4;
+        out[o + 2] = w1;
+        out[o + 3] = w5;
+        out[o + 4] = w2;
+        out[o + 5] = w6;
+        out[o + 6] = w3;
+        out[o + 7] = w7;
       } else {
         const step = typesize;
         for (let q = 0, sh = 0; q < 4; q++, sh += 8) {
