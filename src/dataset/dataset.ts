@@ -6,7 +6,7 @@
  * - Index grid: starts at the sampling box's low corner, steps by the largest requested voxel
  *   size per axis, includes both ends (`floor((hi-lo)/step + 1e-9) + 1` centres per axis); a
  *   crop exactly the patch size gives one sample. C order over z, y, x. Out-of-range indices
- *   throw `OUT_OF_RANGE` (Python wrapped or clamped, P26).
+ *   throw `OUT_OF_RANGE` (the Python library wrapped or clamped them).
  * - 2-D: a 2-entry patch shape `[y, x]` trains on z-slices only (one dataset, one slicing
  *   direction; Python built three datasets, one per axis). The slice is read from 3-D data as a
  *   `[1, y, x]` patch (2-D data works too). With a 2-entry scale the level is chosen by y/x alone
@@ -15,7 +15,7 @@
  *   same level). Samples are `[1, y, x]` / `[nClasses, y, x]` and the
  *   spatial augmentation acts in the y-x plane (rotation about z only). Explicit 3-entry shapes
  *   such as `[1, 128, 128]` keep their singleton axis (`[1, 1, 128, 128]`), unlike Python.
- * - Unannotated classes: `EmptyImage` filled with `emptyValue` (Python crashed, P1); classes with
+ * - Unannotated classes: `EmptyImage` filled with `emptyValue` (the Python library crashed on them); classes with
  *   a `classRelationDict` entry become 0 wherever an annotated related class is > 0 (after its
  *   value transform), `emptyValue` elsewhere, whatever the class order.
  * - Randomness: spatial draw from `sampleRng(seed, epoch, idx, RngStream.spatial)`; raw value
