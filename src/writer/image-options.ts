@@ -16,8 +16,8 @@ import { BLEND_MODES, type BlendMode } from "./blend.js";
 import type { DownsampleMethod } from "./downsample.js";
 import { gridFromBounds } from "./tiling.js";
 
-/** Output element types. */
-export type OutputDType = "float32" | "float64" | "uint8" | "int8" | "uint16" | "int16" | "uint32" | "int32";
+/** Element types the writers store (the patches a loader reads have `OutputDtype`). */
+export type StoredDtype = "float32" | "float64" | "uint8" | "int8" | "uint16" | "int16" | "uint32" | "int32";
 
 /** Value range of the integer output dtypes. */
 const INT_RANGE: Readonly<Record<string, readonly [number, number]>> = {
@@ -28,7 +28,7 @@ const INT_RANGE: Readonly<Record<string, readonly [number, number]>> = {
   uint32: [0, 4294967295],
   int32: [-2147483648, 2147483647],
 };
-const OUTPUT_DTYPES: readonly OutputDType[] = ["float32", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32"];
+const STORED_DTYPES: readonly StoredDtype[] = ["float32", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32"];
 
 /** World bounds in nm per spatial axis, `[lo, hi]`: `{ z, y, x }` (3-D) or `{ y, x }` (2-D). */
 export type Bounds = Partial<Record<"z" | "y" | "x", readonly [number, number] | number[]>>;
@@ -38,7 +38,7 @@ export const storageShape = {
   /** How overlapping windows are combined (default `crop`). Ignored without overlap. */
   blend: checkedByLayer<BlendMode>().optional(),
   /** Stored dtype (default float32); integers are rounded and clipped. */
-  dtype: checkedByLayer<OutputDType>().optional(),
+  dtype: checkedByLayer<StoredDtype>().optional(),
   /** Zarr fill value (default 0). */
   fillValue: finiteNumber.optional(),
   /** 2: Zarr v2 + NGFF 0.4 (default); 3: Zarr v3 + NGFF 0.5. */
@@ -113,7 +113,7 @@ export interface Config {
   overlap: number[];
   blend: BlendMode;
   nChannels: number | null;
-  dtype: OutputDType;
+  dtype: StoredDtype;
   fillValue: number;
   format: 2 | 3;
   compressor: CompressorSpec | null;
@@ -170,7 +170,7 @@ export function configure(opts: ImageWriterOptions): Config {
   const nChannels = opts.nChannels ?? null;
   if (nChannels !== null && (!Number.isSafeInteger(nChannels) || nChannels < 1)) throw invalid(`${where}: nChannels`, `nChannels must be a positive integer, got ${nChannels}`);
   const dtype = opts.dtype ?? "float32";
-  if (!OUTPUT_DTYPES.includes(dtype)) throw new CellMapError("UNSUPPORTED", `dtype must be one of ${OUTPUT_DTYPES.join(", ")}, got ${JSON.stringify(dtype)}`, `${where}: dtype`);
+  if (!STORED_DTYPES.includes(dtype)) throw new CellMapError("UNSUPPORTED", `dtype must be one of ${STORED_DTYPES.join(", ")}, got ${JSON.stringify(dtype)}`, `${where}: dtype`);
   const fillValue = opts.fillValue ?? 0;
   if (typeof fillValue !== "number" || (INT_RANGE[dtype] && !(Number.isInteger(fillValue) && fillValue >= INT_RANGE[dtype][0] && fillValue <= INT_RANGE[dtype][1]))) {
     throw invalid(`${where}: fillValue`, `fillValue ${fillValue} is not a valid ${dtype}`);
@@ -214,7 +214,7 @@ export function configure(opts: ImageWriterOptions): Config {
 }
 
 /** Rounds, clips and casts float values into a typed array of `dtype` (floats are just cast; NaN becomes 0 in integers). */
-export function castInto(src: ArrayLike<number>, dst: ArrayData, dtype: OutputDType): void {
+export function castInto(src: ArrayLike<number>, dst: ArrayData, dtype: StoredDtype): void {
   const range = INT_RANGE[dtype];
   if (!range) {
     (dst as Float32Array | Float64Array).set(src);

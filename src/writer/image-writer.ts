@@ -45,7 +45,7 @@ import { allocArray, arrayDocuments, groupDocuments, normalizeArraySpec, zarrArr
 import type { BlendMode } from "./blend.js";
 import { BlendStore } from "./blend-store.js";
 import type { DownsampleMethod } from "./downsample.js";
-import { castInto, configure, type Config, type ImageWriterOptions, type OutputDType } from "./image-options.js";
+import { castInto, configure, type Config, type ImageWriterOptions, type StoredDtype } from "./image-options.js";
 import { multiscalesAttrs, writeParentGroups, type NgffAxis } from "./ome-metadata.js";
 import { pyramidLevels, writeDownsampledLevel } from "./pyramid.js";
 import { ensureDocuments, Progress } from "./resume.js";
@@ -53,7 +53,7 @@ import { TilePlan, tileValues, type TileInfo } from "./tile-plan.js";
 import { tileCoords } from "./tiling.js";
 
 export { sameLayout, tileValues, type TileInfo } from "./tile-plan.js";
-export type { Bounds, ImageWriterOptions, OutputDType } from "./image-options.js";
+export type { Bounds, ImageWriterOptions, StoredDtype } from "./image-options.js";
 
 /** One level of the written pyramid. */
 export interface WrittenLevel {
@@ -84,7 +84,7 @@ export class ImageWriter {
   readonly overlap: number[];
   readonly blend: BlendMode;
   readonly nChannels: number | null;
-  readonly dtype: OutputDType;
+  readonly dtype: StoredDtype;
   readonly fillValue: number;
   readonly format: 2 | 3;
   readonly pyramid: number;

@@ -17,7 +17,7 @@ export {
   tileValues,
   type Bounds,
   type ImageWriterOptions,
-  type OutputDType,
+  type StoredDtype,
   type TileInfo,
   type WrittenLevel,
 } from "./image-writer.js";

@@ -24,7 +24,7 @@ import {
   type ZarrArrayWriter,
 } from "../zarr/write/index.js";
 import { downsample, type DownsampleMethod } from "./downsample.js";
-import { castInto, type OutputDType } from "./image-options.js";
+import { castInto, type StoredDtype } from "./image-options.js";
 import { multiscalesAttrs, writeGroup, writeParentGroups, ZYX_NM, type NgffAxis, type NgffTransform } from "./ome-metadata.js";
 
 /** Voxel value by index (storage order); numbers are cast to the dtype, bigint for 64-bit ints. */
@@ -193,7 +193,7 @@ export interface DownsampleLevelOptions {
   channels: boolean;
   method: DownsampleMethod;
   /** The dtype `dst` stores (values are rounded and clipped into it). */
-  dtype: OutputDType;
+  dtype: StoredDtype;
   fillValue: number;
   signal?: AbortSignal;
 }
