@@ -14,7 +14,7 @@ import { CellMapDataLoader } from "../loader/loader.js";
 import type { SliceAxis } from "../viz/grid.js";
 import { formatPreviewSummary, runPreview } from "./preview.js";
 import * as fs from "node:fs";
-import { loadConfig } from "../config/load.js";
+import { loadConfig, loadConfigWith } from "../config/load.js";
 import { formatVerifyReport, verifyDataSplit } from "./verify.js";
 import { neuroglancerCommand, type NeuroglancerCommandOptions } from "./neuroglancer.js";
 import { runServe } from "./serve.js";
@@ -263,7 +263,9 @@ async function main(argv: string[]): Promise<void> {
     .command("serve")
     .description("serve a datasplit's batches over HTTP for a training loop in another process or machine (safetensors frames; docs/serve.md, clients/python)")
     .option("--datasplit <csv>", "datasplit CSV (default: the config's csvPath)")
-    .requiredOption("--config <file>", "array specs, classes, transforms and loader options (.json/.yaml)")
+    .option("--config <file>", "array specs, classes, transforms and loader options (.json/.yaml)")
+    .option("--options <json>", "config options as a JSON object, over the config file's (the same schema; what Python's serve(**options) passes)")
+    .option("--stop-on-stdin-close", "stop when stdin closes (a parent process holding the pipe has gone)")
     .option("--validate", "serve the validation datasets instead of the training ones")
     .option("--workers <n>", "worker threads (default: the config's numWorkers)", nonNegative("--workers"))
     .option("--batch-size <n>", "samples per batch (default: the config's batchSize)", int("--batch-size"))
@@ -275,7 +277,9 @@ async function main(argv: string[]): Promise<void> {
     .action(
       async (o: {
         datasplit?: string;
-        config: string;
+        config?: string;
+        options?: string;
+        stopOnStdinClose?: boolean;
         validate?: boolean;
         workers?: number;
         batchSize?: number;
@@ -285,7 +289,17 @@ async function main(argv: string[]): Promise<void> {
         port?: number;
         token?: string;
       }) => {
-        const server = await runServe({ ...o, config: loadConfig(o.config) });
+        if (o.config === undefined && o.options === undefined) throw new CellMapError("INVALID_ARGUMENT", "serve needs --config <file> or --options <json>", "config");
+        let overrides: Record<string, unknown> | undefined;
+        if (o.options !== undefined) {
+          try {
+            overrides = JSON.parse(o.options) as Record<string, unknown>;
+          } catch (err) {
+            throw new CellMapError("INVALID_ARGUMENT", `--options is not valid JSON: ${(err as Error).message}`, "options");
+          }
+        }
+        const config = overrides ? loadConfigWith(o.config, overrides) : loadConfig(o.config!);
+        const server = await runServe({ ...o, config });
         console.log(`cellmap-data serve: ${server.url} (Ctrl-C to stop)`);
         await new Promise<void>((resolve) => {
           const stop = () => {
@@ -295,7 +309,14 @@ async function main(argv: string[]): Promise<void> {
           };
           process.on("SIGINT", stop);
           process.on("SIGTERM", stop);
+          if (o.stopOnStdinClose) {
+            process.stdin.on("end", stop);
+            process.stdin.on("close", stop);
+            process.stdin.on("error", stop);
+            process.stdin.resume();
+          }
         });
+        process.exit(0);
       },
     );
 

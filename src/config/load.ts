@@ -18,7 +18,7 @@ import { CellMapError } from "../errors.js";
 import type { CellMapDataLoaderOptions } from "../loader/loader.js";
 import { isRemote } from "../store/open.js";
 import type { SpatialConfig } from "../transforms/spatial.js";
-import { checked, parseOptions } from "../options/options.js";
+import { checked, normaliseKeys, parseOptions } from "../options/options.js";
 import { configSchema } from "./schema.js";
 
 export { configSchema };
@@ -110,6 +110,34 @@ export function parseConfig(raw: unknown, source = "config"): CellMapConfig {
  * config file's folder.
  */
 export function loadConfig(file: string): CellMapConfig {
+  return parseConfigFile(file, readConfigFile(file));
+}
+
+/**
+ * A config from a file (optional) and option overrides (`serve --options`, Python's
+ * `serve(**options)`): each is respelt to the API's names, the overrides win key by key, and the
+ * result is checked as one config. Errors name the file, or `options` for an override.
+ */
+export function loadConfigWith(file: string | undefined, overrides: Record<string, unknown>): CellMapConfig {
+  if (typeof overrides !== "object" || overrides === null || Array.isArray(overrides)) {
+    throw new CellMapError("INVALID_ARGUMENT", "options must be a mapping of config options", "options");
+  }
+  const base = file === undefined ? {} : (normaliseKeys(configSchema, readConfigFile(file), file) as Record<string, unknown>);
+  const extra = normaliseKeys(configSchema, overrides, "options") as Record<string, unknown>;
+  return parseConfigFile(file ?? "options", { ...base, ...extra });
+}
+
+/** Checks a config read from `file` (a relative `csvPath` is taken relative to its folder). */
+function parseConfigFile(file: string, raw: unknown): CellMapConfig {
+  const c = parseConfig(raw, file);
+  if (c.csvPath && !isRemote(c.csvPath) && !c.csvPath.startsWith("file:") && !path.isAbsolute(c.csvPath)) {
+    c.csvPath = path.join(path.dirname(path.resolve(file)), c.csvPath);
+  }
+  return c;
+}
+
+/** The parsed YAML or JSON of a config file. */
+function readConfigFile(file: string): unknown {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
@@ -123,9 +151,5 @@ export function loadConfig(file: string): CellMapConfig {
   } catch (err) {
     throw new CellMapError("INVALID_ARGUMENT", `config is not valid ${yaml ? "YAML" : "JSON"}: ${(err as Error).message}`, file);
   }
-  const c = parseConfig(raw, file);
-  if (c.csvPath && !isRemote(c.csvPath) && !c.csvPath.startsWith("file:") && !path.isAbsolute(c.csvPath)) {
-    c.csvPath = path.join(path.dirname(path.resolve(file)), c.csvPath);
-  }
-  return c;
+  return raw;
 }

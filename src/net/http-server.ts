@@ -20,6 +20,7 @@
  * `static-files.ts`).
  */
 import * as http from "node:http";
+import type { Duplex } from "node:stream";
 import * as os from "node:os";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
@@ -79,9 +80,19 @@ export interface BindPlan {
   loopback: boolean;
 }
 
+/**
+ * Takes over the connection of a request asking for a protocol upgrade (`Connection: Upgrade`),
+ * after the token check. It writes the `101` answer itself (or an error status and ends the
+ * socket). A throw ends the socket with a one-line JSON error of its status (500 for non-HTTP
+ * errors).
+ */
+type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext) => void | Promise<void>;
+
 /** Options of {@link startHttpServer}. */
 export interface HttpServerOptions extends BindOptions {
   handler: RequestHandler;
+  /** Upgrade requests (without it they get 426). */
+  upgrade?: UpgradeHandler;
   /** Methods the handler accepts (default GET and HEAD); others get 405. */
   methods?: readonly string[];
   /** Request headers a browser may send besides `Authorization`, `Range` and `Content-Type`. */
@@ -225,6 +236,32 @@ export async function startHttpServer(o: HttpServerOptions): Promise<RunningHttp
       .catch((err: unknown) => {
         if (err instanceof HttpError) sendError(res, err.status, err.code, err.message, err.headers);
         else sendError(res, 500, "INTERNAL", err instanceof Error ? err.message : String(err));
+      });
+  });
+  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refuse = (status: number, code: string, message: string) => {
+      const body = `${JSON.stringify({ error: { status, code, message } })}\n`;
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    };
+    socket.on("error", () => socket.destroy());
+    const rawUrl = req.url ?? "/";
+    let url: URL;
+    try {
+      url = new URL(rawUrl.startsWith("/") ? rawUrl : `/${rawUrl}`, "http://localhost");
+    } catch {
+      return refuse(400, "BAD_REQUEST", "malformed request URL");
+    }
+    if (plan.token !== undefined && !tokenMatches(requestToken(req, url), plan.token)) return refuse(401, "UNAUTHORIZED", "missing or wrong token");
+    if (!o.upgrade) return refuse(426, "UPGRADE_REQUIRED", "this server takes no protocol upgrade");
+    const rawPath = rawUrl.split(/[?#]/)[0] || "/";
+    Promise.resolve()
+      .then(() => o.upgrade!(req, socket, head, { url, rawPath }))
+      .catch((err: unknown) => {
+        if (socket.destroyed) return;
+        if (err instanceof HttpError) refuse(err.status, err.code, err.message);
+        else refuse(500, "INTERNAL", err instanceof Error ? err.message : String(err));
       });
   });
   await new Promise<void>((resolve, reject) => {

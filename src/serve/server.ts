@@ -13,8 +13,11 @@ import type * as http from "node:http";
 import { CellMapError } from "../errors.js";
 import { type Batch, batchLayout, tensorKeys } from "../loader/collate.js";
 import type { CellMapDataLoader } from "../loader/loader.js";
+import type { Duplex } from "node:stream";
 import { HttpError, type RequestContext, type RunningHttpServer, startHttpServer } from "../net/http-server.js";
+import { batchQueue } from "./queue.js";
 import { encodeBatch } from "./safetensors.js";
+import { SHM_PROTOCOL, shmStream } from "./shm.js";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -26,6 +29,14 @@ export interface ServeOptions {
   token?: string;
   /** Batches read ahead per client (default the loader's `prefetchDepth`). */
   prefetch?: number;
+  /** Most shared-memory slots a client may ask for (`slots=`; default 64). */
+  maxSlots?: number;
+}
+
+/** Whether `err` is the client going away (a closed or reset socket), which is no failure. */
+function clientGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "EPIPE" || code === "ECONNRESET" || code === "ERR_STREAM_DESTROYED" || code === "ABORTED" || code === "ERR_STREAM_WRITE_AFTER_END";
 }
 
 /** A running batch server. */
@@ -117,24 +128,10 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
     res.useChunkedEncodingByDefault = false;
     res.shouldKeepAlive = false;
     res.writeHead(200, { "Content-Type": "application/octet-stream", "Cache-Control": "no-store", Connection: "close", "X-Cellmap-Batches": String(plan.batches) });
-    const queue: Promise<Batch>[] = [];
-    let next = start;
-    const fill = () => {
-      while (queue.length < prefetch && next < plan.batches && !ac.signal.aborted) {
-        const p = loader.submit(plan.batch(next++), epoch, ac.signal);
-        // A batch that arrives after the client left goes straight back to the pool.
-        p.then(
-          (b) => ac.signal.aborted && loader.recycle(b),
-          () => {},
-        );
-        queue.push(p);
-      }
-    };
+    const queue = batchQueue(loader, plan, epoch, start, prefetch, ac.signal, closed);
     try {
-      fill();
       for (let b = start; b < plan.batches; b++) {
-        const batch = await Promise.race([queue.shift()!, closed]);
-        fill();
+        const batch: Batch = await queue.next();
         if (ac.signal.aborted) {
           loader.recycle(batch);
           break;
@@ -152,16 +149,52 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
       if (!ac.signal.aborted) res.end();
     } catch (err) {
       // Mid-stream there is no status to send: cut the stream so the client sees a short read.
-      if (!ac.signal.aborted) process.emitWarning(`serve: stream of epoch ${epoch} rank ${rank} failed: ${(err as Error).message}`, { code: "CELLMAP_SERVE" });
+      // A client that closed its stream (it stopped reading) is no failure: no warning.
+      if (!ac.signal.aborted && !clientGone(err)) process.emitWarning(`serve: stream of epoch ${epoch} rank ${rank} failed: ${(err as Error).message}`, { code: "CELLMAP_SERVE" });
       res.destroy();
     } finally {
       ac.abort();
       open.delete(ac);
-      for (const p of queue)
-        p.then(
-          (b) => loader.recycle(b),
-          () => {},
-        );
+      queue.drain();
+    }
+  };
+
+  /** `/batches` with `Upgrade: cellmap-shm/1`: the shared-memory transport (shm.ts). */
+  const upgrade = async (req: http.IncomingMessage, socket: Duplex, _head: Buffer, ctx: RequestContext): Promise<void> => {
+    const url = ctx.url;
+    if (ctx.url.pathname !== "/batches") throw new HttpError(404, "NOT_FOUND", `unknown endpoint ${JSON.stringify(url.pathname)} for an upgrade (use /batches)`);
+    const protocol = String(req.headers.upgrade ?? "").toLowerCase();
+    if (protocol !== SHM_PROTOCOL) throw new HttpError(400, "BAD_REQUEST", `unknown upgrade ${JSON.stringify(req.headers.upgrade)} (this server speaks ${SHM_PROTOCOL})`);
+    const epoch = intParam(url, "epoch", 0, 0);
+    const start = intParam(url, "start", 0, 0);
+    const worldSize = intParam(url, "worldSize", 1, 1);
+    const rank = intParam(url, "rank", 0, 0);
+    const maxSlots = opts.maxSlots ?? 64;
+    const slots = intParam(url, "slots", Math.min(maxSlots, prefetch + 6), 2);
+    if (slots > maxSlots) throw new HttpError(400, "BAD_REQUEST", `slots must be at most ${maxSlots}, got ${slots}`);
+    if (rank >= worldSize) throw new HttpError(400, "BAD_REQUEST", `rank must be in [0, ${worldSize}), got ${rank}`);
+    const plan = await loader.planFor(epoch, rank, worldSize);
+    if (start > plan.batches) throw new HttpError(400, "BAD_REQUEST", `start ${start} is past the end of epoch ${epoch} (${plan.batches} batches on rank ${rank} of ${worldSize})`);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${SHM_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
+    const ac = new AbortController();
+    open.add(ac);
+    ac.signal.addEventListener("abort", () => socket.destroy());
+    try {
+      await shmStream(socket, {
+        loader,
+        epoch,
+        start,
+        rank,
+        worldSize,
+        prefetch,
+        slots,
+        batchBytes: layout.bytes,
+        onFailure: (err) => {
+          if (!clientGone(err)) process.emitWarning(`serve: shared-memory stream of epoch ${epoch} rank ${rank} failed: ${err.message}`, { code: "CELLMAP_SERVE" });
+        },
+      });
+    } finally {
+      open.delete(ac);
     }
   };
 
@@ -173,7 +206,7 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
     throw new HttpError(404, "NOT_FOUND", `unknown endpoint ${JSON.stringify(path)} (endpoints: /health, /info, /batches)`);
   };
 
-  const server: RunningHttpServer = await startHttpServer({ host: opts.host, port: opts.port, token: opts.token, handler });
+  const server: RunningHttpServer = await startHttpServer({ host: opts.host, port: opts.port, token: opts.token, handler, upgrade });
   return {
     url: server.url,
     host: server.host,
