@@ -92,7 +92,7 @@ import sys, json, hashlib
 sys.path.insert(0, ${JSON.stringify(CLIENT_DIR)})
 from cellmap_data_client import CellMapDataClient
 a = json.loads(sys.argv[1])
-c = CellMapDataClient(a["url"], as_torch=False, token=a.get("token"), reuse_buffers=a.get("reuse", 0), **a["state"])
+c = CellMapDataClient(a["url"], as_torch=False, token=a.get("token"), reuse_buffers=a.get("reuse", 0), transport=a.get("transport", "auto"), **a["state"])
 n = 0
 for b in c:
     t = {k: [str(v.dtype), list(v.shape), hashlib.sha256(v.tobytes()).hexdigest()] for k, v in b.items() if hasattr(v, "dtype")}
@@ -100,11 +100,11 @@ for b in c:
     n += 1
     if a.get("limit") and n >= a["limit"]:
         break
-print(json.dumps({"state": c.state()}))
+print(json.dumps({"state": c.state(), "transport": c.used_transport}))
 `;
 
 /** Runs the Python client (asynchronously: the server answers from this process's event loop). */
-async function runClient(url: string, state: Record<string, number>, extra: Record<string, unknown> = {}): Promise<{ recs: Rec[]; state: Record<string, number> }> {
+async function runClient(url: string, state: Record<string, number>, extra: Record<string, unknown> = {}): Promise<{ recs: Rec[]; state: Record<string, number>; transport: string }> {
   const child = spawn(PYTHON, ["-c", DRIVER, JSON.stringify({ url, state, ...extra })], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
@@ -118,7 +118,7 @@ async function runClient(url: string, state: Record<string, number>, extra: Reco
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l));
-  return { recs: lines.slice(0, -1) as Rec[], state: lines[lines.length - 1].state };
+  return { recs: lines.slice(0, -1) as Rec[], state: lines[lines.length - 1].state, transport: lines[lines.length - 1].transport };
 }
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
@@ -176,29 +176,32 @@ describe("serve", () => {
     );
   });
 
-  it("the Python client gets the in-process loader's batches byte for byte, for 1 and 2 ranks", { skip: noPython }, async () => {
-    const one = await runClient(server.url, { epoch: 0, start: 0, rank: 0, worldSize: 1 });
-    assert.deepEqual(one.recs, await reference(0, 1));
-    assert.deepEqual(one.state, { epoch: 1, start: 0, rank: 0, worldSize: 1 }, "a finished epoch moves the state to the next");
-    const shares: number[][] = [];
-    for (const rank of [0, 1]) {
-      const r = await runClient(server.url, { epoch: 2, start: 0, rank, worldSize: 2 });
-      assert.deepEqual(r.recs, await reference(rank, 2, 2));
-      shares.push(r.recs.flatMap((x) => x.idx));
-    }
-    assert.deepEqual(
-      shares[0].filter((i) => shares[1].includes(i)),
-      [],
-      "ranks are disjoint",
-    );
-  });
+  for (const transport of ["http", "shm", "auto"]) {
+    it(`the Python client gets the in-process loader's batches byte for byte, for 1 and 2 ranks (transport ${transport})`, { skip: noPython }, async () => {
+      const one = await runClient(server.url, { epoch: 0, start: 0, rank: 0, worldSize: 1 }, { transport });
+      assert.equal(one.transport, transport === "http" ? "http" : "shm", "on one host, auto takes shared memory");
+      assert.deepEqual(one.recs, await reference(0, 1));
+      assert.deepEqual(one.state, { epoch: 1, start: 0, rank: 0, worldSize: 1 }, "a finished epoch moves the state to the next");
+      const shares: number[][] = [];
+      for (const rank of [0, 1]) {
+        const r = await runClient(server.url, { epoch: 2, start: 0, rank, worldSize: 2 }, { transport });
+        assert.deepEqual(r.recs, await reference(rank, 2, 2));
+        shares.push(r.recs.flatMap((x) => x.idx));
+      }
+      assert.deepEqual(
+        shares[0].filter((i) => shares[1].includes(i)),
+        [],
+        "ranks are disjoint",
+      );
+    });
+  }
 
   it("a client that resumes from its state() continues exactly where it left off", { skip: noPython }, async () => {
-    const first = await runClient(server.url, { epoch: 3, start: 0, rank: 1, worldSize: 2 }, { limit: 2 });
+    const first = await runClient(server.url, { epoch: 3, start: 0, rank: 1, worldSize: 2 }, { limit: 2, transport: "shm" });
     assert.equal(first.recs.length, 2);
     assert.deepEqual(first.state, { epoch: 3, start: 2, rank: 1, worldSize: 2 });
-    const rest = await runClient(server.url, first.state, { reuse: 1 });
-    assert.deepEqual([...first.recs, ...rest.recs], await reference(1, 2, 3), "also with reused receive buffers");
+    const rest = await runClient(server.url, first.state, { reuse: 1, transport: "http" });
+    assert.deepEqual([...first.recs, ...rest.recs], await reference(1, 2, 3), "also with reused receive buffers, across transports");
   });
 
   it("bad requests get a 4xx with a one-line JSON error", async () => {

@@ -111,6 +111,9 @@ export async function shmStream(socket: Duplex, o: ShmStreamOptions): Promise<vo
   let pending: Buffer = Buffer.alloc(0);
   const closed = new Promise<never>((_, reject) => {
     const end = () => {
+      // The client's end is the stream's: the server's side of a half-closed socket (the HTTP
+      // server allows half-open ones) would otherwise stay open and keep the server from closing.
+      socket.destroy();
       ac.abort(new CellMapError("ABORTED", "client went away"));
       reject(new CellMapError("ABORTED", "client went away"));
       waiter?.();
