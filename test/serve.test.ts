@@ -104,7 +104,11 @@ print(json.dumps({"state": c.state(), "transport": c.used_transport}))
 `;
 
 /** Runs the Python client (asynchronously: the server answers from this process's event loop). */
-async function runClient(url: string, state: Record<string, number>, extra: Record<string, unknown> = {}): Promise<{ recs: Rec[]; state: Record<string, number>; transport: string }> {
+async function runClient(
+  url: string,
+  state: Record<string, number>,
+  extra: Record<string, unknown> = {},
+): Promise<{ recs: Rec[]; state: Record<string, number>; transport: string }> {
   const child = spawn(PYTHON, ["-c", DRIVER, JSON.stringify({ url, state, ...extra })], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";

@@ -148,6 +148,7 @@ class CellMapDataClient:
         self._turn = 0
         #: The transport the last stream used ("shm" or "http").
         self.used_transport: Optional[str] = None
+        self._releaser: Optional[_Releaser] = None
 
     # -- plumbing -----------------------------------------------------------------------
     def _query(self, extra: Optional[Dict[str, Any]] = None) -> str:
@@ -176,6 +177,11 @@ class CellMapDataClient:
         finally:
             conn.close()
 
+    @property
+    def held_slots(self) -> int:
+        """Shared-memory slots of the current stream that batches still referenced here hold."""
+        return len(self._releaser.held) if self._releaser is not None else 0
+
     def state(self) -> Dict[str, int]:
         """Where the next batch comes from: pass back as ``CellMapDataClient(url, **state)``."""
         return {"epoch": self.epoch, "start": self.position, "rank": self.rank, "worldSize": self.world_size}
@@ -198,10 +204,13 @@ class CellMapDataClient:
     def _http_batches(self) -> Iterator[Dict[str, Any]]:
         self.used_transport = "http"
         conn, resp = self._request("/batches", self._query())
+        total = int(resp.getheader("X-Cellmap-Batches", "-1"))
         try:
             while True:
                 head = _read_exactly(resp, 8)
                 if head is None:
+                    if 0 <= total and self.position < total:
+                        raise ConnectionError(f"the server closed the stream before the end of the epoch ({self.position} of {total} batches)")
                     break
                 (n,) = struct.unpack("<Q", head)
                 slot = self._turn % (self.reuse_buffers + 1)
@@ -214,6 +223,7 @@ class CellMapDataClient:
                 batch = parse_blob(blob, self.as_torch)
                 self.position = batch["position"] + 1
                 yield batch
+                del batch  # a suspended generator must not keep the batch alive
         finally:
             conn.close()
         self.epoch, self.position = self.epoch + 1, 0
@@ -251,7 +261,7 @@ class CellMapDataClient:
     def _shm_batches(self) -> Iterator[Dict[str, Any]]:
         sock, pending = self._upgrade()
         reader = _MessageReader(sock, pending)
-        releaser = _Releaser(sock)
+        releaser = self._releaser = _Releaser(sock)
         try:
             hello = reader.next()
             if hello is None or hello.get("type") != "hello":
@@ -281,19 +291,24 @@ class CellMapDataClient:
                     raise ServerError(500, "STREAM", msg.get("message", "stream failed"))
                 if kind != "batch":
                     raise ConnectionError(f"unexpected message from the server: {kind!r}")
-                slot = int(msg["slot"])
-                tensors = msg["tensors"]
-                used = max((t["data_offsets"][1] for t in tensors.values()), default=0)
-                region = (ctypes.c_ubyte * max(used, 1)).from_buffer(mm, offset + slot * slot_bytes)
-                releaser.take(slot)
-                weakref.finalize(region, releaser.free, slot)
-                batch = with_samples(tensors_from(region, tensors, 0, self.as_torch), msg["samples"], msg["epoch"], msg["position"])
-                del region
-                self.position = batch["position"] + 1
-                yield batch
+                self.position = int(msg["position"]) + 1
+                # No name of this frame refers to the batch while it is out there (a suspended
+                # generator keeps its locals): the slot is freed when the caller's last reference goes.
+                yield _slot_batch(mm, offset + int(msg["slot"]) * slot_bytes, msg, releaser, self.as_torch)
         finally:
             releaser.close()
         self.epoch, self.position = self.epoch + 1, 0
+
+
+def _slot_batch(mm: mmap.mmap, start: int, msg: Dict[str, Any], releaser: _Releaser, as_torch: bool) -> Dict[str, Any]:
+    """The batch of a ``batch`` message: its tensors view the slot; the slot is freed (``releaser``)
+    when the last of them, or of views of them, is gone."""
+    slot, tensors = int(msg["slot"]), msg["tensors"]
+    used = max((t["data_offsets"][1] for t in tensors.values()), default=1)
+    region = (ctypes.c_ubyte * max(used, 1)).from_buffer(mm, start)
+    releaser.take(slot)
+    weakref.finalize(region, releaser.free, slot)
+    return with_samples(tensors_from(region, tensors, 0, as_torch), msg["samples"], msg["epoch"], msg["position"])
 
 
 class _MessageReader:

@@ -88,10 +88,27 @@ class CellMapIterableDataset(IterableDataset):
             self.url, rank=self.rank, world_size=self.world_size, epoch=self.epoch, start=self.position,
             token=self.token, as_torch=True, timeout=self.timeout, transport=self.transport, slots=self.slots,
         )
-        for batch in client.epoch_batches():
-            self.used_transport = client.used_transport
-            # The position counts batches handed out, so state_dict() taken after a batch
-            # resumes with the next one.
-            self.position = batch["position"] + 1
-            yield batch
-        self.epoch, self.position = self.epoch + 1, 0
+        return _Batches(self, client)
+
+
+class _Batches:
+    """The iterator of one pass: keeps no reference to a batch it has handed out (a shared-memory
+    slot is freed when the caller's last reference goes)."""
+
+    def __init__(self, ds: CellMapIterableDataset, client: CellMapDataClient):
+        self.ds, self.client, self.it = ds, client, client.epoch_batches()
+
+    def __iter__(self) -> "_Batches":
+        return self
+
+    def __next__(self) -> Dict[str, Any]:
+        try:
+            batch = next(self.it)
+        except StopIteration:
+            self.ds.epoch, self.ds.position = self.ds.epoch + 1, 0
+            raise
+        self.ds.used_transport = self.client.used_transport
+        # The position counts batches handed out: state_dict() taken after a batch resumes
+        # with the next one.
+        self.ds.position = batch["position"] + 1
+        return batch
