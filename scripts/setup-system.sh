@@ -2,6 +2,8 @@
 # System packages some tests use, installed here once instead of from inside a test:
 #   nginx          remote-data integration tests (test/remote.test.ts, scripts/soak.ts)
 #   python3-numpy  Debian's /usr/bin/python3 with numpy, for the Python client of `serve`
+#   python3-torch  PyTorch for the client's IterableDataset, the DDP test and examples/train_torch.py
+#   python3-venv   the offline `pip install` of clients/python into a venv (test/python-client.test.ts)
 # Installs with apt-get as root (or passwordless sudo) when a package is missing, running
 # `apt-get update` only if the plain install fails. When it cannot (not root, no apt-get) it
 # says so in one line and exits 0: the tests that need the tool then skip with one line.
@@ -16,11 +18,13 @@ have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || [ -
 have_nginx || missing+=(nginx)
 if [ -x /usr/bin/python3 ]; then
   /usr/bin/python3 -c "import numpy" >/dev/null 2>&1 || missing+=(python3-numpy)
+  /usr/bin/python3 -c "import torch" >/dev/null 2>&1 || missing+=(python3-torch)
+  /usr/bin/python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 else
-  missing+=(python3 python3-numpy)
+  missing+=(python3 python3-numpy python3-torch python3-venv)
 fi
 if [ ${#missing[@]} -eq 0 ]; then
-  say "nginx and python3-numpy present"
+  say "nginx, python3-numpy, python3-torch and python3-venv present"
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
