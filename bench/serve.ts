@@ -7,7 +7,9 @@
  * bytes received, and CPU ms per sample on each side: the server process (all its threads) and
  * the client process. `ofInProcess` is the client's samples/s over the in-process loader's.
  * On 2 cores the socket path adds two copies per byte (server write, client read) and a client
- * process competing with the workers for the same cores: the CPU columns show that bound.
+ * process competing with the workers for the same cores; shared memory makes one copy (the
+ * server's write into the slot file) and the client reads the slot in place. The CPU columns
+ * show that bound.
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -38,7 +40,7 @@ import sys, json, time, resource, os, signal
 sys.path.insert(0, ${JSON.stringify(CLIENT_DIR)})
 from cellmap_data_client import CellMapDataClient
 a = json.loads(sys.argv[1])
-c = CellMapDataClient(a["url"], as_torch=False, reuse_buffers=a["reuse"])
+c = CellMapDataClient(a["url"], as_torch=False, reuse_buffers=a["reuse"], transport=a["transport"])
 warm, per, windows = a["warmup"], a["batches"], a["windows"]
 end = warm + per * windows
 k, nbytes, rates, t = 0, 0, [], None
@@ -60,7 +62,7 @@ os.kill(a["server"], signal.SIGUSR2)
 rates.sort()
 cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000
 samples = per * windows * a["batch"]
-print(json.dumps({"samplesPerS": rates[len(rates) // 2], "bytesPerSample": nbytes / samples, "cpuMsPerSample": cpu / samples}))
+print(json.dumps({"samplesPerS": rates[len(rates) // 2], "bytesPerSample": nbytes / samples, "cpuMsPerSample": cpu / samples, "transport": c.used_transport}))
 `;
 
 /** The server side (a child process): serve the workload until stdin closes, then print CPU use. */
@@ -102,7 +104,7 @@ function lines(stream: NodeJS.ReadableStream, on: (line: string) => void): void 
 }
 
 /** Serve + Python client for one configuration. */
-async function servedRow(cfg: ChildConfig, reuse: number): Promise<{ samplesPerS: number; bytesPerSample: number; clientCpuMsPerSample: number; serverCpuMsPerSample: number }> {
+async function servedRow(cfg: ChildConfig, reuse: number, transport: "http" | "shm"): Promise<{ samplesPerS: number; bytesPerSample: number; clientCpuMsPerSample: number; serverCpuMsPerSample: number }> {
   const self = fileURLToPath(import.meta.url);
   const srv = spawn(process.execPath, [...process.execArgv, self, "--server", JSON.stringify(cfg)], { stdio: ["pipe", "pipe", "inherit"] });
   const msgs: Record<string, unknown>[] = [];
@@ -116,7 +118,7 @@ async function servedRow(cfg: ChildConfig, reuse: number): Promise<{ samplesPerS
     return msgs.shift()!;
   };
   const { url, pid } = (await next()) as { url: string; pid: number };
-  const client = spawn(PYTHON, ["-c", CLIENT, JSON.stringify({ url, warmup: cfg.warmupBatches, batches: cfg.batches, windows: cfg.windows, batch: BATCH, reuse, server: pid })], {
+  const client = spawn(PYTHON, ["-c", CLIENT, JSON.stringify({ url, warmup: cfg.warmupBatches, batches: cfg.batches, windows: cfg.windows, batch: BATCH, reuse, transport, server: pid })], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
@@ -126,7 +128,8 @@ async function servedRow(cfg: ChildConfig, reuse: number): Promise<{ samplesPerS
   const { cpuMs } = (await next()) as { cpuMs: number };
   await new Promise((r) => srv.on("close", r));
   if (code !== 0) throw new Error(`python client exited with ${code}`);
-  const c = JSON.parse(out.trim().split("\n").pop()!) as { samplesPerS: number; bytesPerSample: number; cpuMsPerSample: number };
+  const c = JSON.parse(out.trim().split("\n").pop()!) as { samplesPerS: number; bytesPerSample: number; cpuMsPerSample: number; transport: string };
+  if (c.transport !== transport) throw new Error(`the client used ${c.transport}, not ${transport}`);
   // Server CPU (all its threads) over the client's timed windows, per sample.
   const served = cfg.batches * cfg.windows * BATCH;
   return { samplesPerS: c.samplesPerS, bytesPerSample: c.bytesPerSample, clientCpuMsPerSample: c.cpuMsPerSample, serverCpuMsPerSample: cpuMs / served };
@@ -152,10 +155,14 @@ export async function benchServe(dataDir: string, opts: { fixtures?: string; wor
       clientCpuMsPerSample: "-",
       ofInProcess: 1,
     });
-    for (const reuse of [0, 2]) {
-      const served = await servedRow(cfg, reuse);
+    for (const [transport, reuse] of [
+      ["http", 0],
+      ["http", 2],
+      ["shm", 0],
+    ] as const) {
+      const served = await servedRow(cfg, reuse, transport);
       rows.push({
-        path: reuse ? `serve + client, reuse_buffers=${reuse}` : "serve + Python client",
+        path: transport === "shm" ? "Python client, shared memory" : reuse ? `Python client, HTTP, reuse_buffers=${reuse}` : "Python client, HTTP",
         workers,
         samplesPerS: served.samplesPerS,
         mbPerS: (served.samplesPerS * served.bytesPerSample) / 1e6,
