@@ -40,7 +40,7 @@ import sys, json, time, resource, os, signal
 sys.path.insert(0, ${JSON.stringify(CLIENT_DIR)})
 from cellmap_data_client import CellMapDataClient
 a = json.loads(sys.argv[1])
-c = CellMapDataClient(a["url"], as_torch=False, reuse_buffers=a["reuse"], transport=a["transport"])
+c = CellMapDataClient(a["url"], as_torch=False, reuse_buffers=a["reuse"], transport=a["transport"], zero_copy=a["zeroCopy"])
 warm, per, windows = a["warmup"], a["batches"], a["windows"]
 end = warm + per * windows
 k, nbytes, rates, t = 0, 0, [], None
@@ -62,7 +62,7 @@ os.kill(a["server"], signal.SIGUSR2)
 rates.sort()
 cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000
 samples = per * windows * a["batch"]
-print(json.dumps({"samplesPerS": rates[len(rates) // 2], "bytesPerSample": nbytes / samples, "cpuMsPerSample": cpu / samples, "transport": c.used_transport}))
+print(json.dumps({"samplesPerS": rates[len(rates) // 2], "bytesPerSample": nbytes / samples, "cpuMsPerSample": cpu / samples, "transport": c.used_transport, "zeroCopy": c.zero_copy}))
 `;
 
 /** The server side (a child process): serve the workload until stdin closes, then print CPU use. */
@@ -104,7 +104,12 @@ function lines(stream: NodeJS.ReadableStream, on: (line: string) => void): void 
 }
 
 /** Serve + Python client for one configuration. */
-async function servedRow(cfg: ChildConfig, reuse: number, transport: "http" | "shm"): Promise<{ samplesPerS: number; bytesPerSample: number; clientCpuMsPerSample: number; serverCpuMsPerSample: number }> {
+async function servedRow(
+  cfg: ChildConfig,
+  reuse: number,
+  transport: "http" | "shm",
+  zeroCopy: boolean,
+): Promise<{ samplesPerS: number; bytesPerSample: number; clientCpuMsPerSample: number; serverCpuMsPerSample: number }> {
   const self = fileURLToPath(import.meta.url);
   const srv = spawn(process.execPath, [...process.execArgv, self, "--server", JSON.stringify(cfg)], { stdio: ["pipe", "pipe", "inherit"] });
   const msgs: Record<string, unknown>[] = [];
@@ -118,9 +123,13 @@ async function servedRow(cfg: ChildConfig, reuse: number, transport: "http" | "s
     return msgs.shift()!;
   };
   const { url, pid } = (await next()) as { url: string; pid: number };
-  const client = spawn(PYTHON, ["-c", CLIENT, JSON.stringify({ url, warmup: cfg.warmupBatches, batches: cfg.batches, windows: cfg.windows, batch: BATCH, reuse, transport, server: pid })], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const client = spawn(
+    PYTHON,
+    ["-c", CLIENT, JSON.stringify({ url, warmup: cfg.warmupBatches, batches: cfg.batches, windows: cfg.windows, batch: BATCH, reuse, transport, zeroCopy, server: pid })],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   let out = "";
   client.stdout!.on("data", (d) => (out += d));
   const code = await new Promise<number | null>((r) => client.on("close", r));
@@ -128,11 +137,17 @@ async function servedRow(cfg: ChildConfig, reuse: number, transport: "http" | "s
   const { cpuMs } = (await next()) as { cpuMs: number };
   await new Promise((r) => srv.on("close", r));
   if (code !== 0) throw new Error(`python client exited with ${code}`);
-  const c = JSON.parse(out.trim().split("\n").pop()!) as { samplesPerS: number; bytesPerSample: number; cpuMsPerSample: number; transport: string };
+  const c = JSON.parse(out.trim().split("\n").pop()!) as { samplesPerS: number; bytesPerSample: number; cpuMsPerSample: number; transport: string; zeroCopy: boolean };
   if (c.transport !== transport) throw new Error(`the client used ${c.transport}, not ${transport}`);
+  if (transport === "shm" && c.zeroCopy !== zeroCopy) throw new Error(`zero copy ${zeroCopy ? "is not available (build the native addon: npm install)" : "was used"}`);
   // Server CPU (all its threads) over the client's timed windows, per sample.
   const served = cfg.batches * cfg.windows * BATCH;
   return { samplesPerS: c.samplesPerS, bytesPerSample: c.bytesPerSample, clientCpuMsPerSample: c.cpuMsPerSample, serverCpuMsPerSample: cpuMs / served };
+}
+
+/** Whether the native addon that maps the batch pool to a file is built. */
+function zeroCopyBuilt(): boolean {
+  return process.platform === "linux" && fs.existsSync(path.resolve(here, "../build/Release/cellmap_remap.node"));
 }
 
 /** Runs the in-process and the served row for each worker count. */
@@ -155,14 +170,21 @@ export async function benchServe(dataDir: string, opts: { fixtures?: string; wor
       clientCpuMsPerSample: "-",
       ofInProcess: 1,
     });
-    for (const [transport, reuse] of [
-      ["http", 0],
-      ["http", 2],
-      ["shm", 0],
-    ] as const) {
-      const served = await servedRow(cfg, reuse, transport);
+    const shm: [string, number, boolean][] = zeroCopyBuilt()
+      ? [
+          ["shm", 0, true],
+          ["shm", 0, false],
+        ]
+      : [["shm", 0, false]];
+    for (const [transport, reuse, zeroCopy] of [["http", 0, false], ["http", 2, false], ...shm] as [string, number, boolean][]) {
+      const served = await servedRow(cfg, reuse, transport as "http" | "shm", zeroCopy);
       rows.push({
-        path: transport === "shm" ? "Python client, shared memory" : reuse ? `Python client, HTTP, reuse_buffers=${reuse}` : "Python client, HTTP",
+        path:
+          transport === "shm"
+            ? `Python client, shared memory${zeroCopy ? " (in place)" : " (copied, zero_copy=False)"}`
+            : reuse
+              ? `Python client, HTTP, reuse_buffers=${reuse}`
+              : "Python client, HTTP",
         workers,
         samplesPerS: served.samplesPerS,
         mbPerS: (served.samplesPerS * served.bytesPerSample) / 1e6,

@@ -28,6 +28,8 @@ const has = (mod: string) => spawnSync(PYTHON, ["-c", `import ${mod}`], { encodi
 const noPython = has("numpy") ? false : `${PYTHON} with numpy is missing (scripts/setup-system.sh installs python3-numpy)`;
 const noTorch = noPython || (has("torch") ? false : `${PYTHON} without torch (scripts/setup-system.sh installs python3-torch)`);
 
+/** Whether the native addon is built (then shared memory hands batches over without copies). */
+const zeroCopy = process.platform === "linux" && fs.existsSync(path.join(REPO, "build/Release/cellmap_remap.node"));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cm-pyclient-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const SPEC = { shape: [8, 8, 8], scale: [8, 8, 8] };
@@ -132,8 +134,12 @@ describe("Python client: shared memory", () => {
     const got = r.json as Record<string, unknown>;
     assert.equal(got.held_with_view, 1, "a view of one array keeps the batch's slot");
     assert.equal(got.held_after_view, 0, "the last reference frees the slot at once");
-    assert.equal(got.kept, 4);
-    assert.equal(got.kept_intact, true, "kept batches equal HTTP's copies after the epoch");
+    assert.equal(got.zero_copy_True, zeroCopy, "batches arrive in place when the native addon is built");
+    assert.equal(got.zero_copy_False, false);
+    for (const z of ["True", "False"]) {
+      assert.equal(got[`kept_${z}`], 4);
+      assert.equal(got[`kept_intact_${z}`], true, `kept batches equal HTTP's copies after two epochs (zero copy ${z})`);
+    }
     assert.match(String(got.exhausted), /all 3 shared-memory slots hold batches/);
     assert.equal(got.held_when_exhausted, 3);
     assert.deepEqual(leftovers(), [], "no slot file is left");

@@ -41,6 +41,7 @@ import { checkState, intOption, loaderSettings, memorySettings, type CellMapData
 import { batchesPerEpoch, EpochPlan, type PlanShape } from "./order.js";
 import { BatchReader } from "./pool.js";
 import { EpochSampling } from "./sampling.js";
+import type { SharedBatches } from "../plane/plane.js";
 
 export type { CellMapDataLoaderOptions, LoaderState, SamplerInput, WeightedMode } from "./options.js";
 
@@ -356,6 +357,14 @@ export class CellMapDataLoader<S extends SampleBase = AnyDatasetItem> implements
     const it = this.active;
     if (it) it.stop();
     await this.reader.close();
+  }
+
+  /**
+   * The batch pool as a file another process on this host can map (`serve`'s shared-memory
+   * transport), or null (no native addon, not Linux). Call it before the first batch is read.
+   */
+  shareBatchPool(): SharedBatches | null {
+    return this.reader.plane.shareBatches();
   }
 
   /**

@@ -9,6 +9,7 @@
  * cut to fit (see {@link DataPlane.create}'s `warning`).
  */
 import { CellMapError } from "../errors.js";
+import { mapRegionToFile, type SharedRegionFile } from "./shared-file.js";
 import { enableWasmGather } from "../kernels/gather.js";
 import { wasm, type WasmMemory } from "../kernels/wasm.js";
 import { ChunkCache } from "../zarr/cache.js";
@@ -82,6 +83,14 @@ function layout(cacheBytes: number, batch: { slotBytes: number; slots: number },
 }
 
 /** One thread's view of a data plane. */
+/** The batch pool mapped to a file (see {@link DataPlane.shareBatches}). */
+export interface SharedBatches extends SharedRegionFile {
+  /** Byte offset of the pool in the plane's memory (file offset 0). */
+  base: number;
+  /** The plane's memory: a batch whose data views it lies in the file. */
+  buffer: SharedArrayBuffer;
+}
+
 export class DataPlane {
   readonly buffer: SharedArrayBuffer;
   /** The shared chunk cache (with a budget of 0: the transit area), or null when there is none. */
@@ -168,6 +177,22 @@ export class DataPlane {
   /** The batch pool's geometry. */
   get batches(): BatchRegion {
     return this.layoutInfo.batches;
+  }
+
+  private sharedBatches: SharedBatches | null | undefined;
+
+  /**
+   * The batch pool as a file another process on this host can map (`serve`'s shared memory):
+   * made on the first call, which must come before any batch is built; null without the native
+   * addon. Batches in the pool then sit at `byteOffset - base` of the file.
+   */
+  shareBatches(): SharedBatches | null {
+    if (this.sharedBatches === undefined) {
+      const r = this.layoutInfo.batches;
+      const file = mapRegionToFile(this.buffer, r.base, r.slotBytes * r.slots);
+      this.sharedBatches = file ? { ...file, base: r.base, buffer: this.buffer } : null;
+    }
+    return this.sharedBatches;
   }
 
   /** Float32 view of `length` values at byte `offset` of batch buffer `slot`. */

@@ -87,6 +87,9 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
   const prefetch = opts.prefetch ?? loader.prefetchDepth;
   if (!Number.isInteger(prefetch) || prefetch < 1) throw new CellMapError("INVALID_ARGUMENT", `prefetch must be a positive integer, got ${prefetch}`, "prefetch");
   const layout = batchLayout(loader.dataset, loader.batchSize);
+  // The batch pool as a file, before any batch is read: shared-memory clients read batches in
+  // place (null without the native addon: they get copies).
+  const pool = loader.shareBatchPool();
   const open = new Set<AbortController>();
 
   const info = () => ({
@@ -189,6 +192,7 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
         prefetch,
         slots,
         batchBytes: layout.bytes,
+        pool,
         onFailure: (err) => {
           if (!clientGone(err)) process.emitWarning(`serve: shared-memory stream of epoch ${epoch} rank ${rank} failed: ${err.message}`, { code: "CELLMAP_SERVE" });
         },

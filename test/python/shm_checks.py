@@ -23,19 +23,23 @@ del view
 out["held_after_view"] = c.held_slots
 it.close()
 
-# 2. Batches kept across the epoch are never overwritten (compared with HTTP's copies).
-keep = []
-c = CellMapDataClient(url, transport="shm", as_torch=False, epoch=6, slots=6)
-for k, b in enumerate(c):
-    if k % 2 == 0 and len(keep) < 4:
-        keep.append(b)
-ref = {tuple(b["idx"]): {n: b[n].copy() for n in ("raw", "gt")} for b in CellMapDataClient(url, transport="http", as_torch=False, epoch=6)}
-out["kept"] = len(keep)
-out["kept_intact"] = all(all(np.array_equal(b[n], ref[tuple(b["idx"])][n]) for n in ("raw", "gt")) for b in keep)
-del keep
+# 2. Batches kept across epochs are never overwritten (compared with HTTP's copies), in place in
+#    the loader's pool (zero copy) and copied into slots alike.
+ref = {tuple(b["idx"]): {n: b[n].copy() for n in ("raw", "gt")} for e in (6, 7) for b in CellMapDataClient(url, transport="http", as_torch=False, epoch=e)}
+for zero_copy in (True, False):
+    keep = []
+    for e in (6, 7):
+        c = CellMapDataClient(url, transport="shm", as_torch=False, epoch=e, slots=6, zero_copy=zero_copy)
+        for k, b in enumerate(c):
+            if k % 2 == 0 and len(keep) < 4:
+                keep.append(b)
+    out[f"zero_copy_{zero_copy}"] = c.zero_copy
+    out[f"kept_{zero_copy}"] = len(keep)
+    out[f"kept_intact_{zero_copy}"] = all(all(np.array_equal(b[n], ref[tuple(b["idx"])][n]) for n in ("raw", "gt")) for b in keep)
+    del keep
 
 # 3. Holding every slot raises SlotsExhausted (it does not hang).
-c = CellMapDataClient(url, transport="shm", as_torch=False, epoch=7, slots=3)
+c = CellMapDataClient(url, transport="shm", as_torch=False, epoch=7, slots=3, zero_copy=False)
 held = []
 try:
     for b in c:

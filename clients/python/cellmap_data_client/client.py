@@ -24,6 +24,7 @@ __all__ = ["CellMapDataClient", "ServerError", "SlotsExhausted"]
 SHM_PROTOCOL = "cellmap-shm/1"
 SHM_READY = 0xFFFFFFFE
 SHM_MISMATCH = 0xFFFFFFFD
+SHM_READY_COPY = 0xFFFFFFFC
 TRANSPORTS = ("auto", "shm", "http")
 
 
@@ -60,30 +61,46 @@ class _Releaser:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.lock = threading.RLock()  # a finalizer may run inside take() (a collection)
-        self.held: set = set()
+        #: Batches out here by id: True for those in a slot of the stream's file.
+        self.held: Dict[int, bool] = {}
         self.open = True
 
-    def take(self, slot: int) -> None:
-        with self.lock:
-            self.held.add(slot)
+    @property
+    def slots_held(self) -> int:
+        return sum(1 for in_slot in self.held.values() if in_slot)
 
-    def free(self, slot: int) -> None:
+    def take(self, batch_id: int, in_slot: bool) -> None:
         with self.lock:
-            self.held.discard(slot)
+            self.held[batch_id] = in_slot
+
+    def free(self, batch_id: int) -> None:
+        with self.lock:
+            self.held.pop(batch_id, None)
             if not self.open:
                 return
             try:
-                self.sock.sendall(struct.pack("<I", slot))
+                self.sock.sendall(struct.pack("<I", batch_id))
             except OSError:
                 self.open = False
+            if self.finished and not self.held:
+                self._close()
 
     def send(self, word: int) -> None:
         with self.lock:
             self.sock.sendall(struct.pack("<I", word))
 
+    finished = False
+
     def close(self) -> None:
+        """Ends the stream: at once when no batch is held here, else when the last is freed (the
+        server keeps a held batch's memory until then, and reuses it after)."""
         with self.lock:
-            self.open = False
+            self.finished = True
+            if not self.held:
+                self._close()
+
+    def _close(self) -> None:
+        self.open = False
         try:
             self.sock.close()
         except OSError:
@@ -102,8 +119,10 @@ class CellMapDataClient:
     server's host (a batch stays valid while any of its arrays or tensors is referenced; its slot
     is freed when the last one goes); ``"http"`` reads them off the socket; ``"auto"`` (default)
     uses shared memory when the server runs on this host, else HTTP. Both give the same batches,
-    byte for byte. ``slots``: batches the server may have in shared memory for this client at
-    once (default: the server's choice, read-ahead plus 6).
+    byte for byte. ``slots``: batches the server may have in its slot file for this client at
+    once (default: the server's choice, read-ahead plus 6). With the server's native addon,
+    batches arrive in place in the loader's batch pool and no slot is used (``zero_copy=False``
+    asks for copies into slots instead).
     """
 
     def __init__(
@@ -119,6 +138,7 @@ class CellMapDataClient:
         reuse_buffers: int = 0,
         transport: str = "auto",
         slots: Optional[int] = None,
+        zero_copy: bool = True,
         worldSize: Optional[int] = None,  # the key state() uses, so state() can be splatted back
     ):
         parts = urllib.parse.urlsplit(url)
@@ -139,6 +159,7 @@ class CellMapDataClient:
         self.timeout = timeout
         self.transport = transport
         self.slots = slots
+        self.want_zero_copy = zero_copy
         # HTTP only: reuse_buffers=N receives into N+1 buffers in turn, so a batch stays valid
         # until N more have been yielded. 0: every batch gets its own buffer.
         if reuse_buffers < 0:
@@ -149,6 +170,9 @@ class CellMapDataClient:
         #: The transport the last stream used ("shm" or "http").
         self.used_transport: Optional[str] = None
         self._releaser: Optional[_Releaser] = None
+        #: Whether the last shared-memory stream received batches in place (the loader's pool
+        #: mapped: the server copies nothing), rather than copied into slots.
+        self.zero_copy = False
 
     # -- plumbing -----------------------------------------------------------------------
     def _query(self, extra: Optional[Dict[str, Any]] = None) -> str:
@@ -179,7 +203,8 @@ class CellMapDataClient:
 
     @property
     def held_slots(self) -> int:
-        """Shared-memory slots of the current stream that batches still referenced here hold."""
+        """Batches of the current shared-memory stream still referenced here (each holds its
+        memory on the server: a slot of the stream's file, or a buffer of the loader's pool)."""
         return len(self._releaser.held) if self._releaser is not None else 0
 
     def state(self) -> Dict[str, int]:
@@ -270,13 +295,16 @@ class CellMapDataClient:
             if mm is None:
                 releaser.send(SHM_MISMATCH)
                 raise _NotSameHost()
-            releaser.send(SHM_READY)
+            pool = _map_pool(hello.get("pool")) if self.want_zero_copy else None
+            releaser.send(SHM_READY if pool is not None else SHM_READY_COPY)
             self.used_transport = "shm"
-            slots, slot_bytes, offset = hello["slots"], hello["slotBytes"], hello["offset"]
+            #: Whether batches arrive in place, in the loader's pool (no copy on the server).
+            self.zero_copy = pool is not None
+            slots = hello["slots"]
             while True:
-                if len(releaser.held) >= slots:
+                if releaser.slots_held >= slots:
                     gc.collect()  # batches only cycles keep alive
-                    if len(releaser.held) >= slots:
+                    if releaser.slots_held >= slots:
                         raise SlotsExhausted(
                             f"all {slots} shared-memory slots hold batches this program still references; "
                             "drop some batches (or their tensors), or pass slots= a larger number"
@@ -294,20 +322,22 @@ class CellMapDataClient:
                 self.position = int(msg["position"]) + 1
                 # No name of this frame refers to the batch while it is out there (a suspended
                 # generator keeps its locals): the slot is freed when the caller's last reference goes.
-                yield _slot_batch(mm, offset + int(msg["slot"]) * slot_bytes, msg, releaser, self.as_torch)
+                in_slot = msg["where"] == "slot"
+                yield _slot_batch(mm if in_slot else pool, int(msg["base"]), in_slot, msg, releaser, self.as_torch)
         finally:
             releaser.close()
         self.epoch, self.position = self.epoch + 1, 0
 
 
-def _slot_batch(mm: mmap.mmap, start: int, msg: Dict[str, Any], releaser: _Releaser, as_torch: bool) -> Dict[str, Any]:
-    """The batch of a ``batch`` message: its tensors view the slot; the slot is freed (``releaser``)
-    when the last of them, or of views of them, is gone."""
-    slot, tensors = int(msg["slot"]), msg["tensors"]
+def _slot_batch(mm: Any, start: int, in_slot: bool, msg: Dict[str, Any], releaser: _Releaser, as_torch: bool) -> Dict[str, Any]:
+    """The batch of a ``batch`` message: its tensors view the mapped memory at ``start``; the
+    server may reuse that memory (``releaser``) once the last of them, or of views of them, is
+    gone."""
+    batch_id, tensors = int(msg["id"]), msg["tensors"]
     used = max((t["data_offsets"][1] for t in tensors.values()), default=1)
     region = (ctypes.c_ubyte * max(used, 1)).from_buffer(mm, start)
-    releaser.take(slot)
-    weakref.finalize(region, releaser.free, slot)
+    releaser.take(batch_id, in_slot)
+    weakref.finalize(region, releaser.free, batch_id)
     return with_samples(tensors_from(region, tensors, 0, as_torch), msg["samples"], msg["epoch"], msg["position"])
 
 
@@ -337,6 +367,24 @@ class _MessageReader:
         body = bytes(self.buf[4 : 4 + n])
         del self.buf[: 4 + n]
         return json.loads(body)
+
+
+def _map_pool(pool: Optional[Dict[str, Any]]) -> Optional[mmap.mmap]:
+    """Maps the loader's batch pool (``/proc/<pid>/fd/<fd>`` of the server), or None."""
+    if not pool:
+        return None
+    try:
+        fd = os.open(f"/proc/{int(pool['pid'])}/fd/{int(pool['fd'])}", os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        if os.fstat(fd).st_size < pool["bytes"]:
+            return None
+        return mmap.mmap(fd, pool["bytes"], mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _map_if_same(hello: Dict[str, Any]) -> Optional[mmap.mmap]:
