@@ -1,6 +1,6 @@
 /**
  * `serve`: a {@link CellMapDataLoader} as an HTTP service, so that a training loop in another
- * process or on another machine (PyTorch: `clients/python/cellmap_data_client.py`) gets the same
+ * process or on another machine (PyTorch: the Python package in `clients/python`) gets the same
  * deterministic, rank-sharded, resumable batches. Wire format and endpoints: docs/serve.md.
  *
  * One loader, one worker pool, one chunk cache; each connection is its own stream (rank,
