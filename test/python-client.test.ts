@@ -152,6 +152,19 @@ describe("Python client: shared memory", () => {
     assert.deepEqual([got.held_with_view, got.held_after_view], [1, 0]);
   });
 
+  it("CellMapIterableDataset: rank from RANK/WORLD_SIZE, exact resume from state_dict(), set_epoch, one process", { skip: noTorch }, async () => {
+    const r = await python([path.join(here, "python/torch_checks.py"), server.url], { env: { PYTHONPATH: CLIENT_DIR } });
+    assert.equal(r.code, 0, r.stderr);
+    const got = r.json as Record<string, unknown>;
+    assert.deepEqual(got.rank, [1, 2]);
+    assert.equal(got.batches, 4, "rank 1 of 2: half of 8 batches");
+    assert.deepEqual(got.after_epoch, { epoch: 5, position: 0, rank: 1, world_size: 2 });
+    assert.deepEqual(got.state, { epoch: 4, position: 2, rank: 1, world_size: 2 });
+    assert.equal(got.resume_exact, true, "two batches, a state_dict, then the rest in a new dataset: the whole epoch");
+    assert.deepEqual(got.types, ["Tensor", "int", "list"]);
+    assert.match(String(got.workers), /num_workers=0/);
+  });
+
   it("a client killed while it holds batches frees its slots; the server serves the next client", { skip: noPython }, async () => {
     const code = `
 import sys, json, time
