@@ -59,6 +59,8 @@ export { Binarize, NaNtoNum } from "./transforms/augment/threshold.js";
 export { GaussianNoise } from "./transforms/augment/noise.js";
 export { GaussianBlur } from "./transforms/augment/blur.js";
 export { RandomContrast, RandomGamma } from "./transforms/augment/intensity.js";
+export { DefectAugment } from "./transforms/augment/defects.js";
+export { IntensityScaleShift } from "./transforms/augment/scale-shift.js";
 export { Compose, PerClass } from "./transforms/augment/compose.js";
 export { Affinities } from "./transforms/targets/affinities.js";
 export { DistanceTransform } from "./transforms/targets/distance.js";

@@ -138,8 +138,25 @@ function isSpecOrTransform(t: unknown): t is TransformInput {
   return typeof (t as ValueTransform).apply === "function" || typeof (t as TransformSpec).type === "string";
 }
 
+/** Throws when `t` (or a transform it composes) changes input values only (`inputsOnly`). */
+function refuseInputsOnly(t: ValueTransform | null, where: string): ValueTransform | null {
+  if (t === null) return t;
+  const inner = (t as { transforms?: unknown }).transforms;
+  const parts = Array.isArray(inner) ? inner : inner && typeof inner === "object" ? Object.values(inner) : [];
+  for (const p of parts) refuseInputsOnly(p as ValueTransform, where);
+  if ((t as { inputsOnly?: boolean }).inputsOnly) {
+    const name = t.toJSON().type;
+    throw invalid(where, `${name} changes input values only (labels would no longer match their raw): give it in rawValueTransforms`);
+  }
+  return t;
+}
+
 /** Normalises target transforms to one transform for all classes, or a PerClass mapping. */
 export async function resolveTargetTransforms(t: TargetTransformInput | null | undefined, classes: string[] | null): Promise<ValueTransform | null> {
+  return refuseInputsOnly(await resolveTargetTransformsOf(t, classes), "targetValueTransforms");
+}
+
+async function resolveTargetTransformsOf(t: TargetTransformInput | null | undefined, classes: string[] | null): Promise<ValueTransform | null> {
   const where = "targetValueTransforms";
   if (t === null || t === undefined) return null;
   if (Array.isArray(t)) {

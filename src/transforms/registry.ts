@@ -12,6 +12,8 @@ import type { Rng } from "../util/rng.js";
 import type { Tensor } from "../tensor.js";
 import { GaussianBlur, type GaussianBlurParams } from "./augment/blur.js";
 import { checkTransform, Compose, PerClass } from "./augment/compose.js";
+import { DefectAugment } from "./augment/defects.js";
+import { IntensityScaleShift } from "./augment/scale-shift.js";
 import { RandomContrast, RandomGamma } from "./augment/intensity.js";
 import { GaussianNoise } from "./augment/noise.js";
 import { Normalize, ToDtype } from "./augment/normalize.js";
@@ -32,6 +34,8 @@ const LEAVES: Record<string, (p: Params) => ValueTransform> = {
   RandomGamma: (p) => new RandomGamma(p as never),
   GaussianBlur: (p) => new GaussianBlur(p as unknown as GaussianBlurParams),
   Binarize: (p) => new Binarize(p),
+  DefectAugment: (p) => new DefectAugment(p as never),
+  IntensityScaleShift: (p) => new IntensityScaleShift(p as never),
   NaNtoNum: (p) => new NaNtoNum(p),
   DistanceTransform: (p) => new DistanceTransform(p as never),
   Affinities: (p) => new Affinities(p as never),
