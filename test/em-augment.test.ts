@@ -8,7 +8,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CellMapDataset } from "../src/dataset/index.js";
+import { CellMapDataset, CellMapDataSplit } from "../src/dataset/index.js";
+import { writeSyntheticDataset } from "../src/demo/synthetic.js";
+import { CellMapDataLoader } from "../src/loader/index.js";
 import { CellMapError } from "../src/errors.js";
 import { tensor, type Tensor } from "../src/tensor.js";
 import { Compose, DefectAugment, IntensityScaleShift, transformFromSpec } from "../src/transforms/index.js";
@@ -129,5 +131,74 @@ describe("defects touch inputs only", () => {
       CellMapDataset.open({ ...base, targetValueTransforms: new Compose([new DefectAugment({ missing: 0.1 })]) }),
       (e: unknown) => e instanceof CellMapError && e.code === "INVALID_ARGUMENT" && /DefectAugment changes input values only/.test(e.message) && e.path === "targetValueTransforms",
     );
+  });
+});
+
+describe("foreground-seeking samples", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cm-fg-"));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  let csvPath: string;
+  before(async () => {
+    ({ csvPath } = await writeSyntheticDataset(path.join(tmp, "demo"), { size: 96, seed: 3 }));
+  });
+  const spec = { shape: [8, 8, 8], scale: [8, 8, 8] };
+  const open = (foreground?: { minFraction: number; classes?: string[]; maxTries?: number; p?: number }) =>
+    CellMapDataSplit.open({
+      csvPath,
+      classes: ["mito", "er", "nuc"],
+      inputArrays: { raw: spec },
+      targetArrays: { labels: spec },
+      pad: true,
+      seed: 4,
+      ...(foreground && { foreground }),
+    });
+  /** Fraction of mito voxels (> 0) in a sample's target patch. */
+  const mito = (t: Tensor) => Array.from(t.data.subarray(0, t.data.length / 3)).filter((v) => v > 0).length / (t.data.length / 3);
+
+  it("raises the share of samples with foreground, reports its tries, and is deterministic", async () => {
+    const plain = (await open()).trainDatasetsCombined;
+    const seeking = (await open({ minFraction: 0.1, classes: ["mito"], maxTries: 30 })).trainDatasetsCombined;
+    const n = 60;
+    const share = async (ds: typeof plain) => {
+      let hits = 0;
+      for (let i = 0; i < n; i++) if (mito((await ds.get(i, { epoch: 1 })).labels as Tensor) >= 0.1) hits++;
+      return hits / n;
+    };
+    const before = await share(plain);
+    const after = await share(seeking);
+    assert.ok(after > before + 0.2 && after > 0.9, `share with ≥10% mito: ${before.toFixed(2)} without, ${after.toFixed(2)} with foreground`);
+    const a = await seeking.get(7, { epoch: 2 });
+    const b = await seeking.get(7, { epoch: 2 });
+    assert.deepEqual(Array.from((a.labels as Tensor).data), Array.from((b.labels as Tensor).data));
+    assert.deepEqual(a.metadata, b.metadata);
+    const report = (a.metadata as { foreground?: { tries: number; index: number; fraction: number } }).foreground!;
+    assert.ok(report.tries >= 1 && report.tries <= 30);
+    assert.ok(report.fraction >= 0.1 || report.tries === 30);
+    assert.equal(a.idx, 7, "the sample keeps its index; the metadata says which centre it used");
+  });
+
+  it("p = 0 gives the plain samples; a class it does not know is an error", async () => {
+    const plain = (await open()).trainDatasetsCombined;
+    const off = (await open({ minFraction: 0.5, p: 0 })).trainDatasetsCombined;
+    const x = await plain.get(5, { epoch: 0 });
+    const y = await off.get(5, { epoch: 0 });
+    assert.deepEqual(Array.from((x.raw as Tensor).data), Array.from((y.raw as Tensor).data));
+    await assert.rejects(open({ minFraction: 0.1, classes: ["mitochondria"] }), /foreground\.classes names "mitochondria".*did you mean "mito"/);
+    await assert.rejects(open({ minFraction: 1.5 }), /foreground\.minFraction must be a number in \[0, 1\]/);
+  });
+
+  it("batches are identical for 0 and 2 worker threads", async () => {
+    const ds = (await open({ minFraction: 0.05, maxTries: 10 })).trainDatasetsCombined;
+    const read = async (numWorkers: number) => {
+      const loader = new CellMapDataLoader(ds, { batchSize: 4, numWorkers, seed: 2, iterationsPerEpoch: 4 });
+      const out: string[] = [];
+      for await (const b of loader)
+        out.push(
+          JSON.stringify({ idx: b.idx, fg: b.metadata.map((m) => (m as { foreground?: unknown }).foreground), sum: Array.from((b.raw as Tensor).data).reduce((s, v) => s + v, 0) }),
+        );
+      await loader.close();
+      return out;
+    };
+    assert.deepEqual(await read(2), await read(0));
   });
 });

@@ -42,6 +42,7 @@ export function splitOptionsFromConfig(c: CellMapConfig): CellMapDataSplitOption
     emptyValue: c.emptyValue,
     forceHasData: c.forceHasData,
     seed: c.seed,
+    foreground: c.foreground,
     http: c.http,
     concurrency: c.concurrency,
   };

@@ -6,7 +6,7 @@
  * them, so a key means one thing wherever it is written.
  */
 import type { z } from "zod";
-import { arraySpecsSchema, classesSchema, classRelationDictSchema, padSchema, seedSchema } from "../dataset/fields.js";
+import { arraySpecsSchema, classesSchema, classRelationDictSchema, foregroundSchema, padSchema, seedSchema } from "../dataset/fields.js";
 import type { CellMapDataSplitOptions } from "../dataset/split-options.js";
 import { loaderOptionsSchema, type CellMapDataLoaderOptions } from "../loader/options.js";
 import { anyNumber, bool, integerAtLeast, nonEmptyString, targetTransformInputSchema, transformInputSchema } from "../options/fields.js";
@@ -32,6 +32,7 @@ export const configSchema = optionObject(
     emptyValue: anyNumber.optional(),
     forceHasData: bool.optional(),
     seed: seedSchema.optional(),
+    foreground: foregroundSchema.optional(),
     http: httpOptionsSchema.optional(),
     concurrency: integerAtLeast(1).optional(),
     ...(({ batchSize, numWorkers, prefetchFactor, iterationsPerEpoch, weightedSampler, chunkCacheBytes, dropLast, sampleConcurrency, memoryBudgetBytes }) => ({

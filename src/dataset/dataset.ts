@@ -30,7 +30,7 @@ import { CellMapError, invalid } from "../errors.js";
 import { intersectBoxes, type Box } from "../geometry/level.js";
 import { EmptyImage } from "../image/empty.js";
 import { CellMapImage, keepIn } from "../image/image.js";
-import { type Rng, RngStream, sampleRng } from "../util/rng.js";
+import { Rng, RngStream, sampleRng } from "../util/rng.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import { type AnyTensor, isFloat32Tensor, type OutputDtype, TENSOR_ARRAYS, type TensorData } from "../tensor.js";
 import { PerClass } from "../transforms/augment/compose.js";
@@ -50,6 +50,7 @@ import {
   type LevelInfo,
   type SampleBase,
   type SampleMetadata,
+  type ForegroundReport,
 } from "./types.js";
 
 // Options and descriptions live in their own modules; these names stay importable from here.
@@ -359,11 +360,48 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
     return drawSpatialTransform(this.spatial, sampleRng(this.seed, epoch, i, RngStream.spatial), this.twoD ? ["y", "x"] : ["z", "y", "x"]);
   }
 
+  /**
+   * Whether sample `i` of `epoch` seeks the foreground, and the generator of its redraws (null:
+   * it does not). A function of (seed, epoch, index) only.
+   */
+  private foregroundSeek(i: number, epoch: number): { minFraction: number; classes: number[]; maxTries: number } | null {
+    const fg = this.opts.foreground;
+    if (!fg || !this.isTrain || this.targets.length === 0 || this.rawOnly) return null;
+    if (sampleRng(this.seed, epoch, i, RngStream.foreground).random() >= (fg.p ?? 1)) return null;
+    const classes = (fg.classes ?? this.classes).map((c) => this.classes.indexOf(c));
+    return { minFraction: fg.minFraction, classes, maxTries: fg.maxTries ?? 20 };
+  }
+
+  /** The centre index of try `k` (> 0) of sample `i`: from the stream of (seed, epoch, index, try). */
+  private redraw(i: number, epoch: number, k: number): number {
+    return Math.floor(new Rng(this.seed, epoch, i, RngStream.foreground, k).random() * this.length);
+  }
+
+  /**
+   * Fraction of the voxels of the first target array's patch that are foreground: > 0 in one of
+   * `classes` (read values, before target transforms; NaN is unknown, not foreground).
+   */
+  private foregroundFraction(reads: (AnyTensor | null)[], classes: number[]): number {
+    const parts = classes.map((k) => reads[k]?.data).filter((d): d is TensorData => d !== undefined);
+    if (parts.length === 0) return 0;
+    const n = parts[0].length;
+    let fg = 0;
+    for (let v = 0; v < n; v++) {
+      for (const d of parts) {
+        if (d[v] > 0) {
+          fg++;
+          break;
+        }
+      }
+    }
+    return n > 0 ? fg / n : 0;
+  }
+
   /** Reads sample `i` (all sources concurrently), into `opts.into` where given. */
   async get(i: number, opts: GetOptions = {}): Promise<S> {
     const epoch = opts.epoch ?? 0;
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw invalid("epoch", `epoch must be a non-negative integer, got ${epoch}`);
-    const center = this.center(i);
+    let center = this.center(i);
     const draw = this.spatialDraw(i, epoch);
     const base = { spatialTransform: draw ? draw.matrix : null, signal: opts.signal, store: opts.store };
     // Destination of each read: its slot of the batch (classes stacked in place), or new.
@@ -379,21 +417,41 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
       const size = v.length / this.targets[a].classes.length;
       return v.subarray(k * size, (k + 1) * size);
     };
-    const inputReads = Promise.all(this.inputs.map((s, k) => s.image.read(center, { ...base, into: inputViews[k] ?? undefined })));
-    const targetReads = Promise.all(
-      this.targets.map((t, a) =>
-        t.raw
-          ? Promise.all([t.raw.read(center, { ...base, into: targetViews[a] ?? undefined })])
-          : Promise.all(
-              t.classes.map((s, k) =>
-                s.kind === "image" ? s.image.read(center, { ...base, into: classView(a, k) }) : s.kind === "empty" ? s.image.read(undefined, { into: classView(a, k) }) : null,
+    const readInputs = (c: number[]) => Promise.all(this.inputs.map((s, k) => s.image.read(c, { ...base, into: inputViews[k] ?? undefined })));
+    const readTargets = (c: number[]) =>
+      Promise.all(
+        this.targets.map((t, a) =>
+          t.raw
+            ? Promise.all([t.raw.read(c, { ...base, into: targetViews[a] ?? undefined })])
+            : Promise.all(
+                t.classes.map((s, k) =>
+                  s.kind === "image" ? s.image.read(c, { ...base, into: classView(a, k) }) : s.kind === "empty" ? s.image.read(undefined, { into: classView(a, k) }) : null,
+                ),
               ),
-            ),
-      ),
-    );
-    const [rawTensors, targetTensors] = await Promise.all([inputReads, targetReads]);
+        ),
+      );
+    let rawTensors: AnyTensor[];
+    let targetTensors: Awaited<ReturnType<typeof readTargets>>;
+    let found: ForegroundReport | undefined;
+    const seek = this.foregroundSeek(i, epoch);
+    if (seek) {
+      // Targets first, one centre after another: a centre is kept once its target patch has
+      // enough foreground (or at the last try), and only then are the inputs read.
+      for (let k = 0; ; k++) {
+        const j = k === 0 ? i : this.redraw(i, epoch, k);
+        center = this.center(j);
+        targetTensors = await readTargets(center);
+        const fraction = this.foregroundFraction(targetTensors[0], seek.classes);
+        found = { tries: k + 1, index: j, fraction };
+        if (fraction >= seek.minFraction || k + 1 >= seek.maxTries) break;
+      }
+      rawTensors = await readInputs(center);
+    } else {
+      [rawTensors, targetTensors] = await Promise.all([readInputs(center), readTargets(center)]);
+    }
 
     const item: DatasetItem = { idx: i, metadata: this.metadata(center, i, epoch, draw) };
+    if (found) (item.metadata as SampleMetadata).foreground = found;
     const rawRng = sampleRng(this.seed, epoch, i, RngStream.rawValue);
     // Value transforms work on float32; arrays with another outputDtype are served as read.
     const transformed = (tr: ValueTransform | null, t: AnyTensor, rng: Rng, into: TensorData | null | undefined, where: string): AnyTensor =>

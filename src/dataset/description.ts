@@ -5,6 +5,7 @@
  * strings, HTTP options without their `fetch`, and the result of the class-count check as
  * `hasData`, so a re-opened dataset reads no counts.
  */
+import type { ForegroundOptions } from "./fields.js";
 import { CellMapError, invalid } from "../errors.js";
 import type { HttpStoreOptions } from "../store/http.js";
 import type { SpatialConfig } from "../transforms/spatial.js";
@@ -33,6 +34,8 @@ export interface CellMapDatasetDescription extends DatasetDescription {
   seed: number;
   http: Omit<HttpStoreOptions, "fetch"> | null;
   hasData: boolean;
+  /** Foreground-seeking samples (absent: none). */
+  foreground?: ForegroundOptions | null;
 }
 
 /** What {@link describeDataset} reads off an open dataset. */
@@ -78,6 +81,7 @@ export function describeDataset(d: DescribedDataset): CellMapDatasetDescription 
     seed: d.seed,
     http: plainHttp(o.http),
     hasData: d.hasData,
+    foreground: o.foreground ? structuredClone(o.foreground) : null,
   };
 }
 
@@ -108,6 +112,7 @@ export function optionsFromDescription(desc: CellMapDatasetDescription, signal?:
     http: desc.http ?? undefined,
     signal,
     knownHasData: desc.hasData,
+    foreground: desc.foreground ?? null,
   };
 }
 

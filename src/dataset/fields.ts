@@ -33,6 +33,26 @@ export const padSchema = valueWhere<boolean | "train" | "validate">(
 /** A random seed. */
 export const seedSchema = integerAtLeast(0);
 
+const fraction = valueWhere<number>((v) => typeof v === "number" && v >= 0 && v <= 1, "a number in [0, 1]");
+const foregroundShape = {
+  /** Least fraction of the target patch's voxels that must be foreground (> 0 in a listed class). */
+  minFraction: fraction,
+  /** Classes that count as foreground (default: every class). */
+  classes: nameList.optional(),
+  /** Centres tried at most per sample; the last is kept whatever its foreground. Default 20. */
+  maxTries: integerAtLeast(1).optional(),
+  /** Probability that a sample seeks the foreground at all. Default 1. */
+  p: fraction.optional(),
+};
+/** `foreground`: samples that find the foreground (training datasets). */
+export const foregroundSchema: OptionObject<typeof foregroundShape> = optionObject(foregroundShape);
+/**
+ * Foreground-seeking samples: with probability `p` a training sample whose target patch has less
+ * than `minFraction` foreground voxels (NaN is unknown, not foreground) is redrawn at another
+ * centre, up to `maxTries` centres in all.
+ */
+export type ForegroundOptions = z.input<typeof foregroundSchema>;
+
 /** A value transform object or its JSON spec. */
 export type TransformInput = ValueTransform | TransformSpec;
 

@@ -15,6 +15,7 @@ import {
   arraySpecsSchema,
   classesSchema,
   classRelationDictSchema,
+  foregroundSchema,
   seedSchema,
   type TargetTransformInput,
   targetTransformInput,
@@ -64,6 +65,13 @@ const datasetShape = {
   pad: bool.optional(),
   /** Seed of all random draws. Default 0. */
   seed: seedSchema.optional(),
+  /**
+   * Training samples that find the foreground: with probability `p`, a centre whose target patch
+   * has less than `minFraction` foreground voxels (over `classes`, default all; NaN is unknown,
+   * not foreground) is redrawn, up to `maxTries` (default 20) centres. Redraws come from a
+   * stream of (seed, epoch, index, try); the metadata reports the tries. Used when `isTrain`.
+   */
+  foreground: foregroundSchema.nullable().optional(),
   /** HTTP options for remote locations (only plain-data fields survive `describe()`). */
   http: httpOptionsSchema.optional(),
   /** Aborts the metadata and class-count reads of `open`. */
@@ -206,6 +214,14 @@ export function checkOptions(opts: Omit<CellMapDatasetOptions, "rawPath">) {
   if (clash) throw invalid("targetArrays", `array ${JSON.stringify(clash.r.name)} is both an input and a target`);
   const relations = opts.classRelationDict ?? {};
   checkRelations(relations, classes);
+  const fg = opts.foreground ?? null;
+  if (fg) {
+    if (!classes || targetSpecs.length === 0) throw invalid("foreground", "foreground needs classes and targetArrays (it measures the target patch)");
+    (fg.classes ?? []).forEach((c, k) => {
+      if (!classes.includes(c))
+        throw invalid(`foreground.classes[${k}]`, `foreground.classes names ${JSON.stringify(c)}, which is not in classes [${classes.join(", ")}]${didYouMean(c, classes)}`);
+    });
+  }
   const spatial = opts.spatialTransforms ? parseSpatialConfig(opts.spatialTransforms, twoD ? ["y", "x"] : ["z", "y", "x"]) : null;
   const emptyValue = opts.emptyValue ?? NaN;
   for (const { r } of targetSpecs) {

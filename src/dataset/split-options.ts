@@ -8,7 +8,7 @@ import { type OptionObject, optionObject } from "../options/options.js";
 import { PYTHON } from "../options/python.js";
 import { httpOptionsSchema } from "../store/options.js";
 import { spatialConfigSchema } from "../transforms/spatial.js";
-import { arraySpecsSchema, classesSchema, classRelationDictSchema, padSchema, seedSchema, targetTransformInput, transformInput } from "./fields.js";
+import { arraySpecsSchema, classesSchema, classRelationDictSchema, foregroundSchema, padSchema, seedSchema, targetTransformInput, transformInput } from "./fields.js";
 import type { ArraySpecs, DatasetLike } from "./types.js";
 
 /** The object form of a datasplit. */
@@ -58,6 +58,8 @@ const splitShape = {
   classRelationDict: classRelationDictSchema.nullable().optional(),
   forceHasData: bool.optional(),
   /** Base seed; the k-th entry's dataset gets `seed + k` (train entries first). Default 0. */
+  /** Training samples that find the foreground (see `CellMapDatasetOptions.foreground`); training rows only. */
+  foreground: foregroundSchema.nullable().optional(),
   seed: seedSchema.optional(),
   http: httpOptionsSchema.optional(),
   /** Datasets opened at once (default 16). */

@@ -191,6 +191,7 @@ function checkSplitOptions(opts: Omit<CellMapDataSplitOptions, "datasets" | "dat
     classRelationDict: opts.classRelationDict,
     emptyValue: opts.emptyValue,
     seed: opts.seed ?? SPLIT_DEFAULTS.seed,
+    foreground: opts.foreground,
   });
   padFor(opts.pad, "train");
 }
@@ -295,6 +296,7 @@ async function openRows(opts: CellMapDataSplitOptions): Promise<DataSplitRows> {
               inputArrays: opts.inputArrays,
               targetArrays: opts.targetArrays,
               spatialTransforms: usage === "train" ? opts.spatialTransforms : null,
+              foreground: usage === "train" ? (opts.foreground ?? null) : null,
               rawValueTransforms: usage === "train" ? trainRaw : valRaw,
               targetValueTransforms: target,
               classRelationDict: opts.classRelationDict,

@@ -37,6 +37,16 @@ export interface LevelInfo {
   scale: number[];
 }
 
+/** How a foreground-seeking sample found its centre (sample metadata `foreground`). */
+export interface ForegroundReport {
+  /** Centres tried (1: the sample's own centre was kept). */
+  tries: number;
+  /** Index of the centre kept (the sample's own at try 1). */
+  index: number;
+  /** Foreground fraction of the kept target patch. */
+  fraction: number;
+}
+
 /** Per-sample metadata (plain JSON). */
 export interface SampleMetadata {
   rawPath: string;
@@ -55,6 +65,8 @@ export interface SampleMetadata {
    * targets as `"<array>/<class>"` (annotated classes only).
    */
   levels: Record<string, LevelInfo>;
+  /** With the dataset's `foreground` option, when the sample sought the foreground. */
+  foreground?: ForegroundReport;
 }
 
 /** What every sample has besides its tensors. */

@@ -114,6 +114,8 @@ export const RngStream = {
   rawValue: 2,
   targetValue: 3,
   sampler: 4,
+  /** Whether a sample seeks the foreground, and its redrawn centres (one generator per try). */
+  foreground: 5,
 } as const;
 
 /** The generator for one sample: a function of (seed, epoch, index, stream) only. */
