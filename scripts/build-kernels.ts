@@ -517,7 +517,37 @@ function generalFuncs(t: Source | null): string {
         ${span("s1", `(i32.add ${L("$kb")} (i32.const 1))`, L("$n2"), slowVoxel(body))}
         (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jl)))
       (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $il)))`;
-  const locals = `(local $i i32) (local $j i32) (local $k i32) (local $o i32) (local $kf f64) (local $rz f64) (local $ry f64) (local $rx f64)
+  // Deformed grids (elastic): every voxel adds its displacement Δ (index units; three f32 arrays
+  // of n0·n1·n2 from $D: z, y, x) to the affine f, then takes the full reference path. f is then
+  // not monotonic along a row, so there is no interior span.
+  const deformedVoxel = (body: (clamp: boolean) => string) => `
+          (local.set $kf (f64.convert_i32_s (local.get $k)))${fs(L("$kf"))}
+          (local.set $fz (f64.add (local.get $fz) (f64.promote_f32 (f32.load (local.get $dv)))))
+          (local.set $fy (f64.add (local.get $fy) (f64.promote_f32 (f32.load (i32.add (local.get $dv) (local.get $nv))))))
+          (local.set $fx (f64.add (local.get $fx) (f64.promote_f32 (f32.load (i32.add (local.get $dv) (i32.shl (local.get $nv) (i32.const 1)))))))
+          (if (i32.and ${L("$padOn")} (i32.or (i32.or ${outside("z")} ${outside("y")}) ${outside("x")}))
+            (then ${t ? `(f32.store (local.get $o) (f32.demote_f64 ${L("$padv")}))` : `(i32.store (local.get $o) (i32.const -1))`})
+            (else
+              (local.set $cz ${clampF(L("$fz"), L("$mz"))})
+              (local.set $cy ${clampF(L("$fy"), L("$my"))})
+              (local.set $cx ${clampF(L("$fx"), L("$mx"))})${body(true)}))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))
+          (local.set $dv (i32.add (local.get $dv) (i32.const 4)))`;
+  const deformedLoop = (body: (clamp: boolean) => string) => `
+    ${LOAD_TABLES}
+    (local.set $nv (i32.shl (i32.mul (i32.mul (local.get $n0) (local.get $n1)) (local.get $n2)) (i32.const 2)))
+    (local.set $o (local.get $out))
+    (local.set $dv (local.get $D))
+    (block $id (loop $il (br_if $id (i32.ge_s (local.get $i) (local.get $n0)))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl (br_if $jd (i32.ge_s (local.get $j) (local.get $n1)))
+        (local.set $rz ${rowStart("z")})
+        (local.set $ry ${rowStart("y")})
+        (local.set $rx ${rowStart("x")})
+        ${span("d", "(i32.const 0)", L("$n2"), deformedVoxel(body))}
+        (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $il)))`;
+  const locals = `(local $i i32) (local $j i32) (local $k i32) (local $o i32) (local $kf f64) (local $rz f64) (local $ry f64) (local $rx f64) (local $dv i32) (local $nv i32)
     (local $fz f64) (local $fy f64) (local $fx f64) (local $cz f64) (local $cy f64) (local $cx f64) (local $r f64) (local $q i32)
     (local $ka i32) (local $kb i32) (local $t0 f64) (local $t1 f64) (local $t2 f64)
     (local $lzf f64) (local $lyf f64) (local $lxf f64) (local $hzf f64) (local $hyf f64) (local $hxf f64)${TABLE_LOCALS}`;
@@ -548,13 +578,19 @@ function generalFuncs(t: Source | null): string {
   ;; nearest, any affine grid: the byte offset of every output voxel's sample in the region, or
   ;; -1 (padding); the zrot_nearest gathers then read it as one section, once per array.
   (func (export "gen_nearest_map") (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32)
-    ${locals}${loop(0, nearestBody)})`;
+    ${locals}${loop(0, nearestBody)})
+  (func (export "gen_nearest_map_deformed") (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32) (param $D i32)
+    ${locals}${deformedLoop(nearestBody)})`;
   }
   return `
   (func (export "gen_linear_${t.name}") (param $region i32) (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32)
     ${locals}
     (local $wz f64) (local $wy f64) (local $wx f64) (local $za i32) (local $zb i32) (local $ya i32) (local $yb i32) (local $xa i32) (local $xb i32)
-    (local $z0 i32) (local $y0 i32) (local $x0 i32) (local $v f64) (local $u f64)${loop(1, linearBody)})`;
+    (local $z0 i32) (local $y0 i32) (local $x0 i32) (local $v f64) (local $u f64)${loop(1, linearBody)})
+  (func (export "gen_linear_deformed_${t.name}") (param $region i32) (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32) (param $D i32)
+    ${locals}
+    (local $wz f64) (local $wy f64) (local $wx f64) (local $za i32) (local $zb i32) (local $ya i32) (local $yb i32) (local $xa i32) (local $xb i32)
+    (local $z0 i32) (local $y0 i32) (local $x0 i32) (local $v f64) (local $u f64)${deformedLoop(linearBody)})`;
 }
 
 const ROTATED = `${SOURCES.map((t) => zrotFuncs(t) + (t.i32 ? zrotNearest4Func(t) + zrotPairFunc(t) : "") + generalFuncs(t)).join("")}${generalFuncs(null)}`;

@@ -34,6 +34,7 @@ import { Rng, RngStream, sampleRng } from "../util/rng.js";
 import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import { type AnyTensor, isFloat32Tensor, type OutputDtype, TENSOR_ARRAYS, type TensorData } from "../tensor.js";
 import { PerClass } from "../transforms/augment/compose.js";
+import { Deformation } from "../transforms/elastic.js";
 import { drawSpatialTransform, type ParsedSpatialConfig, type SpatialDraw } from "../transforms/spatial.js";
 import type { ValueTransform } from "../transforms/types.js";
 import { weightsFromCounts, zeroCounts, type ClassCount, type ClassCounts } from "./counts.js";
@@ -397,13 +398,30 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
     return n > 0 ? fg / n : 0;
   }
 
+  /**
+   * The elastic deformation of sample `i` in `epoch` (null: none), from the stream of (seed,
+   * epoch, index, elastic): one uniform for `p`, then the control displacements. Its control
+   * grid spans the largest patch of the sample, so every array reads through the same field.
+   */
+  elasticDraw(i: number, epoch = 0): Deformation | null {
+    const cfg = this.isTrain ? this.spatial?.elastic : null;
+    if (!cfg) return null;
+    const rng = sampleRng(this.seed, epoch, i, RngStream.elastic);
+    if (rng.random() >= (cfg.p ?? 1)) return null;
+    const arrays = [...this.inputs.map((x) => x.array), ...this.targets.map((t) => t.array)];
+    const half = [0, 1, 2].map((a) => Math.max(...arrays.map((r) => ((r.shape[a] - 1) / 2) * r.scale[a])));
+    return Deformation.draw(cfg, rng, half);
+  }
+
   /** Reads sample `i` (all sources concurrently), into `opts.into` where given. */
   async get(i: number, opts: GetOptions = {}): Promise<S> {
     const epoch = opts.epoch ?? 0;
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw invalid("epoch", `epoch must be a non-negative integer, got ${epoch}`);
     let center = this.center(i);
-    const draw = this.spatialDraw(i, epoch);
-    const base = { spatialTransform: draw ? draw.matrix : null, signal: opts.signal, store: opts.store };
+    const deformation = this.elasticDraw(i, epoch);
+    const affine = this.spatialDraw(i, epoch);
+    const draw = affine && deformation ? { ...affine, elastic: deformation.report() } : affine;
+    const base = { spatialTransform: draw ? draw.matrix : null, displacement: deformation, signal: opts.signal, store: opts.store };
     // Destination of each read: its slot of the batch (classes stacked in place), or new.
     const slot = (r: Resolved, channels: number): TensorData | null => {
       const v = opts.into?.[r.name];

@@ -18,6 +18,17 @@ export interface LevelGeometry {
   real: boolean[];
 }
 
+/**
+ * A smooth displacement of the sample grid (elastic deformation, `transforms/elastic.ts`): the
+ * output offset `o` (nm from the centre) samples `centre + A·(o + d(o))`.
+ */
+export interface Displacement {
+  /** Bound on |d| per axis (nm, z y x): how far the read window must reach. */
+  readonly maxDisplacement: readonly number[];
+  /** `d` (nm) per axis at every voxel of a patch of `shape` voxels of `scale` nm (C order); null: 0. */
+  field(shape: readonly number[], scale: readonly number[]): (Float32Array | null)[];
+}
+
 /** The patch request. */
 export interface PatchGrid {
   center: number[];
@@ -25,7 +36,47 @@ export interface PatchGrid {
   scale: number[];
   /** 3x3 matrix A: world point = centre + A · offset (null = identity). */
   matrix: number[][] | null;
+  /** Elastic displacement of the offsets (none when absent). */
+  displacement?: Displacement | null;
 }
+
+/**
+ * The displacement of `grid` in level index units per world axis, `Σ_a A[w][a]·d_a / scale_w`
+ * at every output voxel, or null (no displacement). Virtual axes get none.
+ */
+export function indexDisplacement(g: LevelGeometry, grid: PatchGrid): (Float32Array | null)[] | null {
+  if (!grid.displacement) return null;
+  const m = grid.matrix ?? [
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, 1],
+  ];
+  // Memoised per displacement: the arrays of a sample on one grid and level scale (the classes
+  // of a crop) get the same arrays, and so share the kernels' nearest map.
+  const key = [...grid.shape, ...grid.scale, ...g.scale, ...g.real, ...m.flat()].join(",");
+  let memo = indexMemo.get(grid.displacement);
+  if (!memo) indexMemo.set(grid.displacement, (memo = new Map()));
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const d = grid.displacement.field(grid.shape, grid.scale);
+  const result = [0, 1, 2].map((w) => {
+    if (!g.real[w]) return null;
+    const parts = [0, 1, 2].filter((a) => m[w][a] !== 0 && d[a] !== null);
+    if (parts.length === 0) return null;
+    const n = grid.shape[0] * grid.shape[1] * grid.shape[2];
+    const out = new Float32Array(n);
+    for (const a of parts) {
+      const c = m[w][a] / g.scale[w];
+      const src = d[a]!;
+      for (let v = 0; v < n; v++) out[v] += c * src[v];
+    }
+    return out;
+  });
+  memo.set(key, result);
+  return result;
+}
+
+const indexMemo = new WeakMap<Displacement, Map<string, (Float32Array | null)[]>>();
 
 /** Sampling options. */
 export interface SampleOptions {

@@ -26,7 +26,7 @@ import { defaultChunkStore, readRegionInto } from "../zarr/read.js";
 import { countForeground } from "./counts.js";
 import { axisAligned, isDirectCopy, type LevelGeometry, type PatchGrid, type Samples, samplePatch, sampleWindow, type Window } from "./resample.js";
 import type { SourceRegion } from "./rotated.js";
-import { sectionsMatrix } from "./grid.js";
+import { type Displacement, sectionsMatrix } from "./grid.js";
 
 /** Stored element types whose regions the rotated-grid kernels read as they are. */
 const SOURCE_REGIONS: Partial<Record<DataType, { new (b: ArrayBufferLike, o: number, n: number): SourceRegion; BYTES_PER_ELEMENT: number }>> = {
@@ -42,6 +42,11 @@ const SOURCE_REGIONS: Partial<Record<DataType, { new (b: ArrayBufferLike, o: num
 export interface ReadOptions {
   /** 3x3 matrix A (zyx): sample point = centre + A · offset. From `transforms` spatial draws. */
   spatialTransform?: { matrix: number[][] } | number[][] | null;
+  /**
+   * Elastic displacement `d` of the offsets (a drawn `Deformation` of `transforms/elastic.ts`):
+   * sample point = centre + A · (offset + d(offset)). The read window grows by its bound.
+   */
+  displacement?: Displacement | null;
   /** Generator for random value transforms (one per sample). */
   rng?: Rng;
   signal?: AbortSignal;
@@ -262,7 +267,7 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
     }
     const st = opts.spatialTransform;
     const matrix = st ? (Array.isArray(st) ? st : st.matrix) : null;
-    const grid: PatchGrid = { center: c, shape: this.outputShape, scale: this.outputScale, matrix };
+    const grid: PatchGrid = { center: c, shape: this.outputShape, scale: this.outputScale, matrix, displacement: opts.displacement ?? null };
     const win = sampleWindow(this.geom, grid);
     const nd = this.array.shape.length;
     const lo = new Array<number>(nd);
@@ -346,7 +351,7 @@ export class CellMapImage<D extends OutputDtype = "float32"> {
     const rshape = hi.map((v, d) => v - lo[d]);
     const rsize = sizeOf(rshape);
     const arena = scratchOk ? (store.scratch ?? null) : null;
-    const kernels = !axisAligned(grid.matrix) || sectionsMatrix(grid.matrix);
+    const kernels = !!grid.displacement || !axisAligned(grid.matrix) || sectionsMatrix(grid.matrix);
     const Source = arena && out.buffer === arena.buffer && kernels ? SOURCE_REGIONS[this.array.dtype] : undefined;
     const Region = Source ?? Float32Array;
     const at = arena ? arena.alloc(rsize * Region.BYTES_PER_ELEMENT) : -1;

@@ -7,8 +7,8 @@
 
 import { wasmResampleFor } from "../kernels/gather.js";
 import type { ScratchArena } from "../kernels/scratch.js";
-import { fracIndex, inside, type LevelGeometry, type PatchGrid, type Samples, type SampleOptions, SNAP, type Window, affineIndex } from "./grid.js";
-import { sampleRotated, type SourceRegion } from "./rotated.js";
+import { fracIndex, indexDisplacement, inside, type LevelGeometry, type PatchGrid, type Samples, type SampleOptions, SNAP, type Window, affineIndex } from "./grid.js";
+import { sampleDeformed, sampleRotated, type SourceRegion } from "./rotated.js";
 
 export type { LevelGeometry, PatchGrid, Samples, SampleOptions, Window } from "./grid.js";
 
@@ -41,9 +41,11 @@ export function sampleWindow(g: LevelGeometry, grid: PatchGrid): Window {
     [0, 1, 0],
     [0, 0, 1],
   ];
+  const reach = grid.displacement?.maxDisplacement ?? [0, 0, 0];
   for (let w = 0; w < 3; w++) {
     let ext = 0;
-    for (let k = 0; k < 3; k++) ext += Math.abs(m[w][k]) * ((grid.shape[k] - 1) / 2) * grid.scale[k];
+    // The displacement moves a point by at most `reach` along each offset axis.
+    for (let k = 0; k < 3; k++) ext += Math.abs(m[w][k]) * (((grid.shape[k] - 1) / 2) * grid.scale[k] + reach[k]);
     const f0 = fracIndex(g, w, grid.center[w] - ext);
     const f1 = fracIndex(g, w, grid.center[w] + ext);
     const n = g.size[w];
@@ -101,6 +103,13 @@ export function samplePatch(
   out: Samples,
   arena?: ScratchArena | null,
 ): void {
+  const delta = indexDisplacement(g, grid);
+  if (delta) {
+    // Deformed: every voxel has its own displacement (the general kernels, else the reference).
+    if (arena && out instanceof Float32Array && sampleDeformed(arena, g, grid, opt, region, win, stride, out, delta)) return;
+    sampleGeneral(g, grid, opt, isSamples(region) ? region : Float32Array.from(region), win, stride, out, delta);
+    return;
+  }
   const aligned = axisAligned(grid.matrix);
   if (aligned && isSamples(region)) {
     sampleSeparable(g, grid, opt, region, win, stride, out, aligned.perm, aligned.sign, arena ?? null);
@@ -347,7 +356,10 @@ function lerp1(r: Samples, base: number, c0: number, c1: number, wc: number): nu
   return wc === 0 ? r[base + c0] : r[base + c0] * (1 - wc) + r[base + c1] * wc;
 }
 
-function sampleGeneral(g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Samples, win: Window, stride: number[], out: Samples): void {
+function sampleGeneral(g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Samples, win: Window, stride: number[], out: Samples, delta: (Float32Array | null)[] | null = null): void {
+  const Dz = delta?.[0] ?? null;
+  const Dy = delta?.[1] ?? null;
+  const Dx = delta?.[2] ?? null;
   const [n0, n1, n2] = grid.shape;
   const { f0, di, dj, dk } = affineIndex(g, grid);
   const [N0, N1, N2] = g.size;
@@ -365,9 +377,10 @@ function sampleGeneral(g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, re
       const by = f0[1] + i * di[1] + j * dj[1];
       const bx = f0[2] + i * di[2] + j * dj[2];
       for (let k = 0; k < n2; k++) {
-        const fz = bz + k * dk[0];
-        const fy = by + k * dk[1];
-        const fx = bx + k * dk[2];
+        // The deformed kernels add the displacement after the affine part, as here.
+        const fz = Dz ? bz + k * dk[0] + Dz[o] : bz + k * dk[0];
+        const fy = Dy ? by + k * dk[1] + Dy[o] : by + k * dk[1];
+        const fx = Dx ? bx + k * dk[2] + Dx[o] : bx + k * dk[2];
         if (pad && (fz < -0.5 - eps || fz > N0 - 0.5 + eps || fy < -0.5 - eps || fy > N1 - 0.5 + eps || fx < -0.5 - eps || fx > N2 - 0.5 + eps)) {
           out[o++] = padValue;
           continue;
@@ -410,6 +423,7 @@ function clampI(v: number, lo: number, hi: number): number {
  * scale, centres on voxels, nothing outside): the region read for `win` is then the patch itself.
  */
 export function isDirectCopy(g: LevelGeometry, grid: PatchGrid, win: Window): boolean {
+  if (grid.displacement) return false;
   const m = grid.matrix;
   if (m && !(m[0][0] === 1 && m[1][1] === 1 && m[2][2] === 1 && m[0][1] === 0 && m[0][2] === 0 && m[1][0] === 0 && m[1][2] === 0 && m[2][0] === 0 && m[2][1] === 0)) return false;
   for (let w = 0; w < 3; w++) {

@@ -271,3 +271,81 @@ function sampleGeneralWasm(
     arena.release(at);
   }
 }
+
+/** Identity of each displacement array (the nearest maps of the arrays sharing one are kept). */
+const deltaIds = new WeakMap<Float32Array, number>();
+let nextDeltaId = 1;
+function deltaId(d: Float32Array | null): number {
+  if (!d) return 0;
+  let id = deltaIds.get(d);
+  if (id === undefined) deltaIds.set(d, (id = nextDeltaId++));
+  return id;
+}
+
+/**
+ * A deformed grid (elastic): the general kernels with a displacement per voxel (`delta`, level
+ * index units per world axis), equal to the reference `sampleGeneral` with the same `delta`.
+ * Nearest computes the offset map once for the arrays sharing grid and displacement (the
+ * classes of a crop), then gathers. False when the kernels or scratch space are missing.
+ */
+export function sampleDeformed(
+  arena: ScratchArena,
+  g: LevelGeometry,
+  grid: PatchGrid,
+  opt: SampleOptions,
+  region: ArrayBufferView & { length: number },
+  win: Window,
+  stride: number[],
+  out: Float32Array,
+  delta: (Float32Array | null)[],
+): boolean {
+  if (region.buffer !== arena.buffer) return false;
+  const k = wasmRotatedFor(region, out);
+  if (!k) return false;
+  const { f0, di, dj, dk } = affineIndex(g, grid);
+  const e = (region as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  const [n0, n1, n2] = grid.shape;
+  const n = n0 * n1 * n2;
+  const [N0, N1, N2] = g.size;
+  const eps = SNAP;
+  const key = ["d", e, ...f0, ...di, ...dj, ...dk, N0, N1, N2, ...win.lo, ...win.hi, ...stride, opt.pad ? 1 : 0, n0, n1, n2, ...delta.map(deltaId)].join(",");
+  const nearest = opt.interpolation === "nearest";
+  if (nearest) {
+    const found = maps.get(arena)?.some((m) => m.key === key);
+    if (found) {
+      const at = keptMap(arena, key, 4 * n, () => {});
+      const pad = arena.alloc(8);
+      if (pad < 0) return false;
+      try {
+        new Int32Array(arena.buffer, pad, 2).fill(0);
+        k.zrot_nearest(region.byteOffset, pad, 1, at, n, opt.padValue, out.byteOffset);
+      } finally {
+        arena.release(pad);
+      }
+      return true;
+    }
+  }
+  const at = arena.alloc(20 * 8 + 10 * 4 + 8 + 12 * n);
+  if (at < 0) return false;
+  try {
+    new Float64Array(arena.buffer, at, 20).set([...f0, ...di, ...dj, ...dk, N0 - 1, N1 - 1, N2 - 1, N0 - 0.5 + eps, N1 - 0.5 + eps, N2 - 0.5 + eps, -0.5 - eps, opt.padValue]);
+    new Int32Array(arena.buffer, at + 160, 12).set([...win.lo, ...win.hi, stride[0] * e, stride[1] * e, stride[2] * e, opt.pad ? 1 : 0, 0, 0]);
+    const D = at + 208;
+    for (let w = 0; w < 3; w++) {
+      const dst = new Float32Array(arena.buffer, D + 4 * n * w, n);
+      const src = delta[w];
+      if (src) dst.set(src);
+      else dst.fill(0);
+    }
+    if (!nearest) {
+      k.gen_linear_deformed(region.byteOffset, at, at + 160, n0, n1, n2, out.byteOffset, D);
+      return true;
+    }
+    const map = keptMap(arena, key, 4 * n, (m) => k.gen_nearest_map_deformed(at, at + 160, n0, n1, n2, m, D));
+    if (map < 0) return false;
+    k.zrot_nearest(region.byteOffset, at + 200, 1, map, n, opt.padValue, out.byteOffset);
+    return true;
+  } finally {
+    arena.release(at);
+  }
+}

@@ -45,6 +45,10 @@ export interface WasmRotated {
   gen_linear(region: number, p: number, q: number, n0: number, n1: number, n2: number, out: number): void;
   /** The byte offset (or -1: padding) of every output voxel's nearest sample (any source kind). */
   gen_nearest_map(p: number, q: number, n0: number, n1: number, n2: number, map: number): void;
+  /** `gen_linear` with a displacement per voxel: three f32 arrays (z, y, x; index units) from `d`. */
+  gen_linear_deformed(region: number, p: number, q: number, n0: number, n1: number, n2: number, out: number, d: number): void;
+  /** `gen_nearest_map` with a displacement per voxel (as `gen_linear_deformed`). */
+  gen_nearest_map_deformed(p: number, q: number, n0: number, n1: number, n2: number, map: number, d: number): void;
 }
 
 type WasmCopyBox = (src: number, dst: number, s0: number, s1: number, d0: number, d1: number, zn: number, yn: number, bytes: number) => void;
@@ -78,6 +82,8 @@ export function enableWasmGather(memory: WasmMemory): void {
     zrot_linear4: ex[`zrot_linear4_${t}`] as unknown as WasmRotated["zrot_linear4"],
     gen_linear: ex[`gen_linear_${t}`] as unknown as WasmRotated["gen_linear"],
     gen_nearest_map: ex.gen_nearest_map as unknown as WasmRotated["gen_nearest_map"],
+    gen_linear_deformed: ex[`gen_linear_deformed_${t}`] as unknown as WasmRotated["gen_linear_deformed"],
+    gen_nearest_map_deformed: ex.gen_nearest_map_deformed as unknown as WasmRotated["gen_nearest_map_deformed"],
   });
   const k: WasmKernels = {
     buffer: memory.buffer,

@@ -18,6 +18,7 @@
 import { z } from "zod";
 import { CellMapError } from "../errors.js";
 import type { Rng } from "../util/rng.js";
+import { type ElasticConfig, type ElasticDraw, elasticShape } from "./elastic.js";
 import { parseOrThrow } from "./validate.js";
 
 /** Spatial axis names, in the library's zyx order. */
@@ -33,6 +34,8 @@ export interface SpatialDraw {
   rotate: Record<string, number>;
   /** `A = R·M·P` (3x3, zyx), see the module comment. */
   matrix: number[][];
+  /** The elastic deformation's parameters, when the sample was deformed. */
+  elastic?: ElasticDraw;
 }
 
 /** The parts of a draw that determine its matrix. */
@@ -60,6 +63,12 @@ const spatialShape = {
   transpose: z.strictObject({ axes: z.array(z.string()) as unknown as z.ZodType<SpatialAxis[], SpatialAxis[]> }).optional(),
   /** Uniform angle in degrees `[min, max]` per rotation axis. */
   rotate: z.strictObject({ axes: axisRecord(angleRange) }).optional(),
+  /**
+   * Elastic deformation: control points every `controlPointSpacing` nm, displaced by Gaussian
+   * draws of `sigma` nm per axis, interpolated by a cubic B-spline; `p` per sample (default 1).
+   * Composes with the other transforms in one resampling (`transforms/elastic.ts`).
+   */
+  elastic: z.strictObject(elasticShape).optional(),
 };
 
 /**
@@ -77,6 +86,8 @@ export interface ParsedSpatialConfig {
   mirror: Array<[SpatialAxis, number]>;
   transpose: SpatialAxis[] | null;
   rotate: Array<[SpatialAxis, number, number]>;
+  /** Elastic deformation (drawn by the dataset from its own stream), or null. */
+  elastic?: ElasticConfig | null;
 }
 
 /** Checks the data axes: 3-D `["z","y","x"]` or 2-D `["y","x"]`. */
@@ -112,7 +123,13 @@ function checkDataAxis(a: string, axes: readonly SpatialAxis[], where: string, a
 export function parseSpatialConfig(config: unknown, axes: readonly string[] = WORLD): ParsedSpatialConfig {
   const ax = checkAxes(axes);
   const c = parseOrThrow(spatialConfigSchema, config, "spatialTransforms");
-  const out: ParsedSpatialConfig = { mirror: [], transpose: null, rotate: [] };
+  const out: ParsedSpatialConfig = { mirror: [], transpose: null, rotate: [], elastic: null };
+  if (c.elastic) {
+    if (ax.length === 2 && c.elastic.sigma[0] !== 0) {
+      throw new CellMapError("INVALID_ARGUMENT", "spatialTransforms.elastic.sigma must have a z of 0 for 2-D data (a section stays one section)", "spatialTransforms.elastic.sigma");
+    }
+    out.elastic = { controlPointSpacing: [...c.elastic.controlPointSpacing], sigma: [...c.elastic.sigma], p: c.elastic.p ?? 1 };
+  }
   if (c.mirror) {
     for (const a of Object.keys(c.mirror.axes)) checkDataAxis(a, ax, "spatialTransforms.mirror.axes", `spatialTransforms.mirror.axes.${a}`);
     for (const a of ax) if (a in c.mirror.axes) out.mirror.push([a, c.mirror.axes[a]!]);

@@ -116,6 +116,8 @@ export const RngStream = {
   sampler: 4,
   /** Whether a sample seeks the foreground, and its redrawn centres (one generator per try). */
   foreground: 5,
+  /** The elastic deformation's control displacements. */
+  elastic: 6,
 } as const;
 
 /** The generator for one sample: a function of (seed, epoch, index, stream) only. */
