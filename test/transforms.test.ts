@@ -11,6 +11,8 @@ import { tensor, type Tensor } from "../src/tensor.js";
 import {
   Affinities,
   Binarize,
+  DefectAugment,
+  IntensityScaleShift,
   BUILTIN_TRANSFORMS,
   Compose,
   DistanceTransform,
@@ -563,6 +565,8 @@ describe("serialisation", () => {
     }),
     new Compose([new Binarize(), new GaussianNoise()]),
     new PerClass({ mito: new Binarize({ threshold: 0.5 }) }, ["mito", "er"]),
+    new DefectAugment({ missing: 0.2, lowContrast: 0.3, contrast: [0.2, 0.6], fillValue: 0.5 }),
+    new IntensityScaleShift({ scale: [0.8, 1.2], shift: [-0.1, 0.2], perSection: true }),
   ];
 
   it("every built-in round-trips toJSON -> transformFromSpec with identical behaviour", () => {

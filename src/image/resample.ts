@@ -356,7 +356,16 @@ function lerp1(r: Samples, base: number, c0: number, c1: number, wc: number): nu
   return wc === 0 ? r[base + c0] : r[base + c0] * (1 - wc) + r[base + c1] * wc;
 }
 
-function sampleGeneral(g: LevelGeometry, grid: PatchGrid, opt: SampleOptions, region: Samples, win: Window, stride: number[], out: Samples, delta: (Float32Array | null)[] | null = null): void {
+function sampleGeneral(
+  g: LevelGeometry,
+  grid: PatchGrid,
+  opt: SampleOptions,
+  region: Samples,
+  win: Window,
+  stride: number[],
+  out: Samples,
+  delta: (Float32Array | null)[] | null = null,
+): void {
   const Dz = delta?.[0] ?? null;
   const Dy = delta?.[1] ?? null;
   const Dx = delta?.[2] ?? null;

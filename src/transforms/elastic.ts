@@ -21,9 +21,7 @@ export const elasticShape = {
   /** Standard deviation of the control points' displacements (nm), `[z, y, x]`; a `z` of 0 keeps sections flat. */
   sigma: triple("3 non-negative numbers (nm)", 0),
   /** Probability per sample (default 1). */
-  p: z
-    .custom<number>((v) => typeof v === "number" && v >= 0 && v <= 1, { error: (iss) => `must be a probability in [0, 1], got ${JSON.stringify(iss.input)}` })
-    .optional(),
+  p: z.custom<number>((v) => typeof v === "number" && v >= 0 && v <= 1, { error: (iss) => `must be a probability in [0, 1], got ${JSON.stringify(iss.input)}` }).optional(),
 };
 
 /** The elastic deformation config (nm). */

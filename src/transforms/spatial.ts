@@ -126,7 +126,11 @@ export function parseSpatialConfig(config: unknown, axes: readonly string[] = WO
   const out: ParsedSpatialConfig = { mirror: [], transpose: null, rotate: [], elastic: null };
   if (c.elastic) {
     if (ax.length === 2 && c.elastic.sigma[0] !== 0) {
-      throw new CellMapError("INVALID_ARGUMENT", "spatialTransforms.elastic.sigma must have a z of 0 for 2-D data (a section stays one section)", "spatialTransforms.elastic.sigma");
+      throw new CellMapError(
+        "INVALID_ARGUMENT",
+        "spatialTransforms.elastic.sigma must have a z of 0 for 2-D data (a section stays one section)",
+        "spatialTransforms.elastic.sigma",
+      );
     }
     out.elastic = { controlPointSpacing: [...c.elastic.controlPointSpacing], sigma: [...c.elastic.sigma], p: c.elastic.p ?? 1 };
   }
