@@ -77,6 +77,8 @@ export const WORKLOADS: Record<string, Workload> = {
   // std with the augmentation a training run uses: mirror y/x, rotate about z by up to 30 degrees
   aug: { ...STD, spatial: { mirror: { axes: { x: 0.5, y: 0.5 } }, rotate: { axes: { z: [-30, 30] } } } },
   // rotation about every axis (no plane stays aligned with the storage grid)
+  /** `aug` plus an elastic deformation: control points every 64 nm, sigma 4 nm in y and x (issue #23). */
+  "aug-elastic": { ...STD, spatial: { mirror: { axes: { x: 0.5, y: 0.5 } }, rotate: { axes: { z: [-30, 30] } }, elastic: { controlPointSpacing: [64, 64, 64], sigma: [0, 4, 4] } } },
   aug3d: { ...STD, spatial: { mirror: { axes: { x: 0.5, y: 0.5, z: 0.5 } }, rotate: { axes: { z: [-180, 180], y: [-20, 20], x: [-20, 20] } } } },
 };
 const BLOSC = { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 } as const;
@@ -256,7 +258,7 @@ export async function benchLoader(dataDir: string, opts: LoaderBenchOptions = {}
   const rows: LoaderRow[] = [];
   ensureBuilt();
   const batches = opts.batches ?? 15;
-  const workloads = opts.workloads ?? ["std", "aug", "aug3d", "resample", "raw4nm"];
+  const workloads = opts.workloads ?? ["std", "aug", "aug-elastic", "aug3d", "resample", "raw4nm"];
   const caches = opts.caches ?? ["warm", "cold"];
   const workerCounts = opts.workers ?? [0, 1, 2];
   const run = async (workload: string, source: string, paths: { raw: string; gt: string }, cache: string, workers: number, recycle: boolean) => {

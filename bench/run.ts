@@ -53,12 +53,13 @@ if (want("loader")) {
   const run = await benchLoader(dataDir, { fixtures, workloads, workers, caches, latencyMs });
   const { fixture, rows } = run;
   console.log(
-    `## loader on ${fixture}: std = raw 64^3 @ 8 nm + 3 classes 64^3 @ 8 nm; aug = std + mirror y/x + rotate z ±30°; aug3d = std + mirror z/y/x + rotate z ±180°, y/x ±20°; resample = std @ 6 nm; raw4nm = raw 96^3 @ 4 nm + classes 48^3 @ 8 nm; batch 8, shuffled; a for-await loop that drops each batch (recycle = true: it calls loader.recycle)`,
+    `## loader on ${fixture}: std = raw 64^3 @ 8 nm + 3 classes 64^3 @ 8 nm; aug = std + mirror y/x + rotate z ±30°; aug-elastic = aug + elastic (control points 64 nm, sigma 0/4/4 nm); aug3d = std + mirror z/y/x + rotate z ±180°, y/x ±20°; resample = std @ 6 nm; raw4nm = raw 96^3 @ 4 nm + classes 48^3 @ 8 nm; batch 8, shuffled; a for-await loop that drops each batch (recycle = true: it calls loader.recycle)`,
   );
   table(rows as unknown as Record<string, unknown>[]);
   if (python) {
     const { benchPython, ratioRows } = await import("./python.js");
-    const wls = workloads ?? ["std", "aug", "aug3d", "resample", "raw4nm"];
+    // The Python library has no elastic deformation: no Python row, no ratio for aug-elastic.
+    const wls = (workloads ?? ["std", "aug", "aug3d", "resample", "raw4nm"]).filter((w) => w !== "aug-elastic");
     const local = fixtures ?? process.env.CELLMAP_BENCH_FIXTURES ?? "";
     console.log(`## Python CellMap-Data on the same fixture, right after (${python}/bench.py; median samples/s, no chunk cache)`);
     const py = await benchPython(python, local, wls, [0, 2]);

@@ -25,8 +25,11 @@ export interface LevelGeometry {
 export interface Displacement {
   /** Bound on |d| per axis (nm, z y x): how far the read window must reach. */
   readonly maxDisplacement: readonly number[];
-  /** `d` (nm) per axis at every voxel of a patch of `shape` voxels of `scale` nm (C order); null: 0. */
-  field(shape: readonly number[], scale: readonly number[]): (Float32Array | null)[];
+  /**
+   * `Σ_a weights[a]·d_a` at every voxel of a patch of `shape` voxels of `scale` nm (C order), or
+   * null where it is 0 everywhere (no axis with weight moves).
+   */
+  field(shape: readonly number[], scale: readonly number[], weights: readonly number[]): Float32Array | null;
 }
 
 /** The patch request. */
@@ -45,38 +48,27 @@ export interface PatchGrid {
  * at every output voxel, or null (no displacement). Virtual axes get none.
  */
 export function indexDisplacement(g: LevelGeometry, grid: PatchGrid): (Float32Array | null)[] | null {
-  if (!grid.displacement) return null;
+  const d = grid.displacement;
+  if (!d) return null;
   const m = grid.matrix ?? [
     [1, 0, 0],
     [0, 1, 0],
     [0, 0, 1],
   ];
-  // Memoised per displacement: the arrays of a sample on one grid and level scale (the classes
-  // of a crop) get the same arrays, and so share the kernels' nearest map.
-  const key = [...grid.shape, ...grid.scale, ...g.scale, ...g.real, ...m.flat()].join(",");
-  let memo = indexMemo.get(grid.displacement);
-  if (!memo) indexMemo.set(grid.displacement, (memo = new Map()));
-  const hit = memo.get(key);
-  if (hit) return hit;
-  const d = grid.displacement.field(grid.shape, grid.scale);
-  const result = [0, 1, 2].map((w) => {
-    if (!g.real[w]) return null;
-    const parts = [0, 1, 2].filter((a) => m[w][a] !== 0 && d[a] !== null);
-    if (parts.length === 0) return null;
-    const n = grid.shape[0] * grid.shape[1] * grid.shape[2];
-    const out = new Float32Array(n);
-    for (const a of parts) {
-      const c = m[w][a] / g.scale[w];
-      const src = d[a]!;
-      for (let v = 0; v < n; v++) out[v] += c * src[v];
-    }
-    return out;
-  });
-  memo.set(key, result);
-  return result;
+  // One field per world axis, of the displacements already combined with A and the level's
+  // voxel size (the displacement is linear in its control values). The displacement memoises
+  // them, so the arrays of a sample on one grid and level scale (the classes of a crop) share
+  // the same arrays, and with them the kernels' nearest map.
+  return [0, 1, 2].map((w) =>
+    g.real[w]
+      ? d.field(
+          grid.shape,
+          grid.scale,
+          [0, 1, 2].map((a) => m[w][a] / g.scale[w]),
+        )
+      : null,
+  );
 }
-
-const indexMemo = new WeakMap<Displacement, Map<string, (Float32Array | null)[]>>();
 
 /** Sampling options. */
 export interface SampleOptions {

@@ -51,7 +51,7 @@ function bspline(t: number, w: Float64Array): void {
 
 /** One drawn deformation: control displacements (nm) on a grid from `origin` (nm) by `spacing`. */
 export class Deformation {
-  private readonly fields = new Map<string, (Float32Array | null)[]>();
+  private readonly fields = new Map<string, Float32Array>();
   /** Largest |control displacement| per axis: B-spline weights are non-negative and sum to 1, so no voxel moves further. */
   readonly maxDisplacement: number[];
 
@@ -98,15 +98,24 @@ export class Deformation {
   }
 
   /**
-   * The displacement (nm) per axis at every voxel of a patch of `shape` voxels of `scale` nm
-   * (z y x, C order), or null for an axis that does not move. Memoised per grid: the arrays of a
-   * sample on the same grid share it. Separable: x, then y, then z.
+   * `Σ_a weights[a]·d_a` (nm per axis a, z y x) at every voxel of a patch of `shape` voxels of
+   * `scale` nm (C order), or null when no axis with a weight moves. The B-spline is linear in the
+   * control values, so the weighted control values are interpolated once. Memoised: the arrays
+   * of a sample on the same grid share it.
    */
-  field(shape: readonly number[], scale: readonly number[]): (Float32Array | null)[] {
-    const key = `${shape.join(",")}|${scale.join(",")}`;
+  field(shape: readonly number[], scale: readonly number[], weights: readonly number[]): Float32Array | null {
+    const used = [0, 1, 2].filter((a) => weights[a] !== 0 && this.values[a] !== null);
+    if (used.length === 0) return null;
+    const key = `${shape.join(",")}|${scale.join(",")}|${weights.join(",")}`;
     let f = this.fields.get(key);
     if (!f) {
-      f = this.values.map((v) => (v ? this.evaluate(v, shape, scale) : null));
+      const v = new Float64Array(this.values[used[0]]!.length);
+      for (const a of used) {
+        const src = this.values[a]!;
+        const w = weights[a];
+        for (let i = 0; i < v.length; i++) v[i] += w * src[i];
+      }
+      f = this.evaluate(v, shape, scale);
       this.fields.set(key, f);
     }
     return f;
@@ -146,7 +155,7 @@ export class Deformation {
       }
     }
     // y: [D0, n1, n2]
-    const b = new Float64Array(D0 * n1 * n2);
+    const b = new Float32Array(D0 * n1 * n2);
     for (let p = 0; p < D0; p++) {
       for (let j = 0; j < n1; j++) {
         const f = ty.first[j];
@@ -158,19 +167,21 @@ export class Deformation {
         }
       }
     }
-    // z: [n0, n1, n2]
+    // z: [n0, n1, n2], the four taps of a section at once
     const plane = n1 * n2;
     const out = new Float32Array(n0 * plane);
-    const acc = new Float64Array(plane);
     for (let i = 0; i < n0; i++) {
-      acc.fill(0);
       const f = tz.first[i];
-      for (let r = 0; r < 4; r++) {
-        const wr = tz.w[4 * i + r];
-        const src = (f + r) * plane;
-        for (let q = 0; q < plane; q++) acc[q] += wr * b[src + q];
-      }
-      out.set(acc, i * plane);
+      const w0 = tz.w[4 * i];
+      const w1 = tz.w[4 * i + 1];
+      const w2 = tz.w[4 * i + 2];
+      const w3 = tz.w[4 * i + 3];
+      const s0 = f * plane;
+      const s1 = s0 + plane;
+      const s2 = s1 + plane;
+      const s3 = s2 + plane;
+      const o = i * plane;
+      for (let q = 0; q < plane; q++) out[o + q] = w0 * b[s0 + q] + w1 * b[s1 + q] + w2 * b[s2 + q] + w3 * b[s3 + q];
     }
     return out;
   }
