@@ -8,6 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { formatPreviewSummary, runPreview } from "../src/cli/preview.js";
 import { CellMapDataset, CellMapDataSplit } from "../src/dataset/index.js";
 import { writeSyntheticDataset } from "../src/demo/synthetic.js";
 import { CellMapDataLoader } from "../src/loader/index.js";
@@ -200,5 +201,19 @@ describe("foreground-seeking samples", () => {
       return out;
     };
     assert.deepEqual(await read(2), await read(0));
+  });
+});
+
+describe("preview --augment N", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cm-prevaug-"));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  it("draws one sample under N augmentation draws, one per row", async () => {
+    const out = path.join(tmp, "aug.png");
+    const s = await runPreview({ out, dir: path.join(tmp, "demo"), size: 96, patch: 16, augment: true, draws: 3, seed: 2 });
+    assert.equal(s.samples, 3);
+    assert.equal(s.draws, 3);
+    assert.equal(new Set(s.indices).size, 1, "one sample");
+    assert.match(formatPreviewSummary(s), /under 3 augmentation draws/);
+    assert.ok(fs.statSync(out).size > 1000);
   });
 });

@@ -122,6 +122,7 @@ async function main(argv: string[]): Promise<void> {
     .option("--batch-size <n>", "samples in the grid (default: the config's batchSize, else 4)", int("--batch-size"))
     .option("--seed <n>", "seed of the sample order and augmentation (default: the config's seed, else 1)", nonNegative("--seed"))
     .option("--no-augment", "show samples without spatial augmentation")
+    .option("--augment <n>", "draw one sample under n augmentation draws, a row each (the draws of epochs 0 … n-1)", int("--augment"))
     .addOption(new Option("--axis <axis>", "slice across this axis, through the middle (2-D patches: z only)").choices(["z", "y", "x"]).default("z"))
     .option("--json", "print a JSON summary")
     .action(
@@ -134,12 +135,13 @@ async function main(argv: string[]): Promise<void> {
         patch: number;
         batchSize?: number;
         seed?: number;
-        augment: boolean;
+        augment: boolean | number;
         axis: SliceAxis;
         json?: boolean;
       }) => {
         if (o.datasplit && !o.config) throw new InvalidArgumentError("--datasplit needs --config (array specs and classes)");
-        const summary = await runPreview({ ...o, config: o.config ? loadConfig(o.config) : undefined });
+        const draws = typeof o.augment === "number" ? o.augment : undefined;
+        const summary = await runPreview({ ...o, augment: o.augment !== false, draws, config: o.config ? loadConfig(o.config) : undefined });
         console.log(o.json ? JSON.stringify(summary, null, 2) : formatPreviewSummary(summary));
       },
     );

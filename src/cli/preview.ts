@@ -5,6 +5,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { DatasetLike, GetOptions } from "../dataset/types.js";
+import { buildBatch } from "../loader/collate.js";
 import { CellMapDataLoader } from "../loader/loader.js";
 import { batchGridLayout, renderBatchGrid, type SliceAxis } from "../viz/grid.js";
 import type { CellMapConfig } from "../config/load.js";
@@ -26,6 +28,11 @@ export interface PreviewOptions {
   /** Seed of the sample order and augmentation (default: the config's `seed`, else 1). */
   seed?: number;
   augment: boolean;
+  /**
+   * Draw one sample under this many augmentation draws, one per row (the draws of epochs 0, 1,
+   * …), to look at the augmentation itself. Default: one batch of different samples.
+   */
+  draws?: number;
   axis?: SliceAxis;
 }
 
@@ -38,6 +45,8 @@ export interface PreviewSummary {
   axis: SliceAxis;
   width: number;
   height: number;
+  /** With `draws`: the rows are one sample under this many augmentation draws. */
+  draws?: number;
 }
 
 /** Streams one batch and writes its grid. */
@@ -49,7 +58,17 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewSummary> {
   const targetKey = used.targetArrays ? Object.keys(used.targetArrays)[0] : undefined;
   const axis = o.axis ?? "z";
   try {
-    for await (const batch of loader) {
+    for await (const first of loader) {
+      // With `draws`: the batch's first sample, under the draws of epochs 0 … draws-1.
+      const i = first.idx[0];
+      const draws = o.draws;
+      const batch = draws
+        ? await buildBatch(
+            Object.assign(Object.create(train) as DatasetLike, { length: draws, get: (k: number, g: GetOptions) => train.get(i, { ...g, epoch: k }) }),
+            Array.from({ length: draws }, (_, k) => k),
+            0,
+          )
+        : first;
       const grid = {
         inputKey,
         targetKey,
@@ -61,7 +80,8 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewSummary> {
       const png = renderBatchGrid(batch, grid);
       const layout = batchGridLayout(batch, grid);
       fs.writeFileSync(o.out, png);
-      return { out: path.resolve(o.out), samples: batch.idx.length, indices: Array.from(batch.idx), columns: layout.columns, axis, width: layout.width, height: layout.height };
+      const indices = draws ? new Array<number>(draws).fill(i) : Array.from(batch.idx);
+      return { out: path.resolve(o.out), samples: batch.idx.length, indices, columns: layout.columns, axis, width: layout.width, height: layout.height, ...(draws && { draws }) };
     }
   } finally {
     await loader.close();
@@ -71,5 +91,6 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewSummary> {
 
 /** One-line human summary. */
 export function formatPreviewSummary(s: PreviewSummary): string {
-  return `wrote ${s.out} (${s.width}x${s.height}): ${s.samples} rows (samples ${s.indices.join(", ")}); columns ${s.columns.join(", ")}; slices across ${s.axis}`;
+  const rows = s.draws ? `sample ${s.indices[0]} under ${s.draws} augmentation draws` : `samples ${s.indices.join(", ")}`;
+  return `wrote ${s.out} (${s.width}x${s.height}): ${s.samples} rows (${rows}); columns ${s.columns.join(", ")}; slices across ${s.axis}`;
 }
