@@ -76,9 +76,12 @@ export const WORKLOADS: Record<string, Workload> = {
   raw4nm: { raw: { shape: [96, 96, 96], scale: [4, 4, 4] }, labels: { shape: [48, 48, 48], scale: [8, 8, 8] } },
   // std with the augmentation a training run uses: mirror y/x, rotate about z by up to 30 degrees
   aug: { ...STD, spatial: { mirror: { axes: { x: 0.5, y: 0.5 } }, rotate: { axes: { z: [-30, 30] } } } },
-  // rotation about every axis (no plane stays aligned with the storage grid)
   /** `aug` plus an elastic deformation: control points every 64 nm, sigma 4 nm in y and x (issue #23). */
-  "aug-elastic": { ...STD, spatial: { mirror: { axes: { x: 0.5, y: 0.5 } }, rotate: { axes: { z: [-30, 30] } }, elastic: { controlPointSpacing: [64, 64, 64], sigma: [0, 4, 4] } } },
+  "aug-elastic": {
+    ...STD,
+    spatial: { mirror: { axes: { x: 0.5, y: 0.5 } }, rotate: { axes: { z: [-30, 30] } }, elastic: { controlPointSpacing: [64, 64, 64], sigma: [0, 4, 4] } },
+  },
+  // rotation about every axis (no plane stays aligned with the storage grid)
   aug3d: { ...STD, spatial: { mirror: { axes: { x: 0.5, y: 0.5, z: 0.5 } }, rotate: { axes: { z: [-180, 180], y: [-20, 20], x: [-20, 20] } } } },
 };
 const BLOSC = { id: "blosc", cname: "lz4", clevel: 5, shuffle: 1 } as const;
