@@ -16,6 +16,7 @@ import { CellMapImage } from "../src/image/image.js";
 import { CellMapDataLoader } from "../src/loader/index.js";
 import type { Tensor } from "../src/tensor.js";
 import { Deformation } from "../src/transforms/elastic.js";
+import { SectionShift, SumDisplacement } from "../src/transforms/section-shift.js";
 import { axisRotation, parseSpatialConfig } from "../src/transforms/index.js";
 import { Rng } from "../src/util/rng.js";
 import { makeCoordPyramid, makeLabelPyramid, type CoordPyramid } from "./fixtures/builder.js";
@@ -183,5 +184,75 @@ describe("elastic datasets", () => {
       await loader.close();
       assert.deepEqual(got, want, `${numWorkers} workers`);
     }
+  });
+});
+
+describe("section misalignment", () => {
+  const center = [196, 196, 188];
+  const shape = [9, 10, 11];
+
+  it("a step shifts every section from z on, a slip one section; the rest reads as without", async () => {
+    const img = await CellMapImage.open({ path: rawPath, targetScale: [8, 8, 8], targetVoxelShape: shape, interpolation: "linear" });
+    const A = axisRotation("z", 10);
+    const plain = await img.read(center, { spatialTransform: A });
+    for (const slip of [0, 1]) {
+      let shift: SectionShift | null = null;
+      for (let s = 0; !shift || Math.abs(shift.draw.z) > 20; s++) shift = SectionShift.draw({ p: 1, maxShift: [12, 12], slip }, new Rng(s), 36, 8);
+      const t = await img.read(center, { spatialTransform: A, displacement: shift });
+      const plane = shape[1] * shape[2];
+      const moved: boolean[] = [];
+      for (let i = 0; i < shape[0]; i++) {
+        const oz = (i - (shape[0] - 1) / 2) * 8;
+        const same = Array.from(t.data.subarray(i * plane, (i + 1) * plane)).every((v, q) => v === plain.data[i * plane + q]);
+        moved.push(!same);
+        const z0: number = shift.draw.z;
+        const want: boolean = slip ? Math.abs(oz - z0) <= 4 : oz >= z0;
+        assert.equal(!same, want, `section ${i} (oz ${oz}, z ${shift.draw.z.toFixed(1)}, slip ${slip})`);
+        if (!want) continue;
+        // Shifted sections read centre + A·(o + (0, sy, sx)).
+        const [sy, sx] = shift.draw.shift;
+        for (let j = 0; j < shape[1]; j++)
+          for (let k = 0; k < shape[2]; k++) {
+            const o = [oz, (j - (shape[1] - 1) / 2) * 8 + sy, (k - (shape[2] - 1) / 2) * 8 + sx];
+            const p = [0, 1, 2].map((w) => center[w] + A[w][0] * o[0] + A[w][1] * o[1] + A[w][2] * o[2]);
+            assert.ok(Math.abs(t.data[i * plane + j * shape[2] + k] - coord.value(p)) < 1e-6 * coord.value(p));
+          }
+      }
+      assert.equal(moved.filter(Boolean).length > 0, true);
+      if (slip) assert.equal(moved.filter(Boolean).length, 1, "a slip moves one section");
+    }
+  });
+
+  it("datasets report it and move raw and labels alike; 2-D data refuses it", async () => {
+    const spec = { shape: [16, 16, 16], scale: [8, 8, 8] };
+    const ds = await CellMapDataset.open({
+      rawPath,
+      targetPath: path.join(gtRoot, "[a]"),
+      classes: ["a"],
+      inputArrays: { raw: spec },
+      targetArrays: { labels: spec },
+      isTrain: true,
+      seed: 5,
+      forceHasData: true,
+      spatialTransforms: { elastic: CFG, sectionShift: { p: 1, maxShift: [16, 16], slip: 0.5 } },
+    });
+    const s = await ds.get(4, { epoch: 0 });
+    const report = s.metadata.spatialTransform!.sectionShift!;
+    assert.ok(Math.abs(report.shift[0]) <= 16 && Math.abs(report.shift[1]) <= 16);
+    assert.ok(s.metadata.spatialTransform!.elastic, "with elastic, both");
+    const img = await CellMapImage.open({
+      path: path.join(gtRoot, "a"),
+      targetScale: [8, 8, 8],
+      targetVoxelShape: [16, 16, 16],
+      targetClass: "a",
+      pad: true,
+      interpolation: "nearest",
+    });
+    const direct = await img.read(s.metadata.center, {
+      spatialTransform: s.metadata.spatialTransform!.matrix,
+      displacement: new SumDisplacement([ds.elasticDraw(4, 0)!, ds.sectionShiftDraw(4, 0)!]),
+    });
+    assert.deepEqual(Array.from((s.labels as Tensor).data), Array.from(direct.data));
+    assert.throws(() => parseSpatialConfig({ sectionShift: { p: 1, maxShift: [8, 8] } }, ["y", "x"]), /needs 3-D data/);
   });
 });

@@ -35,6 +35,7 @@ import { MutableSubsetRandomSampler } from "../sampling/samplers.js";
 import { type AnyTensor, isFloat32Tensor, type OutputDtype, TENSOR_ARRAYS, type TensorData } from "../tensor.js";
 import { PerClass } from "../transforms/augment/compose.js";
 import { Deformation } from "../transforms/elastic.js";
+import { SectionShift, SumDisplacement } from "../transforms/section-shift.js";
 import { drawSpatialTransform, type ParsedSpatialConfig, type SpatialDraw } from "../transforms/spatial.js";
 import type { ValueTransform } from "../transforms/types.js";
 import { weightsFromCounts, zeroCounts, type ClassCount, type ClassCounts } from "./counts.js";
@@ -408,9 +409,23 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
     if (!cfg) return null;
     const rng = sampleRng(this.seed, epoch, i, RngStream.elastic);
     if (rng.random() >= (cfg.p ?? 1)) return null;
+    return Deformation.draw(cfg, rng, this.halfExtent());
+  }
+
+  /**
+   * The section misalignment of sample `i` in `epoch` (null: none), from the stream of (seed,
+   * epoch, index, sectionShift); a slip moves one section of the first input array.
+   */
+  sectionShiftDraw(i: number, epoch = 0): SectionShift | null {
+    const cfg = this.isTrain ? this.spatial?.sectionShift : null;
+    if (!cfg) return null;
+    return SectionShift.draw(cfg, sampleRng(this.seed, epoch, i, RngStream.sectionShift), this.halfExtent()[0], this.inputs[0].array.scale[0]);
+  }
+
+  /** Half the extent (nm, z y x) of the sample's largest patch. */
+  private halfExtent(): number[] {
     const arrays = [...this.inputs.map((x) => x.array), ...this.targets.map((t) => t.array)];
-    const half = [0, 1, 2].map((a) => Math.max(...arrays.map((r) => ((r.shape[a] - 1) / 2) * r.scale[a])));
-    return Deformation.draw(cfg, rng, half);
+    return [0, 1, 2].map((a) => Math.max(...arrays.map((r) => ((r.shape[a] - 1) / 2) * r.scale[a])));
   }
 
   /** Reads sample `i` (all sources concurrently), into `opts.into` where given. */
@@ -419,9 +434,14 @@ export class CellMapDataset<S extends SampleBase = AnyDatasetItem> implements Da
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw invalid("epoch", `epoch must be a non-negative integer, got ${epoch}`);
     let center = this.center(i);
     const deformation = this.elasticDraw(i, epoch);
+    const misalignment = this.sectionShiftDraw(i, epoch);
     const affine = this.spatialDraw(i, epoch);
-    const draw = affine && deformation ? { ...affine, elastic: deformation.report() } : affine;
-    const base = { spatialTransform: draw ? draw.matrix : null, displacement: deformation, signal: opts.signal, store: opts.store };
+    const draw =
+      affine && (deformation || misalignment)
+        ? { ...affine, ...(deformation && { elastic: deformation.report() }), ...(misalignment && { sectionShift: { ...misalignment.draw } }) }
+        : affine;
+    const displacement = deformation && misalignment ? new SumDisplacement([deformation, misalignment]) : (deformation ?? misalignment);
+    const base = { spatialTransform: draw ? draw.matrix : null, displacement, signal: opts.signal, store: opts.store };
     // Destination of each read: its slot of the batch (classes stacked in place), or new.
     const slot = (r: Resolved, channels: number): TensorData | null => {
       const v = opts.into?.[r.name];

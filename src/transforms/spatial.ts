@@ -19,6 +19,7 @@ import { z } from "zod";
 import { CellMapError } from "../errors.js";
 import type { Rng } from "../util/rng.js";
 import { type ElasticConfig, type ElasticDraw, elasticShape } from "./elastic.js";
+import { type SectionShiftConfig, type SectionShiftDraw, sectionShiftShape } from "./section-shift.js";
 import { parseOrThrow } from "./validate.js";
 
 /** Spatial axis names, in the library's zyx order. */
@@ -36,6 +37,8 @@ export interface SpatialDraw {
   matrix: number[][];
   /** The elastic deformation's parameters, when the sample was deformed. */
   elastic?: ElasticDraw;
+  /** The section misalignment, when the sample has one. */
+  sectionShift?: SectionShiftDraw;
 }
 
 /** The parts of a draw that determine its matrix. */
@@ -69,6 +72,11 @@ const spatialShape = {
    * Composes with the other transforms in one resampling (`transforms/elastic.ts`).
    */
   elastic: z.strictObject(elasticShape).optional(),
+  /**
+   * Section misalignment: with probability `p`, the sections from a random z on are shifted in
+   * y/x by up to `maxShift` nm (a step), or, with probability `slip`, one section is (a slip).
+   */
+  sectionShift: z.strictObject(sectionShiftShape).optional(),
 };
 
 /**
@@ -88,6 +96,8 @@ export interface ParsedSpatialConfig {
   rotate: Array<[SpatialAxis, number, number]>;
   /** Elastic deformation (drawn by the dataset from its own stream), or null. */
   elastic?: ElasticConfig | null;
+  /** Section misalignment (drawn by the dataset from its own stream), or null. */
+  sectionShift?: SectionShiftConfig | null;
 }
 
 /** Checks the data axes: 3-D `["z","y","x"]` or 2-D `["y","x"]`. */
@@ -133,6 +143,11 @@ export function parseSpatialConfig(config: unknown, axes: readonly string[] = WO
       );
     }
     out.elastic = { controlPointSpacing: [...c.elastic.controlPointSpacing], sigma: [...c.elastic.sigma], p: c.elastic.p ?? 1 };
+  }
+  out.sectionShift = null;
+  if (c.sectionShift) {
+    if (ax.length === 2) throw new CellMapError("INVALID_ARGUMENT", "spatialTransforms.sectionShift needs 3-D data (a 2-D patch is one section)", "spatialTransforms.sectionShift");
+    out.sectionShift = { p: c.sectionShift.p, maxShift: [...c.sectionShift.maxShift], slip: c.sectionShift.slip ?? 0 };
   }
   if (c.mirror) {
     for (const a of Object.keys(c.mirror.axes)) checkDataAxis(a, ax, "spatialTransforms.mirror.axes", `spatialTransforms.mirror.axes.${a}`);

@@ -118,6 +118,8 @@ export const RngStream = {
   foreground: 5,
   /** The elastic deformation's control displacements. */
   elastic: 6,
+  /** The section misalignment. */
+  sectionShift: 7,
 } as const;
 
 /** The generator for one sample: a function of (seed, epoch, index, stream) only. */
