@@ -278,7 +278,9 @@ describe("package", () => {
     const links = [...readme.matchAll(/\]\(((?:docs|examples)\/[^)#\s]+)/g)].map((m) => m[1]);
     assert.ok(links.length > 0, "the README links to docs/");
     for (const l of links.filter((l) => l.startsWith("docs/"))) assert.ok(files.has(l), `README links to ${l}, which is not in the package`);
-    for (const f of fs.readdirSync(path.join(ROOT, "docs"))) assert.ok(files.has(`docs/${f}`), `docs/${f} is not in the package`);
+    for (const f of fs.readdirSync(path.join(ROOT, "docs"), { recursive: true }) as string[]) {
+      if (fs.statSync(path.join(ROOT, "docs", f)).isFile()) assert.ok(files.has(`docs/${f}`), `docs/${f} is not in the package`);
+    }
     assert.deepEqual(
       [...files].filter((f) => f.endsWith(".map")),
       [],
