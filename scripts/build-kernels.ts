@@ -518,23 +518,34 @@ function generalFuncs(t: Source | null): string {
         (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jl)))
       (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $il)))`;
   // Deformed grids (elastic): every voxel adds its displacement Δ (index units; three f32 arrays
-  // of n0·n1·n2 from $D: z, y, x) to the affine f, then takes the full reference path. f is then
-  // not monotonic along a row, so there is no interior span.
+  // of n0·n1·n2 from $D: z, y, x) to the affine f. f is then not monotonic along a row, so
+  // instead of an interior span each voxel is tested: inside [lo, hi - reach] on every axis it
+  // takes the fast path (nothing to clamp or pad, the same values), else the full one.
   const deformedVoxel = (body: (clamp: boolean) => string) => `
           (local.set $kf (f64.convert_i32_s (local.get $k)))${fs(L("$kf"))}
           (local.set $fz (f64.add (local.get $fz) (f64.promote_f32 (f32.load (local.get $dv)))))
           (local.set $fy (f64.add (local.get $fy) (f64.promote_f32 (f32.load (i32.add (local.get $dv) (local.get $nv))))))
           (local.set $fx (f64.add (local.get $fx) (f64.promote_f32 (f32.load (i32.add (local.get $dv) (i32.shl (local.get $nv) (i32.const 1)))))))
+          (if (i32.and (i32.and
+                (i32.and (f64.ge ${L("$fz")} ${L("$lzf")}) (f64.le ${L("$fz")} ${L("$hzf")}))
+                (i32.and (f64.ge ${L("$fy")} ${L("$lyf")}) (f64.le ${L("$fy")} ${L("$hyf")})))
+                (i32.and (f64.ge ${L("$fx")} ${L("$lxf")}) (f64.le ${L("$fx")} ${L("$hxf")})))
+            (then (local.set $cz (local.get $fz)) (local.set $cy (local.get $fy)) (local.set $cx (local.get $fx))${body(false)})
+          (else
           (if (i32.and ${L("$padOn")} (i32.or (i32.or ${outside("z")} ${outside("y")}) ${outside("x")}))
             (then ${t ? `(f32.store (local.get $o) (f32.demote_f64 ${L("$padv")}))` : `(i32.store (local.get $o) (i32.const -1))`})
             (else
               (local.set $cz ${clampF(L("$fz"), L("$mz"))})
               (local.set $cy ${clampF(L("$fy"), L("$my"))})
-              (local.set $cx ${clampF(L("$fx"), L("$mx"))})${body(true)}))
+              (local.set $cx ${clampF(L("$fx"), L("$mx"))})${body(true)}))))
           (local.set $o (i32.add (local.get $o) (i32.const 4)))
           (local.set $dv (i32.add (local.get $dv) (i32.const 4)))`;
-  const deformedLoop = (body: (clamp: boolean) => string) => `
+  const deformedLoop = (reach: number, body: (clamp: boolean) => string) => `
     ${LOAD_TABLES}
+    (local.set $lzf (f64.convert_i32_s ${L("$loz")})) (local.set $lyf (f64.convert_i32_s ${L("$loy")})) (local.set $lxf (f64.convert_i32_s ${L("$lox")}))
+    (local.set $hzf (f64.convert_i32_s (i32.sub ${L("$hiz")} (i32.const ${reach}))))
+    (local.set $hyf (f64.convert_i32_s (i32.sub ${L("$hiy")} (i32.const ${reach}))))
+    (local.set $hxf (f64.convert_i32_s (i32.sub ${L("$hix")} (i32.const ${reach}))))
     (local.set $nv (i32.shl (i32.mul (i32.mul (local.get $n0) (local.get $n1)) (local.get $n2)) (i32.const 2)))
     (local.set $o (local.get $out))
     (local.set $dv (local.get $D))
@@ -580,7 +591,7 @@ function generalFuncs(t: Source | null): string {
   (func (export "gen_nearest_map") (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32)
     ${locals}${loop(0, nearestBody)})
   (func (export "gen_nearest_map_deformed") (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32) (param $D i32)
-    ${locals}${deformedLoop(nearestBody)})`;
+    ${locals}${deformedLoop(0, nearestBody)})`;
   }
   return `
   (func (export "gen_linear_${t.name}") (param $region i32) (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32)
@@ -590,7 +601,7 @@ function generalFuncs(t: Source | null): string {
   (func (export "gen_linear_deformed_${t.name}") (param $region i32) (param $P i32) (param $Q i32) (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $out i32) (param $D i32)
     ${locals}
     (local $wz f64) (local $wy f64) (local $wx f64) (local $za i32) (local $zb i32) (local $ya i32) (local $yb i32) (local $xa i32) (local $xb i32)
-    (local $z0 i32) (local $y0 i32) (local $x0 i32) (local $v f64) (local $u f64)${deformedLoop(linearBody)})`;
+    (local $z0 i32) (local $y0 i32) (local $x0 i32) (local $v f64) (local $u f64)${deformedLoop(1, linearBody)})`;
 }
 
 const ROTATED = `${SOURCES.map((t) => zrotFuncs(t) + (t.i32 ? zrotNearest4Func(t) + zrotPairFunc(t) : "") + generalFuncs(t)).join("")}${generalFuncs(null)}`;
