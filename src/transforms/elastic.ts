@@ -167,7 +167,7 @@ export class Deformation {
         }
       }
     }
-    // z: [n0, n1, n2], the four taps of a section at once
+    // z: [n0, n1, n2], the four taps of a section at once (views: no index arithmetic per voxel)
     const plane = n1 * n2;
     const out = new Float32Array(n0 * plane);
     for (let i = 0; i < n0; i++) {
@@ -176,12 +176,12 @@ export class Deformation {
       const w1 = tz.w[4 * i + 1];
       const w2 = tz.w[4 * i + 2];
       const w3 = tz.w[4 * i + 3];
-      const s0 = f * plane;
-      const s1 = s0 + plane;
-      const s2 = s1 + plane;
-      const s3 = s2 + plane;
-      const o = i * plane;
-      for (let q = 0; q < plane; q++) out[o + q] = w0 * b[s0 + q] + w1 * b[s1 + q] + w2 * b[s2 + q] + w3 * b[s3 + q];
+      const b0 = b.subarray(f * plane, (f + 1) * plane);
+      const b1 = b.subarray((f + 1) * plane, (f + 2) * plane);
+      const b2 = b.subarray((f + 2) * plane, (f + 3) * plane);
+      const b3 = b.subarray((f + 3) * plane, (f + 4) * plane);
+      const o = out.subarray(i * plane, (i + 1) * plane);
+      for (let q = 0; q < plane; q++) o[q] = w0 * b0[q] + w1 * b1[q] + w2 * b2[q] + w3 * b3[q];
     }
     return out;
   }
