@@ -3,6 +3,8 @@
  * map from output voxel indices to fractional level indices that every sampler shares.
  */
 
+import type { Displacement } from "./displacement.js";
+
 /** Values the sampling reads and writes: float32 patches, or float64 for exact wide integers (`outputDtype`). */
 export type Samples = Float32Array | Float64Array;
 
@@ -16,20 +18,6 @@ export interface LevelGeometry {
   translation: number[];
   /** Whether the axis exists in storage (false: virtual axis of a 2-D image, always index 0). */
   real: boolean[];
-}
-
-/**
- * A smooth displacement of the sample grid (elastic deformation, `transforms/elastic.ts`): the
- * output offset `o` (nm from the centre) samples `centre + A·(o + d(o))`.
- */
-export interface Displacement {
-  /** Bound on |d| per axis (nm, z y x): how far the read window must reach. */
-  readonly maxDisplacement: readonly number[];
-  /**
-   * `Σ_a weights[a]·d_a` at every voxel of a patch of `shape` voxels of `scale` nm (C order), or
-   * null where it is 0 everywhere (no axis with weight moves).
-   */
-  field(shape: readonly number[], scale: readonly number[], weights: readonly number[]): Float32Array | null;
 }
 
 /** The patch request. */

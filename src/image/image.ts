@@ -26,7 +26,8 @@ import { defaultChunkStore, readRegionInto } from "../zarr/read.js";
 import { countForeground } from "./counts.js";
 import { axisAligned, isDirectCopy, type LevelGeometry, type PatchGrid, type Samples, samplePatch, sampleWindow, type Window } from "./resample.js";
 import type { SourceRegion } from "./rotated.js";
-import { type Displacement, sectionsMatrix } from "./grid.js";
+import type { Displacement } from "./displacement.js";
+import { sectionsMatrix } from "./grid.js";
 
 /** Stored element types whose regions the rotated-grid kernels read as they are. */
 const SOURCE_REGIONS: Partial<Record<DataType, { new (b: ArrayBufferLike, o: number, n: number): SourceRegion; BYTES_PER_ELEMENT: number }>> = {

@@ -103,11 +103,10 @@ export function samplePatch(
   out: Samples,
   arena?: ScratchArena | null,
 ): void {
-  const delta = indexDisplacement(g, grid);
-  if (delta) {
+  if (grid.displacement) {
     // Deformed: every voxel has its own displacement (the general kernels, else the reference).
-    if (arena && out instanceof Float32Array && sampleDeformed(arena, g, grid, opt, region, win, stride, out, delta)) return;
-    sampleGeneral(g, grid, opt, isSamples(region) ? region : Float32Array.from(region), win, stride, out, delta);
+    if (arena && out instanceof Float32Array && sampleDeformed(arena, g, grid, opt, region, win, stride, out)) return;
+    sampleGeneral(g, grid, opt, isSamples(region) ? region : Float32Array.from(region), win, stride, out, indexDisplacement(g, grid));
     return;
   }
   const aligned = axisAligned(grid.matrix);

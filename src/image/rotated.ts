@@ -272,21 +272,22 @@ function sampleGeneralWasm(
   }
 }
 
-/** Identity of each displacement array (the nearest maps of the arrays sharing one are kept). */
-const deltaIds = new WeakMap<Float32Array, number>();
-let nextDeltaId = 1;
-function deltaId(d: Float32Array | null): number {
-  if (!d) return 0;
-  let id = deltaIds.get(d);
-  if (id === undefined) deltaIds.set(d, (id = nextDeltaId++));
+/** Identity of each displacement (the nearest maps of the arrays sharing one are kept). */
+const displacementIds = new WeakMap<object, number>();
+let nextDisplacementId = 1;
+function displacementId(d: object): number {
+  let id = displacementIds.get(d);
+  if (id === undefined) displacementIds.set(d, (id = nextDisplacementId++));
   return id;
 }
 
 /**
- * A deformed grid (elastic): the general kernels with a displacement per voxel (`delta`, level
- * index units per world axis), equal to the reference `sampleGeneral` with the same `delta`.
- * Nearest computes the offset map once for the arrays sharing grid and displacement (the
- * classes of a crop), then gathers. False when the kernels or scratch space are missing.
+ * A deformed grid (elastic, misalignment): the general kernels with a displacement per voxel,
+ * equal to the reference `sampleGeneral` given `indexDisplacement` (`grid.ts`). The displacement
+ * in level index units per world axis is built here in the scratch arena: a separable B-spline
+ * by its last pass on the kernels (`bspline_z`), anything else copied from its `field`. Nearest
+ * computes the offset map once for the arrays sharing grid and displacement (the classes of a
+ * crop), then gathers. False when the kernels or scratch space are missing.
  */
 export function sampleDeformed(
   arena: ScratchArena,
@@ -297,9 +298,9 @@ export function sampleDeformed(
   win: Window,
   stride: number[],
   out: Float32Array,
-  delta: (Float32Array | null)[],
 ): boolean {
-  if (region.buffer !== arena.buffer) return false;
+  const disp = grid.displacement;
+  if (!disp || region.buffer !== arena.buffer) return false;
   const k = wasmRotatedFor(region, out);
   if (!k) return false;
   const { f0, di, dj, dk } = affineIndex(g, grid);
@@ -308,40 +309,77 @@ export function sampleDeformed(
   const n = n0 * n1 * n2;
   const [N0, N1, N2] = g.size;
   const eps = SNAP;
-  const key = ["d", e, ...f0, ...di, ...dj, ...dk, N0, N1, N2, ...win.lo, ...win.hi, ...stride, opt.pad ? 1 : 0, n0, n1, n2, ...delta.map(deltaId)].join(",");
+  const m = grid.matrix ?? [
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, 1],
+  ];
+  // The displacement of world axis w in level index units: Σ_a A[w][a]·d_a / scale_w.
+  const weights = [0, 1, 2].map((w) => (g.real[w] ? [0, 1, 2].map((a) => m[w][a] / g.scale[w]) : null));
+  const key = [
+    "d",
+    displacementId(disp),
+    ...weights.flat(),
+    ...grid.shape,
+    ...grid.scale,
+    e,
+    ...f0,
+    ...di,
+    ...dj,
+    ...dk,
+    N0,
+    N1,
+    N2,
+    ...win.lo,
+    ...win.hi,
+    ...stride,
+    opt.pad ? 1 : 0,
+  ].join(",");
   const nearest = opt.interpolation === "nearest";
-  if (nearest) {
-    const found = maps.get(arena)?.some((m) => m.key === key);
-    if (found) {
-      const at = keptMap(arena, key, 4 * n, () => {});
-      const pad = arena.alloc(8);
-      if (pad < 0) return false;
-      try {
-        new Int32Array(arena.buffer, pad, 2).fill(0);
-        k.zrot_nearest(region.byteOffset, pad, 1, at, n, opt.padValue, out.byteOffset);
-      } finally {
-        arena.release(pad);
-      }
-      return true;
+  if (nearest && maps.get(arena)?.some((x) => x.key === key)) {
+    const at = keptMap(arena, key, 4 * n, () => {});
+    const zero = arena.alloc(8);
+    if (zero < 0) return false;
+    try {
+      new Int32Array(arena.buffer, zero, 2).fill(0);
+      k.zrot_nearest(region.byteOffset, zero, 1, at, n, opt.padValue, out.byteOffset);
+    } finally {
+      arena.release(zero);
     }
+    return true;
   }
-  const at = arena.alloc(20 * 8 + 10 * 4 + 8 + 12 * n);
+  const seps = weights.map((w) => (w && disp.separable ? disp.separable(grid.shape, grid.scale, w) : undefined));
+  const planeBytes = Math.max(0, ...seps.map((s) => (s ? s.planes.byteLength : 0)));
+  const tabBytes = ((4 * n0 + 7) & ~7) + 32 * n0;
+  const at = arena.alloc(208 + 12 * n + planeBytes + tabBytes);
   if (at < 0) return false;
   try {
     new Float64Array(arena.buffer, at, 20).set([...f0, ...di, ...dj, ...dk, N0 - 1, N1 - 1, N2 - 1, N0 - 0.5 + eps, N1 - 0.5 + eps, N2 - 0.5 + eps, -0.5 - eps, opt.padValue]);
     new Int32Array(arena.buffer, at + 160, 12).set([...win.lo, ...win.hi, stride[0] * e, stride[1] * e, stride[2] * e, opt.pad ? 1 : 0, 0, 0]);
     const D = at + 208;
+    const planes = D + 12 * n;
+    const tab = planes + planeBytes;
     for (let w = 0; w < 3; w++) {
-      const dst = new Float32Array(arena.buffer, D + 4 * n * w, n);
-      const src = delta[w];
-      if (src) dst.set(src);
-      else dst.fill(0);
+      const dst = D + 4 * n * w;
+      const sep = seps[w];
+      if (sep) {
+        // The B-spline's last pass on the kernels, straight into the arena.
+        new Float32Array(arena.buffer, planes, sep.planes.length).set(sep.planes);
+        new Int32Array(arena.buffer, tab, n0).set(sep.first);
+        new Float64Array(arena.buffer, tab + ((4 * n0 + 7) & ~7), 4 * n0).set(sep.w);
+        k.bspline_z(dst, planes, tab, n0, n1 * n2);
+        continue;
+      }
+      const field = sep === null || !weights[w] ? null : disp.field(grid.shape, grid.scale, weights[w]!);
+      const view = new Float32Array(arena.buffer, dst, n);
+      if (field) view.set(field);
+      else view.fill(0);
     }
     if (!nearest) {
       k.gen_linear_deformed(region.byteOffset, at, at + 160, n0, n1, n2, out.byteOffset, D);
       return true;
     }
-    const map = keptMap(arena, key, 4 * n, (m) => k.gen_nearest_map_deformed(at, at + 160, n0, n1, n2, m, D));
+    const map = keptMap(arena, key, 4 * n, (mp) => k.gen_nearest_map_deformed(at, at + 160, n0, n1, n2, mp, D));
     if (map < 0) return false;
     k.zrot_nearest(region.byteOffset, at + 200, 1, map, n, opt.padValue, out.byteOffset);
     return true;

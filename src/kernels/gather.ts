@@ -49,6 +49,8 @@ export interface WasmRotated {
   gen_linear_deformed(region: number, p: number, q: number, n0: number, n1: number, n2: number, out: number, d: number): void;
   /** `gen_nearest_map` with a displacement per voxel (as `gen_linear_deformed`). */
   gen_nearest_map_deformed(p: number, q: number, n0: number, n1: number, n2: number, map: number, d: number): void;
+  /** The z pass of a separable cubic B-spline (any source kind; see `scripts/build-kernels.ts`). */
+  bspline_z(out: number, planes: number, tab: number, n0: number, plane: number): void;
 }
 
 type WasmCopyBox = (src: number, dst: number, s0: number, s1: number, d0: number, d1: number, zn: number, yn: number, bytes: number) => void;
@@ -84,6 +86,7 @@ export function enableWasmGather(memory: WasmMemory): void {
     gen_nearest_map: ex.gen_nearest_map as unknown as WasmRotated["gen_nearest_map"],
     gen_linear_deformed: ex[`gen_linear_deformed_${t}`] as unknown as WasmRotated["gen_linear_deformed"],
     gen_nearest_map_deformed: ex.gen_nearest_map_deformed as unknown as WasmRotated["gen_nearest_map_deformed"],
+    bspline_z: ex.bspline_z as unknown as WasmRotated["bspline_z"],
   });
   const k: WasmKernels = {
     buffer: memory.buffer,

@@ -7,6 +7,7 @@
  * transpose, rotation and level choice; every array of a sample reads through the same `d`.
  */
 import { z } from "zod";
+import type { SeparableField } from "../image/displacement.js";
 import type { Rng } from "../util/rng.js";
 
 const triple = (what: string, min: number) =>
@@ -51,7 +52,8 @@ function bspline(t: number, w: Float64Array): void {
 
 /** One drawn deformation: control displacements (nm) on a grid from `origin` (nm) by `spacing`. */
 export class Deformation {
-  private readonly fields = new Map<string, Float32Array>();
+  private readonly fields = new Map<string, Float32Array | null>();
+  private readonly separables = new Map<string, SeparableField>();
   /** Largest |control displacement| per axis: B-spline weights are non-negative and sum to 1, so no voxel moves further. */
   readonly maxDisplacement: number[];
 
@@ -104,21 +106,33 @@ export class Deformation {
    * of a sample on the same grid share it.
    */
   field(shape: readonly number[], scale: readonly number[], weights: readonly number[]): Float32Array | null {
+    const key = `${shape.join(",")}|${scale.join(",")}|${weights.join(",")}`;
+    let f = this.fields.get(key);
+    if (f === undefined) {
+      const sep = this.separable(shape, scale, weights);
+      f = sep ? zPass(sep, shape) : null;
+      this.fields.set(key, f);
+    }
+    return f;
+  }
+
+  /** The field before its z pass (memoised): see `Displacement.separable` (`image/grid.ts`). */
+  separable(shape: readonly number[], scale: readonly number[], weights: readonly number[]): SeparableField | null {
     const used = [0, 1, 2].filter((a) => weights[a] !== 0 && this.values[a] !== null);
     if (used.length === 0) return null;
     const key = `${shape.join(",")}|${scale.join(",")}|${weights.join(",")}`;
-    let f = this.fields.get(key);
-    if (!f) {
+    let s = this.separables.get(key);
+    if (!s) {
       const v = new Float64Array(this.values[used[0]]!.length);
       for (const a of used) {
         const src = this.values[a]!;
         const w = weights[a];
         for (let i = 0; i < v.length; i++) v[i] += w * src[i];
       }
-      f = this.evaluate(v, shape, scale);
-      this.fields.set(key, f);
+      s = this.evaluateXY(v, shape, scale);
+      this.separables.set(key, s);
     }
-    return f;
+    return s;
   }
 
   /** Per axis a: for each output index, the first control index and 4 weights. */
@@ -138,9 +152,10 @@ export class Deformation {
     return { first, w };
   }
 
-  private evaluate(v: Float64Array, shape: readonly number[], scale: readonly number[]): Float32Array {
+  /** The x and y passes of the B-spline of control values `v`: planes [D0, n1, n2] and the z taps. */
+  private evaluateXY(v: Float64Array, shape: readonly number[], scale: readonly number[]): SeparableField {
     const [D0, D1, D2] = this.dims;
-    const [n0, n1, n2] = shape;
+    const [, n1, n2] = shape;
     const tz = this.taps(shape, scale, 0);
     const ty = this.taps(shape, scale, 1);
     const tx = this.taps(shape, scale, 2);
@@ -154,35 +169,42 @@ export class Deformation {
         a[p * n2 + k] = s;
       }
     }
-    // y: [D0, n1, n2]
+    // y: [D0, n1, n2], the four taps of a row at once
     const b = new Float32Array(D0 * n1 * n2);
     for (let p = 0; p < D0; p++) {
       for (let j = 0; j < n1; j++) {
         const f = ty.first[j];
+        const w0 = ty.w[4 * j];
+        const w1 = ty.w[4 * j + 1];
+        const w2 = ty.w[4 * j + 2];
+        const w3 = ty.w[4 * j + 3];
+        const s0 = (p * D1 + f) * n2;
         const dst = (p * n1 + j) * n2;
-        for (let r = 0; r < 4; r++) {
-          const wr = ty.w[4 * j + r];
-          const src = (p * D1 + f + r) * n2;
-          for (let k = 0; k < n2; k++) b[dst + k] += wr * a[src + k];
-        }
+        for (let k = 0; k < n2; k++) b[dst + k] = w0 * a[s0 + k] + w1 * a[s0 + n2 + k] + w2 * a[s0 + 2 * n2 + k] + w3 * a[s0 + 3 * n2 + k];
       }
     }
-    // z: [n0, n1, n2], the four taps of a section at once (views: no index arithmetic per voxel)
-    const plane = n1 * n2;
-    const out = new Float32Array(n0 * plane);
-    for (let i = 0; i < n0; i++) {
-      const f = tz.first[i];
-      const w0 = tz.w[4 * i];
-      const w1 = tz.w[4 * i + 1];
-      const w2 = tz.w[4 * i + 2];
-      const w3 = tz.w[4 * i + 3];
-      const b0 = b.subarray(f * plane, (f + 1) * plane);
-      const b1 = b.subarray((f + 1) * plane, (f + 2) * plane);
-      const b2 = b.subarray((f + 2) * plane, (f + 3) * plane);
-      const b3 = b.subarray((f + 3) * plane, (f + 4) * plane);
-      const o = out.subarray(i * plane, (i + 1) * plane);
-      for (let q = 0; q < plane; q++) o[q] = w0 * b0[q] + w1 * b1[q] + w2 * b2[q] + w3 * b3[q];
-    }
-    return out;
+    return { planes: b, first: tz.first, w: tz.w };
   }
+}
+
+/** The z pass of a separable field: section i is `Σ_r w[4i+r]·planes[first[i]+r]` (f64, in order). */
+function zPass(sep: SeparableField, shape: readonly number[]): Float32Array {
+  const [n0, n1, n2] = shape;
+  const plane = n1 * n2;
+  const out = new Float32Array(n0 * plane);
+  const b = sep.planes;
+  for (let i = 0; i < n0; i++) {
+    const f = sep.first[i];
+    const w0 = sep.w[4 * i];
+    const w1 = sep.w[4 * i + 1];
+    const w2 = sep.w[4 * i + 2];
+    const w3 = sep.w[4 * i + 3];
+    const b0 = b.subarray(f * plane, (f + 1) * plane);
+    const b1 = b.subarray((f + 1) * plane, (f + 2) * plane);
+    const b2 = b.subarray((f + 2) * plane, (f + 3) * plane);
+    const b3 = b.subarray((f + 3) * plane, (f + 4) * plane);
+    const o = out.subarray(i * plane, (i + 1) * plane);
+    for (let q = 0; q < plane; q++) o[q] = w0 * b0[q] + w1 * b1[q] + w2 * b2[q] + w3 * b3[q];
+  }
+  return out;
 }
