@@ -449,10 +449,7 @@ function generalFuncs(t: Source | null): string {
           (local.set $fx ${atK("x", kf)})`;
   /** Whether the point at $kf lies in [lo, hi - reach] on every axis (no clamp, no pad). */
   const interior = (kf: string) => `(block (result i32) ${fs(kf)}
-          (i32.and (i32.and
-            (i32.and (f64.ge ${L("$fz")} ${L("$lzf")}) (f64.le ${L("$fz")} ${L("$hzf")}))
-            (i32.and (f64.ge ${L("$fy")} ${L("$lyf")}) (f64.le ${L("$fy")} ${L("$hyf")})))
-            (i32.and (f64.ge ${L("$fx")} ${L("$lxf")}) (f64.le ${L("$fx")} ${L("$hxf")}))))`;
+          ${isInterior})`;
   /** Narrows [$ka, $kb] (from the bounds of axis a; $dk may be 0) so every k in it is interior along a. */
   const narrow = (a: string) => `
         (if (f64.eq ${L(`$dk${a}`)} (f64.const 0))
@@ -466,14 +463,27 @@ function generalFuncs(t: Source | null): string {
             (if (f64.gt (f64.convert_i32_s ${L("$ka")}) ${L("$t0")}) (then) (else (local.set $ka (i32.trunc_f64_s ${L("$t0")}))))
             (if (f64.lt (f64.convert_i32_s ${L("$kb")}) ${L("$t1")}) (then) (else (local.set $kb (i32.trunc_f64_s ${L("$t1")}))))))`;
   // Per voxel, the full reference path: padding test, clamp into the level, window clamps.
-  const slowVoxel = (body: (clamp: boolean) => string) => `
-          (local.set $kf (f64.convert_i32_s (local.get $k)))${fs(L("$kf"))}
+  // The full path at ($fz, $fy, $fx): padding test, clamp into the level, window clamps.
+  const fullPath = (body: (clamp: boolean) => string) => `
           (if (i32.and ${L("$padOn")} (i32.or (i32.or ${outside("z")} ${outside("y")}) ${outside("x")}))
             (then ${t ? `(f32.store (local.get $o) (f32.demote_f64 ${L("$padv")}))` : `(i32.store (local.get $o) (i32.const -1))`})
             (else
               (local.set $cz ${clampF(L("$fz"), L("$mz"))})
               (local.set $cy ${clampF(L("$fy"), L("$my"))})
-              (local.set $cx ${clampF(L("$fx"), L("$mx"))})${body(true)}))
+              (local.set $cx ${clampF(L("$fx"), L("$mx"))})${body(true)}))`;
+  // Whether ($fz, $fy, $fx) lies in [lo, hi - reach] on every axis (every tap inside, no pad).
+  const isInterior = `(i32.and (i32.and
+            (i32.and (f64.ge ${L("$fz")} ${L("$lzf")}) (f64.le ${L("$fz")} ${L("$hzf")}))
+            (i32.and (f64.ge ${L("$fy")} ${L("$lyf")}) (f64.le ${L("$fy")} ${L("$hyf")})))
+            (i32.and (f64.ge ${L("$fx")} ${L("$lxf")}) (f64.le ${L("$fx")} ${L("$hxf")})))`;
+  // The bounds of isInterior for a body reaching `reach` voxels past its first tap.
+  const interiorBounds = (reach: number) => `
+    (local.set $lzf (f64.convert_i32_s ${L("$loz")})) (local.set $lyf (f64.convert_i32_s ${L("$loy")})) (local.set $lxf (f64.convert_i32_s ${L("$lox")}))
+    (local.set $hzf (f64.convert_i32_s (i32.sub ${L("$hiz")} (i32.const ${reach}))))
+    (local.set $hyf (f64.convert_i32_s (i32.sub ${L("$hiy")} (i32.const ${reach}))))
+    (local.set $hxf (f64.convert_i32_s (i32.sub ${L("$hix")} (i32.const ${reach}))))`;
+  const slowVoxel = (body: (clamp: boolean) => string) => `
+          (local.set $kf (f64.convert_i32_s (local.get $k)))${fs(L("$kf"))}${fullPath(body)}
           (local.set $o (i32.add (local.get $o) (i32.const 4)))`;
   // Interior voxels: every tap inside the window, nothing to test or clamp.
   const fastVoxel = (body: (clamp: boolean) => string) => `
@@ -485,11 +495,7 @@ function generalFuncs(t: Source | null): string {
         (block $${name}d (loop $${name}l (br_if $${name}d (i32.ge_s (local.get $k) ${to}))${voxel}
           (local.set $k (i32.add (local.get $k) (i32.const 1))) (br $${name}l)))`;
   const loop = (reach: number, body: (clamp: boolean) => string) => `
-    ${LOAD_TABLES}
-    (local.set $lzf (f64.convert_i32_s ${L("$loz")})) (local.set $lyf (f64.convert_i32_s ${L("$loy")})) (local.set $lxf (f64.convert_i32_s ${L("$lox")}))
-    (local.set $hzf (f64.convert_i32_s (i32.sub ${L("$hiz")} (i32.const ${reach}))))
-    (local.set $hyf (f64.convert_i32_s (i32.sub ${L("$hiy")} (i32.const ${reach}))))
-    (local.set $hxf (f64.convert_i32_s (i32.sub ${L("$hix")} (i32.const ${reach}))))
+    ${LOAD_TABLES}${interiorBounds(reach)}
     (local.set $o (local.get $out))
     (block $id (loop $il (br_if $id (i32.ge_s (local.get $i) (local.get $n0)))
       (local.set $j (i32.const 0))
@@ -526,26 +532,13 @@ function generalFuncs(t: Source | null): string {
           (local.set $fz (f64.add (local.get $fz) (f64.promote_f32 (f32.load (local.get $dv)))))
           (local.set $fy (f64.add (local.get $fy) (f64.promote_f32 (f32.load (i32.add (local.get $dv) (local.get $nv))))))
           (local.set $fx (f64.add (local.get $fx) (f64.promote_f32 (f32.load (i32.add (local.get $dv) (i32.shl (local.get $nv) (i32.const 1)))))))
-          (if (i32.and (i32.and
-                (i32.and (f64.ge ${L("$fz")} ${L("$lzf")}) (f64.le ${L("$fz")} ${L("$hzf")}))
-                (i32.and (f64.ge ${L("$fy")} ${L("$lyf")}) (f64.le ${L("$fy")} ${L("$hyf")})))
-                (i32.and (f64.ge ${L("$fx")} ${L("$lxf")}) (f64.le ${L("$fx")} ${L("$hxf")})))
+          (if ${isInterior}
             (then (local.set $cz (local.get $fz)) (local.set $cy (local.get $fy)) (local.set $cx (local.get $fx))${body(false)})
-          (else
-          (if (i32.and ${L("$padOn")} (i32.or (i32.or ${outside("z")} ${outside("y")}) ${outside("x")}))
-            (then ${t ? `(f32.store (local.get $o) (f32.demote_f64 ${L("$padv")}))` : `(i32.store (local.get $o) (i32.const -1))`})
-            (else
-              (local.set $cz ${clampF(L("$fz"), L("$mz"))})
-              (local.set $cy ${clampF(L("$fy"), L("$my"))})
-              (local.set $cx ${clampF(L("$fx"), L("$mx"))})${body(true)}))))
+            (else ${fullPath(body)}))
           (local.set $o (i32.add (local.get $o) (i32.const 4)))
           (local.set $dv (i32.add (local.get $dv) (i32.const 4)))`;
   const deformedLoop = (reach: number, body: (clamp: boolean) => string) => `
-    ${LOAD_TABLES}
-    (local.set $lzf (f64.convert_i32_s ${L("$loz")})) (local.set $lyf (f64.convert_i32_s ${L("$loy")})) (local.set $lxf (f64.convert_i32_s ${L("$lox")}))
-    (local.set $hzf (f64.convert_i32_s (i32.sub ${L("$hiz")} (i32.const ${reach}))))
-    (local.set $hyf (f64.convert_i32_s (i32.sub ${L("$hiy")} (i32.const ${reach}))))
-    (local.set $hxf (f64.convert_i32_s (i32.sub ${L("$hix")} (i32.const ${reach}))))
+    ${LOAD_TABLES}${interiorBounds(reach)}
     (local.set $nv (i32.shl (i32.mul (i32.mul (local.get $n0) (local.get $n1)) (local.get $n2)) (i32.const 2)))
     (local.set $o (local.get $out))
     (local.set $dv (local.get $D))

@@ -17,8 +17,8 @@ export interface Displacement {
    */
   field(shape: readonly number[], scale: readonly number[], weights: readonly number[]): Float32Array | null;
   /**
-   * The same field before its last (z) pass, when it is a separable B-spline: `planes`
-   * (`rows` sections of the output's y·x), and per output section the first plane and four
+   * The same field before its last (z) pass, when it is a separable B-spline: `planes` (planes
+   * of the output's y·x, one per control z), and per output section the first plane and four
    * weights. `field` equals `Σ_r w[4i+r]·planes[first[i]+r]` summed in that order in f64. The
    * kernels run the last pass in the scratch arena. Absent or null: use `field`.
    */

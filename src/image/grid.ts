@@ -38,24 +38,23 @@ export interface PatchGrid {
 export function indexDisplacement(g: LevelGeometry, grid: PatchGrid): (Float32Array | null)[] | null {
   const d = grid.displacement;
   if (!d) return null;
+  // One field per world axis, of the displacements already combined with A and the level's
+  // voxel size (the displacement is linear in its control values). The JS reference reads it;
+  // the kernels build the same values in the scratch arena (`rotated.ts` sampleDeformed).
+  return displacementWeights(g, grid).map((w) => (w ? d.field(grid.shape, grid.scale, w) : null));
+}
+
+/**
+ * Per world axis w, the weights of the displacement's axes in level index units,
+ * `A[w][a] / scale_w`, or null for a virtual axis (which never moves).
+ */
+export function displacementWeights(g: LevelGeometry, grid: PatchGrid): (number[] | null)[] {
   const m = grid.matrix ?? [
     [1, 0, 0],
     [0, 1, 0],
     [0, 0, 1],
   ];
-  // One field per world axis, of the displacements already combined with A and the level's
-  // voxel size (the displacement is linear in its control values). The displacement memoises
-  // them, so the arrays of a sample on one grid and level scale (the classes of a crop) share
-  // the same arrays, and with them the kernels' nearest map.
-  return [0, 1, 2].map((w) =>
-    g.real[w]
-      ? d.field(
-          grid.shape,
-          grid.scale,
-          [0, 1, 2].map((a) => m[w][a] / g.scale[w]),
-        )
-      : null,
-  );
+  return [0, 1, 2].map((w) => (g.real[w] ? [0, 1, 2].map((a) => m[w][a] / g.scale[w]) : null));
 }
 
 /** Sampling options. */

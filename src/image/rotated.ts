@@ -15,7 +15,7 @@
  */
 import { wasmRotatedFor, type WasmRotated } from "../kernels/gather.js";
 import type { ScratchArena } from "../kernels/scratch.js";
-import { affineIndex, inside, type LevelGeometry, type PatchGrid, type SampleOptions, SNAP, type Window } from "./grid.js";
+import { affineIndex, displacementWeights, inside, type LevelGeometry, type PatchGrid, type SampleOptions, SNAP, type Window } from "./grid.js";
 
 /** A region kept in its source element type (the kernels widen while sampling). */
 export type SourceRegion = Uint8Array | Int8Array | Uint16Array | Int16Array | Float32Array;
@@ -233,6 +233,21 @@ function sectionMap(
   });
 }
 
+/** Bytes of the tables of the general kernels ({@link writeGeneralTables}), 8-byte aligned. */
+const GENERAL_TABLES = 208;
+
+/**
+ * Writes the tables the general kernels read at arena offset `at`: 20 f64 (the affine index, the
+ * clamps and padding bounds, the pad value) from `at`, then 12 i32 (window, byte strides, pad on,
+ * and a zero z-table entry at `at + 200` for the gathers) from `at + 160`.
+ */
+function writeGeneralTables(arena: ScratchArena, at: number, g: LevelGeometry, opt: SampleOptions, e: number, win: Window, stride: number[], { f0, di, dj, dk }: Affine): void {
+  const [N0, N1, N2] = g.size;
+  const eps = SNAP;
+  new Float64Array(arena.buffer, at, 20).set([...f0, ...di, ...dj, ...dk, N0 - 1, N1 - 1, N2 - 1, N0 - 0.5 + eps, N1 - 0.5 + eps, N2 - 0.5 + eps, -0.5 - eps, opt.padValue]);
+  new Int32Array(arena.buffer, at + 160, 12).set([...win.lo, ...win.hi, stride[0] * e, stride[1] * e, stride[2] * e, opt.pad ? 1 : 0, 0, 0]);
+}
+
 /** Any affine grid: the kernels evaluate each point along its output row. */
 function sampleGeneralWasm(
   arena: ScratchArena,
@@ -247,13 +262,11 @@ function sampleGeneralWasm(
   out: Float32Array,
   { f0, di, dj, dk }: Affine,
 ): boolean {
-  const at = arena.alloc(20 * 8 + 10 * 4 + 4);
+  const at = arena.alloc(GENERAL_TABLES);
   if (at < 0) return false;
   try {
     const [N0, N1, N2] = g.size;
-    const eps = SNAP;
-    new Float64Array(arena.buffer, at, 20).set([...f0, ...di, ...dj, ...dk, N0 - 1, N1 - 1, N2 - 1, N0 - 0.5 + eps, N1 - 0.5 + eps, N2 - 0.5 + eps, -0.5 - eps, opt.padValue]);
-    new Int32Array(arena.buffer, at + 160, 11).set([...win.lo, ...win.hi, stride[0] * e, stride[1] * e, stride[2] * e, opt.pad ? 1 : 0, 0]);
+    writeGeneralTables(arena, at, g, opt, e, win, stride, { f0, di, dj, dk });
     const [n0, n1, n2] = grid.shape;
     if (opt.interpolation === "linear") {
       k.gen_linear(region, at, at + 160, n0, n1, n2, out.byteOffset);
@@ -303,19 +316,14 @@ export function sampleDeformed(
   if (!disp || region.buffer !== arena.buffer) return false;
   const k = wasmRotatedFor(region, out);
   if (!k) return false;
-  const { f0, di, dj, dk } = affineIndex(g, grid);
+  const affine = affineIndex(g, grid);
+  const { f0, di, dj, dk } = affine;
   const e = (region as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
   const [n0, n1, n2] = grid.shape;
   const n = n0 * n1 * n2;
   const [N0, N1, N2] = g.size;
-  const eps = SNAP;
-  const m = grid.matrix ?? [
-    [1, 0, 0],
-    [0, 1, 0],
-    [0, 0, 1],
-  ];
   // The displacement of world axis w in level index units: Σ_a A[w][a]·d_a / scale_w.
-  const weights = [0, 1, 2].map((w) => (g.real[w] ? [0, 1, 2].map((a) => m[w][a] / g.scale[w]) : null));
+  const weights = displacementWeights(g, grid);
   const key = [
     "d",
     displacementId(disp),
@@ -337,12 +345,13 @@ export function sampleDeformed(
   ].join(",");
   const nearest = opt.interpolation === "nearest";
   if (nearest && maps.get(arena)?.some((x) => x.key === key)) {
-    const at = keptMap(arena, key, 4 * n, () => {});
+    // The map of an array sharing grid and displacement: gather through it.
+    const map = keptMap(arena, key, 4 * n, () => {});
     const zero = arena.alloc(8);
     if (zero < 0) return false;
     try {
       new Int32Array(arena.buffer, zero, 2).fill(0);
-      k.zrot_nearest(region.byteOffset, zero, 1, at, n, opt.padValue, out.byteOffset);
+      k.zrot_nearest(region.byteOffset, zero, 1, map, n, opt.padValue, out.byteOffset);
     } finally {
       arena.release(zero);
     }
@@ -351,12 +360,11 @@ export function sampleDeformed(
   const seps = weights.map((w) => (w && disp.separable ? disp.separable(grid.shape, grid.scale, w) : undefined));
   const planeBytes = Math.max(0, ...seps.map((s) => (s ? s.planes.byteLength : 0)));
   const tabBytes = ((4 * n0 + 7) & ~7) + 32 * n0;
-  const at = arena.alloc(208 + 12 * n + planeBytes + tabBytes);
+  const at = arena.alloc(GENERAL_TABLES + 12 * n + planeBytes + tabBytes);
   if (at < 0) return false;
   try {
-    new Float64Array(arena.buffer, at, 20).set([...f0, ...di, ...dj, ...dk, N0 - 1, N1 - 1, N2 - 1, N0 - 0.5 + eps, N1 - 0.5 + eps, N2 - 0.5 + eps, -0.5 - eps, opt.padValue]);
-    new Int32Array(arena.buffer, at + 160, 12).set([...win.lo, ...win.hi, stride[0] * e, stride[1] * e, stride[2] * e, opt.pad ? 1 : 0, 0, 0]);
-    const D = at + 208;
+    writeGeneralTables(arena, at, g, opt, e, win, stride, affine);
+    const D = at + GENERAL_TABLES;
     const planes = D + 12 * n;
     const tab = planes + planeBytes;
     for (let w = 0; w < 3; w++) {

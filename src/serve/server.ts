@@ -102,7 +102,8 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
     seed: loader.seed,
   });
 
-  const stream = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> => {
+  /** The stream a `/batches` request asks for (both transports): its parameters, checked, and its plan. */
+  const streamRequest = async (url: URL) => {
     const epoch = intParam(url, "epoch", 0, 0);
     const start = intParam(url, "start", 0, 0);
     const worldSize = intParam(url, "worldSize", 1, 1);
@@ -110,6 +111,11 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
     if (rank >= worldSize) throw new HttpError(400, "BAD_REQUEST", `rank must be in [0, ${worldSize}), got ${rank}`);
     const plan = await loader.planFor(epoch, rank, worldSize);
     if (start > plan.batches) throw new HttpError(400, "BAD_REQUEST", `start ${start} is past the end of epoch ${epoch} (${plan.batches} batches on rank ${rank} of ${worldSize})`);
+    return { epoch, start, worldSize, rank, plan };
+  };
+
+  const stream = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> => {
+    const { epoch, start, worldSize, rank, plan } = await streamRequest(url);
     if (req.method === "HEAD") {
       // The headers only: a HEAD must not read an epoch of batches nobody receives.
       res.writeHead(200, { "Content-Type": "application/octet-stream", "Cache-Control": "no-store", "X-Cellmap-Batches": String(plan.batches) });
@@ -168,16 +174,10 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
     if (ctx.url.pathname !== "/batches") throw new HttpError(404, "NOT_FOUND", `unknown endpoint ${JSON.stringify(url.pathname)} for an upgrade (use /batches)`);
     const protocol = String(req.headers.upgrade ?? "").toLowerCase();
     if (protocol !== SHM_PROTOCOL) throw new HttpError(400, "BAD_REQUEST", `unknown upgrade ${JSON.stringify(req.headers.upgrade)} (this server speaks ${SHM_PROTOCOL})`);
-    const epoch = intParam(url, "epoch", 0, 0);
-    const start = intParam(url, "start", 0, 0);
-    const worldSize = intParam(url, "worldSize", 1, 1);
-    const rank = intParam(url, "rank", 0, 0);
     const maxSlots = opts.maxSlots ?? 64;
     const slots = intParam(url, "slots", Math.min(maxSlots, prefetch + 6), 2);
     if (slots > maxSlots) throw new HttpError(400, "BAD_REQUEST", `slots must be at most ${maxSlots}, got ${slots}`);
-    if (rank >= worldSize) throw new HttpError(400, "BAD_REQUEST", `rank must be in [0, ${worldSize}), got ${rank}`);
-    const plan = await loader.planFor(epoch, rank, worldSize);
-    if (start > plan.batches) throw new HttpError(400, "BAD_REQUEST", `start ${start} is past the end of epoch ${epoch} (${plan.batches} batches on rank ${rank} of ${worldSize})`);
+    const { epoch, start, worldSize, rank, plan } = await streamRequest(url);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${SHM_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
     const ac = new AbortController();
     open.add(ac);
@@ -185,6 +185,7 @@ export async function serve(loader: CellMapDataLoader, opts: ServeOptions = {}):
     try {
       await shmStream(socket, {
         loader,
+        plan,
         epoch,
         start,
         rank,

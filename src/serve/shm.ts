@@ -59,6 +59,8 @@ function shmDir(): string {
 /** What one shared-memory stream serves. */
 export interface ShmStreamOptions {
   loader: CellMapDataLoader;
+  /** The stream's epoch plan (`loader.planFor(epoch, rank, worldSize)`). */
+  plan: Awaited<ReturnType<CellMapDataLoader["planFor"]>>;
   epoch: number;
   start: number;
   rank: number;
@@ -192,7 +194,7 @@ export async function shmStream(socket: Duplex, o: ShmStreamOptions): Promise<vo
     fs.ftruncateSync(fd, HEADER_BYTES + o.slots * slotBytes);
     fs.writeSync(fd, Buffer.from(nonce, "utf8"), 0, nonce.length, 0);
     for (let s = 0; s < o.slots; s++) free.push(s);
-    const plan = await o.loader.planFor(o.epoch, o.rank, o.worldSize);
+    const plan = o.plan;
     const pool = o.pool ? { pid: o.pool.pid, fd: o.pool.fd, bytes: o.pool.bytes } : null;
     await send({ type: "hello", path: file, nonce, slots: o.slots, slotBytes, offset: HEADER_BYTES, pool, batches: plan.batches, epoch: o.epoch, start: o.start });
     await Promise.race([new Promise<void>((r) => (ready = r)), closed]);

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import type { SeparableField } from "../image/displacement.js";
 import type { Rng } from "../util/rng.js";
+import { probability } from "./validate.js";
 
 const triple = (what: string, min: number) =>
   z.custom<number[]>((v) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === "number" && Number.isFinite(x) && x >= min && (min > 0 || x >= 0)), {
@@ -22,7 +23,7 @@ export const elasticShape = {
   /** Standard deviation of the control points' displacements (nm), `[z, y, x]`; a `z` of 0 keeps sections flat. */
   sigma: triple("3 non-negative numbers (nm)", 0),
   /** Probability per sample (default 1). */
-  p: z.custom<number>((v) => typeof v === "number" && v >= 0 && v <= 1, { error: (iss) => `must be a probability in [0, 1], got ${JSON.stringify(iss.input)}` }).optional(),
+  p: probability.optional(),
 };
 
 /** The elastic deformation config (nm). */
@@ -172,16 +173,7 @@ export class Deformation {
     // y: [D0, n1, n2], the four taps of a row at once
     const b = new Float32Array(D0 * n1 * n2);
     for (let p = 0; p < D0; p++) {
-      for (let j = 0; j < n1; j++) {
-        const f = ty.first[j];
-        const w0 = ty.w[4 * j];
-        const w1 = ty.w[4 * j + 1];
-        const w2 = ty.w[4 * j + 2];
-        const w3 = ty.w[4 * j + 3];
-        const s0 = (p * D1 + f) * n2;
-        const dst = (p * n1 + j) * n2;
-        for (let k = 0; k < n2; k++) b[dst + k] = w0 * a[s0 + k] + w1 * a[s0 + n2 + k] + w2 * a[s0 + 2 * n2 + k] + w3 * a[s0 + 3 * n2 + k];
-      }
+      for (let j = 0; j < n1; j++) sweep4(b, (p * n1 + j) * n2, a, (p * D1 + ty.first[j]) * n2, n2, ty.w, 4 * j, n2);
     }
     return { planes: b, first: tz.first, w: tz.w };
   }
@@ -192,19 +184,22 @@ function zPass(sep: SeparableField, shape: readonly number[]): Float32Array {
   const [n0, n1, n2] = shape;
   const plane = n1 * n2;
   const out = new Float32Array(n0 * plane);
-  const b = sep.planes;
-  for (let i = 0; i < n0; i++) {
-    const f = sep.first[i];
-    const w0 = sep.w[4 * i];
-    const w1 = sep.w[4 * i + 1];
-    const w2 = sep.w[4 * i + 2];
-    const w3 = sep.w[4 * i + 3];
-    const b0 = b.subarray(f * plane, (f + 1) * plane);
-    const b1 = b.subarray((f + 1) * plane, (f + 2) * plane);
-    const b2 = b.subarray((f + 2) * plane, (f + 3) * plane);
-    const b3 = b.subarray((f + 3) * plane, (f + 4) * plane);
-    const o = out.subarray(i * plane, (i + 1) * plane);
-    for (let q = 0; q < plane; q++) o[q] = w0 * b0[q] + w1 * b1[q] + w2 * b2[q] + w3 * b3[q];
-  }
+  for (let i = 0; i < n0; i++) sweep4(out, i * plane, sep.planes, sep.first[i] * plane, plane, sep.w, 4 * i, plane);
   return out;
+}
+
+/**
+ * One cubic B-spline pass over a row: `dst[o + q] = w0·src[s + q] + w1·src[s + step + q] +
+ * w2·src[s + 2·step + q] + w3·src[s + 3·step + q]` for `q < n`, weights `w[wi…wi+3]`, summed in
+ * f64 in that order (the kernels' `bspline_z` gives the same bits).
+ */
+function sweep4(dst: Float32Array, o: number, src: Float32Array | Float64Array, s: number, step: number, w: Float64Array, wi: number, n: number): void {
+  const w0 = w[wi];
+  const w1 = w[wi + 1];
+  const w2 = w[wi + 2];
+  const w3 = w[wi + 3];
+  const s1 = s + step;
+  const s2 = s1 + step;
+  const s3 = s2 + step;
+  for (let q = 0; q < n; q++) dst[o + q] = w0 * src[s + q] + w1 * src[s1 + q] + w2 * src[s2 + q] + w3 * src[s3 + q];
 }

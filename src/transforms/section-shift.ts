@@ -6,10 +6,7 @@
  */
 import { z } from "zod";
 import type { Rng } from "../util/rng.js";
-
-const probability = z.custom<number>((v) => typeof v === "number" && v >= 0 && v <= 1, {
-  error: (iss) => `must be a probability in [0, 1], got ${JSON.stringify(iss.input)}`,
-});
+import { probability } from "./validate.js";
 
 /** Schema of `spatialTransforms.sectionShift`. */
 export const sectionShiftShape = {

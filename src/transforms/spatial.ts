@@ -20,7 +20,7 @@ import { CellMapError } from "../errors.js";
 import type { Rng } from "../util/rng.js";
 import { type ElasticConfig, type ElasticDraw, elasticShape } from "./elastic.js";
 import { type SectionShiftConfig, type SectionShiftDraw, sectionShiftShape } from "./section-shift.js";
-import { parseOrThrow } from "./validate.js";
+import { parseOrThrow, probability } from "./validate.js";
 
 /** Spatial axis names, in the library's zyx order. */
 export type SpatialAxis = "z" | "y" | "x";
@@ -47,9 +47,6 @@ export type SpatialDrawLike = Pick<SpatialDraw, "mirror" | "transpose" | "rotate
 const WORLD: readonly SpatialAxis[] = ["z", "y", "x"];
 const worldIndex = (a: string): number => WORLD.indexOf(a as SpatialAxis);
 
-const probability = z.custom<number>((v) => typeof v === "number" && v >= 0 && v <= 1, {
-  error: (iss) => `must be a probability in [0, 1], got ${typeof iss.input === "number" ? iss.input : JSON.stringify(iss.input)}`,
-});
 const angleRange = z.custom<[number, number]>((v) => Array.isArray(v) && v.length === 2 && v.every((a) => typeof a === "number" && Number.isFinite(a)) && v[0] <= v[1], {
   error: (iss) => `must be an angle range [min, max] in degrees with min <= max, got ${JSON.stringify(iss.input)}`,
 });

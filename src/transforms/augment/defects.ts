@@ -8,15 +8,12 @@ import { CellMapError } from "../../errors.js";
 import type { Tensor } from "../../tensor.js";
 import type { Rng } from "../../util/rng.js";
 import type { TransformSpec, ValueTransform } from "../types.js";
-import { parseOrThrow } from "../validate.js";
-
-const probability = z.number().min(0).max(1);
-const factorRange = z.tuple([z.number().min(0), z.number().min(0)]).refine(([a, b]) => a <= b, "expected [min, max] with min <= max");
+import { minMaxRange, parseOrThrow, probability } from "../validate.js";
 
 const schema = z.strictObject({
   missing: probability.default(0),
   lowContrast: probability.default(0),
-  contrast: factorRange.default([0.1, 0.5]),
+  contrast: minMaxRange(0).default([0.1, 0.5]),
   fillValue: z.number().default(0),
 });
 

@@ -3,11 +3,9 @@ import { z } from "zod";
 import type { Rng } from "../../util/rng.js";
 import { dtypeMax, type Tensor } from "../../tensor.js";
 import { isIntegerDtype, type TransformSpec, type ValueTransform } from "../types.js";
-import { parseOrThrow } from "../validate.js";
+import { minMaxRange, parseOrThrow } from "../validate.js";
 
-const range = (lo: number) => z.tuple([z.number().min(lo), z.number().min(lo)]).refine(([a, b]) => a <= b, "expected [min, max] with min <= max");
-
-const contrastSchema = z.strictObject({ range: range(0).default([0.5, 1.5]), clip: z.boolean().default(true) });
+const contrastSchema = z.strictObject({ range: minMaxRange(0).default([0.5, 1.5]), clip: z.boolean().default(true) });
 
 /** Parameters of {@link RandomContrast}. */
 export interface RandomContrastParams {
@@ -59,7 +57,7 @@ export class RandomContrast implements ValueTransform {
 }
 
 const gammaSchema = z.strictObject({
-  range: range(0)
+  range: minMaxRange(0)
     .refine(([a]) => a > 0, "gamma must be > 0")
     .default([0.5, 1.5]),
 });

@@ -3,12 +3,11 @@ import { z } from "zod";
 import type { Tensor } from "../../tensor.js";
 import type { Rng } from "../../util/rng.js";
 import type { TransformSpec, ValueTransform } from "../types.js";
-import { parseOrThrow } from "../validate.js";
+import { minMaxRange, parseOrThrow } from "../validate.js";
 
-const range = z.tuple([z.number(), z.number()]).refine(([a, b]) => a <= b, "expected [min, max] with min <= max");
 const schema = z.strictObject({
-  scale: range.default([0.9, 1.1]),
-  shift: range.default([-0.1, 0.1]),
+  scale: minMaxRange().default([0.9, 1.1]),
+  shift: minMaxRange().default([-0.1, 0.1]),
   perSection: z.boolean().default(false),
 });
 
